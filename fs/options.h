@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Command line and -o option parsing for the nlayerfs daemon.
+ *
+ * The daemon accepts the invocations fuse-overlayfs accepts:
+ *   nlayerfs -o OPTS MOUNTPOINT
+ *   nlayerfs SOURCE MOUNTPOINT -o OPTS        (what mount.fuse3 runs)
+ * plus -f, -d, -h/--help, -V/--version. Options nlayerfs does not know are
+ * warned about and otherwise ignored, because mount.fuse3 and containerd add
+ * their own.
+ */
+#ifndef NLAYERFS_FS_OPTIONS_H
+#define NLAYERFS_FS_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One line of a uidmapping=/gidmapping= option: container id -> host id. */
+struct nl_idmap {
+	unsigned int inner;	/* first id as the mount's users see it */
+	unsigned int outer;	/* first id as stored in the layers */
+	unsigned int count;
+};
+
+struct nl_options {
+	/* Layers, topmost first, as given (leftmost lowerdir is topmost). */
+	char **lowerdirs;
+	size_t n_lower;
+	char *upperdir;		/* NULL: read-only mount */
+	char *workdir;		/* required with upperdir */
+
+	char *mountpoint;
+	char *source;		/* the SOURCE word of mount.fuse3, or NULL */
+
+	/* Ownership. -1 means "not set". */
+	bool squash_to_root;
+	long squash_to_uid;
+	long squash_to_gid;
+	struct nl_idmap *uidmap;
+	size_t n_uidmap;
+	struct nl_idmap *gidmap;
+	size_t n_gidmap;
+
+	bool static_nlink;	/* directories report st_nlink 1 */
+	bool noxattrs;		/* xattr calls fail with ENOTSUP */
+	bool fsync;		/* fsync=0 turns fsync into a no-op */
+	double timeout;		/* kernel entry/attr cache timeout, seconds */
+	bool timeout_set;	/* timeout= given explicitly */
+
+	bool foreground;	/* -f */
+	bool debug;		/* -d, also implies foreground */
+	bool show_help;
+	bool show_version;
+
+	/* Standard FUSE/mount options to pass on to libfuse, comma separated
+	 * ("allow_other,default_permissions,ro,..."), or NULL. */
+	char *fuse_opts;
+	bool ro;		/* "ro" was given */
+	bool allow_other;
+	bool default_permissions;
+
+	/* Options that belong to other parts (tiering, zoned checkpoints):
+	 * kept as "key=value" strings, in order, for those parts to read. */
+	char **extra;
+	size_t n_extra;
+};
+
+/*
+ * Parse argv into @o (which is zeroed and filled with defaults first).
+ * Returns 0, or -EINVAL with a message naming the problem in @err.
+ * Warnings about unknown options go to stderr.
+ */
+int nl_options_parse(int argc, char **argv, struct nl_options *o,
+		     char *err, size_t errlen);
+
+/*
+ * Parse one "-o" option string (comma separated, "\," escapes a comma) into
+ * @o. Used by nl_options_parse and by the unit tests.
+ */
+int nl_options_parse_string(const char *opts, struct nl_options *o,
+			    char *err, size_t errlen);
+
+/*
+ * Split a lowerdir= value at unescaped colons ("\:" is a literal colon).
+ * Returns the number of directories (>0) and a NULL-terminated array in
+ * @out, or -EINVAL (empty component, nothing given).
+ */
+int nl_split_lowerdirs(const char *value, char ***out);
+
+/*
+ * Parse a uidmapping=/gidmapping= value: "inner:outer:count" entries
+ * separated by ':' (fuse-overlayfs) or ',' — e.g. "0:1000:1:1:100000:65536".
+ * Returns the number of entries, or -EINVAL.
+ */
+int nl_parse_idmap(const char *value, struct nl_idmap **out);
+
+/* Map an id through a mapping, either way. Ids outside every range map to
+ * the overflow id (65534). */
+unsigned int nl_idmap_to_outer(const struct nl_idmap *m, size_t n,
+			       unsigned int inner);
+unsigned int nl_idmap_to_inner(const struct nl_idmap *m, size_t n,
+			       unsigned int outer);
+
+/*
+ * Check the parsed options against the file system before mounting: every
+ * lowerdir exists and is a readable directory, upperdir and workdir exist,
+ * are writable and lie on the same file system, workdir is not inside
+ * upperdir (or the other way round), the mountpoint exists, is a directory
+ * and is not already in use. Nothing is created or written.
+ * Returns 0 or a negative errno with a message in @err.
+ */
+int nl_options_validate(const struct nl_options *o, char *err, size_t errlen);
+
+/* Look up "key" among the extra options; returns its value or NULL. */
+const char *nl_options_extra(const struct nl_options *o, const char *key);
+
+void nl_options_free(struct nl_options *o);
+
+#endif
