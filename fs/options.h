@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* One line of a uidmapping=/gidmapping= option: container id -> host id. */
@@ -114,6 +115,9 @@ int nl_options_validate(const struct nl_options *o, char *err, size_t errlen);
 
 /* Look up "key" among the extra options; returns its value or NULL. */
 const char *nl_options_extra(const struct nl_options *o, const char *key);
+
+/* Print the --help text (usage, every option, with defaults). */
+void nl_options_usage(FILE *out, const char *progname);
 
 void nl_options_free(struct nl_options *o);
 
