@@ -314,11 +314,11 @@ static const char *const fuse_flag_opts[] = {
 	"blkdev", "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec",
 	"noexec", "sync", "async", "dirsync", "atime", "noatime", "diratime",
 	"nodiratime", "relatime", "norelatime", "strictatime",
-	"nostrictatime", "lazytime", "nolazytime", "clone_fd", NULL
+	"nostrictatime", "lazytime", "nolazytime", NULL
 };
 static const char *const fuse_value_opts[] = {
 	"max_read", "fsname", "subtype", "blksize", "context", "fscontext",
-	"defcontext", "rootcontext", "max_threads", "max_idle_threads", NULL
+	"defcontext", "rootcontext", NULL
 };
 
 /* Options that mount(8) consumes itself; they may still reach us when a
@@ -328,11 +328,16 @@ static const char *const mount_only_opts[] = {
 	"group", "nofail", "_netdev", "remount", "bind", "loop", NULL
 };
 
-/* Options of the tiering and zoned-checkpoint parts, kept for them. */
+/*
+ * Options of the tiering and zoned-checkpoint parts, kept for them; and the
+ * request loop's settings, which fuse-overlayfs accepts but which libfuse
+ * takes through its loop configuration, not with the mount options.
+ */
 static const char *const extra_opts[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
 	"config", "image", "zns", "meta", "zone_bw", "stripe_unit",
-	"bandwidth", "admission", NULL
+	"bandwidth", "admission", "max_threads", "max_idle_threads",
+	"clone_fd", NULL
 };
 
 static bool in_list(const char *const *list, const char *key)
@@ -679,7 +684,12 @@ int nl_options_parse(int argc, char **argv, struct nl_options *o,
 	free(pos);
 	if (rc == 0)
 		rc = check_required(o, err, errlen);
-	return rc < 0 ? rc : 0;
+	if (rc < 0) {
+		/* Nothing half-parsed for the caller to act on or to free. */
+		nl_options_free(o);
+		return rc;
+	}
+	return 0;
 }
 
 const char *nl_options_extra(const struct nl_options *o, const char *key)
@@ -946,6 +956,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  auto_unmount, ro, rw, dev, nodev, suid, nosuid, exec, noexec, sync, async,\n"
 "  dirsync, atime, noatime, relatime, strictatime, lazytime (and their no*\n"
 "  forms), max_read=, fsname=, subtype=, blksize=, context= and friends.\n"
+"Request loop: max_threads=N, max_idle_threads=N, clone_fd.\n"
 "\n"
 "Tiering:\n"
 "  nvm=DIR                 NVM tier: promoted copies and the index\n"

@@ -71,6 +71,8 @@ struct nl_options {
  * Parse argv into @o (which is zeroed and filled with defaults first).
  * Returns 0, or -EINVAL with a message naming the problem in @err.
  * Warnings about unknown options go to stderr.
+ * On failure @o is left freed and zeroed. The loop settings max_threads=,
+ * max_idle_threads= and clone_fd are kept in @o->extra.
  */
 int nl_options_parse(int argc, char **argv, struct nl_options *o,
 		     char *err, size_t errlen);
@@ -97,7 +99,8 @@ int nl_split_lowerdirs(const char *value, char ***out);
 int nl_parse_idmap(const char *value, struct nl_idmap **out);
 
 /* Map an id through a mapping, either way. Ids outside every range map to
- * the overflow id (65534). */
+ * the overflow id (65534); with no mapping at all (n == 0) ids pass
+ * unchanged. */
 unsigned int nl_idmap_to_outer(const struct nl_idmap *m, size_t n,
 			       unsigned int inner);
 unsigned int nl_idmap_to_inner(const struct nl_idmap *m, size_t n,

@@ -322,6 +322,48 @@ static void test_fuse_passthrough(void **state)
 	assert_false(o.allow_other);
 	assert_string_equal(o.fuse_opts, "ro,rw");
 	nl_options_free(&o);
+
+	/* loop settings are not mount options: libfuse would refuse them */
+	assert_int_equal(parse_o("lowerdir=/l,max_threads=8,clone_fd,nodev", &o), 0);
+	assert_string_equal(o.fuse_opts, "nodev");
+	assert_string_equal(nl_options_extra(&o, "max_threads"), "8");
+	assert_string_equal(nl_options_extra(&o, "clone_fd"), "");
+	nl_options_free(&o);
+}
+
+static void test_parse_string_accumulates(void **state)
+{
+	struct nl_options o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(nl_options_parse_string("lowerdir=/a:/b,ro", &o, err,
+						 sizeof(err)), 0);
+	assert_int_equal(nl_options_parse_string("upperdir=/u,lowerdir=/c,nodev",
+						 &o, err, sizeof(err)), 0);
+	/* the later lowerdir= replaces the earlier one */
+	assert_int_equal(o.n_lower, 1);
+	assert_string_equal(o.lowerdirs[0], "/c");
+	assert_string_equal(o.upperdir, "/u");
+	assert_string_equal(o.fuse_opts, "ro,nodev");
+	assert_true(o.ro);
+	nl_options_free(&o);
+}
+
+static void test_failed_parse_leaves_nothing(void **state)
+{
+	char *argv[] = { "nlayerfs", "-o", "lowerdir=/a,nvm=/n,allow_other,"
+			 "uidmapping=1", "/m", NULL };
+	struct nl_options o;
+
+	(void)state;
+	assert_int_equal(nl_options_parse(4, argv, &o, err, sizeof(err)), -EINVAL);
+	assert_null(o.lowerdirs);
+	assert_int_equal(o.n_lower, 0);
+	assert_null(o.fuse_opts);
+	assert_null(o.extra);
+	assert_null(o.mountpoint);
+	nl_options_free(&o);	/* still safe */
 }
 
 static int parse_unknown(void *arg)
@@ -815,6 +857,8 @@ int main(void)
 		cmocka_unit_test(test_union_flags),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_fuse_passthrough),
+		cmocka_unit_test(test_parse_string_accumulates),
+		cmocka_unit_test(test_failed_parse_leaves_nothing),
 		cmocka_unit_test(test_unknown_warned_not_fatal),
 		cmocka_unit_test(test_extra_options),
 		cmocka_unit_test(test_checkpoint_mount_needs_no_lowerdir),
