@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -373,11 +373,12 @@ static int set_lowerdirs(struct nl_options *o, const char *value,
 
 	if (n == -ENOMEM)
 		return fail(err, errlen, n, "out of memory");
+	if (n < 0 && (!value || !*value))
+		return fail(err, errlen, -EINVAL,
+			    "lowerdir= needs at least one directory");
 	if (n < 0)
 		return fail(err, errlen, -EINVAL,
-			    value && *value ? "empty lowerdir component in '%s'"
-					    : "lowerdir= needs at least one directory%s",
-			    value ? value : "");
+			    "empty lowerdir component in '%s'", value);
 	for (int i = 0; i < n; i++) {
 		char *abs;
 		int rc = make_absolute(dirs[i], &abs);
@@ -452,7 +453,7 @@ static int set_timeout(struct nl_options *o, const char *value,
 		return fail(err, errlen, -EINVAL, "timeout= needs a number of seconds");
 	errno = 0;
 	t = strtod(value, &end);
-	if (errno || *end || !(t >= 0))
+	if (errno || *end || !isfinite(t) || t < 0)
 		return fail(err, errlen, -EINVAL,
 			    "timeout: invalid number of seconds '%s'", value);
 	o->timeout = t;

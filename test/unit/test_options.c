@@ -282,9 +282,13 @@ static void test_bad_values(void **state)
 		{ "lowerdir=/l,noxattrs=yes", "noxattrs= must be 0 or 1" },
 		{ "lowerdir=/l,timeout=abc", "timeout: invalid number" },
 		{ "lowerdir=/l,timeout=-1", "timeout: invalid number" },
+		{ "lowerdir=/l,timeout=inf", "timeout: invalid number" },
+		{ "lowerdir=/l,timeout=nan", "timeout: invalid number" },
 		{ "lowerdir=/l,squash_to_uid=-1", "squash_to_uid: invalid id '-1'" },
 		{ "lowerdir=/l,squash_to_gid=", "squash_to_gid: invalid id" },
 		{ "lowerdir=/l,upperdir=", "upperdir= needs a directory" },
+		{ "lowerdir=", "lowerdir= needs at least one directory" },
+		{ "lowerdir=/a:", "empty lowerdir component in '/a:'" },
 	};
 	struct nl_options o;
 
