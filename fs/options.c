@@ -957,7 +957,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  auto_unmount, ro, rw, dev, nodev, suid, nosuid, exec, noexec, sync, async,\n"
 "  dirsync, atime, noatime, relatime, strictatime, lazytime (and their no*\n"
 "  forms), max_read=, fsname=, subtype=, blksize=, context= and friends.\n"
-"Request loop: max_threads=N, max_idle_threads=N, clone_fd.\n"
+"\nRequest loop: max_threads=N, max_idle_threads=N, clone_fd.\n"
 "\n"
 "Tiering:\n"
 "  nvm=DIR                 NVM tier: promoted copies and the index\n"
