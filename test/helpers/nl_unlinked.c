@@ -18,7 +18,7 @@ static int fail(const char *what)
 
 int main(int argc, char **argv)
 {
-	char before[4096], after[4096];
+	static char before[65536], after[65536];
 	const char *extra = "appended-after-unlink";
 	struct stat st;
 	ssize_t n, m;
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 	}
 	if (pwrite(fd, extra, strlen(extra), n) != (ssize_t)strlen(extra))
 		return fail("pwrite after unlink");
-	m = pread(fd, after, sizeof(after), n);
+	m = pread(fd, after, strlen(extra), n);
 	if (m != (ssize_t)strlen(extra) || memcmp(after, extra, m) != 0) {
 		fprintf(stderr, "written bytes do not read back after unlink (%zd)\n", m);
 		return 1;
