@@ -57,7 +57,9 @@ check() {
 # nl_only REASON: true when the implementation under test is nlayerfs.
 # Otherwise the caller skips: the kernel (and fuse-overlayfs) do not
 # have the behaviour the issue asks for, REASON says which.
-nl_only() { [ "$IMPL" = nlayerfs ]; }
+# NLAYERFS_FORCE_ALL=1 runs them anyway (e.g. to check such a test on the
+# kernel mounted with NLAYERFS_KERNEL_OPTS=redirect_dir=on).
+nl_only() { [ "$IMPL" = nlayerfs ] || [ "${NLAYERFS_FORCE_ALL:-0}" = 1 ]; }
 
 # check_nl NAME REASON CMD...: a check run only against nlayerfs.
 check_nl() {
@@ -187,7 +189,7 @@ impl_mount() {
 	local opts=$1 m=$2 impl=${3:-$IMPL} log i
 	case $impl in
 	kernel)
-		mount -t overlay overlay -o "$opts" "$m" || return 1 ;;
+		mount -t overlay overlay -o "$opts${NLAYERFS_KERNEL_OPTS:+,$NLAYERFS_KERNEL_OPTS}" "$m" || return 1 ;;
 	fuse-overlayfs)
 		fuse-overlayfs -o "$opts" "$m" || return 1 ;;
 	nlayerfs)
