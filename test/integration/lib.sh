@@ -111,6 +111,7 @@ nl_init() {
 	fi
 	[ -z "$SKIP_ALL" ] && echo "# implementation under test: $IMPL"
 	T=$(mktemp -d /tmp/nl-T-XXXXXX)
+	chmod 0755 "$T"   # other users must reach the mount points
 	trap nl_cleanup EXIT
 	trap 'exit 130' INT TERM
 }
@@ -154,11 +155,14 @@ layer_fingerprint() {
 ALL_LOWERS=()
 LOWER_SUMS=()
 # freeze_lowers: remember the fingerprint of every lower of the current set.
+# Called again after a deliberate change, it takes the new fingerprint.
 freeze_lowers() {
-	local l
+	local l i n
 	for l in ${LOWERS//:/ }; do
-		ALL_LOWERS+=("$l")
-		LOWER_SUMS+=("$(layer_fingerprint "$l" | sha256sum)")
+		n=${#ALL_LOWERS[@]}
+		for i in "${!ALL_LOWERS[@]}"; do [ "${ALL_LOWERS[$i]}" != "$l" ] || n=$i; done
+		ALL_LOWERS[$n]=$l
+		LOWER_SUMS[$n]=$(layer_fingerprint "$l" | sha256sum)
 	done
 }
 lowers_unchanged() {
