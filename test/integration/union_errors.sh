@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The daemon's command line: bad input gets a clear message naming the
+# problem, a non-zero exit, nothing mounted and nothing written; unknown
+# options are only warned about; --help, --version; mount -t fuse.nlayerfs.
+# These test a command, so they run for nlayerfs (and, to check the tests
+# themselves, partly for fuse-overlayfs); the kernel has no such command.
+. "$(dirname "$0")/lib.sh"
+nl_init
+[ "$IMPL" != kernel ] || SKIP_ALL="the kernel overlay has no daemon command line"
+case $IMPL in
+fuse-overlayfs) BIN=$(command -v fuse-overlayfs) ;;
+*) BIN=$NLAYERFS ;;
+esac
+
+new_layers 2
+echo x >"$D/l2/f" 2>/dev/null
+freeze_lowers
+
+# refuse OPTS WORD: the daemon must fail with OPTS, say WORD on stderr, and
+# leave no mount and nothing in upper or work.
+refuse() {
+	local opts=$1 word=$2 mnt=${3:-$MNT} rc
+	clean_uw
+	timeout 20 "$BIN" -o "$opts" "$mnt" >"$D/out" 2>"$D/err"
+	rc=$?
+	if is_mounted "$mnt"; then
+		MOUNTED+=("$mnt"); nl_umount "$mnt"
+		echo "it mounted"; return 1
+	fi
+	[ $rc != 0 ] || { echo "exit status 0"; return 1; }
+	[ $rc != 124 ] || { echo "timed out"; return 1; }
+	grep -qiF -- "$word" "$D/err" ||
+		{ echo "stderr does not name '$word':"; cat "$D/err"; return 1; }
+	[ -z "$(find "$U" "$W" -mindepth 1 2>/dev/null)" ] ||
+		{ echo "left in upper/work:"; find "$U" "$W" -mindepth 1; return 1; }
+}
+std="upperdir=$U,workdir=$W"
+# each case starts from an empty upper and workdir
+clean_uw() { rm -rf "$U" "$W" && mkdir "$U" "$W"; }
+check "missing lowerdir: refused, named" refuse "lowerdir=$D/l1:$D/missing,$std" "$D/missing"
+check "lowerdir that is a regular file: refused, named" refuse "lowerdir=$D/l2/f,$std" "$D/l2/f"
+unreadable() {
+	mkdir -p "$D/locked" && chmod 000 "$D/locked"
+	clean_uw
+	# root reads everything: take the override capabilities away
+	timeout 20 setpriv --bounding-set -dac_override,-dac_read_search \
+		"$BIN" -o "lowerdir=$D/locked,$std" "$MNT" >"$D/out" 2>"$D/err"
+	local rc=$?
+	if is_mounted "$MNT"; then MOUNTED+=("$MNT"); nl_umount "$MNT"; echo "it mounted"; return 1; fi
+	[ $rc != 0 ] || { echo "exit status 0"; return 1; }
+	grep -qF -- "$D/locked" "$D/err" || { echo "stderr does not name $D/locked:"; cat "$D/err"; return 1; }
+	[ -z "$(find "$U" "$W" -mindepth 1)" ] || { echo "left in upper/work"; return 1; }
+}
+check "unreadable lowerdir: refused, named" unreadable
+tmpfs_work() {
+	mkdir -p "$D/wt" && mount -t tmpfs -o size=1m nl-T "$D/wt" || return 1
+	mkdir "$D/wt/w"
+	refuse "lowerdir=$D/l1,upperdir=$U,workdir=$D/wt/w" workdir || return 1
+	[ -z "$(find "$D/wt/w" -mindepth 1)" ] || { echo "left in the tmpfs workdir"; return 1; }
+}
+check "workdir on another file system than upperdir: refused, named" tmpfs_work
+check "upperdir without workdir: refused, named" refuse "lowerdir=$D/l1,upperdir=$U" workdir
+check "missing mountpoint: refused, named" refuse "lowerdir=$D/l1,$std" "$D/nomnt" "$D/nomnt"
+check "malformed uidmapping: refused, named" refuse "lowerdir=$D/l1,$std,uidmapping=0:x:1" uidmapping
+check "malformed gidmapping: refused, named" refuse "lowerdir=$D/l1,$std,gidmapping=0:0" gidmapping
+busy() {
+	mkdir -p "$D/u2" "$D/w2"
+	clean_uw
+	impl_mount "lowerdir=$D/l1:$D/l2,upperdir=$D/u2,workdir=$D/w2" "$MNT" || return 1
+	refuse "lowerdir=$D/l1:$D/l2,$std" "$MNT" || return 1
+	eq "$(cat "$MNT/f")" x "the first mount still works" || return 1
+	nl_umount "$MNT"
+}
+# fuse-overlayfs stacks a second mount on the first one
+if [ "$IMPL" = nlayerfs ] || [ "${NLAYERFS_FORCE_ALL:-0}" = 1 ]; then
+	check "busy mountpoint (already mounted): refused, first mount untouched" busy
+else
+	skip "busy mountpoint (already mounted): refused, first mount untouched" "nlayerfs-only: $IMPL mounts over"
+fi
+
+unknown_opt() {
+	timeout 20 "$BIN" -o "lowerdir=$D/l1:$D/l2,$std,nlt_no_such_option=1" "$MNT" 2>"$D/err" || { cat "$D/err"; return 1; }
+	MOUNTED+=("$MNT")
+	is_mounted "$MNT" || { echo "not mounted"; return 1; }
+	eq "$(cat "$MNT/f")" x "content" || return 1
+	nl_umount "$MNT" || return 1
+	grep -q nlt_no_such_option "$D/err" || { echo "no warning naming the option:"; cat "$D/err"; return 1; }
+}
+check "unknown option: warned about by name, mount works" unknown_opt
+check "--help exits 0 and prints usage" \
+	eval '"$BIN" --help >"$D/out" 2>&1 && grep -qi lowerdir "$D/out"'
+check "--version exits 0 and prints a version" \
+	eval '"$BIN" --version >"$D/out" 2>&1 && grep -qE "[0-9]+\.[0-9]+" "$D/out"'
+mount_t() {
+	local name=nlayerfs
+	[ "$IMPL" != fuse-overlayfs ] || name=fuse-overlayfs
+	mkdir -p "$D/bin" && ln -sf "$BIN" "$D/bin/$name"
+	clean_uw
+	PATH=$D/bin:$PATH timeout 20 mount -t "fuse.$name" "$name" "$MNT" \
+		-o "lowerdir=$D/l1:$D/l2,$std" || return 1
+	MOUNTED+=("$MNT")
+	eq "$(fs_type_of "$MNT")" "fuse.$name" "type in mountinfo" || return 1
+	eq "$(cat "$MNT/f")" x "content" || return 1
+	echo w >"$MNT/w" && [ -f "$U/w" ] || { echo "write did not reach upper"; return 1; }
+	nl_umount "$MNT"
+}
+check "mount -t fuse.nlayerfs with the binary on PATH works" mount_t
+check "nothing is left mounted" eval '! is_mounted "$MNT"'
+check_lowers_unchanged
+nl_done
