@@ -30,6 +30,7 @@ T=""
 MNT=""
 MOUNTED=()        # mount points we mounted, unmounted at exit
 SAN_LOGS=()       # logs of daemons run with -f under the sanitizers
+declare -A SAN_PID  # mount point -> pid of its foreground daemon
 SKIP_ALL=""       # reason every test is skipped, or empty
 
 ok()     { TESTNUM=$((TESTNUM + 1)); echo "ok $TESTNUM - $1"; }
@@ -103,7 +104,10 @@ nl_init() {
 	elif [ ! -c /dev/fuse ] && [ "$IMPL" != kernel ]; then
 		SKIP_ALL="no /dev/fuse"
 	elif [ "$IMPL" = nlayerfs ] && [ ! -x "$NLAYERFS" ]; then
-		SKIP_ALL="no daemon at $NLAYERFS (not built)"
+		# a missing daemon is a failure of the build, not a reason to skip
+		echo "not ok 1 - the daemon exists at $NLAYERFS"
+		echo "1..1"
+		exit 1
 	elif [ "$IMPL" = kernel ] && ! grep -qw overlay /proc/filesystems; then
 		SKIP_ALL="no overlay filesystem in this kernel"
 	elif [ ! -d "$HELPERS" ]; then
@@ -201,6 +205,7 @@ impl_mount() {
 			log=$T/san-$(basename "$(dirname "$m")")-$(basename "$m")-$RANDOM.log
 			SAN_LOGS+=("$log")
 			"$NLAYERFS" -f -o "$opts" "$m" 2>"$log" &
+			SAN_PID[$m]=$!
 			for ((i = 0; i < 300; i++)); do
 				is_mounted "$m" && break
 				kill -0 $! 2>/dev/null || { cat "$log" >&2; return 1; }
@@ -226,11 +231,16 @@ nl_umount() {
 	*) umount "$m" || umount -l "$m" ;;
 	esac
 	if [ "$SAN" = 1 ]; then
-		# the daemon exits after unmount; give it time to write its reports
-		for ((i = 0; i < 100; i++)); do
-			pgrep -f -- "-f -o .* $m\$" >/dev/null || break
-			sleep 0.05
-		done
+		# the daemon exits after unmount; wait for it to write its reports
+		if [ -n "${SAN_PID[$m]:-}" ]; then
+			for ((i = 0; i < 200; i++)); do
+				kill -0 "${SAN_PID[$m]}" 2>/dev/null || break
+				sleep 0.05
+			done
+			kill -0 "${SAN_PID[$m]}" 2>/dev/null &&
+				not_ok "daemon of $m still running 10 s after unmount" && rc=1
+			unset "SAN_PID[$m]"
+		fi
 		for log in "${SAN_LOGS[@]+"${SAN_LOGS[@]}"}"; do
 			if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log" 2>/dev/null; then
 				not_ok "sanitizer report from the daemon ($log)" "$(head -40 "$log")"
