@@ -19,6 +19,8 @@ if [ -z "$SKIP_ALL" ]; then
 	mkdir -p "$L2/rd"; echo 1 >"$L2/rd/a"; echo 2 >"$L2/rd/b"
 	mkdir -p "$L2/emptyd" "$L2/redo"; echo old >"$L2/redo/old"
 	mkdir -p "$L2/deep/a/b"; echo 1 >"$L2/deep/a/b/f"
+	mkdir -p "$L2/cud"; echo e >"$L2/cud/e"; chown 77:88 "$L2/cud"; chmod 0751 "$L2/cud"
+	setfattr -n user.dir -v dx "$L2/cud"; touch -d '2002-03-04 05:06:07' "$L2/cud"
 	freeze_lowers
 	nl_mount || SKIP_ALL="mount failed"
 fi
@@ -54,6 +56,16 @@ check "touch -d sets mtime on a lower file" \
 	eval 'touch -d "1999-09-09 09:09:09" "$MNT/fsy" && eq "$(stat -c %Y "$MNT/fsy")" "$(date -d "1999-09-09 09:09:09" +%s)"'
 check "copy-up of a file in a lower-only subdirectory creates the parents" \
 	eval 'echo 2 >>"$MNT/deep/a/b/f" && [ -f "$U/deep/a/b/f" ] && eq "$(cat "$MNT/deep/a/b/f" | tr "\n" .)" 1.2.'
+dir_copyup() {
+	local want
+	want=$(stat -c '%a %u:%g' "$L2/cud")
+	echo n >"$MNT/cud/new" || return 1
+	[ -d "$U/cud" ] || { echo "no upper copy of the directory"; return 1; }
+	eq "$(stat -c '%a %u:%g' "$U/cud")" "$want" "upper dir mode/owner" || return 1
+	eq "$(getfattr --only-values -n user.dir "$U/cud")" dx "upper dir xattr" || return 1
+	eq "$(ls "$MNT/cud" | tr "\n" " ")" "e new " "listing"
+}
+check "copy-up of a directory keeps mode, owner, xattrs and lower entries" dir_copyup
 check "workdir holds no leftovers after copy-ups" \
 	eval '[ -z "$(find "$W" -mindepth 2 -not -type d)" ]'
 
@@ -111,6 +123,15 @@ check "a recreated directory is empty and opaque (trusted.overlay.opaque=y)" rec
 check "a file created where a lower file was deleted" \
 	eval 'echo again >"$MNT/del" && eq "$(cat "$MNT/del")" again && [ -f "$U/del" ]'
 check "no .wh.* marker files are left in upper" eval '[ -z "$(find "$U" -name ".wh.*")" ]'
+
+# A layer unpacked through the mount, as containerd's snapshotter does.
+unpack() {
+	mkdir -p "$T/tarsrc/deep/a/b" "$T/tarsrc/newdir" || return 1
+	echo replaced >"$T/tarsrc/deep/a/b/f"; echo nn >"$T/tarsrc/newdir/n"; ln -s newdir/n "$T/tarsrc/ln"
+	tar -C "$T/tarsrc" -cf "$T/layer.tar" . && tar -C "$MNT" -xpf "$T/layer.tar" || return 1
+	eq "$(cat "$MNT/deep/a/b/f")$(cat "$MNT/newdir/n")$(cat "$MNT/ln")" replacednnnn
+}
+check "tar unpacks a layer through the mount over lower content" unpack
 
 # --- unlinked but open -----------------------------------------------------
 check "unlinked-open lower file: read, write, fstat st_nlink 0" H nl_unlinked "$MNT/unl"
