@@ -75,7 +75,7 @@ busy() {
 	return $rc
 }
 # fuse-overlayfs stacks a second mount on the first one
-if [ "$IMPL" = nlayerfs ] || [ "${NLAYERFS_FORCE_ALL:-0}" = 1 ]; then
+if nl_only || [ -n "$SKIP_ALL" ]; then
 	check "busy mountpoint (already mounted): refused, first mount untouched" busy
 else
 	skip "busy mountpoint (already mounted): refused, first mount untouched" "nlayerfs-only: $IMPL mounts over"
