@@ -28,12 +28,18 @@ refuse() {
 		MOUNTED+=("$mnt"); nl_umount "$mnt"
 		echo "it mounted"; return 1
 	fi
+	san_clean "$D/err" || return 1
 	[ $rc != 0 ] || { echo "exit status 0"; return 1; }
 	[ $rc != 124 ] || { echo "timed out"; return 1; }
 	grep -qiF -- "$word" "$D/err" ||
 		{ echo "stderr does not name '$word':"; cat "$D/err"; return 1; }
 	[ -z "$(find "$U" "$W" -mindepth 1 2>/dev/null)" ] ||
 		{ echo "left in upper/work:"; find "$U" "$W" -mindepth 1; return 1; }
+}
+# san_clean LOG: no sanitizer report in what the daemon printed
+san_clean() {
+	! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$1" ||
+		{ echo "sanitizer report:"; head -30 "$1"; return 1; }
 }
 std="upperdir=$U,workdir=$W"
 # each case starts from an empty upper and workdir
@@ -48,6 +54,7 @@ unreadable() {
 		"$BIN" -o "lowerdir=$D/locked,$std" "$MNT" >"$D/out" 2>"$D/err"
 	local rc=$?
 	if is_mounted "$MNT"; then MOUNTED+=("$MNT"); nl_umount "$MNT"; echo "it mounted"; return 1; fi
+	san_clean "$D/err" || return 1
 	[ $rc != 0 ] || { echo "exit status 0"; return 1; }
 	grep -qF -- "$D/locked" "$D/err" || { echo "stderr does not name $D/locked:"; cat "$D/err"; return 1; }
 	[ -z "$(find "$U" "$W" -mindepth 1)" ] || { echo "left in upper/work"; return 1; }
@@ -87,6 +94,7 @@ unknown_opt() {
 	is_mounted "$MNT" || { echo "not mounted"; return 1; }
 	eq "$(cat "$MNT/f")" x "content" || return 1
 	nl_umount "$MNT" || return 1
+	san_clean "$D/err" || return 1
 	grep -q nlt_no_such_option "$D/err" || { echo "no warning naming the option:"; cat "$D/err"; return 1; }
 }
 check "unknown option: warned about by name, mount works" unknown_opt
