@@ -67,6 +67,8 @@ check_nl "a moved lower directory can be written and deleted" "$why" \
 check_nl "a name freed by a directory rename can be reused by a new directory" "$why" \
 	eval 'mkdir "$MNT/md" && eq "$(ls -A "$MNT/md")" ""'
 
+dino_all() { local d rc=0; while read -r d; do H nl_dino "$d" || rc=1; done < <(find "$MNT" -type d); return $rc; }
+check "readdir d_ino equals st_ino in every directory after the changes" dino_all
 [ -n "$SKIP_ALL" ] || nl_umount
 check_lowers_unchanged
 nl_done

@@ -138,6 +138,8 @@ check "unlinked-open lower file: read, write, fstat st_nlink 0" H nl_unlinked "$
 check "unlinked-open upper file: read, write, fstat st_nlink 0" \
 	eval 'seq 1 10 >"$MNT/unl2" && H nl_unlinked "$MNT/unl2"'
 
+dino_all() { local d rc=0; while read -r d; do H nl_dino "$d" || rc=1; done < <(find "$MNT" -type d); return $rc; }
+check "readdir d_ino equals st_ino in every directory after the changes" dino_all
 [ -n "$SKIP_ALL" ] || nl_umount
 check_lowers_unchanged
 nl_done
