@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to the image import code of tier/: the JSON reader, digests and
+ * the layer extractor. Not part of the public tier.h.
+ */
+#ifndef NLAYERFS_IMPORT_PRIVATE_H
+#define NLAYERFS_IMPORT_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- JSON (RFC 8259, strict: no comments, no trailing commas) ---- */
+enum nl_json_type {
+	NL_JSON_NULL, NL_JSON_BOOL, NL_JSON_NUMBER, NL_JSON_STRING,
+	NL_JSON_ARRAY, NL_JSON_OBJECT,
+};
+
+struct nl_json {
+	enum nl_json_type type;
+	bool boolean;
+	bool is_int;		/* number without fraction/exponent, fits int64 */
+	int64_t integer;
+	double number;
+	char *str;		/* strings: UTF-8, NUL-terminated */
+	size_t str_len;		/* may contain NULs from \u0000 */
+	size_t count;		/* arrays and objects */
+	char **keys;		/* objects */
+	struct nl_json **items;	/* arrays and object values */
+};
+
+#define NL_JSON_MAX_DEPTH 64
+
+/* Parse @len bytes; on error -EINVAL and a message with the byte offset. */
+int nl_json_parse(const char *text, size_t len, struct nl_json **out,
+		  char *err, size_t errlen);
+void nl_json_free(struct nl_json *j);
+/* Member of an object (the last one on duplicate keys), NULL if absent or
+ * @obj is not an object. */
+const struct nl_json *nl_json_get(const struct nl_json *obj, const char *key);
+/* String value of member @key, NULL if absent or not a string. */
+const char *nl_json_get_str(const struct nl_json *obj, const char *key);
+
+/* ---- digests ---- */
+#define NL_DIGEST_HEX 64
+/* "sha256:<64 lowercase hex>" only; other algorithms are refused. */
+bool nl_digest_valid(const char *digest);
+/* chain = sha256(parent + " " + diffid), as "sha256:hex". */
+int nl_chain_id(const char *parent, const char *diff_id, char out[72]);
+
+/* ---- layer extraction ---- */
+struct nl_extract_opts {
+	bool mknod_whiteouts;	/* char 0/0 whiteouts; else keep ".wh." files */
+};
+/* Extract the (possibly compressed) layer tar at @blob into the empty
+ * directory @dir, converting OCI whiteouts to the overlay format and
+ * refusing any entry that would land outside @dir. */
+int nl_extract_layer(const char *blob, const char *dir, const struct nl_extract_opts *o,
+		     char *err, size_t errlen);
+/* Hash the blob (compressed) and its uncompressed stream in one read. */
+int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
+		  uint64_t *blob_size, char *err, size_t errlen);
+int nl_hash_file(const char *path, char digest[72], uint64_t *size);
+
+#endif
