@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The zoned device: every refusal a device makes (with its errno), every
+ * zone state transition, open/active limits, state surviving close/reopen
+ * and kill -9, and the per-group bandwidth model. Runs on the emulator, or
+ * on the device named by NLAYERFS_ZNS_DEV (emulator-only tests then skip).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "test/unit/test_zns_common.h"
+
+static int setup(void **state)
+{
+	struct tdev *t = calloc(1, sizeof(*t));
+	struct zns_geometry g = tdev_default_geometry();
+
+	if (!t || tdev_open(t, &g, NULL)) {
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tdev *t = *state;
+
+	tdev_reset_all(t);
+	tdev_close(t);
+	free(t);
+	return 0;
+}
+
+static struct zns_zone_info report(struct tdev *t, uint32_t zone)
+{
+	struct zns_zone_info zi;
+
+	assert_int_equal(zns_zone_report(t->dev, zone, &zi), 0);
+	return zi;
+}
+
+static void write_blocks(struct tdev *t, uint32_t zone, uint32_t nblocks, unsigned seed)
+{
+	size_t len = (size_t)nblocks * t->g->block_size;
+	void *b = tbuf(len, t->g->block_size, seed);
+
+	assert_non_null(b);
+	assert_int_equal(zns_zone_write(t->dev, zone, report(t, zone).wp, b, len), (ssize_t)len);
+	free(b);
+}
+
+static void skip_on_device(struct tdev *t)
+{
+	if (t->real)
+		skip();
+}
+
+static void test_geometry_checked(void **state)
+{
+	struct zns_geometry g = tdev_default_geometry(), bad;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(zns_geometry_check(&g, why, sizeof(why)), 0);
+	bad = g, bad.zone_cap = g.zone_size + g.block_size;
+	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "capacity"));
+	bad = g, bad.block_size = 1000;
+	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
+	bad = g, bad.zone_size = g.zone_size + 1;
+	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
+	bad = g, bad.channels = 0;
+	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
+	bad = g, bad.channels = 8, bad.ways = 4;
+	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
+	bad = g, bad.nr_zones = 0;
+	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
+	assert_int_equal(zns_emu_create("/tmp/nl-Z-never", &bad), -EINVAL);
+	assert_int_equal(access("/tmp/nl-Z-never", F_OK), -1);
+}
+
+static void test_group_membership(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t m = zns_nr_groups(t->g);
+	struct zns_geometry g18 = { .channels = 6, .ways = 3 };
+
+	assert_int_equal(m, t->g->channels * t->g->ways);
+	for (uint32_t z = 0; z < t->g->nr_zones; z++) {
+		assert_int_equal(zns_zone_group(t->g, z), z % m);
+		assert_int_equal(report(t, z).group, z % m);
+	}
+	assert_int_equal(zns_nr_groups(&g18), 18);
+	assert_int_equal(zns_zone_group(&g18, 17), 17);
+	assert_int_equal(zns_zone_group(&g18, 18), 0);
+	assert_int_equal(zns_zone_group(&g18, 41), 5);
+}
+
+static void test_write_at_wp_and_implicit_open(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t bs = t->g->block_size;
+	void *b = tbuf(2 * bs, bs, 1), *r = tbuf(2 * bs, bs, 0);
+
+	assert_int_equal(report(t, 1).state, ZNS_ZONE_EMPTY);
+	assert_int_equal(zns_zone_write(t->dev, 1, 0, b, 2 * bs), 2 * bs);
+	assert_int_equal(report(t, 1).state, ZNS_ZONE_IOPEN);
+	assert_int_equal(report(t, 1).wp, 2 * bs);
+	assert_int_equal(zns_zone_read(t->dev, 1, 0, r, 2 * bs), 2 * bs);
+	assert_memory_equal(b, r, 2 * bs);
+	/* Not at the write pointer: behind it, at it again, ahead of it. */
+	assert_int_equal(zns_zone_write(t->dev, 1, 0, b, bs), -EIO);
+	assert_int_equal(zns_zone_write(t->dev, 1, bs, b, bs), -EIO);
+	assert_int_equal(zns_zone_write(t->dev, 1, 3 * bs, b, bs), -EIO);
+	assert_int_equal(report(t, 1).wp, 2 * bs);
+	free(b);
+	free(r);
+}
+
+static void test_unaligned_refused(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t bs = t->g->block_size;
+	char *b = tbuf(3 * bs, bs, 2);
+
+	assert_int_equal(zns_zone_write(t->dev, 2, 0, b, bs - 512), -EINVAL);
+	assert_int_equal(zns_zone_write(t->dev, 2, 0, b + 512, bs), -EINVAL);
+	assert_int_equal(zns_zone_write(t->dev, 2, 512, b, bs), -EINVAL);
+	assert_int_equal(zns_zone_write(t->dev, t->g->nr_zones, 0, b, bs), -EINVAL);
+	assert_int_equal(zns_zone_read(t->dev, 2, 0, b + 1, bs), -EINVAL);
+	assert_int_equal(report(t, 2).state, ZNS_ZONE_EMPTY);
+	assert_int_equal(report(t, 2).wp, 0);
+	free(b);
+}
+
+static void test_capacity_and_full(void **state)
+{
+	struct tdev *t = *state;
+	uint64_t cap = t->g->zone_cap;
+	uint32_t bs = t->g->block_size;
+	void *b = tbuf(cap + bs, bs, 3);
+
+	/* One block past the capacity: refused, nothing written. */
+	assert_int_equal(zns_zone_write(t->dev, 3, 0, b, cap + bs), -EIO);
+	assert_int_equal(report(t, 3).wp, 0);
+	assert_int_equal(zns_zone_write(t->dev, 3, 0, b, cap - bs), (ssize_t)(cap - bs));
+	assert_int_equal(zns_zone_write(t->dev, 3, cap - bs, b, 2 * bs), -EIO);
+	assert_int_equal(zns_zone_write(t->dev, 3, cap - bs, b, bs), bs);
+	assert_int_equal(report(t, 3).state, ZNS_ZONE_FULL);
+	assert_int_equal(report(t, 3).wp, cap);
+	assert_int_equal(zns_zone_write(t->dev, 3, cap, b, bs), -EIO);
+	free(b);
+}
+
+static void test_state_transitions(void **state)
+{
+	struct tdev *t = *state;
+
+	/* EMPTY -> EOPEN -> EMPTY (closed with nothing written). */
+	assert_int_equal(zns_zone_close(t->dev, 4), -EIO);
+	assert_int_equal(zns_zone_open(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_EOPEN);
+	assert_int_equal(zns_zone_open(t->dev, 4), 0);
+	assert_int_equal(zns_zone_close(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_EMPTY);
+	/* EOPEN stays EOPEN on write; close with data -> CLOSED. */
+	assert_int_equal(zns_zone_open(t->dev, 4), 0);
+	write_blocks(t, 4, 1, 4);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_EOPEN);
+	assert_int_equal(zns_zone_close(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_CLOSED);
+	assert_int_equal(zns_zone_close(t->dev, 4), 0);
+	/* CLOSED -> IOPEN on write; -> EOPEN on open. */
+	write_blocks(t, 4, 1, 5);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_IOPEN);
+	assert_int_equal(zns_zone_open(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_EOPEN);
+	/* Finish -> FULL; FULL refuses open, close and writes. */
+	assert_int_equal(zns_zone_finish(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_FULL);
+	assert_int_equal(report(t, 4).wp, t->g->zone_cap);
+	assert_int_equal(zns_zone_open(t->dev, 4), -EIO);
+	assert_int_equal(zns_zone_close(t->dev, 4), -EIO);
+	/* Finish of an EMPTY zone is allowed too. */
+	assert_int_equal(zns_zone_finish(t->dev, 5), 0);
+	assert_int_equal(report(t, 5).state, ZNS_ZONE_FULL);
+	/* Reset -> EMPTY at wp 0, from FULL and from IOPEN. */
+	assert_int_equal(zns_zone_reset(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_EMPTY);
+	assert_int_equal(report(t, 4).wp, 0);
+	write_blocks(t, 4, 2, 6);
+	assert_int_equal(zns_zone_reset(t->dev, 4), 0);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_EMPTY);
+	assert_int_equal(zns_zone_reset(t->dev, 5), 0);
+}
+
+static void test_reset_drops_data(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t bs = t->g->block_size;
+	unsigned char *r = tbuf(bs, bs, 0), *zero = calloc(1, bs);
+
+	skip_on_device(t);	/* a device may refuse reads above the wp instead */
+	write_blocks(t, 6, 1, 7);
+	assert_int_equal(zns_zone_reset(t->dev, 6), 0);
+	assert_int_equal(zns_zone_read(t->dev, 6, 0, r, bs), bs);
+	assert_memory_equal(r, zero, bs);
+	free(r);
+	free(zero);
+}
+
+static void test_max_open(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t mo = t->g->max_open, z;
+	uint32_t bs = t->g->block_size;
+	void *b = tbuf(bs, bs, 8);
+
+	if (!mo || mo >= t->g->nr_zones || (t->g->max_active && t->g->max_active <= mo))
+		skip();
+	for (z = 0; z < mo; z++)
+		assert_int_equal(zns_zone_open(t->dev, z), 0);
+	/* All open zones explicitly opened: no room, nothing to close. */
+	assert_int_equal(zns_zone_open(t->dev, mo), -ETOOMANYREFS);
+	assert_int_equal(zns_zone_write(t->dev, mo, 0, b, bs), -ETOOMANYREFS);
+	assert_int_equal(report(t, mo).state, ZNS_ZONE_EMPTY);
+	/* Close one; then the write opens the zone implicitly. */
+	assert_int_equal(zns_zone_close(t->dev, 0), 0);
+	assert_int_equal(zns_zone_write(t->dev, mo, 0, b, bs), bs);
+	assert_int_equal(report(t, mo).state, ZNS_ZONE_IOPEN);
+	free(b);
+}
+
+static void test_implicit_open_closes_implicit(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t mo = t->g->max_open, z, open = 0, closed = 0;
+
+	skip_on_device(t);	/* which zone a device closes is its own choice */
+	if (!mo || mo >= t->g->nr_zones || (t->g->max_active && t->g->max_active <= mo))
+		skip();
+	for (z = 0; z <= mo; z++)
+		write_blocks(t, z, 1, z);
+	for (z = 0; z <= mo; z++) {
+		enum zns_zone_state s = report(t, z).state;
+
+		open += s == ZNS_ZONE_IOPEN;
+		closed += s == ZNS_ZONE_CLOSED;
+	}
+	assert_int_equal(open, mo);
+	assert_int_equal(closed, 1);
+	assert_int_equal(report(t, mo).state, ZNS_ZONE_IOPEN);
+}
+
+static void test_max_active(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t ma = t->g->max_active, z;
+	uint32_t bs = t->g->block_size;
+	void *b = tbuf(bs, bs, 9);
+
+	if (!ma || ma >= t->g->nr_zones)
+		skip();
+	for (z = 0; z < ma; z++) {
+		write_blocks(t, z, 1, z);
+		assert_int_equal(zns_zone_close(t->dev, z), 0);
+	}
+	assert_int_equal(zns_zone_write(t->dev, ma, 0, b, bs), -EOVERFLOW);
+	assert_int_equal(zns_zone_open(t->dev, ma), -EOVERFLOW);
+	assert_int_equal(report(t, ma).state, ZNS_ZONE_EMPTY);
+	/* A closed zone can still be written: it is already active. */
+	write_blocks(t, 0, 1, 10);
+	/* Finishing one frees an active resource. */
+	assert_int_equal(zns_zone_finish(t->dev, 1), 0);
+	assert_int_equal(zns_zone_write(t->dev, ma, 0, b, bs), bs);
+	free(b);
+}
+
+static void test_state_survives_reopen(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t bs = t->g->block_size;
+	void *b = tbuf(3 * bs, bs, 11), *r = tbuf(3 * bs, bs, 0);
+
+	assert_int_equal(zns_zone_write(t->dev, 7, 0, b, 3 * bs), 3 * bs);
+	assert_int_equal(zns_zone_finish(t->dev, 8), 0);
+	write_blocks(t, 9, 1, 12);
+	assert_int_equal(zns_zone_close(t->dev, 9), 0);
+	assert_int_equal(tdev_reopen(t, NULL), 0);
+	assert_int_equal(report(t, 7).wp, 3 * bs);
+	assert_int_equal(report(t, 8).state, ZNS_ZONE_FULL);
+	assert_int_equal(report(t, 9).state, ZNS_ZONE_CLOSED);
+	assert_int_equal(report(t, 9).wp, bs);
+	assert_int_equal(zns_zone_read(t->dev, 7, 0, r, 3 * bs), 3 * bs);
+	assert_memory_equal(b, r, 3 * bs);
+	assert_int_equal(zns_zone_write(t->dev, 7, 0, b, bs), -EIO);
+	free(b);
+	free(r);
+}
+
+static void test_state_survives_kill9(void **state)
+{
+	struct tdev *t = *state;
+	uint32_t bs = t->g->block_size;
+	void *r = tbuf(2 * bs, bs, 0), *want = tbuf(2 * bs, bs, 13);
+	int status;
+	pid_t pid;
+
+	skip_on_device(t);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns_dev *d;
+		void *b = tbuf(2 * bs, bs, 13);
+
+		if (zns_open(t->path, NULL, &d) || zns_zone_write(d, 10, 0, b, 2 * bs) != 2 * bs)
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(tdev_reopen(t, NULL), 0);
+	assert_int_equal(report(t, 10).wp, 2 * bs);
+	assert_int_equal(report(t, 10).state, ZNS_ZONE_IOPEN);
+	assert_int_equal(zns_zone_read(t->dev, 10, 0, r, 2 * bs), 2 * bs);
+	assert_memory_equal(r, want, 2 * bs);
+	free(r);
+	free(want);
+}
+
+static void test_bad_file_refused(void **state)
+{
+	char path[] = "/tmp/nl-Z-bad-XXXXXX";
+	struct zns_dev *d = NULL;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not a zoned device", 18), 18);
+	close(fd);
+	assert_int_equal(zns_open(path, NULL, &d), -EINVAL);
+	unlink(path);
+	assert_int_equal(zns_open("/tmp/nl-Z-missing", NULL, &d), -ENOENT);
+	assert_int_equal(zns_open("/tmp", NULL, &d), -ENODEV);
+}
+
+/* ---------------- bandwidth model ---------------- */
+
+struct bw_job {
+	struct zns_dev *dev;
+	uint32_t zone;
+	size_t len;
+	void *buf;
+	ssize_t rc;
+};
+
+static void *bw_writer(void *arg)
+{
+	struct bw_job *j = arg;
+	size_t chunk = 64 << 10;
+
+	for (size_t off = 0; off < j->len; off += chunk) {
+		j->rc = zns_zone_write(j->dev, j->zone, off, j->buf, chunk);
+		if (j->rc < 0)
+			break;
+	}
+	return NULL;
+}
+
+static double seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Two writers in parallel on @za and @zb; returns the elapsed seconds. */
+static double timed_pair(struct zns_dev *d, uint32_t za, uint32_t zb, size_t len, void *buf)
+{
+	struct bw_job a = { d, za, len, buf, 0 }, b = { d, zb, len, buf, 0 };
+	pthread_t ta, tb;
+	double t0 = seconds_now();
+
+	pthread_create(&ta, NULL, bw_writer, &a);
+	pthread_create(&tb, NULL, bw_writer, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_true(a.rc > 0 && b.rc > 0);
+	return seconds_now() - t0;
+}
+
+static void test_bandwidth_model(void **state)
+{
+	struct tdev *t = *state;
+	struct zns_open_opts o = { .zone_bw = 8 << 20 };	/* 8 MiB/s per group */
+	size_t len = 512 << 10;					/* 64 ms alone */
+	uint32_t m;
+	void *buf;
+	double same, apart;
+
+	skip_on_device(t);
+	assert_int_equal(tdev_reopen(t, &o), 0);
+	m = zns_nr_groups(t->g);
+	buf = tbuf(64 << 10, t->g->block_size, 14);
+	same = timed_pair(t->dev, 0, m, len, buf);	/* zones 0 and m: group 0 */
+	apart = timed_pair(t->dev, 1, 2, len, buf);	/* groups 1 and 2 */
+	/* One group: 1 MiB at 8 MiB/s = 125 ms; two groups: 64 ms each, in parallel. */
+	assert_true(same >= 0.110);
+	assert_true(apart >= 0.055);
+	assert_true(same > apart * 1.5);
+	free(buf);
+	assert_int_equal(tdev_reopen(t, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_geometry_checked),
+		cmocka_unit_test_setup_teardown(test_group_membership, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_at_wp_and_implicit_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unaligned_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capacity_and_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_drops_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_implicit_open_closes_implicit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_survives_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_survives_kill9, setup, teardown),
+		cmocka_unit_test(test_bad_file_refused),
+		cmocka_unit_test_setup_teardown(test_bandwidth_model, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * File-emulated zoned device. The file starts with a header (geometry and
+ * one record per zone) that is mapped MAP_SHARED, so zone state lives in the
+ * page cache and survives a kill -9 of the process the way a device's state
+ * survives its host process; zns_dev_sync makes it durable. Zone data follows
+ * the header. The emulator refuses what a ZNS device refuses, with the errno
+ * a zoned block device gives through the kernel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zns/zns_private.h"
+
+#define EMU_MAGIC "NLZNSEM1"
+#define EMU_VERSION 1
+#define EMU_MAX_ZONES (1u << 20)
+#define EMU_PAGE 4096u
+
+struct emu_zone_rec {
+	uint64_t wp;
+	uint32_t state;
+	uint32_t reserved;
+};
+
+struct emu_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t nr_zones;
+	uint64_t zone_size;
+	uint64_t zone_cap;
+	uint32_t block_size;
+	uint32_t channels;
+	uint32_t ways;
+	uint32_t max_open;
+	uint32_t max_active;
+	uint32_t reserved0;
+	uint64_t zone_bw;
+	uint64_t data_off;
+	uint8_t reserved[64];
+	struct emu_zone_rec zones[];
+};
+
+struct emu {
+	int fd;
+	struct emu_header *hdr;
+	size_t map_len;
+	pthread_mutex_t lock;		/* zone state transitions */
+	bool *busy;			/* a write is in flight on the zone */
+	pthread_mutex_t bw_lock;	/* bandwidth model */
+	uint64_t *group_free_ns;	/* when each group's channel is next idle */
+};
+
+static struct emu *emu_of(struct zns_dev *dev)
+{
+	return dev->priv;
+}
+
+static uint64_t emu_header_len(uint32_t nr_zones)
+{
+	uint64_t len = sizeof(struct emu_header) +
+		       (uint64_t)nr_zones * sizeof(struct emu_zone_rec);
+
+	return (len + EMU_PAGE - 1) / EMU_PAGE * EMU_PAGE;
+}
+
+int zns_emu_create(const char *path, const struct zns_geometry *g)
+{
+	struct emu_header h;
+	uint64_t data_off, total;
+	int fd, rc = 0;
+
+	if (zns_geometry_check(g, NULL, 0) || g->nr_zones > EMU_MAX_ZONES)
+		return -EINVAL;
+	data_off = emu_header_len(g->nr_zones);
+	if (data_off % g->block_size)
+		data_off = (data_off / g->block_size + 1) * g->block_size;
+	total = data_off + (uint64_t)g->nr_zones * g->zone_size;
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, EMU_MAGIC, sizeof(h.magic));
+	h.version = EMU_VERSION;
+	h.nr_zones = g->nr_zones;
+	h.zone_size = g->zone_size;
+	h.zone_cap = g->zone_cap;
+	h.block_size = g->block_size;
+	h.channels = g->channels;
+	h.ways = g->ways;
+	h.max_open = g->max_open;
+	h.max_active = g->max_active;
+	h.zone_bw = g->zone_bw;
+	h.data_off = data_off;
+	/* Zone records are all zero: EMPTY, wp 0. */
+	if (ftruncate(fd, (off_t)total) < 0 ||
+	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (rc)
+		unlink(path);
+	return rc;
+}
+
+static int emu_read_header(int fd, struct emu_header *h)
+{
+	ssize_t n = pread(fd, h, sizeof(*h), 0);
+
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)sizeof(*h) || memcmp(h->magic, EMU_MAGIC, 8) ||
+	    h->version != EMU_VERSION || !h->nr_zones || h->nr_zones > EMU_MAX_ZONES)
+		return -EINVAL;
+	if (h->data_off < emu_header_len(h->nr_zones))
+		return -EINVAL;
+	return 0;
+}
+
+static void emu_geometry_from(struct zns_geometry *g, const struct emu_header *h,
+			      const struct zns_open_opts *o)
+{
+	g->nr_zones = h->nr_zones;
+	g->zone_size = h->zone_size;
+	g->zone_cap = h->zone_cap;
+	g->block_size = h->block_size;
+	g->channels = h->channels;
+	g->ways = h->ways;
+	g->max_open = h->max_open;
+	g->max_active = h->max_active;
+	g->zone_bw = h->zone_bw;
+	if (!o)
+		return;
+	if (o->channels)
+		g->channels = o->channels;
+	if (o->ways)
+		g->ways = o->ways;
+	if (o->zone_bw)
+		g->zone_bw = o->zone_bw;
+	if (o->no_bw_model)
+		g->zone_bw = 0;
+}
+
+/* ---------------- zone state machine (lock held) ---------------- */
+
+static struct emu_zone_rec *zrec(struct emu *e, uint32_t zone)
+{
+	return &e->hdr->zones[zone];
+}
+
+static bool state_is_open(uint32_t s)
+{
+	return s == ZNS_ZONE_IOPEN || s == ZNS_ZONE_EOPEN;
+}
+
+static bool state_is_active(uint32_t s)
+{
+	return state_is_open(s) || s == ZNS_ZONE_CLOSED;
+}
+
+static void count_zones(struct emu *e, uint32_t *nopen, uint32_t *nactive)
+{
+	*nopen = *nactive = 0;
+	for (uint32_t z = 0; z < e->hdr->nr_zones; z++) {
+		*nopen += state_is_open(zrec(e, z)->state);
+		*nactive += state_is_active(zrec(e, z)->state);
+	}
+}
+
+/* A device may close an implicitly opened zone to make room for another. */
+static bool implicit_close_one(struct emu *e)
+{
+	for (uint32_t z = 0; z < e->hdr->nr_zones; z++) {
+		struct emu_zone_rec *r = zrec(e, z);
+
+		if (r->state == ZNS_ZONE_IOPEN && !e->busy[z]) {
+			r->state = r->wp ? ZNS_ZONE_CLOSED : ZNS_ZONE_EMPTY;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int need_active(struct emu *e, uint32_t zone)
+{
+	uint32_t nopen, nactive;
+
+	if (state_is_active(zrec(e, zone)->state) || !e->hdr->max_active)
+		return 0;
+	count_zones(e, &nopen, &nactive);
+	return nactive < e->hdr->max_active ? 0 : -EOVERFLOW;
+}
+
+static int need_open(struct emu *e, uint32_t zone)
+{
+	uint32_t nopen, nactive;
+
+	if (state_is_open(zrec(e, zone)->state) || !e->hdr->max_open)
+		return 0;
+	count_zones(e, &nopen, &nactive);
+	if (nopen < e->hdr->max_open)
+		return 0;
+	return implicit_close_one(e) ? 0 : -ETOOMANYREFS;
+}
+
+/* Take @zone to an open state (@explicit: EOPEN, else IOPEN). */
+static int emu_make_open(struct emu *e, uint32_t zone, bool explicit)
+{
+	struct emu_zone_rec *r = zrec(e, zone);
+	int rc;
+
+	if (r->state == ZNS_ZONE_FULL)
+		return -EIO;
+	if (r->state == ZNS_ZONE_EOPEN)
+		return 0;
+	rc = need_active(e, zone) ?: need_open(e, zone);
+	if (rc)
+		return rc;
+	if (explicit || r->state != ZNS_ZONE_IOPEN)
+		r->state = explicit ? ZNS_ZONE_EOPEN : ZNS_ZONE_IOPEN;
+	return 0;
+}
+
+/* ---------------- ops ---------------- */
+
+static int emu_report(struct zns_dev *dev, uint32_t zone, struct zns_zone_info *info)
+{
+	struct emu *e = emu_of(dev);
+	struct emu_zone_rec *r = zrec(e, zone);
+
+	pthread_mutex_lock(&e->lock);
+	info->zone = zone;
+	info->group = zns_zone_group(&dev->geo, zone);
+	info->state = r->state;
+	info->start = (uint64_t)zone * dev->geo.zone_size;
+	info->wp = r->wp;
+	info->cap = dev->geo.zone_cap;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+static int emu_open_zone(struct zns_dev *dev, uint32_t zone)
+{
+	struct emu *e = emu_of(dev);
+	int rc;
+
+	pthread_mutex_lock(&e->lock);
+	rc = emu_make_open(e, zone, true);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+static int emu_close_zone(struct zns_dev *dev, uint32_t zone)
+{
+	struct emu *e = emu_of(dev);
+	struct emu_zone_rec *r = zrec(e, zone);
+	int rc = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (r->state == ZNS_ZONE_EMPTY || r->state == ZNS_ZONE_FULL)
+		rc = -EIO;
+	else if (state_is_open(r->state))
+		r->state = r->wp ? ZNS_ZONE_CLOSED : ZNS_ZONE_EMPTY;
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+static int emu_finish_zone(struct zns_dev *dev, uint32_t zone)
+{
+	struct emu *e = emu_of(dev);
+	struct emu_zone_rec *r = zrec(e, zone);
+	int rc;
+
+	pthread_mutex_lock(&e->lock);
+	rc = e->busy[zone] ? -EBUSY : need_active(e, zone);
+	if (!rc) {
+		r->state = ZNS_ZONE_FULL;
+		r->wp = dev->geo.zone_cap;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+static int emu_reset_zone(struct zns_dev *dev, uint32_t zone)
+{
+	struct emu *e = emu_of(dev);
+	struct emu_zone_rec *r = zrec(e, zone);
+	off_t start = (off_t)(e->hdr->data_off + (uint64_t)zone * dev->geo.zone_size);
+	int rc = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->busy[zone]) {
+		rc = -EBUSY;
+	} else {
+		/* Old data must not read back after a reset, as on a device. */
+		if (r->wp && fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				       start, (off_t)dev->geo.zone_size) < 0)
+			rc = -errno;
+		r->state = ZNS_ZONE_EMPTY;
+		r->wp = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+static int emu_write_begin(struct emu *e, uint32_t zone, uint64_t off, size_t len,
+			   uint64_t cap)
+{
+	struct emu_zone_rec *r = zrec(e, zone);
+
+	if (e->busy[zone] || r->state == ZNS_ZONE_FULL || off != r->wp ||
+	    off + len > cap)
+		return -EIO;
+	return emu_make_open(e, zone, false);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Bandwidth model: a group is one channel/way; writes to zones of the same
+ * group queue behind each other, writes to other groups do not.
+ */
+static void emu_bw_throttle(struct zns_dev *dev, uint32_t zone, size_t len)
+{
+	struct emu *e = emu_of(dev);
+	uint32_t g = zns_zone_group(&dev->geo, zone);
+	uint64_t now, start, done;
+	struct timespec ts;
+
+	if (!dev->geo.zone_bw)
+		return;
+	pthread_mutex_lock(&e->bw_lock);
+	now = now_ns();
+	start = e->group_free_ns[g] > now ? e->group_free_ns[g] : now;
+	done = start + (uint64_t)((double)len * 1e9 / (double)dev->geo.zone_bw);
+	e->group_free_ns[g] = done;
+	pthread_mutex_unlock(&e->bw_lock);
+	ts.tv_sec = (time_t)(done / 1000000000ull);
+	ts.tv_nsec = (long)(done % 1000000000ull);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
+			 const void *buf, size_t len)
+{
+	struct emu *e = emu_of(dev);
+	off_t pos = (off_t)(e->hdr->data_off + (uint64_t)zone * dev->geo.zone_size + off);
+	size_t done = 0;
+	int rc;
+
+	pthread_mutex_lock(&e->lock);
+	rc = emu_write_begin(e, zone, off, len, dev->geo.zone_cap);
+	if (!rc)
+		e->busy[zone] = true;
+	pthread_mutex_unlock(&e->lock);
+	if (rc)
+		return rc;
+	while (done < len) {
+		ssize_t n = pwrite(e->fd, (const char *)buf + done, len - done,
+				   pos + (off_t)done);
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	emu_bw_throttle(dev, zone, len);
+	pthread_mutex_lock(&e->lock);
+	/* Data first, then the write pointer: a crash never exposes unwritten blocks. */
+	if (!rc) {
+		zrec(e, zone)->wp += len;
+		if (zrec(e, zone)->wp >= dev->geo.zone_cap)
+			zrec(e, zone)->state = ZNS_ZONE_FULL;
+	}
+	e->busy[zone] = false;
+	pthread_mutex_unlock(&e->lock);
+	return rc ? rc : (ssize_t)len;
+}
+
+static ssize_t emu_read(struct zns_dev *dev, uint32_t zone, uint64_t off,
+			void *buf, size_t len)
+{
+	struct emu *e = emu_of(dev);
+	off_t pos = (off_t)(e->hdr->data_off + (uint64_t)zone * dev->geo.zone_size + off);
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(e->fd, (char *)buf + done, len - done, pos + (off_t)done);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			memset((char *)buf + done, 0, len - done);
+			break;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+static int emu_sync(struct zns_dev *dev)
+{
+	struct emu *e = emu_of(dev);
+
+	if (msync(e->hdr, e->map_len, MS_SYNC) < 0 || fdatasync(e->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static void emu_close(struct zns_dev *dev)
+{
+	struct emu *e = emu_of(dev);
+
+	munmap(e->hdr, e->map_len);
+	close(e->fd);
+	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->bw_lock);
+	free(e->busy);
+	free(e->group_free_ns);
+	free(e);
+	free(dev);
+}
+
+static const struct zns_dev_ops emu_ops = {
+	.report = emu_report,
+	.open_zone = emu_open_zone,
+	.close_zone = emu_close_zone,
+	.finish_zone = emu_finish_zone,
+	.reset_zone = emu_reset_zone,
+	.write = emu_write,
+	.read = emu_read,
+	.sync = emu_sync,
+	.close = emu_close,
+};
+
+/* Zone records must be sane before the state machine trusts them. */
+static int emu_check_records(const struct emu_header *h)
+{
+	for (uint32_t z = 0; z < h->nr_zones; z++) {
+		if (h->zones[z].state > ZNS_ZONE_OFFLINE || h->zones[z].wp > h->zone_cap ||
+		    h->zones[z].wp % h->block_size)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int emu_map(struct emu *e, const struct emu_header *h)
+{
+	e->map_len = emu_header_len(h->nr_zones);
+	e->hdr = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, 0);
+	if (e->hdr == MAP_FAILED) {
+		e->hdr = NULL;
+		return -errno;
+	}
+	if (emu_check_records(e->hdr)) {
+		munmap(e->hdr, e->map_len);
+		e->hdr = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int zns_emu_open(const char *path, const struct zns_open_opts *opts,
+		 struct zns_dev **devp)
+{
+	struct emu_header h;
+	struct zns_dev *dev = calloc(1, sizeof(*dev));
+	struct emu *e = calloc(1, sizeof(*e));
+	int rc;
+
+	if (!dev || !e) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	e->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (e->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = emu_read_header(e->fd, &h);
+	if (rc)
+		goto fail_fd;
+	emu_geometry_from(&dev->geo, &h, opts);
+	rc = zns_geometry_check(&dev->geo, NULL, 0);
+	if (rc)
+		goto fail_fd;
+	e->busy = calloc(h.nr_zones, sizeof(*e->busy));
+	e->group_free_ns = calloc(zns_nr_groups(&dev->geo), sizeof(uint64_t));
+	if (!e->busy || !e->group_free_ns) {
+		rc = -ENOMEM;
+		goto fail_fd;
+	}
+	rc = emu_map(e, &h);
+	if (rc)
+		goto fail_fd;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->bw_lock, NULL);
+	dev->ops = &emu_ops;
+	dev->emulated = true;
+	dev->priv = e;
+	*devp = dev;
+	return 0;
+fail_fd:
+	close(e->fd);
+fail:
+	if (e) {
+		free(e->busy);
+		free(e->group_free_ns);
+	}
+	free(e);
+	free(dev);
+	return rc;
+}
