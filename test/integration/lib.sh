@@ -213,7 +213,7 @@ impl_mount() {
 			done
 			is_mounted "$m" || { echo "not mounted after 15s" >&2; return 1; }
 		else
-			"$NLAYERFS" -o "$opts" "$m" || return 1
+			timeout 30 "$NLAYERFS" -o "$opts" "$m" || return 1
 		fi ;;
 	*) echo "unknown NLAYERFS_IMPL=$impl" >&2; return 1 ;;
 	esac
