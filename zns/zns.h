@@ -223,6 +223,7 @@ int zns_alloc_decode(const void *buf, size_t len, struct zns_alloc **ap);
 struct zns_store_opts {
 	uint64_t stripe_unit;		/* bytes, multiple of block size dividing zone_cap; 0 = 64 KiB */
 	uint64_t batch;			/* bytes staged per zone before a parallel write; 0 = 1 MiB */
+	uint64_t zone_bw;		/* bytes/s of one group, to size k; 0 = the device's, else 100 MiB/s */
 	enum zns_admission admission;
 };
 

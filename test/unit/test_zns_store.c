@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The store: striped parallel writes read back byte for byte across rows,
+ * even write pointers, tenants in disjoint groups and zones, parallel zone
+ * writes showing in the bandwidth model, dead-zone reset and reuse, release
+ * on destroy, strict admission, and the write-pointer recovery check.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "test/unit/test_zns_common.h"
+
+#define ZBW (8ull << 20)	/* per-group bandwidth used to size k */
+
+struct ctx {
+	struct tdev t;
+	struct zns_store *s;
+	uint64_t cap;
+	uint32_t m;
+};
+
+static int open_store(struct ctx *c, const struct zns_open_opts *o, enum zns_admission adm)
+{
+	struct zns_geometry g = tdev_default_geometry();
+	struct zns_store_opts so = { .stripe_unit = 64 << 10, .batch = 128 << 10,
+				     .zone_bw = ZBW, .admission = adm };
+
+	if (tdev_open(&c->t, &g, o) || zns_store_new(c->t.dev, &so, &c->s))
+		return -1;
+	c->cap = c->t.g->zone_cap;
+	c->m = zns_nr_groups(c->t.g);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+
+	if (!c || open_store(c, NULL, ZNS_ADMIT_FAIR)) {
+		free(c);
+		return -1;
+	}
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+
+	zns_store_free(c->s);
+	tdev_reset_all(&c->t);
+	tdev_close(&c->t);
+	free(c);
+	return 0;
+}
+
+/* Tests that fill whole rows are too slow on a big real device. */
+static void skip_if_big(struct ctx *c)
+{
+	if (c->cap > (16u << 20)) {
+		print_message("zone capacity above 16 MiB: row-filling test skipped\n");
+		skip();
+	}
+}
+
+/* Deterministic content of stream byte @off for tenant @seed. */
+static unsigned char byte_at(unsigned seed, uint64_t off)
+{
+	uint64_t x = off * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+
+	return (unsigned char)(x >> 56 ^ x >> 29);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed, uint64_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = byte_at(seed, off + i);
+}
+
+/* Append @total bytes in uneven chunks. */
+static void append_pattern(struct zns_stream *st, unsigned seed, uint64_t total)
+{
+	unsigned char *buf = malloc(300000);
+	uint64_t done = 0;
+	size_t sizes[] = { 1, 4095, 65536, 100000, 300000, 7, 131072 };
+	unsigned i = 0;
+
+	while (done < total) {
+		size_t n = sizes[i++ % 7];
+		uint64_t off;
+
+		if (n > total - done)
+			n = (size_t)(total - done);
+		fill(buf, n, seed, done);
+		assert_int_equal(zns_stream_append(st, buf, n, &off), 0);
+		assert_int_equal(off, done);
+		done += n;
+	}
+	free(buf);
+}
+
+static void verify_pattern(struct zns_stream *st, unsigned seed, uint64_t from, uint64_t to)
+{
+	size_t max = 200000;
+	unsigned char *got = malloc(max), *want = malloc(max);
+	uint64_t off = from;
+	unsigned i = 0;
+
+	while (off < to) {
+		size_t n = (size_t)((i++ * 7919 + 1) % max);
+
+		if (n > to - off)
+			n = (size_t)(to - off);
+		if (!n)
+			n = 1;
+		assert_int_equal(zns_stream_read(st, off, got, n), (ssize_t)n);
+		fill(want, n, seed, off);
+		assert_memory_equal(got, want, n);
+		off += n;
+	}
+	free(got);
+	free(want);
+}
+
+static void test_striped_write_read_back(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	uint64_t total, unit = 64 << 10;
+	uint32_t k;
+
+	skip_if_big(c);
+	assert_int_equal(zns_stream_create(c->s, 1, 3 * ZBW, &st), 0);
+	k = zns_stream_k(st);
+	assert_int_equal(k, 3);
+	total = c->cap * k * 2 + c->cap + 12345;	/* two full rows and part of a third */
+	append_pattern(st, 1, total);
+	/* Staged data reads back before it is written out. */
+	verify_pattern(st, 1, total - 300000, total);
+	assert_int_equal(zns_stream_flush(st), 0);
+	assert_int_equal(zns_stream_end(st) % c->t.g->block_size, 0);
+	assert_true(zns_stream_end(st) >= total);
+	verify_pattern(st, 1, 0, total);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	/* Rows use one zone per tenant group; the last row's pointers are even. */
+	for (uint64_t r = 0; r < 3; r++) {
+		uint64_t lo = UINT64_MAX, hi = 0;
+
+		for (uint32_t i = 0; i < k; i++) {
+			int z = zns_stream_zone(st, r, i);
+			struct zns_zone_info zi;
+
+			assert_true(z >= 0);
+			assert_int_equal(zns_zone_report(c->t.dev, (uint32_t)z, &zi), 0);
+			assert_int_equal(zns_zone_group(c->t.g, (uint32_t)z),
+					 zns_zone_group(c->t.g, (uint32_t)zns_stream_zone(st, 0, i)));
+			if (r < 2)
+				assert_int_equal(zi.state, ZNS_ZONE_FULL);
+			lo = zi.wp < lo ? zi.wp : lo;
+			hi = zi.wp > hi ? zi.wp : hi;
+		}
+		assert_true(hi - lo <= unit);
+	}
+	assert_int_equal(zns_stream_zone(st, 3, 0), -ENOENT);
+	assert_int_equal(zns_stream_close(st), 0);
+}
+
+static void test_read_past_end_is_short(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	unsigned char buf[200], want[100];
+
+	assert_int_equal(zns_stream_create(c->s, 2, ZBW, &st), 0);
+	fill(want, 100, 2, 0);
+	assert_int_equal(zns_stream_append(st, want, 100, NULL), 0);
+	assert_int_equal(zns_stream_flush(st), 0);
+	/* Padded to a block: 100 data bytes, the rest zero and dead. */
+	assert_int_equal(zns_stream_end(st), c->t.g->block_size);
+	assert_int_equal(zns_stream_read(st, 0, buf, 100), 100);
+	assert_memory_equal(buf, want, 100);
+	assert_int_equal(zns_stream_read(st, zns_stream_end(st) - 50, buf, 200), 50);
+	assert_int_equal(zns_stream_read(st, zns_stream_end(st), buf, 200), 0);
+	assert_int_equal(zns_stream_discard(st, 0, zns_stream_end(st) + 1), -EINVAL);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+struct tenant_job {
+	struct zns_stream *st;
+	unsigned seed;
+	uint64_t total;
+};
+
+static void *tenant_writer(void *arg)
+{
+	struct tenant_job *j = arg;
+
+	append_pattern(j->st, j->seed, j->total);
+	return NULL;
+}
+
+static void test_two_tenants_disjoint(void **state)
+{
+	struct ctx *c = *state;
+	struct tenant_job a = { NULL, 11, 0 }, b = { NULL, 12, 0 };
+	pthread_t ta, tb;
+	uint32_t zones[64], nz = 0;
+
+	skip_if_big(c);
+	assert_int_equal(zns_stream_create(c->s, 11, 2 * ZBW, &a.st), 0);
+	assert_int_equal(zns_stream_create(c->s, 12, 2 * ZBW, &b.st), 0);
+	a.total = c->cap * 2 + 5000;
+	b.total = c->cap * 3 + 70000;
+	pthread_create(&ta, NULL, tenant_writer, &a);
+	pthread_create(&tb, NULL, tenant_writer, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(zns_stream_flush(a.st), 0);
+	assert_int_equal(zns_stream_flush(b.st), 0);
+	verify_pattern(a.st, 11, 0, a.total);
+	verify_pattern(b.st, 12, 0, b.total);
+	/* 2 + 2 groups out of 4: no group shared, so no zone shared. */
+	for (uint32_t g = 0; g < c->m; g++)
+		assert_int_equal(zns_alloc_share(zns_store_alloc(c->s), g), 1);
+	for (int t = 0; t < 2; t++) {
+		struct zns_stream *st = t ? b.st : a.st;
+
+		for (uint64_t r = 0; zns_stream_zone(st, r, 0) >= 0; r++)
+			for (uint32_t i = 0; i < zns_stream_k(st); i++) {
+				uint32_t z = (uint32_t)zns_stream_zone(st, r, i);
+				struct zns_zone_use u;
+
+				for (uint32_t j = 0; j < nz; j++)
+					assert_true(zones[j] != z);
+				zones[nz++] = z;
+				assert_int_equal(zns_store_zone_use(c->s, z, &u), 0);
+				assert_int_equal(u.owner, (t ? 12u : 11u) + 1);
+			}
+	}
+	assert_int_equal(zns_stream_close(a.st), 0);
+	assert_int_equal(zns_stream_close(b.st), 0);
+}
+
+static double seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Time to append and flush @len bytes for a tenant asking @bw. */
+static double timed_stream(struct ctx *c, uint32_t tenant, uint64_t bw, size_t len)
+{
+	struct zns_stream *st;
+	unsigned char *buf = malloc(len);
+	double t0;
+
+	fill(buf, len, tenant, 0);
+	assert_int_equal(zns_stream_create(c->s, tenant, bw, &st), 0);
+	t0 = seconds_now();
+	assert_int_equal(zns_stream_append(st, buf, len, NULL), 0);
+	assert_int_equal(zns_stream_flush(st), 0);
+	t0 = seconds_now() - t0;
+	verify_pattern(st, tenant, 0, len);
+	assert_int_equal(zns_stream_destroy(st), 0);
+	free(buf);
+	return t0;
+}
+
+static void test_striping_is_parallel(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_open_opts o = { .zone_bw = ZBW };
+	double one, four;
+
+	if (c->t.real)
+		skip();
+	zns_store_free(c->s);
+	tdev_close(&c->t);
+	assert_int_equal(open_store(c, &o, ZNS_ADMIT_FAIR), 0);
+	one = timed_stream(c, 21, ZBW, 1 << 20);	/* k = 1: 1 MiB at 8 MiB/s, 125 ms */
+	four = timed_stream(c, 22, 4 * ZBW, 1 << 20);	/* k = 4: about 32 ms */
+	assert_true(one >= 0.110);
+	assert_true(four * 2 < one);
+}
+
+static void test_dead_zones_reset_and_reused(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	uint64_t row, total;
+	uint32_t k, row0[8];
+	unsigned char byte = 0;
+
+	skip_if_big(c);
+	assert_int_equal(zns_stream_create(c->s, 31, c->m * ZBW, &st), 0);
+	k = zns_stream_k(st);
+	assert_int_equal(k, c->m);
+	row = c->cap * k;
+	/* Fill every zone of the device: one row per zone of each group. */
+	total = row * (c->t.g->nr_zones / c->m);
+	append_pattern(st, 31, total);
+	assert_int_equal(zns_stream_flush(st), 0);
+	assert_int_equal(zns_stream_append(st, &byte, 1, NULL), -ENOSPC);
+	for (uint32_t i = 0; i < k; i++)
+		row0[i] = (uint32_t)zns_stream_zone(st, 0, i);
+	/* All but the last byte: the last byte of a row is in the last slot, so
+	 * the other zones are all dead and reset, the last one stays. */
+	assert_int_equal(zns_stream_discard(st, 0, row - 1), 0);
+	assert_int_equal(zns_stream_zone(st, 0, 0), -ENOENT);
+	assert_int_equal(zns_stream_zone(st, 0, k - 1), (int)row0[k - 1]);
+	/* The last byte makes row 0 all dead: its zones are reset and freed. */
+	assert_int_equal(zns_stream_discard(st, row - 1, 1), 0);
+	for (uint32_t i = 0; i < k; i++) {
+		struct zns_zone_info zi;
+		struct zns_zone_use u;
+
+		assert_int_equal(zns_stream_zone(st, 0, i), -ENOENT);
+		assert_int_equal(zns_zone_report(c->t.dev, row0[i], &zi), 0);
+		assert_int_equal(zi.state, ZNS_ZONE_EMPTY);
+		assert_int_equal(zns_store_zone_use(c->s, row0[i], &u), 0);
+		assert_int_equal(u.owner, 0);
+	}
+	assert_int_equal(zns_stream_read(st, 10, &byte, 1), -ENODATA);
+	verify_pattern(st, 31, row, row + 200000);
+	/* The freed zones take the stream on. */
+	{
+		unsigned char *buf = malloc(row);
+		uint64_t off;
+
+		fill(buf, row, 32, 0);
+		assert_int_equal(zns_stream_append(st, buf, row, &off), 0);
+		assert_int_equal(zns_stream_flush(st), 0);
+		for (uint32_t i = 0; i < k; i++)
+			assert_int_equal(zns_stream_zone(st, off / row, i), (int)row0[i]);
+		unsigned char *got = malloc(row);
+		assert_int_equal(zns_stream_read(st, off, got, row), (ssize_t)row);
+		assert_memory_equal(got, buf, row);
+		free(got);
+		free(buf);
+	}
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+static void test_destroy_releases(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	int z;
+
+	assert_int_equal(zns_stream_create(c->s, 41, 2 * ZBW, &st), 0);
+	append_pattern(st, 41, 300000);
+	assert_int_equal(zns_stream_flush(st), 0);
+	z = zns_stream_zone(st, 0, 0);
+	assert_true(z >= 0);
+	assert_int_equal(zns_alloc_free_groups(zns_store_alloc(c->s)), c->m - 2);
+	assert_int_equal(zns_stream_destroy(st), 0);
+	assert_int_equal(zns_alloc_free_groups(zns_store_alloc(c->s)), c->m);
+	{
+		struct zns_zone_info zi;
+		struct zns_zone_use u;
+
+		assert_int_equal(zns_zone_report(c->t.dev, (uint32_t)z, &zi), 0);
+		assert_int_equal(zi.state, ZNS_ZONE_EMPTY);
+		assert_int_equal(zns_store_zone_use(c->s, (uint32_t)z, &u), 0);
+		assert_int_equal(u.owner, 0);
+	}
+	/* Same tenant again: allowed, it was released. */
+	assert_int_equal(zns_stream_create(c->s, 41, ZBW, &st), 0);
+	assert_int_equal(zns_stream_close(st), 0);
+}
+
+static void test_strict_admission_store(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *a, *b;
+
+	zns_store_free(c->s);
+	tdev_close(&c->t);
+	assert_int_equal(open_store(c, NULL, ZNS_ADMIT_STRICT), 0);
+	assert_int_equal(zns_stream_create(c->s, 1, (c->m - 1) * ZBW, &a), 0);
+	assert_int_equal(zns_stream_create(c->s, 2, 2 * ZBW, &b), -ENOSPC);
+	assert_int_equal(zns_stream_create(c->s, 2, ZBW, &b), 0);
+	assert_int_equal(zns_stream_destroy(a), 0);
+	assert_int_equal(zns_stream_destroy(b), 0);
+	assert_int_equal(zns_alloc_free_groups(zns_store_alloc(c->s)), c->m);
+}
+
+static void test_check_finds_wp_mismatch(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	uint32_t zone = UINT32_MAX, bs = c->t.g->block_size;
+	uint64_t wp = 0, want = 0;
+	void *blk = tbuf(bs, bs, 3);
+	struct zns_zone_info zi;
+	int z;
+
+	assert_int_equal(zns_stream_create(c->s, 51, 2 * ZBW, &st), 0);
+	append_pattern(st, 51, 200000);
+	assert_int_equal(zns_stream_flush(st), 0);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	/* Something wrote behind the store's back: the check sees it. */
+	z = zns_stream_zone(st, 0, 1);
+	assert_int_equal(zns_zone_report(c->t.dev, (uint32_t)z, &zi), 0);
+	assert_int_equal(zns_zone_write(c->t.dev, (uint32_t)z, zi.wp, blk, bs), bs);
+	assert_int_equal(zns_stream_check(st, &zone, &wp, &want), 1);
+	assert_int_equal(zone, (uint32_t)z);
+	assert_int_equal(wp, want + bs);
+	free(blk);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+static void test_bad_store_options(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_store *s;
+	struct zns_store_opts o = { .stripe_unit = 1000 };
+
+	assert_int_equal(zns_store_new(c->t.dev, &o, &s), -EINVAL);
+	o.stripe_unit = c->cap * 2;	/* does not divide the capacity */
+	assert_int_equal(zns_store_new(c->t.dev, &o, &s), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_striped_write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_past_end_is_short, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_tenants_disjoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_striping_is_parallel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_zones_reset_and_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_releases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strict_admission_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_finds_wp_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_store_options, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

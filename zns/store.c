@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The store: each tenant has one stream laid over the zones of its groups.
+ * A row is one zone per group; stripe units go round-robin over the row's
+ * zones (zns_stripe_locate) and a full row is continued by a new row in the
+ * same groups. Appends are staged per zone and written by one writer thread
+ * per zone, all zones at once, always at each zone's write pointer. The only
+ * per-stream table is the list of rows (k zone numbers each).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zns/zns_private.h"
+
+#define DEFAULT_UNIT (64u << 10)
+#define DEFAULT_BATCH (1u << 20)
+#define DEFAULT_ZONE_BW (100ull << 20)
+#define NO_ZONE UINT32_MAX
+
+struct zns_store {
+	struct zns_dev *dev;
+	const struct zns_geometry *g;
+	uint64_t unit;
+	uint64_t batch;
+	uint64_t zone_bw;
+	struct zns_alloc *alloc;
+	pthread_mutex_t lock;		/* zone use and allocation */
+	struct zns_zone_use *use;
+};
+
+/* One writer per zone slot: a queue of depth one. */
+struct slot_writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct zns_dev *dev;
+	bool has_job, stop;
+	uint32_t zone;
+	uint64_t off;
+	const void *buf;
+	size_t len;
+	ssize_t rc;
+};
+
+struct zns_stream {
+	struct zns_store *s;
+	pthread_mutex_t lock;
+	uint32_t tenant;
+	uint32_t k;
+	uint32_t *groups;
+	uint64_t cap;
+	uint32_t *rows;			/* nrows x k zones; NO_ZONE once reset */
+	uint64_t nrows;
+	uint64_t end;			/* stream end, staged bytes included */
+	int error;			/* a failed zone write breaks the stream */
+	/* Staging of the last row: stage[s] holds zone bytes from stage_zoff[s]. */
+	size_t stage_cap;
+	unsigned char **stage;
+	size_t *stage_len;
+	uint64_t *stage_zoff;
+	struct slot_writer *w;
+};
+
+/* ---------------- store ---------------- */
+
+static int store_check_opts(const struct zns_geometry *g, uint64_t unit)
+{
+	if (!unit || unit % g->block_size || g->zone_cap % unit)
+		return -EINVAL;
+	return 0;
+}
+
+int zns_store_new(struct zns_dev *dev, const struct zns_store_opts *opts,
+		  struct zns_store **sp)
+{
+	const struct zns_geometry *g = zns_dev_geometry(dev);
+	struct zns_store *s;
+	uint64_t unit = opts && opts->stripe_unit ? opts->stripe_unit : DEFAULT_UNIT;
+	int rc = store_check_opts(g, unit);
+
+	if (rc)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->use = calloc(g->nr_zones, sizeof(*s->use));
+	rc = s->use ? zns_alloc_new(zns_nr_groups(g),
+				    opts ? opts->admission : ZNS_ADMIT_FAIR, &s->alloc)
+		    : -ENOMEM;
+	if (rc) {
+		free(s->use);
+		free(s);
+		return rc;
+	}
+	s->dev = dev;
+	s->g = g;
+	s->unit = unit;
+	s->batch = opts && opts->batch ? opts->batch : DEFAULT_BATCH;
+	s->zone_bw = opts && opts->zone_bw ? opts->zone_bw
+					   : g->zone_bw ? g->zone_bw : DEFAULT_ZONE_BW;
+	pthread_mutex_init(&s->lock, NULL);
+	*sp = s;
+	return 0;
+}
+
+void zns_store_free(struct zns_store *s)
+{
+	if (!s)
+		return;
+	zns_alloc_free(s->alloc);
+	pthread_mutex_destroy(&s->lock);
+	free(s->use);
+	free(s);
+}
+
+struct zns_alloc *zns_store_alloc(struct zns_store *s)
+{
+	return s->alloc;
+}
+
+int zns_store_zone_use(struct zns_store *s, uint32_t zone, struct zns_zone_use *u)
+{
+	if (zone >= s->g->nr_zones)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	*u = s->use[zone];
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* A free zone of @group, emptied if a previous owner left data (lock held). */
+static uint32_t store_take_zone(struct zns_store *s, uint32_t group, uint32_t tenant)
+{
+	uint32_t m = zns_nr_groups(s->g);
+
+	for (uint32_t z = group; z < s->g->nr_zones; z += m) {
+		struct zns_zone_info zi;
+
+		if (s->use[z].owner || zns_zone_report(s->dev, z, &zi))
+			continue;
+		if (zi.state == ZNS_ZONE_READONLY || zi.state == ZNS_ZONE_OFFLINE)
+			continue;
+		if ((zi.state != ZNS_ZONE_EMPTY || zi.wp) && zns_zone_reset(s->dev, z))
+			continue;
+		s->use[z].owner = tenant + 1;
+		s->use[z].dead = 0;
+		return z;
+	}
+	return NO_ZONE;
+}
+
+static int store_give_back_zone(struct zns_store *s, uint32_t zone)
+{
+	int rc = zns_zone_reset(s->dev, zone);
+
+	pthread_mutex_lock(&s->lock);
+	s->use[zone].owner = 0;
+	s->use[zone].dead = 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---------------- writers ---------------- */
+
+static void *writer_main(void *arg)
+{
+	struct slot_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->has_job && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->has_job)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		ssize_t rc = zns_zone_write(w->dev, w->zone, w->off, w->buf, w->len);
+		pthread_mutex_lock(&w->lock);
+		w->rc = rc;
+		w->has_job = false;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void writer_post(struct slot_writer *w, uint32_t zone, uint64_t off,
+			const void *buf, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	w->zone = zone;
+	w->off = off;
+	w->buf = buf;
+	w->len = len;
+	w->rc = 0;
+	w->has_job = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static ssize_t writer_wait(struct slot_writer *w)
+{
+	ssize_t rc;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->has_job)
+		pthread_cond_wait(&w->cond, &w->lock);
+	rc = w->rc;
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+static int writers_start(struct zns_stream *st)
+{
+	st->w = calloc(st->k, sizeof(*st->w));
+	if (!st->w)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < st->k; i++) {
+		struct slot_writer *w = &st->w[i];
+
+		w->dev = st->s->dev;
+		pthread_mutex_init(&w->lock, NULL);
+		pthread_cond_init(&w->cond, NULL);
+		if (pthread_create(&w->thread, NULL, writer_main, w)) {
+			pthread_mutex_destroy(&w->lock);
+			pthread_cond_destroy(&w->cond);
+			st->k = i;	/* only the started ones get stopped */
+			return -EAGAIN;
+		}
+	}
+	return 0;
+}
+
+static void writers_stop(struct zns_stream *st, uint32_t n)
+{
+	if (!st->w)
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		struct slot_writer *w = &st->w[i];
+
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+	}
+	free(st->w);
+	st->w = NULL;
+}
+
+/* ---------------- stream ---------------- */
+
+static void stream_free(struct zns_stream *st)
+{
+	if (st->stage)
+		for (uint32_t i = 0; i < st->k; i++)
+			free(st->stage[i]);
+	free(st->stage);
+	free(st->stage_len);
+	free(st->stage_zoff);
+	free(st->rows);
+	free(st->groups);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static int stream_alloc_staging(struct zns_stream *st)
+{
+	uint64_t unit = st->s->unit;
+
+	/* Room for a batch plus one unit, so a piece always fits after a dispatch. */
+	st->stage_cap = (size_t)(((st->s->batch + unit - 1) / unit) * unit + unit);
+	st->stage = calloc(st->k, sizeof(*st->stage));
+	st->stage_len = calloc(st->k, sizeof(*st->stage_len));
+	st->stage_zoff = calloc(st->k, sizeof(*st->stage_zoff));
+	if (!st->stage || !st->stage_len || !st->stage_zoff)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < st->k; i++)
+		if (posix_memalign((void **)&st->stage[i], st->s->g->block_size, st->stage_cap))
+			return -ENOMEM;
+	return 0;
+}
+
+int zns_stream_create(struct zns_store *s, uint32_t tenant, uint64_t bandwidth,
+		      struct zns_stream **stp)
+{
+	uint32_t k = zns_groups_for_bandwidth(bandwidth, s->zone_bw);
+	struct zns_stream *st;
+	int rc;
+
+	if (tenant == UINT32_MAX)
+		return -EINVAL;
+	if (k > zns_nr_groups(s->g))
+		k = zns_nr_groups(s->g);
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	st->s = s;
+	st->tenant = tenant;
+	st->cap = s->g->zone_cap;
+	st->groups = calloc(k, sizeof(*st->groups));
+	if (!st->groups) {
+		stream_free(st);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	rc = zns_alloc_tenant(s->alloc, tenant, k, st->groups);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		stream_free(st);
+		return rc;
+	}
+	st->k = k;
+	rc = stream_alloc_staging(st);
+	if (!rc)
+		rc = writers_start(st);
+	if (rc) {
+		uint32_t started = st->w ? st->k : 0;
+
+		writers_stop(st, started);
+		pthread_mutex_lock(&s->lock);
+		zns_alloc_release(s->alloc, tenant);
+		pthread_mutex_unlock(&s->lock);
+		st->k = k;
+		stream_free(st);
+		return rc;
+	}
+	*stp = st;
+	return 0;
+}
+
+/* Start a new row: one fresh zone in each of the tenant's groups. */
+static int stream_new_row(struct zns_stream *st)
+{
+	struct zns_store *s = st->s;
+	uint32_t *rows = realloc(st->rows, (st->nrows + 1) * st->k * sizeof(*rows));
+	uint32_t *row;
+	int rc = 0;
+
+	if (!rows)
+		return -ENOMEM;
+	st->rows = rows;
+	row = rows + st->nrows * st->k;
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < st->k; i++) {
+		row[i] = store_take_zone(s, st->groups[i], st->tenant);
+		if (row[i] == NO_ZONE) {
+			rc = -ENOSPC;
+			while (i--)
+				s->use[row[i]].owner = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < st->k; i++) {
+		st->stage_len[i] = 0;
+		st->stage_zoff[i] = 0;
+	}
+	st->nrows++;
+	return 0;
+}
+
+static uint32_t row_zone(const struct zns_stream *st, uint64_t row, uint32_t slot)
+{
+	return row < st->nrows ? st->rows[row * st->k + slot] : NO_ZONE;
+}
+
+/*
+ * Write the block-aligned part of every slot's staging, all zones in
+ * parallel; what is left (less than a block) moves to the front.
+ */
+static int stream_dispatch(struct zns_stream *st)
+{
+	uint32_t bs = st->s->g->block_size;
+	uint64_t row = st->nrows - 1;
+	size_t wlen[st->k];
+	int rc = 0;
+
+	for (uint32_t i = 0; i < st->k; i++) {
+		wlen[i] = st->stage_len[i] / bs * bs;
+		if (wlen[i])
+			writer_post(&st->w[i], row_zone(st, row, i), st->stage_zoff[i],
+				    st->stage[i], wlen[i]);
+	}
+	for (uint32_t i = 0; i < st->k; i++) {
+		ssize_t n;
+
+		if (!wlen[i])
+			continue;
+		n = writer_wait(&st->w[i]);
+		if (n < 0) {
+			rc = rc ? rc : (int)n;
+			continue;
+		}
+		memmove(st->stage[i], st->stage[i] + wlen[i], st->stage_len[i] - wlen[i]);
+		st->stage_len[i] -= wlen[i];
+		st->stage_zoff[i] += wlen[i];
+	}
+	if (rc)
+		st->error = rc;
+	return rc;
+}
+
+static void stream_add_dead_locked(struct zns_stream *st, uint64_t off, uint64_t len);
+static void stream_reclaim_locked(struct zns_stream *st, uint64_t from_row, uint64_t to_row);
+
+static int stream_append_locked(struct zns_stream *st, const unsigned char *p, size_t len)
+{
+	uint64_t unit = st->s->unit;
+	int rc;
+
+	while (len) {
+		struct zns_stripe_pos pos = zns_stripe_locate(st->end, unit, st->k, st->cap);
+		size_t n = (size_t)(unit - st->end % unit);
+
+		if (n > len)
+			n = len;
+		if (pos.row == st->nrows) {
+			rc = (st->nrows ? stream_dispatch(st) : 0) ?: stream_new_row(st);
+			if (rc)
+				return rc;
+			/* The previous row just became finished: it may be all dead already. */
+			if (st->nrows > 1)
+				stream_reclaim_locked(st, st->nrows - 2, st->nrows - 2);
+		}
+		if (st->stage_len[pos.slot] + n > st->stage_cap) {
+			rc = stream_dispatch(st);
+			if (rc)
+				return rc;
+		}
+		memcpy(st->stage[pos.slot] + st->stage_len[pos.slot], p, n);
+		st->stage_len[pos.slot] += n;
+		st->end += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int zns_stream_append(struct zns_stream *st, const void *buf, size_t len,
+		      uint64_t *offp)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = st->error;
+	if (!rc) {
+		if (offp)
+			*offp = st->end;
+		rc = stream_append_locked(st, buf, len);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int zns_stream_flush(struct zns_stream *st)
+{
+	static const unsigned char zeros[4096];
+	uint32_t bs = st->s->g->block_size;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = st->error;
+	/* Pad to a block boundary so that every slot's staging is aligned. */
+	while (!rc && st->end % bs) {
+		uint64_t from = st->end;
+		size_t pad = (size_t)(bs - st->end % bs);
+
+		if (pad > sizeof(zeros))
+			pad = sizeof(zeros);
+		rc = stream_append_locked(st, zeros, pad);
+		if (!rc)
+			stream_add_dead_locked(st, from, pad);
+	}
+	if (!rc && st->nrows)
+		rc = stream_dispatch(st);
+	pthread_mutex_unlock(&st->lock);
+	return rc ?: zns_dev_sync(st->s->dev);
+}
+
+/* ---------------- reads ---------------- */
+
+/* Read zone bytes [zoff, zoff + n) from the device through an aligned bounce buffer. */
+static int read_zone_bytes(struct zns_stream *st, uint32_t zone, uint64_t zoff,
+			   unsigned char *dst, size_t n)
+{
+	uint32_t bs = st->s->g->block_size;
+	uint64_t a = zoff / bs * bs, b = (zoff + n + bs - 1) / bs * bs;
+	unsigned char *bounce;
+	ssize_t r;
+
+	if (posix_memalign((void **)&bounce, bs, (size_t)(b - a)))
+		return -ENOMEM;
+	r = zns_zone_read(st->s->dev, zone, a, bounce, (size_t)(b - a));
+	if (r >= 0)
+		memcpy(dst, bounce + (zoff - a), n);
+	free(bounce);
+	return r < 0 ? (int)r : 0;
+}
+
+/* One piece inside one stripe unit: from the device, the staging, or both. */
+static int read_piece(struct zns_stream *st, const struct zns_stripe_pos *pos,
+		      unsigned char *dst, size_t n)
+{
+	uint32_t zone = row_zone(st, pos->row, pos->slot);
+	uint64_t staged_from = UINT64_MAX;
+	size_t on_dev = n;
+	int rc = 0;
+
+	if (zone == NO_ZONE)
+		return -ENODATA;
+	if (pos->row == st->nrows - 1)
+		staged_from = st->stage_zoff[pos->slot];
+	if (pos->zone_off + n > staged_from)
+		on_dev = pos->zone_off >= staged_from ? 0 : (size_t)(staged_from - pos->zone_off);
+	if (on_dev)
+		rc = read_zone_bytes(st, zone, pos->zone_off, dst, on_dev);
+	if (!rc && on_dev < n)
+		memcpy(dst + on_dev,
+		       st->stage[pos->slot] + (pos->zone_off + on_dev - staged_from),
+		       n - on_dev);
+	return rc;
+}
+
+ssize_t zns_stream_read(struct zns_stream *st, uint64_t off, void *buf, size_t len)
+{
+	uint64_t unit = st->s->unit;
+	unsigned char *p = buf;
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (off >= st->end)
+		len = 0;
+	else if (len > st->end - off)
+		len = (size_t)(st->end - off);
+	while (done < len && !rc) {
+		uint64_t o = off + done;
+		struct zns_stripe_pos pos = zns_stripe_locate(o, unit, st->k, st->cap);
+		size_t n = (size_t)(unit - o % unit);
+
+		if (n > len - done)
+			n = len - done;
+		rc = read_piece(st, &pos, p + done, n);
+		done += n;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc ? rc : (ssize_t)len;
+}
+
+/* ---------------- dead space ---------------- */
+
+/* A zone of a finished row whose data is all dead goes back to the free pool. */
+static void stream_maybe_reset(struct zns_stream *st, uint64_t row, uint32_t slot)
+{
+	struct zns_store *s = st->s;
+	uint32_t zone = row_zone(st, row, slot);
+	bool all_dead;
+
+	if (zone == NO_ZONE || row + 1 >= st->nrows)
+		return;
+	pthread_mutex_lock(&s->lock);
+	all_dead = s->use[zone].dead >= st->cap;
+	pthread_mutex_unlock(&s->lock);
+	if (all_dead && !store_give_back_zone(s, zone))
+		st->rows[row * st->k + slot] = NO_ZONE;
+}
+
+static void stream_add_dead_locked(struct zns_stream *st, uint64_t off, uint64_t len)
+{
+	uint64_t unit = st->s->unit;
+
+	while (len) {
+		struct zns_stripe_pos pos = zns_stripe_locate(off, unit, st->k, st->cap);
+		uint64_t n = unit - off % unit;
+		uint32_t zone = row_zone(st, pos.row, pos.slot);
+
+		if (n > len)
+			n = len;
+		if (zone != NO_ZONE) {
+			pthread_mutex_lock(&st->s->lock);
+			st->s->use[zone].dead += n;
+			if (st->s->use[zone].dead > st->cap)
+				st->s->use[zone].dead = st->cap;
+			pthread_mutex_unlock(&st->s->lock);
+		}
+		off += n;
+		len -= n;
+	}
+}
+
+/* Rows before the current one are full: reset those all dead. */
+static void stream_reclaim_locked(struct zns_stream *st, uint64_t from_row, uint64_t to_row)
+{
+	for (uint64_t r = from_row; r <= to_row && r + 1 < st->nrows; r++)
+		for (uint32_t i = 0; i < st->k; i++)
+			stream_maybe_reset(st, r, i);
+}
+
+int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len)
+{
+	uint64_t row_bytes;
+
+	pthread_mutex_lock(&st->lock);
+	if (off > st->end || len > st->end - off) {
+		pthread_mutex_unlock(&st->lock);
+		return -EINVAL;
+	}
+	row_bytes = st->cap * st->k;
+	if (len) {
+		stream_add_dead_locked(st, off, len);
+		stream_reclaim_locked(st, off / row_bytes, (off + len - 1) / row_bytes);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+/* ---------------- inspection and recovery ---------------- */
+
+uint64_t zns_stream_end(const struct zns_stream *st)
+{
+	return st->end;
+}
+
+uint32_t zns_stream_k(const struct zns_stream *st)
+{
+	return st->k;
+}
+
+int zns_stream_zone(const struct zns_stream *st, uint64_t row, uint32_t slot)
+{
+	uint32_t z;
+
+	if (slot >= st->k)
+		return -EINVAL;
+	z = row_zone(st, row, slot);
+	return z == NO_ZONE ? -ENOENT : (int)z;
+}
+
+/* What the zone of (@row, @slot) should hold on the device. */
+static uint64_t expected_wp(const struct zns_stream *st, uint64_t row, uint32_t slot)
+{
+	return row + 1 < st->nrows ? st->cap : st->stage_zoff[slot];
+}
+
+int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
+		     uint64_t *expect)
+{
+	int bad = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (uint64_t r = 0; r < st->nrows; r++) {
+		for (uint32_t i = 0; i < st->k; i++) {
+			uint32_t z = row_zone(st, r, i);
+			struct zns_zone_info zi;
+			uint64_t want = expected_wp(st, r, i);
+
+			if (z == NO_ZONE)
+				continue;
+			if (zns_zone_report(st->s->dev, z, &zi))
+				zi.wp = UINT64_MAX;
+			if (zi.wp == want)
+				continue;
+			if (!bad++) {
+				if (zone)
+					*zone = z;
+				if (wp)
+					*wp = zi.wp;
+				if (expect)
+					*expect = want;
+			}
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return bad;
+}
+
+int zns_stream_close(struct zns_stream *st)
+{
+	int rc;
+
+	if (!st)
+		return 0;
+	rc = zns_stream_flush(st);
+	writers_stop(st, st->k);
+	stream_free(st);
+	return rc;
+}
+
+int zns_stream_destroy(struct zns_stream *st)
+{
+	struct zns_store *s = st->s;
+	int rc = 0;
+
+	writers_stop(st, st->k);
+	for (uint64_t r = 0; r < st->nrows; r++)
+		for (uint32_t i = 0; i < st->k; i++) {
+			uint32_t z = row_zone(st, r, i);
+
+			if (z != NO_ZONE)
+				rc = store_give_back_zone(s, z) ?: rc;
+		}
+	pthread_mutex_lock(&s->lock);
+	zns_alloc_release(s->alloc, st->tenant);
+	pthread_mutex_unlock(&s->lock);
+	stream_free(st);
+	return rc;
+}
