@@ -180,6 +180,11 @@ uint32_t zns_alloc_share(const struct zns_alloc *a, uint32_t group)
 	return group < a->nr_groups ? a->share[group] : 0;
 }
 
+uint32_t zns_alloc_nr_groups(const struct zns_alloc *a)
+{
+	return a->nr_groups;
+}
+
 uint32_t zns_alloc_free_groups(const struct zns_alloc *a)
 {
 	uint32_t n = 0;

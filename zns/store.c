@@ -712,3 +712,217 @@ int zns_stream_destroy(struct zns_stream *st)
 	stream_free(st);
 	return rc;
 }
+
+/* ---------------- persistence and recovery ---------------- */
+
+#define STREAM_MAGIC 0x4e4c5a53u	/* "NLZS" */
+#define STREAM_VERSION 1u
+#define STREAM_HDR 40
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len)
+{
+	uint64_t words = st->k + st->nrows * st->k;
+	size_t need = STREAM_HDR + (size_t)words * 4;
+	uint8_t *p = buf;
+
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t i = 0; i < st->k && st->nrows; i++) {
+		if (st->stage_len[i]) {
+			pthread_mutex_unlock(&st->lock);
+			return -EBUSY;
+		}
+	}
+	if (buf && len >= need) {
+		put32(p, STREAM_MAGIC);
+		put32(p + 4, STREAM_VERSION);
+		put32(p + 8, st->tenant);
+		put32(p + 12, st->k);
+		put64(p + 16, st->s->unit);
+		put64(p + 24, st->end);
+		put64(p + 32, st->nrows);
+		p += STREAM_HDR;
+		for (uint32_t i = 0; i < st->k; i++, p += 4)
+			put32(p, st->groups[i]);
+		for (uint64_t i = 0; i < st->nrows * st->k; i++, p += 4)
+			put32(p, st->rows[i]);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return (ssize_t)need;
+}
+
+/* Bytes of slot @slot in the first @o bytes of a row. */
+static uint64_t slot_bytes(uint64_t o, uint64_t unit, uint32_t k, uint32_t slot)
+{
+	uint64_t full = o / (unit * k), rem = o % (unit * k), lo = (uint64_t)slot * unit;
+	uint64_t part = rem > lo ? rem - lo : 0;
+
+	return full * unit + (part > unit ? unit : part);
+}
+
+/* The zones of a decoded stream must fit its groups and be nobody else's. */
+static int attach_check_rows(struct zns_store *s, const struct zns_stream *st)
+{
+	for (uint64_t r = 0; r < st->nrows; r++) {
+		for (uint32_t i = 0; i < st->k; i++) {
+			uint32_t z = st->rows[r * st->k + i];
+
+			if (z == NO_ZONE)
+				continue;
+			if (z >= s->g->nr_zones || zns_zone_group(s->g, z) != st->groups[i] ||
+			    (s->use[z].owner && s->use[z].owner != st->tenant + 1))
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int attach_decode(struct zns_store *s, const uint8_t *p, size_t len,
+			 struct zns_stream *st)
+{
+	uint64_t unit, nrows;
+	uint32_t want[256];
+	int n;
+
+	if (len < STREAM_HDR || get32(p) != STREAM_MAGIC || get32(p + 4) != STREAM_VERSION)
+		return -EINVAL;
+	st->tenant = get32(p + 8);
+	st->k = get32(p + 12);
+	unit = get64(p + 16);
+	st->end = get64(p + 24);
+	nrows = get64(p + 32);
+	if (!st->k || st->k > 256 || unit != s->unit || st->end % s->g->block_size ||
+	    nrows > s->g->nr_zones || len != STREAM_HDR + 4 * (st->k + nrows * st->k) ||
+	    st->end > nrows * st->cap * st->k || (nrows && st->end <= (nrows - 1) * st->cap * st->k))
+		return -EINVAL;
+	st->groups = calloc(st->k, sizeof(*st->groups));
+	st->rows = calloc(nrows ? nrows * st->k : 1, sizeof(*st->rows));
+	if (!st->groups || !st->rows)
+		return -ENOMEM;
+	p += STREAM_HDR;
+	for (uint32_t i = 0; i < st->k; i++, p += 4)
+		st->groups[i] = get32(p);
+	for (uint64_t i = 0; i < nrows * st->k; i++, p += 4)
+		st->rows[i] = get32(p);
+	st->nrows = nrows;
+	n = zns_alloc_groups(s->alloc, st->tenant, want, 256);
+	if (n != (int)st->k || memcmp(want, st->groups, st->k * sizeof(*want)))
+		return -EINVAL;
+	return attach_check_rows(s, st);
+}
+
+int zns_stream_attach(struct zns_store *s, const void *buf, size_t len,
+		      struct zns_stream **stp)
+{
+	struct zns_stream *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	st->s = s;
+	st->cap = s->g->zone_cap;
+	pthread_mutex_lock(&s->lock);
+	rc = attach_decode(s, buf, len, st);
+	if (!rc)
+		for (uint64_t i = 0; i < st->nrows * st->k; i++)
+			if (st->rows[i] != NO_ZONE)
+				s->use[st->rows[i]].owner = st->tenant + 1;
+	pthread_mutex_unlock(&s->lock);
+	rc = rc ?: stream_alloc_staging(st);
+	if (!rc && st->nrows) {
+		uint64_t o = st->end - (st->nrows - 1) * st->cap * st->k;
+
+		for (uint32_t i = 0; i < st->k; i++)
+			st->stage_zoff[i] = slot_bytes(o, s->unit, st->k, i);
+	}
+	rc = rc ?: writers_start(st);
+	if (rc) {
+		writers_stop(st, st->w ? st->k : 0);
+		stream_free(st);
+		return rc;
+	}
+	*stp = st;
+	return 0;
+}
+
+int zns_stream_seal(struct zns_stream *st)
+{
+	uint64_t row = st->nrows - 1;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (!st->nrows || st->end == st->nrows * st->cap * st->k) {
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	for (uint32_t i = 0; i < st->k; i++) {
+		uint32_t z = row_zone(st, row, i);
+		uint64_t tail = st->cap - st->stage_zoff[i];
+
+		st->stage_len[i] = 0;
+		st->stage_zoff[i] = st->cap;
+		if (z == NO_ZONE)
+			continue;
+		rc = zns_zone_finish(st->s->dev, z) ?: rc;
+		pthread_mutex_lock(&st->s->lock);
+		st->s->use[z].dead += tail;
+		if (st->s->use[z].dead > st->cap)
+			st->s->use[z].dead = st->cap;
+		pthread_mutex_unlock(&st->s->lock);
+	}
+	st->end = st->nrows * st->cap * st->k;
+	st->error = 0;
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len)
+{
+	struct zns_alloc *a;
+	int rc = zns_alloc_decode(buf, len, &a);
+
+	if (rc)
+		return rc;
+	if (zns_alloc_nr_groups(a) != zns_nr_groups(s->g)) {
+		zns_alloc_free(a);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	zns_alloc_free(s->alloc);
+	s->alloc = a;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int zns_store_set_dead(struct zns_store *s, uint32_t zone, uint64_t dead)
+{
+	if (zone >= s->g->nr_zones || dead > s->g->zone_cap)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->use[zone].dead = dead;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}

@@ -39,6 +39,7 @@ static enum zns_zone_state state_from_cond(unsigned int cond)
 	case ZBD_ZONE_COND_CLOSED: return ZNS_ZONE_CLOSED;
 	case ZBD_ZONE_COND_FULL: return ZNS_ZONE_FULL;
 	case ZBD_ZONE_COND_READONLY: return ZNS_ZONE_READONLY;
+	/* Conventional zones (SMR) have no write pointer: never allocated. */
 	default: return ZNS_ZONE_OFFLINE;
 	}
 }
@@ -190,9 +191,13 @@ int zns_zbd_open(const char *path, const struct zns_open_opts *opts,
 	int fd, rc;
 
 	zbd_set_log_level(ZBD_LOG_NONE);
+	/* zbd_open says -1 both for "not zoned" and for open errors: tell them apart first. */
+	if (zbd_device_is_zoned(path) != 1)
+		return -ENXIO;
+	errno = 0;
 	fd = zbd_open(path, O_RDWR | O_DIRECT | O_CLOEXEC, &info);
 	if (fd < 0)
-		return fd == -1 ? (errno ? -errno : -ENXIO) : fd;
+		return errno ? -errno : -EIO;
 	if (info.model != ZBD_DM_HOST_MANAGED) {
 		zbd_close(fd);
 		return -ENXIO;

@@ -204,6 +204,9 @@ int zns_alloc_groups(const struct zns_alloc *a, uint32_t tenant, uint32_t *group
 /** How many tenants use @group. */
 uint32_t zns_alloc_share(const struct zns_alloc *a, uint32_t group);
 
+/** Number of groups the state covers. */
+uint32_t zns_alloc_nr_groups(const struct zns_alloc *a);
+
 /** Number of groups no tenant uses. */
 uint32_t zns_alloc_free_groups(const struct zns_alloc *a);
 
@@ -292,6 +295,36 @@ int zns_stream_zone(const struct zns_stream *st, uint64_t row, uint32_t slot);
  */
 int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 		     uint64_t *expect);
+
+/**
+ * Serialise the stream's durable description (tenant, groups, stripe unit,
+ * end, rows) for the checkpoint metadata. Call after zns_stream_flush:
+ * returns -EBUSY while data is staged. Returns the size needed; writes only
+ * when @len is large enough.
+ */
+ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len);
+
+/**
+ * Recovery: rebuild a stream from zns_stream_encode output after a restart.
+ * The tenant's groups must be in the store's allocation (zns_store_restore_alloc);
+ * its zones are claimed again. Run zns_stream_check next.
+ */
+int zns_stream_attach(struct zns_store *s, const void *buf, size_t len,
+		      struct zns_stream **stp);
+
+/**
+ * Recovery: finish the zones of the stream's last row and move the end to
+ * the row boundary; what is past the old end counts as dead. Appends then
+ * start in fresh zones, so a row whose write pointers disagree with the
+ * metadata (zns_stream_check) is never written again.
+ */
+int zns_stream_seal(struct zns_stream *st);
+
+/** Recovery: replace the store's allocation by a zns_alloc_encode image (no stream open). */
+int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len);
+
+/** Recovery: set a zone's dead-byte count from the metadata. */
+int zns_store_set_dead(struct zns_store *s, uint32_t zone, uint64_t dead);
 
 /** Stop the writers and close the stream (flushes first). Groups stay reserved. */
 int zns_stream_close(struct zns_stream *st);

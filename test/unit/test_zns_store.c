@@ -84,11 +84,10 @@ static void fill(unsigned char *p, size_t n, unsigned seed, uint64_t off)
 		p[i] = byte_at(seed, off + i);
 }
 
-/* Append @total bytes in uneven chunks. */
-static void append_pattern(struct zns_stream *st, unsigned seed, uint64_t total)
+/* Append stream bytes [@done, @total) in uneven chunks; the stream ends at @done. */
+static void append_range(struct zns_stream *st, unsigned seed, uint64_t done, uint64_t total)
 {
 	unsigned char *buf = malloc(300000);
-	uint64_t done = 0;
 	size_t sizes[] = { 1, 4095, 65536, 100000, 300000, 7, 131072 };
 	unsigned i = 0;
 
@@ -104,6 +103,11 @@ static void append_pattern(struct zns_stream *st, unsigned seed, uint64_t total)
 		done += n;
 	}
 	free(buf);
+}
+
+static void append_pattern(struct zns_stream *st, unsigned seed, uint64_t total)
+{
+	append_range(st, seed, 0, total);
 }
 
 static void verify_pattern(struct zns_stream *st, unsigned seed, uint64_t from, uint64_t to)
@@ -431,6 +435,137 @@ static void test_bad_store_options(void **state)
 	assert_int_equal(zns_store_new(c->t.dev, &o, &s), -EINVAL);
 }
 
+/* What the checkpoint metadata would hold: allocation and stream images. */
+struct meta {
+	unsigned char alloc[512];
+	size_t alloc_len;
+	unsigned char stream[512];
+	size_t stream_len;
+};
+
+static void save_meta(struct ctx *c, struct zns_stream *st, struct meta *m)
+{
+	ssize_t n = zns_stream_encode(st, m->stream, sizeof(m->stream));
+
+	assert_true(n > 0 && (size_t)n <= sizeof(m->stream));
+	m->stream_len = (size_t)n;
+	m->alloc_len = zns_alloc_encode(zns_store_alloc(c->s), m->alloc, sizeof(m->alloc));
+	assert_true(m->alloc_len <= sizeof(m->alloc));
+}
+
+/* A restart: new device handle, new store, state from the metadata. */
+static void restart(struct ctx *c, const struct meta *m, struct zns_stream **st)
+{
+	struct zns_store_opts so = { .stripe_unit = 64 << 10, .batch = 128 << 10,
+				     .zone_bw = ZBW };
+
+	zns_store_free(c->s);
+	assert_int_equal(tdev_reopen(&c->t, NULL), 0);
+	assert_int_equal(zns_store_new(c->t.dev, &so, &c->s), 0);
+	assert_int_equal(zns_store_restore_alloc(c->s, m->alloc, m->alloc_len), 0);
+	assert_int_equal(zns_stream_attach(c->s, m->stream, m->stream_len, st), 0);
+}
+
+static void test_attach_after_clean_close(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	struct meta m;
+	uint64_t x = c->cap + 50000, end;
+	int z0, z1;
+
+	assert_int_equal(zns_stream_create(c->s, 61, 2 * ZBW, &st), 0);
+	append_pattern(st, 61, x);
+	assert_int_equal(zns_stream_encode(st, NULL, 0), -EBUSY);	/* staged data */
+	assert_int_equal(zns_stream_flush(st), 0);
+	end = zns_stream_end(st);
+	save_meta(c, st, &m);
+	z0 = zns_stream_zone(st, 0, 0);
+	z1 = zns_stream_zone(st, 0, 1);
+	assert_int_equal(zns_stream_close(st), 0);
+	restart(c, &m, &st);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	assert_int_equal(zns_stream_end(st), end);
+	assert_int_equal(zns_stream_zone(st, 0, 0), z0);
+	assert_int_equal(zns_stream_zone(st, 0, 1), z1);
+	verify_pattern(st, 61, 0, x);
+	/* The tenant's groups are still reserved; another tenant gets the others. */
+	assert_int_equal(zns_alloc_free_groups(zns_store_alloc(c->s)), c->m - 2);
+	/* Appending continues in the same zones, at their write pointers. */
+	{
+		unsigned char pad[4096];
+		uint64_t off;
+
+		memset(pad, 0, sizeof(pad));
+		assert_int_equal(zns_stream_append(st, pad, 10, &off), 0);
+		assert_int_equal(off, end);
+	}
+	append_range(st, 61, end + 10, end + 10 + 300000);
+	assert_int_equal(zns_stream_flush(st), 0);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	verify_pattern(st, 61, 0, x);
+	verify_pattern(st, 61, end + 10, end + 10 + 300000);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+static void test_recover_when_device_is_ahead(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	struct meta m;
+	uint64_t x = 200000, row;
+	uint32_t zone;
+	uint64_t wp, want;
+
+	assert_int_equal(zns_stream_create(c->s, 71, 2 * ZBW, &st), 0);
+	row = c->cap * zns_stream_k(st);
+	append_pattern(st, 71, x);
+	assert_int_equal(zns_stream_flush(st), 0);
+	save_meta(c, st, &m);
+	/* Data written after the last metadata commit, then a crash. */
+	append_range(st, 71, zns_stream_end(st), zns_stream_end(st) + 150000);
+	assert_int_equal(zns_stream_close(st), 0);
+	restart(c, &m, &st);
+	assert_true(zns_stream_check(st, &zone, &wp, &want) > 0);
+	assert_true(wp > want);
+	verify_pattern(st, 71, 0, x);
+	/* Seal the row: consistent again, the next data goes to fresh zones. */
+	assert_int_equal(zns_stream_seal(st), 0);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	assert_int_equal(zns_stream_end(st), row);
+	append_range(st, 71, row, row + 100000);
+	assert_int_equal(zns_stream_flush(st), 0);
+	assert_true(zns_stream_zone(st, 1, 0) >= 0);
+	assert_true(zns_stream_zone(st, 1, 0) != zns_stream_zone(st, 0, 0));
+	verify_pattern(st, 71, 0, x);
+	verify_pattern(st, 71, row, row + 100000);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+static void test_attach_refuses_bad_images(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st, *other;
+	struct meta m;
+
+	assert_int_equal(zns_stream_create(c->s, 81, ZBW, &st), 0);
+	append_pattern(st, 81, 5000);
+	assert_int_equal(zns_stream_flush(st), 0);
+	save_meta(c, st, &m);
+	/* Attach works on the genuine image; altered ones are refused. */
+	assert_int_equal(zns_stream_close(st), 0);
+	assert_int_equal(zns_stream_attach(c->s, m.stream, m.stream_len, &st), 0);
+	m.stream[8] = 82;	/* tenant 82 has no groups */
+	assert_int_equal(zns_stream_attach(c->s, m.stream, m.stream_len, &other), -EINVAL);
+	m.stream[8] = 81;
+	assert_int_equal(zns_stream_attach(c->s, m.stream, m.stream_len - 4, &other), -EINVAL);
+	m.stream[0] ^= 1;
+	assert_int_equal(zns_stream_attach(c->s, m.stream, m.stream_len, &other), -EINVAL);
+	assert_int_equal(zns_store_restore_alloc(c->s, m.alloc, 8), -EINVAL);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +578,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strict_admission_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_finds_wp_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_store_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_after_clean_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_when_device_is_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_refuses_bad_images, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
