@@ -137,7 +137,8 @@ static la_ssize_t blob_read(struct archive *a, void *data, const void **out)
 	return n;
 }
 
-static int hash_stream(struct archive *a, EVP_MD_CTX *diff, char *err, size_t errlen)
+static int hash_stream(struct archive *a, EVP_MD_CTX *diff, uint64_t *tar_size,
+		       char *err, size_t errlen)
 {
 	const void *p;
 	size_t len;
@@ -153,6 +154,7 @@ static int hash_stream(struct archive *a, EVP_MD_CTX *diff, char *err, size_t er
 			return 0;
 		if ((r == ARCHIVE_OK || r == ARCHIVE_WARN) && EVP_DigestUpdate(diff, p, len) != 1)
 			return -EIO;
+		*tar_size += len;
 	}
 	snprintf(err, errlen, "cannot decompress: %s", archive_error_string(a));
 	return -EINVAL;
@@ -174,13 +176,14 @@ static struct archive *raw_reader(void)
 }
 
 int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
-		  uint64_t *blob_size, char *err, size_t errlen)
+		  uint64_t *blob_size, uint64_t *tar_size, char *err, size_t errlen)
 {
 	struct blob_reader *b = calloc(1, sizeof(*b));
 	EVP_MD_CTX *diff = sha256_new();
 	struct archive *a = raw_reader();
 	int r = -ENOMEM;
 
+	blob_digest[0] = '\0';
 	if (!b || !diff || !a || !(b->ctx = sha256_new()))
 		goto out;
 	b->fd = open(blob, O_RDONLY | O_CLOEXEC);
@@ -193,13 +196,14 @@ int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
 		snprintf(err, errlen, "cannot read: %s", archive_error_string(a));
 		r = -EINVAL;
 	} else {
-		r = hash_stream(a, diff, err, errlen);
+		*tar_size = 0;
+		r = hash_stream(a, diff, tar_size, err, errlen);
 	}
-	/* Bytes after the compressed stream still belong to the blob. */
-	if (!r)
-		r = hash_fd(b->fd, b->ctx, b->buf, &b->size);
-	if (!r)
-		r = finish(b->ctx, blob_digest);
+	/* Bytes after the compressed stream still belong to the blob, and a
+	 * blob that does not decompress still gets its digest: a mismatch
+	 * says more than the decompressor's complaint. */
+	if (hash_fd(b->fd, b->ctx, b->buf, &b->size) == 0)
+		finish(b->ctx, blob_digest);
 	if (!r)
 		r = finish(diff, diff_id);
 	*blob_size = b->size;

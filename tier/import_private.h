@@ -59,7 +59,49 @@ int nl_extract_layer(const char *blob, const char *dir, const struct nl_extract_
 		     char *err, size_t errlen);
 /* Hash the blob (compressed) and its uncompressed stream in one read. */
 int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
-		  uint64_t *blob_size, char *err, size_t errlen);
+		  uint64_t *blob_size, uint64_t *tar_size, char *err, size_t errlen);
 int nl_hash_file(const char *path, char digest[72], uint64_t *size);
+
+/* ---- images being imported ---- */
+struct nl_layer {
+	char blob[4096];	/* path of the layer blob */
+	char digest[72];	/* expected blob digest, "" when the source has none */
+	uint64_t size;		/* expected blob size, 0 when unknown */
+	uint64_t tar_size;	/* uncompressed size, known once verified */
+	char diff_id[72];	/* from the config */
+	char chain_id[72];
+	const char *created_by;	/* history line, NULL when unknown */
+	char path[4096];	/* final directory */
+	int tier;		/* enum nl_lass_tier */
+	int reason;		/* enum nl_lass_reason, -1: kept where it was */
+	bool present;		/* stored by an earlier import */
+	bool created;		/* stored by this import */
+	int result;
+	char err[512];
+};
+
+struct nl_image {
+	char root[3072];	/* the unpacked source */
+	char staging[3072];	/* temp dir of an unpacked archive, "" if none */
+	char name[256];
+	char digest[72];	/* manifest digest, or the image ID of a docker save */
+	size_t n;
+	struct nl_layer *layers;	/* bottom first */
+	struct nl_json *config;
+};
+
+/* Open @source (OCI layout dir/tar, docker-save tar; "oci:", "oci-archive:",
+ * "docker-archive:" prefixes and ":REF" accepted), unpacking archives into a
+ * staging dir under @scratch_dir. Fills layers, digests and names. */
+int nl_image_open(struct nl_image *img, const char *source, const char *scratch_dir,
+		  char *err, size_t errlen);
+void nl_image_close(struct nl_image *img);
+bool nl_image_name_valid(const char *name);
+/* Remove a directory tree (no symlinks followed). */
+int nl_rm_tree(const char *path);
+/* Record an image in the registry at @nvm_dir, replacing one of that name. */
+int nl_registry_put(const char *nvm_dir, const struct nl_image *img, char *err, size_t errlen);
+/* Unpacked bytes of the distinct NVM layers the registry knows of. */
+uint64_t nl_registry_nvm_use(const char *nvm_dir);
 
 #endif

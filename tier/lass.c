@@ -36,9 +36,9 @@
 
 #include "tier/tier.h"
 
-/* Boundaries whose T differs by less than this are equally fast: speeds are
- * estimates, so a nanosecond gain must not buy gigabytes of NVM. */
-#define LASS_T_TOLERANCE 1e-3
+/* Boundaries whose T differs by less than this fraction are equally fast:
+ * speeds are estimates, so a rounding-level gain must not buy NVM. */
+#define LASS_T_TOLERANCE 1e-6
 
 static double max_d(double a, double b)
 {
@@ -178,7 +178,7 @@ static size_t best_boundary(const struct nl_lass_input *in, size_t lo, size_t hi
 	for (size_t b = hi + 1; b-- > lo;) {
 		double t = nl_lass_t_total(in, b);
 
-		if (t < best_t - LASS_T_TOLERANCE) {
+		if (b == hi || t < best_t - best_t * LASS_T_TOLERANCE) {
 			best_t = t;
 			best = b;
 		}

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Image import: verify, place by LASS, store layers concurrently, register.
+ *
+ * A layer is extracted into <tier>/layers/.tmp-<chain>-XXXXXX beside its
+ * final place and renamed to <tier>/layers/<chain> only when complete, so a
+ * layer directory that exists is always whole. An import that fails removes
+ * the layers it stored and registers nothing; leftovers of an interrupted
+ * import are removed by the next one. One import at a time per store (a
+ * lock file in the NVM dir), since cleaning leftovers must not race.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "tier/import_private.h"
+#include "tier/tier.h"
+
+#define MiB (1024.0 * 1024.0)
+
+struct import_run {
+	const struct nl_import_opts *o;
+	char nvm[PATH_MAX / 2], hdd[PATH_MAX / 2];	/* resolved, no symlinks */
+	struct nl_image img;
+	pthread_mutex_t lock;
+	size_t next;		/* next layer for a worker */
+	int (*step)(struct import_run *, struct nl_layer *, size_t);
+	bool failed;		/* stop handing out layers */
+};
+
+static int ifail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static const char *tier_dir(const struct import_run *run, int tier)
+{
+	return tier == NL_LASS_NVM ? run->nvm : run->hdd;
+}
+
+static int mkdir_parents(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = path + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+/* Store dirs end up inside lowerdir= strings: ':' and ',' would split them. */
+static int resolve_store_dir(const char *dir, char *out, size_t len, char *err, size_t errlen)
+{
+	char layers[PATH_MAX];
+
+	if (!dir)
+		return ifail(err, errlen, -EINVAL, "both --nvm and --hdd are needed");
+	if (mkdir_parents(dir) != 0)
+		return ifail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+	if (!realpath(dir, layers) || strlen(layers) >= len)
+		return ifail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+	if (strpbrk(layers, ":, \t\n"))
+		return ifail(err, errlen, -EINVAL, "%s: store paths may not contain ':', ',' or "
+			     "white space (they end up in lowerdir=)", layers);
+	snprintf(out, len, "%s", layers);
+	snprintf(layers, sizeof(layers), "%s/layers", out);
+	if (mkdir(layers, 0755) != 0 && errno != EEXIST)
+		return ifail(err, errlen, -errno, "%s: %s", layers, strerror(errno));
+	return 0;
+}
+
+static void clean_leftovers(const char *store)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "%s/layers", store);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, ".tmp-", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/layers/%s", store, e->d_name);
+		nl_rm_tree(path);
+	}
+	if (d)
+		closedir(d);
+	snprintf(path, sizeof(path), "%s", store);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, ".import-src-", 12) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", store, e->d_name);
+		nl_rm_tree(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int lock_store(const char *nvm, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.import.lock", nvm);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ifail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX) != 0) {
+		int r = -errno;
+
+		close(fd);
+		return ifail(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	return fd;
+}
+
+static bool layer_dir_exists(const char *store, const char *chain, char *path, size_t len)
+{
+	struct stat st;
+
+	snprintf(path, len, "%s/layers/%s", store, chain + 7);
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void find_present(struct import_run *run)
+{
+	for (size_t i = 0; i < run->img.n; i++) {
+		struct nl_layer *l = &run->img.layers[i];
+
+		l->reason = -1;
+		if (layer_dir_exists(run->nvm, l->chain_id, l->path, sizeof(l->path)))
+			l->tier = NL_LASS_NVM;
+		else if (layer_dir_exists(run->hdd, l->chain_id, l->path, sizeof(l->path)))
+			l->tier = NL_LASS_HDD;
+		else
+			continue;
+		l->present = true;
+	}
+}
+
+/* ---- placement ---- */
+
+static void report_plan(const struct import_run *run, const struct nl_lass_plan *p)
+{
+	static const char *const names[3] = { "below", "at", "above" };
+
+	if (run->o->quiet)
+		return;
+	printf("LASS: last-downloading layer %zu of %zu, boundary layer %zu\n", p->ldl + 1,
+	       run->img.n, p->boundary + 1);
+	for (int s = 0; s < 3; s++)
+		if (p->t_strategy[s] == p->t_strategy[s])	/* not NaN */
+			printf("LASS: boundary %s the LDL: storing ends at %.3g s, NVM %.1f MiB\n",
+			       names[s], p->t_strategy[s], (double)p->u_strategy[s] / MiB);
+}
+
+/* The budget covers the whole NVM store, not one image. */
+static uint64_t remaining_budget(const struct import_run *run)
+{
+	uint64_t used;
+
+	if (run->o->nvm_budget == UINT64_MAX)
+		return UINT64_MAX;
+	used = nl_registry_nvm_use(run->nvm);
+	return used >= run->o->nvm_budget ? 0 : run->o->nvm_budget - used;
+}
+
+static int place_lass(struct import_run *run, char *err, size_t errlen)
+{
+	size_t n = run->img.n;
+	uint64_t *size = calloc(n, sizeof(*size)), *blob = calloc(n, sizeof(*blob));
+	double *done = calloc(n, sizeof(*done));
+	enum nl_lass_history *hist = calloc(n, sizeof(*hist));
+	enum nl_lass_tier *tier = calloc(n, sizeof(*tier));
+	enum nl_lass_reason *reason = calloc(n, sizeof(*reason));
+	struct nl_lass_plan p = { .tier = tier, .reason = reason };
+	struct nl_lass_input in = {
+		.n = n, .size = size, .done = done, .history = hist,
+		.hdd_bps = run->o->hdd_bps, .nvm_bps = run->o->nvm_bps,
+		.nvm_budget = run->o->nvm_budget,
+	};
+	int r = -ENOMEM;
+
+	if (!size || !blob || !done || !hist || !tier || !reason)
+		goto out;
+	in.nvm_budget = remaining_budget(run);
+	for (size_t i = 0; i < n; i++) {
+		const struct nl_layer *l = &run->img.layers[i];
+
+		/* Downloads move the blob, storing writes the unpacked tar. A
+		 * present layer costs nothing more to store. */
+		blob[i] = l->size ? l->size : l->tar_size;
+		size[i] = l->present ? 0 : l->tar_size;
+		hist[i] = nl_lass_classify_history(l->created_by);
+	}
+	r = nl_lass_model_downloads(blob, n, run->o->bandwidth_bps, 3, done);
+	if (!r)
+		r = nl_lass_plan(&in, &p);
+	if (r) {
+		ifail(err, errlen, r, "LASS placement failed: %s", strerror(-r));
+		goto out;
+	}
+	report_plan(run, &p);
+	for (size_t i = 0; i < n; i++) {
+		struct nl_layer *l = &run->img.layers[i];
+
+		if (l->present)
+			continue;
+		l->tier = tier[i];
+		l->reason = reason[i];
+		if (reason[i] == NL_LASS_BUDGET && !run->o->quiet)
+			printf("layer %zu: does not fit the NVM budget, stored on HDD instead\n", i + 1);
+	}
+out:
+	free(size);
+	free(blob);
+	free(done);
+	free(hist);
+	free(tier);
+	free(reason);
+	return r;
+}
+
+static int place_layers(struct import_run *run, char *err, size_t errlen)
+{
+	if (run->o->placement == NL_PLACE_LASS)
+		return place_lass(run, err, errlen);
+	for (size_t i = 0; i < run->img.n; i++)
+		if (!run->img.layers[i].present)
+			run->img.layers[i].tier =
+				run->o->placement == NL_PLACE_NVM ? NL_LASS_NVM : NL_LASS_HDD;
+	return 0;
+}
+
+/* ---- storing one layer ---- */
+
+static int verify_layer(struct import_run *run, struct nl_layer *l, size_t idx)
+{
+	char blob_digest[72], diff_id[72], herr[256];
+	uint64_t size;
+	int r = nl_hash_layer(l->blob, blob_digest, diff_id, &size, &l->tar_size, herr,
+			      sizeof(herr));
+
+	(void)run;
+	if (l->digest[0] && blob_digest[0] && strcmp(l->digest, blob_digest) != 0)
+		return ifail(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob digest mismatch: "
+			     "manifest says %s, blob is %s", idx + 1, l->digest, blob_digest);
+	if (r)
+		return ifail(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, herr);
+	if (l->size && size != l->size)
+		return ifail(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob has %llu bytes, "
+			     "manifest says %llu", idx + 1, (unsigned long long)size,
+			     (unsigned long long)l->size);
+	if (strcmp(l->diff_id, diff_id) != 0)
+		return ifail(l->err, sizeof(l->err), -EINVAL, "layer %zu: diffID mismatch: config "
+			     "says %s, uncompressed layer is %s", idx + 1, l->diff_id, diff_id);
+	return 0;
+}
+
+static int sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (syncfs(fd) != 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
+{
+	const char *store = tier_dir(run, l->tier);
+	struct nl_extract_opts eo = { .mknod_whiteouts = geteuid() == 0 };
+	char tmp[PATH_MAX], xerr[400];
+	int r;
+
+	snprintf(l->path, sizeof(l->path), "%s/layers/%s", store, l->chain_id + 7);
+	snprintf(tmp, sizeof(tmp), "%s/layers/.tmp-%.12s-XXXXXX", store, l->chain_id + 7);
+	if (!mkdtemp(tmp))
+		return ifail(l->err, sizeof(l->err), -errno, "layer %zu: %s: %s", idx + 1, tmp,
+			     strerror(errno));
+	r = nl_extract_layer(l->blob, tmp, &eo, xerr, sizeof(xerr));
+	if (r)
+		ifail(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, xerr);
+	if (!r && (r = sync_dir(tmp)))
+		ifail(l->err, sizeof(l->err), r, "layer %zu: sync: %s", idx + 1, strerror(-r));
+	if (!r && rename(tmp, l->path) != 0)
+		r = ifail(l->err, sizeof(l->err), -errno, "layer %zu: rename into %s: %s", idx + 1,
+			  l->path, strerror(errno));
+	if (r)
+		nl_rm_tree(tmp);
+	else
+		l->created = true;
+	return r;
+}
+
+static void *layer_worker(void *arg)
+{
+	struct import_run *run = arg;
+	int (*step)(struct import_run *, struct nl_layer *, size_t) = run->step;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&run->lock);
+		i = run->failed ? run->img.n : run->next++;
+		pthread_mutex_unlock(&run->lock);
+		if (i >= run->img.n)
+			return NULL;
+		struct nl_layer *l = &run->img.layers[i];
+
+		if (l->present)
+			continue;
+		l->result = step(run, l, i);
+		if (l->result) {
+			pthread_mutex_lock(&run->lock);
+			run->failed = true;
+			pthread_mutex_unlock(&run->lock);
+		}
+	}
+}
+
+/* Run @step on every layer not present yet, on concurrent workers. */
+static int for_each_layer(struct import_run *run,
+			  int (*step)(struct import_run *, struct nl_layer *, size_t),
+			  char *err, size_t errlen)
+{
+	unsigned n = run->o->workers ? run->o->workers : 3;
+	pthread_t th[16];
+	unsigned started = 0;
+	int r = 0;
+
+	if (n > 16)
+		n = 16;
+	run->step = step;
+	run->next = 0;
+	pthread_mutex_init(&run->lock, NULL);
+	while (started < n && pthread_create(&th[started], NULL, layer_worker, run) == 0)
+		started++;
+	if (started == 0)
+		layer_worker(run);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&run->lock);
+	/* the lowest failing layer is the one to report */
+	for (size_t i = 0; !r && i < run->img.n; i++)
+		if (run->img.layers[i].result)
+			r = ifail(err, errlen, run->img.layers[i].result, "%s",
+				  run->img.layers[i].err);
+	return r;
+}
+
+static void undo_created(struct import_run *run)
+{
+	for (size_t i = 0; i < run->img.n; i++)
+		if (run->img.layers[i].created)
+			nl_rm_tree(run->img.layers[i].path);
+}
+
+static void report_layers(const struct import_run *run)
+{
+	if (run->o->quiet)
+		return;
+	for (size_t i = 0; i < run->img.n; i++) {
+		const struct nl_layer *l = &run->img.layers[i];
+
+		printf("layer %zu/%zu %.19s %8.1f MiB %s %s%s%s\n", i + 1, run->img.n,
+		       l->chain_id, (double)l->size / MiB,
+		       l->tier == NL_LASS_NVM ? "NVM" : "HDD",
+		       l->present ? "already present" : "stored",
+		       l->reason >= 0 ? ": " : "",
+		       l->reason >= 0 ? nl_lass_reason_name(l->reason) : "");
+	}
+	printf("imported %s (%s)\n", run->img.name, run->img.digest);
+}
+
+static int import_locked(struct import_run *run, char *err, size_t errlen)
+{
+	const struct nl_import_opts *o = run->o;
+	int r = nl_image_open(&run->img, o->source, run->hdd, err, errlen);
+
+	if (r)
+		return r;
+	if (o->name)
+		snprintf(run->img.name, sizeof(run->img.name), "%s", o->name);
+	if (!run->img.name[0])
+		return ifail(err, errlen, -EINVAL, "the image has no name or tag: give --name");
+	if (!nl_image_name_valid(run->img.name))
+		return ifail(err, errlen, -EINVAL, "invalid image name '%s'", run->img.name);
+	find_present(run);
+	/* Everything is verified before anything is stored: a bad layer is
+	 * found before the good ones below it become visible. */
+	r = for_each_layer(run, verify_layer, err, errlen);
+	if (!r)
+		r = place_layers(run, err, errlen);
+	if (!r)
+		r = for_each_layer(run, store_layer, err, errlen);
+	if (!r)
+		r = nl_registry_put(run->nvm, &run->img, err, errlen);
+	if (r)
+		undo_created(run);
+	else
+		report_layers(run);
+	return r;
+}
+
+int nl_import_image(const struct nl_import_opts *o, char *err, size_t errlen)
+{
+	struct import_run *run = calloc(1, sizeof(*run));
+	int r, lock_fd;
+
+	if (!run)
+		return ifail(err, errlen, -ENOMEM, "out of memory");
+	run->o = o;
+	r = resolve_store_dir(o->nvm_dir, run->nvm, sizeof(run->nvm), err, errlen);
+	if (!r)
+		r = resolve_store_dir(o->hdd_dir, run->hdd, sizeof(run->hdd), err, errlen);
+	if (!r && !(o->hdd_bps > 0 && o->nvm_bps > 0 && o->bandwidth_bps > 0))
+		r = ifail(err, errlen, -EINVAL, "speeds and bandwidth must be positive");
+	if (r) {
+		free(run);
+		return r;
+	}
+	lock_fd = lock_store(run->nvm, err, errlen);
+	if (lock_fd < 0) {
+		free(run);
+		return lock_fd;
+	}
+	clean_leftovers(run->nvm);
+	clean_leftovers(run->hdd);
+	r = import_locked(run, err, errlen);
+	nl_image_close(&run->img);
+	close(lock_fd);
+	free(run);
+	return r;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Extraction of one layer tarball into a directory in overlay format.
+ *
+ * Entries are untrusted. Every name is made relative and free of ".." before
+ * it is joined to the layer directory, every parent on disk is checked not to
+ * be a symlink (a tar may plant "a -> /etc" and then write "a/passwd"), and
+ * hard-link targets get the same treatment. libarchive's own secure-symlink
+ * check stays on as a second line.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "tier/import_private.h"
+
+#define WH_PREFIX ".wh."
+#define WH_OPAQUE ".wh..wh..opq"
+#define WH_META ".wh..wh."
+
+struct extractor {
+	const char *dir;		/* absolute, no symlinks in it */
+	const struct nl_extract_opts *o;
+	struct archive *in, *out;
+	char **opaque;			/* relative dirs marked opaque */
+	size_t n_opaque;
+	char *err;
+	size_t errlen;
+};
+
+static int xfail(struct extractor *x, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->err, x->errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * Normalise a tar name into @out: drop "./" and "." components and
+ * duplicate slashes; refuse absolute names and "..". "" is the layer root.
+ */
+static int clean_name(const char *name, char *out, size_t outlen)
+{
+	size_t n = 0;
+	const char *p = name;
+
+	if (name[0] == '/')
+		return -EPERM;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return -EPERM;
+		if (len && !(len == 1 && p[0] == '.')) {
+			if (n + len + 2 > outlen)
+				return -ENAMETOOLONG;
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Refuse @rel when a directory on its way is a symlink on disk; a symlink
+ * in the final place is removed, as a later tar entry replaces it. */
+static int check_on_disk(struct extractor *x, const char *rel, const char *what)
+{
+	char path[PATH_MAX];
+	size_t base = strlen(x->dir);
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", x->dir, rel) >= (int)sizeof(path))
+		return xfail(x, -ENAMETOOLONG, "%s '%s': name too long", what, rel);
+	for (char *p = path + base + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		int r = lstat(path, &st);
+
+		if (r == 0 && S_ISLNK(st.st_mode))
+			return xfail(x, -EPERM,
+				     "refusing %s '%s': it goes through the symlink '%s' "
+				     "(symlink escape)", what, rel, path + base + 1);
+		*p = '/';
+		if (r != 0)
+			return 0;
+	}
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && unlink(path) != 0)
+		return xfail(x, -errno, "cannot replace symlink '%s': %s", rel, strerror(errno));
+	return 0;
+}
+
+static int remember_opaque(struct extractor *x, const char *rel)
+{
+	char **v = realloc(x->opaque, (x->n_opaque + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	x->opaque = v;
+	v[x->n_opaque] = strdup(rel);
+	if (!v[x->n_opaque])
+		return -ENOMEM;
+	x->n_opaque++;
+	return 0;
+}
+
+static int set_path(struct extractor *x, struct archive_entry *e, const char *rel,
+		    bool hardlink)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", x->dir, rel) >= (int)sizeof(path))
+		return xfail(x, -ENAMETOOLONG, "entry '%s': name too long", rel);
+	if (hardlink)
+		archive_entry_set_hardlink(e, path);
+	else
+		archive_entry_set_pathname(e, path);
+	return 0;
+}
+
+/* ".wh.NAME" becomes the overlay whiteout: a 0/0 character device. */
+static void make_whiteout(struct archive_entry *e)
+{
+	archive_entry_set_hardlink(e, NULL);
+	archive_entry_set_symlink(e, NULL);
+	archive_entry_set_filetype(e, AE_IFCHR);
+	archive_entry_set_perm(e, 0);
+	archive_entry_set_rdev(e, 0);
+	archive_entry_set_size(e, 0);
+	archive_entry_xattr_clear(e);
+}
+
+static int copy_data(struct extractor *x, const char *rel)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int r;
+
+	while ((r = archive_read_data_block(x->in, &buf, &len, &off)) == ARCHIVE_OK) {
+		if (archive_write_data_block(x->out, buf, len, off) < ARCHIVE_OK)
+			return xfail(x, -EIO, "writing '%s': %s", rel,
+				     archive_error_string(x->out));
+	}
+	if (r != ARCHIVE_EOF)
+		return xfail(x, -EINVAL, "reading '%s': %s (truncated or corrupt tar?)", rel,
+			     archive_error_string(x->in));
+	return 0;
+}
+
+/* Rewrites a whiteout entry in place; *skip when nothing is to be written. */
+static int whiteout_entry(struct extractor *x, struct archive_entry *e, char *rel, bool *skip)
+{
+	char *slash = strrchr(rel, '/');
+	char *base = slash ? slash + 1 : rel;
+
+	*skip = false;
+	if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) != 0)
+		return 0;
+	if (strcmp(base, WH_OPAQUE) == 0) {
+		*skip = true;
+		if (slash)
+			*slash = '\0';
+		else
+			rel[0] = '\0';
+		return remember_opaque(x, rel);
+	}
+	if (strncmp(base, WH_META, strlen(WH_META)) == 0) {
+		*skip = true;	/* aufs bookkeeping (.wh..wh.plnk...), no meaning here */
+		return 0;
+	}
+	if (!x->o->mknod_whiteouts)
+		return 0;
+	memmove(base, base + strlen(WH_PREFIX), strlen(base) - strlen(WH_PREFIX) + 1);
+	if (!*base)
+		return xfail(x, -EINVAL, "whiteout entry with an empty name");
+	make_whiteout(e);
+	return 0;
+}
+
+static int one_entry(struct extractor *x, struct archive_entry *e)
+{
+	char rel[PATH_MAX], link[PATH_MAX];
+	const char *name = archive_entry_pathname(e), *hl = archive_entry_hardlink(e);
+	bool skip;
+	int r;
+
+	if (!name || clean_name(name, rel, sizeof(rel)) != 0)
+		return xfail(x, -EPERM, "refusing entry '%s': absolute path or '..' "
+			     "(path traversal)", name ? name : "(no name)");
+	r = whiteout_entry(x, e, rel, &skip);
+	if (r || skip)
+		return r;
+	r = check_on_disk(x, rel, "entry");
+	if (!r && hl && !archive_entry_hardlink(e))
+		hl = NULL;	/* turned into a whiteout */
+	if (!r && hl) {
+		if (clean_name(hl, link, sizeof(link)) != 0 || !*link)
+			return xfail(x, -EPERM, "refusing hard link '%s' -> '%s': target "
+				     "outside the layer", rel, hl);
+		r = check_on_disk(x, link, "hard link target");
+		if (!r)
+			r = set_path(x, e, link, true);
+	}
+	if (!r)
+		r = set_path(x, e, rel, false);
+	if (r)
+		return r;
+	if (archive_write_header(x->out, e) < ARCHIVE_WARN)
+		return xfail(x, -EIO, "cannot create '%s': %s", rel, archive_error_string(x->out));
+	if (archive_entry_size(e) > 0 || !hl)
+		r = copy_data(x, rel);
+	if (!r && archive_write_finish_entry(x->out) < ARCHIVE_WARN)
+		return xfail(x, -EIO, "cannot finish '%s': %s", rel, archive_error_string(x->out));
+	return r;
+}
+
+/* Without CAP_SYS_ADMIN the trusted xattr is refused; the ".wh..wh..opq"
+ * marker is the form nlayerfs also reads. */
+static int mark_opaque(struct extractor *x, const char *rel)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s%s%s", x->dir, *rel ? "/" : "", rel);
+	if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) == 0)
+		return 0;
+	if (errno != EPERM && errno != ENOTSUP)
+		return xfail(x, -errno, "cannot mark '%s' opaque: %s", rel, strerror(errno));
+	snprintf(path, sizeof(path), "%s%s%s/" WH_OPAQUE, x->dir, *rel ? "/" : "", rel);
+	f = fopen(path, "we");
+	if (!f)
+		return xfail(x, -errno, "cannot mark '%s' opaque: %s", rel, strerror(errno));
+	fclose(f);
+	return 0;
+}
+
+static int open_streams(struct extractor *x, const char *blob)
+{
+	int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+		    ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
+		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
+
+	x->in = archive_read_new();
+	x->out = archive_write_disk_new();
+	if (!x->in || !x->out)
+		return -ENOMEM;
+	archive_read_support_filter_gzip(x->in);
+	archive_read_support_filter_zstd(x->in);
+	archive_read_support_format_tar(x->in);
+	/* numeric owners: an image's uids are not this host's user names */
+	archive_write_disk_set_options(x->out, flags);
+	if (archive_read_open_filename(x->in, blob, 128 * 1024) != ARCHIVE_OK)
+		return xfail(x, -EINVAL, "not a tar layer: %s", archive_error_string(x->in));
+	return 0;
+}
+
+static int extract_all(struct extractor *x)
+{
+	struct archive_entry *e;
+	int r = 0, ar;
+
+	while (!r && (ar = archive_read_next_header(x->in, &e)) != ARCHIVE_EOF) {
+		if (ar < ARCHIVE_WARN)
+			return xfail(x, -EINVAL, "bad tar: %s", archive_error_string(x->in));
+		r = one_entry(x, e);
+	}
+	if (!r && archive_write_close(x->out) < ARCHIVE_WARN)
+		r = xfail(x, -EIO, "finishing the layer: %s", archive_error_string(x->out));
+	for (size_t i = 0; !r && i < x->n_opaque; i++)
+		r = mark_opaque(x, x->opaque[i]);
+	return r;
+}
+
+int nl_extract_layer(const char *blob, const char *dir, const struct nl_extract_opts *o,
+		     char *err, size_t errlen)
+{
+	struct extractor x = { .dir = dir, .o = o, .err = err, .errlen = errlen };
+	int r = open_streams(&x, blob);
+
+	if (!r)
+		r = extract_all(&x);
+	if (x.in)
+		archive_read_free(x.in);
+	if (x.out)
+		archive_write_free(x.out);
+	for (size_t i = 0; i < x.n_opaque; i++)
+		free(x.opaque[i]);
+	free(x.opaque);
+	return r;
+}

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nlayerfs-import: import an OCI image layout or a docker-save tarball into
+ * an nlayerfs store, placing layers on NVM or HDD by LASS.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tier/tier.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nlayerfs-import --nvm DIR --hdd DIR [options] SOURCE\n"
+		"       nlayerfs-import --nvm DIR --print-lowerdir NAME\n"
+		"       nlayerfs-import --nvm DIR --list\n"
+		"\n"
+		"SOURCE: an OCI image layout directory or tar (oci:PATH[:REF],\n"
+		"oci-archive:PATH[:REF]) or a docker save tarball (docker-archive:PATH[:TAG]).\n"
+		"\n"
+		"  --name NAME          register the image under NAME (default: its tag)\n"
+		"  --placement P        lass (default), nvm or hdd\n"
+		"  --nvm-budget SIZE    NVM bytes all imported layers may use (K/M/G suffix)\n"
+		"  --bandwidth SIZE     download bandwidth per second for the LASS model (100M)\n"
+		"  --hdd-speed SIZE     HDD write bytes per second (150M)\n"
+		"  --nvm-speed SIZE     NVM write bytes per second (2G)\n"
+		"  --workers N          concurrent layer workers (3)\n"
+		"  -q, --quiet          print errors only\n"
+		"  -h, --help\n");
+}
+
+/* "100M" -> 104857600; 0 on a malformed or zero size. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static int bad_value(const char *opt, const char *v)
+{
+	fprintf(stderr, "nlayerfs-import: invalid value '%s' for %s\n", v, opt);
+	return 2;
+}
+
+static int parse_placement(const char *v, struct nl_import_opts *o)
+{
+	if (strcmp(v, "lass") == 0)
+		o->placement = NL_PLACE_LASS;
+	else if (strcmp(v, "nvm") == 0)
+		o->placement = NL_PLACE_NVM;
+	else if (strcmp(v, "hdd") == 0)
+		o->placement = NL_PLACE_HDD;
+	else
+		return -1;
+	return 0;
+}
+
+static int query(const char *nvm, const char *lower_name, char *err, size_t errlen)
+{
+	char *lower = NULL;
+	int r;
+
+	if (!lower_name)
+		return nl_registry_list(nvm, stdout, err, errlen);
+	r = nl_registry_lowerdir(nvm, lower_name, &lower, err, errlen);
+	if (!r)
+		printf("%s\n", lower);
+	free(lower);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "nvm", required_argument, NULL, 'N' },
+		{ "hdd", required_argument, NULL, 'H' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "placement", required_argument, NULL, 'p' },
+		{ "nvm-budget", required_argument, NULL, 'b' },
+		{ "bandwidth", required_argument, NULL, 'w' },
+		{ "hdd-speed", required_argument, NULL, 's' },
+		{ "nvm-speed", required_argument, NULL, 'S' },
+		{ "workers", required_argument, NULL, 'j' },
+		{ "print-lowerdir", required_argument, NULL, 'l' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct nl_import_opts o = {
+		.placement = NL_PLACE_LASS, .nvm_budget = UINT64_MAX, .workers = 3,
+		.bandwidth_bps = 100.0 * (1 << 20), .hdd_bps = 150.0 * (1 << 20),
+		.nvm_bps = 2048.0 * (1 << 20),
+	};
+	const char *lower_name = NULL;
+	bool list = false;
+	char err[1024] = "";
+	int c, r;
+	uint64_t v;
+
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'N': o.nvm_dir = optarg; break;
+		case 'H': o.hdd_dir = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'l': lower_name = optarg; break;
+		case 'L': list = true; break;
+		case 'q': o.quiet = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'p':
+			if (parse_placement(optarg, &o))
+				return bad_value("--placement", optarg);
+			break;
+		case 'j':
+			v = parse_size(optarg);
+			if (v == 0 || v > 16)
+				return bad_value("--workers (1-16)", optarg);
+			o.workers = (unsigned)v;
+			break;
+		case 'b':
+			/* a budget of 0 is meaningful: nothing on NVM */
+			o.nvm_budget = strcmp(optarg, "0") == 0 ? 0 : parse_size(optarg);
+			if (o.nvm_budget == 0 && strcmp(optarg, "0") != 0)
+				return bad_value("--nvm-budget", optarg);
+			break;
+		case 'w': case 's': case 'S':
+			v = parse_size(optarg);
+			if (v == 0)
+				return bad_value(c == 'w' ? "--bandwidth" : c == 's' ? "--hdd-speed"
+							  : "--nvm-speed", optarg);
+			*(c == 'w' ? &o.bandwidth_bps : c == 's' ? &o.hdd_bps : &o.nvm_bps) = (double)v;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!o.nvm_dir) {
+		fprintf(stderr, "nlayerfs-import: --nvm DIR is needed\n");
+		return 2;
+	}
+	if (list || lower_name) {
+		r = query(o.nvm_dir, lower_name, err, sizeof(err));
+	} else {
+		if (optind != argc - 1 || !o.hdd_dir) {
+			usage(stderr);
+			return 2;
+		}
+		o.source = argv[optind];
+		r = nl_import_image(&o, err, sizeof(err));
+	}
+	if (r) {
+		fprintf(stderr, "nlayerfs-import: %s\n", err[0] ? err : strerror(-r));
+		return 1;
+	}
+	return 0;
+}
