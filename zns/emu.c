@@ -6,6 +6,10 @@
  * survives its host process; zns_dev_sync makes it durable. Zone data follows
  * the header. The emulator refuses what a ZNS device refuses, with the errno
  * a zoned block device gives through the kernel.
+ *
+ * The bandwidth model's per-group clocks live in the shared header too, so
+ * that separate processes writing the same emulated device share a group's
+ * bandwidth as they would share a real channel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,8 +57,7 @@ struct emu {
 	size_t map_len;
 	pthread_mutex_t lock;		/* zone state transitions */
 	bool *busy;			/* a write is in flight on the zone */
-	pthread_mutex_t bw_lock;	/* bandwidth model */
-	uint64_t *group_free_ns;	/* when each group's channel is next idle */
+	uint64_t *group_free_ns;	/* in the mapping: when each group is next idle */
 };
 
 static struct emu *emu_of(struct zns_dev *dev)
@@ -62,10 +65,12 @@ static struct emu *emu_of(struct zns_dev *dev)
 	return dev->priv;
 }
 
+/* Header, zone records, then one clock per possible group (at most one per zone). */
 static uint64_t emu_header_len(uint32_t nr_zones)
 {
 	uint64_t len = sizeof(struct emu_header) +
-		       (uint64_t)nr_zones * sizeof(struct emu_zone_rec);
+		       (uint64_t)nr_zones * sizeof(struct emu_zone_rec) +
+		       (uint64_t)nr_zones * sizeof(uint64_t);
 
 	return (len + EMU_PAGE - 1) / EMU_PAGE * EMU_PAGE;
 }
@@ -335,17 +340,21 @@ static void emu_bw_throttle(struct zns_dev *dev, uint32_t zone, size_t len)
 {
 	struct emu *e = emu_of(dev);
 	uint32_t g = zns_zone_group(&dev->geo, zone);
-	uint64_t now, start, done;
+	uint64_t *clock = &e->group_free_ns[g];
+	uint64_t dur, old, start, done;
 	struct timespec ts;
 
 	if (!dev->geo.zone_bw)
 		return;
-	pthread_mutex_lock(&e->bw_lock);
-	now = now_ns();
-	start = e->group_free_ns[g] > now ? e->group_free_ns[g] : now;
-	done = start + (uint64_t)((double)len * 1e9 / (double)dev->geo.zone_bw);
-	e->group_free_ns[g] = done;
-	pthread_mutex_unlock(&e->bw_lock);
+	dur = (uint64_t)((double)len * 1e9 / (double)dev->geo.zone_bw);
+	old = __atomic_load_n(clock, __ATOMIC_ACQUIRE);
+	do {
+		uint64_t now = now_ns();
+
+		start = old > now ? old : now;
+		done = start + dur;
+	} while (!__atomic_compare_exchange_n(clock, &old, done, false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
 	ts.tv_sec = (time_t)(done / 1000000000ull);
 	ts.tv_nsec = (long)(done % 1000000000ull);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
@@ -426,9 +435,7 @@ static void emu_close(struct zns_dev *dev)
 	munmap(e->hdr, e->map_len);
 	close(e->fd);
 	pthread_mutex_destroy(&e->lock);
-	pthread_mutex_destroy(&e->bw_lock);
 	free(e->busy);
-	free(e->group_free_ns);
 	free(e);
 	free(dev);
 }
@@ -456,6 +463,16 @@ static int emu_check_records(const struct emu_header *h)
 	return 0;
 }
 
+/* Monotonic clocks restart at boot: a clock far in the future is from an earlier boot. */
+static void emu_reset_stale_clocks(struct emu *e, uint32_t n)
+{
+	uint64_t limit = now_ns() + 3600ull * 1000000000ull;
+
+	for (uint32_t g = 0; g < n; g++)
+		if (__atomic_load_n(&e->group_free_ns[g], __ATOMIC_ACQUIRE) > limit)
+			__atomic_store_n(&e->group_free_ns[g], 0, __ATOMIC_RELEASE);
+}
+
 static int emu_map(struct emu *e, const struct emu_header *h)
 {
 	e->map_len = emu_header_len(h->nr_zones);
@@ -469,6 +486,8 @@ static int emu_map(struct emu *e, const struct emu_header *h)
 		e->hdr = NULL;
 		return -EINVAL;
 	}
+	e->group_free_ns = (uint64_t *)&e->hdr->zones[h->nr_zones];
+	emu_reset_stale_clocks(e, h->nr_zones);
 	return 0;
 }
 
@@ -497,8 +516,7 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 	if (rc)
 		goto fail_fd;
 	e->busy = calloc(h.nr_zones, sizeof(*e->busy));
-	e->group_free_ns = calloc(zns_nr_groups(&dev->geo), sizeof(uint64_t));
-	if (!e->busy || !e->group_free_ns) {
+	if (!e->busy) {
 		rc = -ENOMEM;
 		goto fail_fd;
 	}
@@ -506,7 +524,6 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 	if (rc)
 		goto fail_fd;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_mutex_init(&e->bw_lock, NULL);
 	dev->ops = &emu_ops;
 	dev->emulated = true;
 	dev->priv = e;
@@ -515,10 +532,8 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 fail_fd:
 	close(e->fd);
 fail:
-	if (e) {
+	if (e)
 		free(e->busy);
-		free(e->group_free_ns);
-	}
 	free(e);
 	free(dev);
 	return rc;

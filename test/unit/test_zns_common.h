@@ -82,15 +82,23 @@ static inline int tdev_open(struct tdev *t, const struct zns_geometry *geo,
 		if (!rc)
 			rc = zns_open(t->path, &o, &t->dev);
 	}
-	if (rc)
-		return rc;
-	t->g = zns_dev_geometry(t->dev);
-	return tdev_reset_all(t);
+	if (!rc) {
+		t->g = zns_dev_geometry(t->dev);
+		rc = tdev_reset_all(t);
+	}
+	if (rc) {
+		zns_close(t->dev);
+		t->dev = NULL;
+		if (!t->real)
+			unlink(t->path);
+	}
+	return rc;
 }
 
 static inline void tdev_close(struct tdev *t)
 {
-	zns_close(t->dev);
+	if (t->dev)
+		zns_close(t->dev);
 	t->dev = NULL;
 	if (!t->real && t->path[0])
 		unlink(t->path);

@@ -424,6 +424,72 @@ static void test_bandwidth_model(void **state)
 	assert_int_equal(tdev_reopen(t, NULL), 0);
 }
 
+/*
+ * Parent writes @zp while a child process writes @zc of the same emulated
+ * device; returns the parent's elapsed seconds.
+ */
+static double timed_with_child(struct tdev *t, const struct zns_open_opts *o,
+			       uint32_t zp, uint32_t zc, size_t len, void *buf)
+{
+	int ready[2], go[2], status;
+	struct bw_job j = { t->dev, zp, len, buf, 0 };
+	double t0;
+	char c = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns_dev *d;
+		struct bw_job cj = { NULL, zc, len, buf, 0 };
+
+		if (zns_open(t->path, o, &d))
+			_exit(1);
+		cj.dev = d;
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		bw_writer(&cj);
+		_exit(cj.rc > 0 ? 0 : 1);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(write(go[1], &c, 1), 1);
+	t0 = seconds_now();
+	bw_writer(&j);
+	t0 = seconds_now() - t0;
+	assert_true(j.rc > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	return t0;
+}
+
+/* A group's bandwidth is shared by every process writing the device. */
+static void test_bandwidth_shared_across_processes(void **state)
+{
+	struct tdev *t = *state;
+	struct zns_open_opts o = { .zone_bw = 8 << 20 };
+	size_t len = 512 << 10;
+	uint32_t m;
+	void *buf;
+	double same, apart;
+
+	skip_on_device(t);
+	assert_int_equal(tdev_reopen(t, &o), 0);
+	m = zns_nr_groups(t->g);
+	buf = tbuf(64 << 10, t->g->block_size, 15);
+	same = timed_with_child(t, &o, 0, m, len, buf);
+	apart = timed_with_child(t, &o, 1, 2, len, buf);
+	assert_true(same >= 0.090);
+	assert_true(same > apart * 1.3);
+	free(buf);
+	assert_int_equal(tdev_reopen(t, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_survives_kill9, setup, teardown),
 		cmocka_unit_test(test_bad_file_refused),
 		cmocka_unit_test_setup_teardown(test_bandwidth_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bandwidth_shared_across_processes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
