@@ -294,7 +294,9 @@ static int sync_dir(const char *path)
 static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 {
 	const char *store = tier_dir(run, l->tier);
-	struct nl_extract_opts eo = { .mknod_whiteouts = geteuid() == 0 };
+	size_t skipped = 0;
+	struct nl_extract_opts eo = { .mknod_whiteouts = geteuid() == 0,
+				      .skipped_devices = &skipped };
 	char tmp[PATH_MAX], xerr[400];
 	int r;
 
@@ -306,6 +308,9 @@ static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 	r = nl_extract_layer(l->blob, tmp, &eo, xerr, sizeof(xerr));
 	if (r)
 		ifail(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, xerr);
+	if (skipped && !run->o->quiet)
+		fprintf(stderr, "nlayerfs-import: layer %zu: %zu device nodes not created "
+			"(not permitted)\n", idx + 1, skipped);
 	if (!r && (r = sync_dir(tmp)))
 		ifail(l->err, sizeof(l->err), r, "layer %zu: sync: %s", idx + 1, strerror(-r));
 	if (!r && rename(tmp, l->path) != 0)
