@@ -104,12 +104,20 @@ static inline void tdev_close(struct tdev *t)
 		unlink(t->path);
 }
 
-/* Reopen the same device (state must survive). */
-static inline int tdev_reopen(struct tdev *t, const struct zns_open_opts *o)
+/* Reopen the same device (state must survive); a real device keeps its 2 x 2 groups. */
+static inline int tdev_reopen(struct tdev *t, const struct zns_open_opts *opts)
 {
+	struct zns_open_opts o = { 0 };
+
+	if (opts)
+		o = *opts;
+	if (t->real && !o.channels)
+		o.channels = 2;
+	if (t->real && !o.ways)
+		o.ways = 2;
 	zns_close(t->dev);
 	t->dev = NULL;
-	int rc = zns_open(t->real ? t->real : t->path, o, &t->dev);
+	int rc = zns_open(t->real ? t->real : t->path, &o, &t->dev);
 
 	if (!rc)
 		t->g = zns_dev_geometry(t->dev);
