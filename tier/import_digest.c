@@ -90,12 +90,12 @@ static int hash_fd(int fd, EVP_MD_CTX *ctx, unsigned char *buf, uint64_t *size)
 
 int nl_hash_file(const char *path, char digest[72], uint64_t *size)
 {
-	static __thread unsigned char buf[HASH_BUF];
+	unsigned char *buf = malloc(HASH_BUF);
 	EVP_MD_CTX *ctx = sha256_new();
-	int fd, r;
+	int fd, r = -ENOMEM;
 
-	if (!ctx)
-		return -ENOMEM;
+	if (!ctx || !buf)
+		goto out;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -106,7 +106,9 @@ int nl_hash_file(const char *path, char digest[72], uint64_t *size)
 	}
 	if (!r)
 		r = finish(ctx, digest);
+out:
 	EVP_MD_CTX_free(ctx);
+	free(buf);
 	return r;
 }
 

@@ -392,8 +392,11 @@ static int oci_find_manifest(struct nl_image *img, const char *ref, struct nl_js
 	}
 	r = desc ? load_blob_json(img, desc, "manifest", manifest, img->digest, err, errlen) : -EINVAL;
 	if (!r && !img->name[0]) {
-		const char *n = nl_json_get_str(nl_json_get(desc, "annotations"),
-						"io.containerd.image.name");
+		const struct nl_json *ann = nl_json_get(desc, "annotations");
+		const char *n = nl_json_get_str(ann, "io.containerd.image.name");
+
+		if (!n)
+			n = nl_json_get_str(ann, "org.opencontainers.image.ref.name");
 
 		snprintf(img->name, sizeof(img->name), "%s", n ? n : "");
 	}
