@@ -4,7 +4,8 @@
  * A row is one zone per group; stripe units go round-robin over the row's
  * zones (zns_stripe_locate) and a full row is continued by a new row in the
  * same groups. Appends are staged per zone and written by one writer thread
- * per zone, all zones at once, always at each zone's write pointer. The only
+ * per zone, all zones at once, always at each zone's write pointer. Each
+ * zone has two buffers: one is written out while the next fills. The only
  * per-stream table is the list of rows (k zone numbers each).
  */
 #include <errno.h>
@@ -55,9 +56,15 @@ struct zns_stream {
 	uint64_t nrows;
 	uint64_t end;			/* stream end, staged bytes included */
 	int error;			/* a failed zone write breaks the stream */
-	/* Staging of the last row: stage[s] holds zone bytes from stage_zoff[s]. */
+	/*
+	 * Staging of the last row: stage[s] holds zone bytes from stage_zoff[s];
+	 * the bytes before stage_zoff[s] are on the device or in flight from
+	 * spare[s] (inflight[s] bytes).
+	 */
 	size_t stage_cap;
 	unsigned char **stage;
+	unsigned char **spare;
+	size_t *inflight;
 	size_t *stage_len;
 	uint64_t *stage_zoff;
 	struct slot_writer *w;
@@ -255,10 +262,15 @@ static void writers_stop(struct zns_stream *st, uint32_t n)
 
 static void stream_free(struct zns_stream *st)
 {
-	if (st->stage)
-		for (uint32_t i = 0; i < st->k; i++)
+	for (uint32_t i = 0; i < st->k; i++) {
+		if (st->stage)
 			free(st->stage[i]);
+		if (st->spare)
+			free(st->spare[i]);
+	}
 	free(st->stage);
+	free(st->spare);
+	free(st->inflight);
 	free(st->stage_len);
 	free(st->stage_zoff);
 	free(st->rows);
@@ -274,12 +286,15 @@ static int stream_alloc_staging(struct zns_stream *st)
 	/* Room for a batch plus one unit, so a piece always fits after a dispatch. */
 	st->stage_cap = (size_t)(((st->s->batch + unit - 1) / unit) * unit + unit);
 	st->stage = calloc(st->k, sizeof(*st->stage));
+	st->spare = calloc(st->k, sizeof(*st->spare));
+	st->inflight = calloc(st->k, sizeof(*st->inflight));
 	st->stage_len = calloc(st->k, sizeof(*st->stage_len));
 	st->stage_zoff = calloc(st->k, sizeof(*st->stage_zoff));
-	if (!st->stage || !st->stage_len || !st->stage_zoff)
+	if (!st->stage || !st->spare || !st->inflight || !st->stage_len || !st->stage_zoff)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < st->k; i++)
-		if (posix_memalign((void **)&st->stage[i], st->s->g->block_size, st->stage_cap))
+		if (posix_memalign((void **)&st->stage[i], st->s->g->block_size, st->stage_cap) ||
+		    posix_memalign((void **)&st->spare[i], st->s->g->block_size, st->stage_cap))
 			return -ENOMEM;
 	return 0;
 }
@@ -371,39 +386,51 @@ static uint32_t row_zone(const struct zns_stream *st, uint64_t row, uint32_t slo
 	return row < st->nrows ? st->rows[row * st->k + slot] : NO_ZONE;
 }
 
+/* Wait for the writes in flight; a failed one breaks the stream. */
+static int stream_drain(struct zns_stream *st)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < st->k; i++) {
+		ssize_t n;
+
+		if (!st->inflight[i])
+			continue;
+		n = writer_wait(&st->w[i]);
+		st->inflight[i] = 0;
+		if (n < 0 && !rc)
+			rc = (int)n;
+	}
+	if (rc)
+		st->error = rc;
+	return rc ? rc : st->error;
+}
+
 /*
- * Write the block-aligned part of every slot's staging, all zones in
- * parallel; what is left (less than a block) moves to the front.
+ * Hand the block-aligned part of every slot's staging to its writer, all
+ * zones in parallel, and go on filling the other buffer; what is left (less
+ * than a block) moves to that buffer.
  */
 static int stream_dispatch(struct zns_stream *st)
 {
 	uint32_t bs = st->s->g->block_size;
 	uint64_t row = st->nrows - 1;
-	size_t wlen[st->k];
-	int rc = 0;
+	int rc = stream_drain(st);
 
-	for (uint32_t i = 0; i < st->k; i++) {
-		wlen[i] = st->stage_len[i] / bs * bs;
-		if (wlen[i])
-			writer_post(&st->w[i], row_zone(st, row, i), st->stage_zoff[i],
-				    st->stage[i], wlen[i]);
-	}
-	for (uint32_t i = 0; i < st->k; i++) {
-		ssize_t n;
+	for (uint32_t i = 0; i < st->k && !rc; i++) {
+		size_t wlen = st->stage_len[i] / bs * bs;
+		unsigned char *out = st->stage[i];
 
-		if (!wlen[i])
+		if (!wlen)
 			continue;
-		n = writer_wait(&st->w[i]);
-		if (n < 0) {
-			rc = rc ? rc : (int)n;
-			continue;
-		}
-		memmove(st->stage[i], st->stage[i] + wlen[i], st->stage_len[i] - wlen[i]);
-		st->stage_len[i] -= wlen[i];
-		st->stage_zoff[i] += wlen[i];
+		writer_post(&st->w[i], row_zone(st, row, i), st->stage_zoff[i], out, wlen);
+		st->inflight[i] = wlen;
+		memcpy(st->spare[i], out + wlen, st->stage_len[i] - wlen);
+		st->stage[i] = st->spare[i];
+		st->spare[i] = out;
+		st->stage_len[i] -= wlen;
+		st->stage_zoff[i] += wlen;
 	}
-	if (rc)
-		st->error = rc;
 	return rc;
 }
 
@@ -422,7 +449,9 @@ static int stream_append_locked(struct zns_stream *st, const unsigned char *p, s
 		if (n > len)
 			n = len;
 		if (pos.row == st->nrows) {
-			rc = (st->nrows ? stream_dispatch(st) : 0) ?: stream_new_row(st);
+			/* Drained first: the finished row may be reset just below. */
+			rc = (st->nrows ? stream_dispatch(st) ?: stream_drain(st) : 0) ?:
+			     stream_new_row(st);
 			if (rc)
 				return rc;
 			/* The previous row just became finished: it may be all dead already. */
@@ -479,7 +508,7 @@ int zns_stream_flush(struct zns_stream *st)
 			stream_add_dead_locked(st, from, pad);
 	}
 	if (!rc && st->nrows)
-		rc = stream_dispatch(st);
+		rc = stream_dispatch(st) ?: stream_drain(st);
 	pthread_mutex_unlock(&st->lock);
 	return rc ?: zns_dev_sync(st->s->dev);
 }
@@ -536,6 +565,9 @@ ssize_t zns_stream_read(struct zns_stream *st, uint64_t off, void *buf, size_t l
 	int rc = 0;
 
 	pthread_mutex_lock(&st->lock);
+	/* What was handed to the writers is read from the device. */
+	if (st->nrows)
+		stream_drain(st);
 	if (off >= st->end)
 		len = 0;
 	else if (len > st->end - off)
@@ -655,6 +687,8 @@ int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 	int bad = 0;
 
 	pthread_mutex_lock(&st->lock);
+	if (st->nrows)
+		stream_drain(st);
 	for (uint64_t r = 0; r < st->nrows; r++) {
 		for (uint32_t i = 0; i < st->k; i++) {
 			uint32_t z = row_zone(st, r, i);
@@ -749,6 +783,10 @@ ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len)
 	uint8_t *p = buf;
 
 	pthread_mutex_lock(&st->lock);
+	if (st->nrows && stream_drain(st)) {
+		pthread_mutex_unlock(&st->lock);
+		return st->error;
+	}
 	for (uint32_t i = 0; i < st->k && st->nrows; i++) {
 		if (st->stage_len[i]) {
 			pthread_mutex_unlock(&st->lock);
@@ -878,6 +916,7 @@ int zns_stream_seal(struct zns_stream *st)
 		pthread_mutex_unlock(&st->lock);
 		return 0;
 	}
+	stream_drain(st);
 	for (uint32_t i = 0; i < st->k; i++) {
 		uint32_t z = row_zone(st, row, i);
 		uint64_t tail = st->cap - st->stage_zoff[i];
