@@ -87,6 +87,9 @@ struct nl_import_opts {
 	enum { NL_PLACE_LASS, NL_PLACE_NVM, NL_PLACE_HDD } placement;
 	uint64_t nvm_budget;		/* UINT64_MAX: unlimited */
 	double bandwidth_bps, hdd_bps, nvm_bps;
+	const double *download_done;	/* observed completion times, bottom
+					 * first; NULL: modelled from bandwidth */
+	size_t n_download_done;
 	unsigned workers;		/* concurrent layer workers (3) */
 	bool quiet;
 };
