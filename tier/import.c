@@ -168,8 +168,12 @@ static void report_plan(const struct import_run *run, const struct nl_lass_plan 
 
 	if (run->o->quiet)
 		return;
-	printf("LASS: last-downloading layer %zu of %zu, boundary layer %zu\n", p->ldl + 1,
-	       run->img.n, p->boundary + 1);
+	if (p->boundary < run->img.n)
+		printf("LASS: last-downloading layer %zu of %zu, boundary layer %zu\n",
+		       p->ldl + 1, run->img.n, p->boundary + 1);
+	else
+		printf("LASS: last-downloading layer %zu of %zu, no boundary: NVM would not "
+		       "store faster\n", p->ldl + 1, run->img.n);
 	for (int s = 0; s < 3; s++)
 		if (p->t_strategy[s] == p->t_strategy[s])	/* not NaN */
 			printf("LASS: boundary %s the LDL: storing ends at %.3g s, NVM %.1f MiB\n",
@@ -215,7 +219,17 @@ static int place_lass(struct import_run *run, char *err, size_t errlen)
 		size[i] = l->present ? 0 : l->tar_size;
 		hist[i] = nl_lass_classify_history(l->created_by);
 	}
-	r = nl_lass_model_downloads(blob, n, run->o->bandwidth_bps, 3, done);
+	if (run->o->download_done) {
+		if (run->o->n_download_done != n) {
+			r = ifail(err, errlen, -EINVAL, "%zu download times given for %zu layers",
+				  run->o->n_download_done, n);
+			goto out;
+		}
+		memcpy(done, run->o->download_done, n * sizeof(*done));
+		r = 0;
+	} else {
+		r = nl_lass_model_downloads(blob, n, run->o->bandwidth_bps, 3, done);
+	}
 	if (!r)
 		r = nl_lass_plan(&in, &p);
 	if (r) {

@@ -37,8 +37,9 @@
 #include "tier/tier.h"
 
 /* Boundaries whose T differs by less than this fraction are equally fast:
- * speeds are estimates, so a rounding-level gain must not buy NVM. */
-#define LASS_T_TOLERANCE 1e-6
+ * speeds and bandwidths are estimates, and a gain under 1% of the
+ * deployment time is not worth NVM space. */
+#define LASS_T_TOLERANCE 0.01
 
 static double max_d(double a, double b)
 {

@@ -211,6 +211,43 @@ static void test_history_rules(void **state)
 	assert_int_equal(nl_lass_classify_history(NULL), NL_LASS_HIST_NEUTRAL);
 }
 
+/* One download at a time: each layer completes after all below it. */
+static void test_sequential_downloads(void **state)
+{
+	double done[N], sum = 0;
+
+	(void)state;
+	assert_int_equal(nl_lass_model_downloads(sizes, N, 10 * MB, 1, done), 0);
+	for (size_t i = 0; i < N; i++) {
+		sum += (double)sizes[i] / (10 * MB);
+		assert_true(absd(done[i] - sum) < 1e-9);
+	}
+	assert_int_equal(nl_lass_find_ldl(done, N), N - 1);
+}
+
+/* Observed times: the bottom layer came last, so every layer waits for it
+ * and the boundary is the bottom; a tie names the lowest layer. */
+static void test_observed_ldl_at_bottom(void **state)
+{
+	double done[N] = { 9, 1, 2, 3, 4 };
+	struct nl_lass_input in = {
+		.n = N, .size = sizes, .done = done, .hdd_bps = 20 * MB, .nvm_bps = 2000 * MB,
+		.nvm_budget = UINT64_MAX,
+	};
+	struct nl_lass_plan p;
+	enum nl_lass_tier tier[N];
+	enum nl_lass_reason reason[N];
+	double tie[3] = { 2, 5, 5 };
+
+	(void)state;
+	plan(&in, &p, tier, reason);
+	assert_int_equal(p.ldl, 0);
+	assert_int_equal(p.boundary, 0);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(tier[i], NL_LASS_NVM);
+	assert_int_equal(nl_lass_find_ldl(tie, 3), 1);
+}
+
 static void test_bad_input(void **state)
 {
 	struct nl_lass_input in = { 0 };
@@ -234,6 +271,8 @@ int main(void)
 		cmocka_unit_test(test_budget_never_exceeded),
 		cmocka_unit_test(test_history_hot_layer_added),
 		cmocka_unit_test(test_history_rules),
+		cmocka_unit_test(test_sequential_downloads),
+		cmocka_unit_test(test_observed_ldl_at_bottom),
 		cmocka_unit_test(test_bad_input),
 	};
 

@@ -26,6 +26,8 @@ static void usage(FILE *f)
 		"  --placement P        lass (default), nvm or hdd\n"
 		"  --nvm-budget SIZE    NVM bytes all imported layers may use (K/M/G suffix)\n"
 		"  --bandwidth SIZE     download bandwidth per second for the LASS model (100M)\n"
+		"  --download-times T1,T2,...\n"
+		"                       observed download completion times (s), bottom layer first\n"
 		"  --hdd-speed SIZE     HDD write bytes per second (150M)\n"
 		"  --nvm-speed SIZE     NVM write bytes per second (2G)\n"
 		"  --workers N          concurrent layer workers (3)\n"
@@ -74,6 +76,38 @@ static int parse_placement(const char *v, struct nl_import_opts *o)
 	return 0;
 }
 
+/* "1.5,0.7,3" -> a times array (freed at exit); each finite and >= 0. */
+static int parse_times(const char *s, struct nl_import_opts *o)
+{
+	size_t n = 1, i = 0;
+	double *times;
+	char *end;
+
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	times = calloc(n, sizeof(*times));
+	if (!times)
+		return -1;
+	for (;;) {
+		errno = 0;
+		times[i] = strtod(s, &end);
+		if (errno || end == s || !(times[i] >= 0) || times[i] > 1e12)
+			break;
+		i++;
+		if (*end == '\0') {
+			free((void *)o->download_done);
+			o->download_done = times;
+			o->n_download_done = i;
+			return 0;
+		}
+		if (*end != ',')
+			break;
+		s = end + 1;
+	}
+	free(times);
+	return -1;
+}
+
 static int query(const char *nvm, const char *lower_name, char *err, size_t errlen)
 {
 	char *lower = NULL;
@@ -100,6 +134,7 @@ int main(int argc, char **argv)
 		{ "hdd-speed", required_argument, NULL, 's' },
 		{ "nvm-speed", required_argument, NULL, 'S' },
 		{ "workers", required_argument, NULL, 'j' },
+		{ "download-times", required_argument, NULL, 't' },
 		{ "print-lowerdir", required_argument, NULL, 'l' },
 		{ "list", no_argument, NULL, 'L' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -129,6 +164,10 @@ int main(int argc, char **argv)
 		case 'p':
 			if (parse_placement(optarg, &o))
 				return bad_value("--placement", optarg);
+			break;
+		case 't':
+			if (parse_times(optarg, &o))
+				return bad_value("--download-times", optarg);
 			break;
 		case 'j':
 			v = parse_size(optarg);
@@ -168,6 +207,7 @@ int main(int argc, char **argv)
 		o.source = argv[optind];
 		r = nl_import_image(&o, err, sizeof(err));
 	}
+	free((void *)o.download_done);
 	if (r) {
 		fprintf(stderr, "nlayerfs-import: %s\n", err[0] ? err : strerror(-r));
 		return 1;
