@@ -158,6 +158,28 @@ static uint32_t store_take_zone(struct zns_store *s, uint32_t group, uint32_t te
 	return NO_ZONE;
 }
 
+/*
+ * A new row opens k zones at once: check the device's active-zone limit up
+ * front (lock held), so that a refusal leaves the stream usable instead of
+ * failing a write half-way.
+ */
+static int store_active_room(struct zns_store *s, uint32_t need)
+{
+	uint32_t active = 0;
+
+	if (!s->g->max_active)
+		return 0;
+	for (uint32_t z = 0; z < s->g->nr_zones; z++) {
+		struct zns_zone_info zi;
+
+		if (zns_zone_report(s->dev, z, &zi))
+			return -EIO;
+		active += zi.state == ZNS_ZONE_IOPEN || zi.state == ZNS_ZONE_EOPEN ||
+			  zi.state == ZNS_ZONE_CLOSED;
+	}
+	return active + need <= s->g->max_active ? 0 : -EOVERFLOW;
+}
+
 static int store_give_back_zone(struct zns_store *s, uint32_t zone)
 {
 	int rc = zns_zone_reset(s->dev, zone);
@@ -361,7 +383,8 @@ static int stream_new_row(struct zns_stream *st)
 	st->rows = rows;
 	row = rows + st->nrows * st->k;
 	pthread_mutex_lock(&s->lock);
-	for (uint32_t i = 0; i < st->k; i++) {
+	rc = store_active_room(s, st->k);
+	for (uint32_t i = 0; i < st->k && !rc; i++) {
 		row[i] = store_take_zone(s, st->groups[i], st->tenant);
 		if (row[i] == NO_ZONE) {
 			rc = -ENOSPC;

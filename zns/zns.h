@@ -262,6 +262,9 @@ int zns_stream_create(struct zns_store *s, uint32_t tenant, uint64_t bandwidth,
 /**
  * Append @len bytes at the end of the stream; the stream offset where they
  * start goes to @offp. Data is staged and written to the k zones in parallel.
+ * -ENOSPC when a group has no free zone left, -EOVERFLOW when a new row
+ * would pass the device's active-zone limit; both leave the stream usable
+ * (bytes before the failing row boundary were appended).
  */
 int zns_stream_append(struct zns_stream *st, const void *buf, size_t len,
 		      uint64_t *offp);

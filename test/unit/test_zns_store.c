@@ -575,6 +575,30 @@ static void test_attach_refuses_bad_images(void **state)
 	assert_int_equal(zns_stream_destroy(st), 0);
 }
 
+/* A new row over the active-zone limit is refused up front; the stream stays usable. */
+static void test_active_limit_refused_up_front(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *a, *b;
+	uint32_t ma = c->t.g->max_active;
+	unsigned char byte = 1;
+
+	if (!ma || ma >= c->t.g->nr_zones || ma < c->m || ma >= 2 * c->m)
+		skip();
+	assert_int_equal(zns_stream_create(c->s, 91, c->m * ZBW, &a), 0);
+	assert_int_equal(zns_stream_create(c->s, 92, c->m * ZBW, &b), 0);
+	append_pattern(a, 91, 300000);	/* more than m units: all m zones written */
+	assert_int_equal(zns_stream_flush(a), 0);
+	/* a holds m active zones; b's first row would need m more. */
+	assert_int_equal(zns_stream_append(b, &byte, 1, NULL), -EOVERFLOW);
+	assert_int_equal(zns_stream_zone(b, 0, 0), -ENOENT);
+	assert_int_equal(zns_stream_destroy(a), 0);
+	append_pattern(b, 92, 100000);
+	assert_int_equal(zns_stream_flush(b), 0);
+	verify_pattern(b, 92, 0, 100000);
+	assert_int_equal(zns_stream_destroy(b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +614,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_after_clean_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_when_device_is_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_refuses_bad_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_active_limit_refused_up_front, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
