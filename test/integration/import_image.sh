@@ -374,6 +374,15 @@ if [ "$ROOT" = 1 ]; then
 	"$IMPORT" -q --nvm "$NVM" --hdd "$HDD" --name demo/app:1 "docker-archive:$D/docker.tar"
 	check "--list shows the images" \
 		bash -c "\"$IMPORT\" --nvm \"$NVM\" --list | grep -c '^img/oci \|^img/again \|^demo/app:1 ' | grep -qx 3"
+	# two imports into one store at once: serialised, both registered
+	N3=$D/nvm3 H3=$D/hdd3
+	"$IMPORT" -q --nvm "$N3" --hdd "$H3" --name c/one "$D/oci" & p1=$!
+	"$IMPORT" -q --nvm "$N3" --hdd "$H3" --name c/two "$D/docker.tar" & p2=$!
+	wait $p1; r1=$?; wait $p2; r2=$?
+	check "concurrent imports into one store both succeed" \
+		test "$r1/$r2/$(grep -c '^image c/' "$N3/images")" = 0/0/2
+	check "concurrent imports share the layers, none stored twice" \
+		test "$(ls "$N3/layers" "$H3/layers" | grep -c '^[0-9a-f]\{64\}$')" = 3
 	# leftovers of an interrupted import are cleaned by the next one
 	mkdir -p "$HDD/layers/.tmp-deadbeef-XXXXXX/half" "$NVM/.import-src-abc"
 	"$IMPORT" -q --nvm "$NVM" --hdd "$HDD" --placement hdd --name img/hdd "$D/oci" >/dev/null 2>&1
