@@ -145,6 +145,11 @@ ssize_t zns_zone_read(struct zns_dev *dev, uint32_t zone, uint64_t off,
 	return dev->ops->read(dev, zone, off, buf, len);
 }
 
+int zns_dev_active_zones(struct zns_dev *dev)
+{
+	return dev->ops->active_zones(dev);
+}
+
 int zns_dev_sync(struct zns_dev *dev)
 {
 	return dev->ops->sync(dev);

@@ -419,6 +419,17 @@ static ssize_t emu_read(struct zns_dev *dev, uint32_t zone, uint64_t off,
 	return (ssize_t)len;
 }
 
+static int emu_active_zones(struct zns_dev *dev)
+{
+	struct emu *e = emu_of(dev);
+	uint32_t nopen, nactive;
+
+	pthread_mutex_lock(&e->lock);
+	count_zones(e, &nopen, &nactive);
+	pthread_mutex_unlock(&e->lock);
+	return (int)nactive;
+}
+
 static int emu_sync(struct zns_dev *dev)
 {
 	struct emu *e = emu_of(dev);
@@ -448,6 +459,7 @@ static const struct zns_dev_ops emu_ops = {
 	.reset_zone = emu_reset_zone,
 	.write = emu_write,
 	.read = emu_read,
+	.active_zones = emu_active_zones,
 	.sync = emu_sync,
 	.close = emu_close,
 };

@@ -165,19 +165,14 @@ static uint32_t store_take_zone(struct zns_store *s, uint32_t group, uint32_t te
  */
 static int store_active_room(struct zns_store *s, uint32_t need)
 {
-	uint32_t active = 0;
+	int active;
 
 	if (!s->g->max_active)
 		return 0;
-	for (uint32_t z = 0; z < s->g->nr_zones; z++) {
-		struct zns_zone_info zi;
-
-		if (zns_zone_report(s->dev, z, &zi))
-			return -EIO;
-		active += zi.state == ZNS_ZONE_IOPEN || zi.state == ZNS_ZONE_EOPEN ||
-			  zi.state == ZNS_ZONE_CLOSED;
-	}
-	return active + need <= s->g->max_active ? 0 : -EOVERFLOW;
+	active = zns_dev_active_zones(s->dev);
+	if (active < 0)
+		return active;
+	return (uint32_t)active + need <= s->g->max_active ? 0 : -EOVERFLOW;
 }
 
 static int store_give_back_zone(struct zns_store *s, uint32_t zone)

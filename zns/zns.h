@@ -136,6 +136,9 @@ ssize_t zns_zone_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 ssize_t zns_zone_read(struct zns_dev *dev, uint32_t zone, uint64_t off,
 		      void *buf, size_t len);
 
+/** Number of active zones (implicitly or explicitly open, or closed), or -errno. */
+int zns_dev_active_zones(struct zns_dev *dev);
+
 /** Make written data and zone state durable (fsync / msync). */
 int zns_dev_sync(struct zns_dev *dev);
 

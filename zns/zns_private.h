@@ -16,6 +16,7 @@ struct zns_dev_ops {
 			 const void *buf, size_t len);
 	ssize_t (*read)(struct zns_dev *dev, uint32_t zone, uint64_t off,
 			void *buf, size_t len);
+	int (*active_zones)(struct zns_dev *dev);
 	int (*sync)(struct zns_dev *dev);
 	void (*close)(struct zns_dev *dev);
 };

@@ -42,6 +42,8 @@ static inline const char *tdev_real(void)
 
 static inline int tdev_reset_all(struct tdev *t)
 {
+	if (!t->dev)
+		return -ENODEV;
 	for (uint32_t z = 0; z < t->g->nr_zones; z++) {
 		int rc = zns_zone_reset(t->dev, z);
 

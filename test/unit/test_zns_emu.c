@@ -113,7 +113,9 @@ static void test_write_at_wp_and_implicit_open(void **state)
 	void *b = tbuf(2 * bs, bs, 1), *r = tbuf(2 * bs, bs, 0);
 
 	assert_int_equal(report(t, 1).state, ZNS_ZONE_EMPTY);
+	assert_int_equal(zns_dev_active_zones(t->dev), 0);
 	assert_int_equal(zns_zone_write(t->dev, 1, 0, b, 2 * bs), 2 * bs);
+	assert_int_equal(zns_dev_active_zones(t->dev), 1);
 	assert_int_equal(report(t, 1).state, ZNS_ZONE_IOPEN);
 	assert_int_equal(report(t, 1).wp, 2 * bs);
 	assert_int_equal(zns_zone_read(t->dev, 1, 0, r, 2 * bs), 2 * bs);
@@ -275,6 +277,7 @@ static void test_max_active(void **state)
 		write_blocks(t, z, 1, z);
 		assert_int_equal(zns_zone_close(t->dev, z), 0);
 	}
+	assert_int_equal(zns_dev_active_zones(t->dev), (int)ma);
 	assert_int_equal(zns_zone_write(t->dev, ma, 0, b, bs), -EOVERFLOW);
 	assert_int_equal(zns_zone_open(t->dev, ma), -EOVERFLOW);
 	assert_int_equal(report(t, ma).state, ZNS_ZONE_EMPTY);
@@ -282,6 +285,7 @@ static void test_max_active(void **state)
 	write_blocks(t, 0, 1, 10);
 	/* Finishing one frees an active resource. */
 	assert_int_equal(zns_zone_finish(t->dev, 1), 0);
+	assert_int_equal(zns_dev_active_zones(t->dev), (int)ma - 1);
 	assert_int_equal(zns_zone_write(t->dev, ma, 0, b, bs), bs);
 	free(b);
 }
