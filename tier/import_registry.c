@@ -136,6 +136,17 @@ static void write_image(FILE *f, const struct reg_image *im)
 			im->l[i].size, im->l[i].path);
 }
 
+/* The rename itself must survive a crash, not only the file's data. */
+static void sync_parent(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 static int reg_save(const char *nvm_dir, const struct registry *reg, const struct reg_image *add,
 		    char *err, size_t errlen)
 {
@@ -159,6 +170,8 @@ static int reg_save(const char *nvm_dir, const struct registry *reg, const struc
 		r = -errno;
 	if (!r && rename(tmp, path) != 0)
 		r = -errno;
+	if (!r)
+		sync_parent(nvm_dir);
 	if (r) {
 		unlink(tmp);
 		return rfail(err, errlen, r, "writing %s: %s", path, strerror(-r));
