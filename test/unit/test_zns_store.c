@@ -599,6 +599,62 @@ static void test_active_limit_refused_up_front(void **state)
 	assert_int_equal(zns_stream_destroy(b), 0);
 }
 
+/* One random run: appends, flushes and reads checked against a plain buffer. */
+static void random_run(struct ctx *c, unsigned seed, uint64_t unit, uint64_t batch, uint32_t k)
+{
+	struct zns_store_opts so = { .stripe_unit = unit, .batch = batch, .zone_bw = ZBW };
+	uint64_t limit = c->cap * k * 2, end = 0;
+	unsigned char *model = calloc(1, limit), *buf = malloc(100000);
+	uint32_t bs = c->t.g->block_size;
+	struct zns_store *s;
+	struct zns_stream *st;
+
+	srand(seed);
+	assert_int_equal(zns_store_new(c->t.dev, &so, &s), 0);
+	assert_int_equal(zns_stream_create(s, seed, k * ZBW, &st), 0);
+	for (int op = 0; op < 300; op++) {
+		int what = rand() % 20;
+		size_t n = 1 + (size_t)rand() % 100000;
+
+		if (what < 11 && end + n + bs <= limit) {
+			uint64_t off;
+
+			fill(model + end, n, seed, end);
+			assert_int_equal(zns_stream_append(st, model + end, n, &off), 0);
+			assert_int_equal(off, end);
+			end += n;
+		} else if (what < 14) {
+			assert_int_equal(zns_stream_flush(st), 0);
+			end = (end + bs - 1) / bs * bs;	/* the model's padding is already zero */
+		} else if (end) {
+			uint64_t off = (uint64_t)rand() % end;
+
+			if (n > end - off)
+				n = (size_t)(end - off);
+			assert_int_equal(zns_stream_read(st, off, buf, n), (ssize_t)n);
+			assert_memory_equal(buf, model + off, n);
+		}
+		assert_int_equal(zns_stream_end(st), end);
+	}
+	assert_int_equal(zns_stream_flush(st), 0);
+	assert_int_equal(zns_stream_check(st, NULL, NULL, NULL), 0);
+	assert_int_equal(zns_stream_destroy(st), 0);
+	zns_store_free(s);
+	free(model);
+	free(buf);
+}
+
+static void test_random_ops_match_model(void **state)
+{
+	struct ctx *c = *state;
+	const uint64_t units[] = { 4096, 16384, 65536 };
+	const uint64_t batches[] = { 8192, 65536, 262144 };
+
+	skip_if_big(c);
+	for (unsigned i = 0; i < 6; i++)
+		random_run(c, 100 + i, units[i % 3], batches[(i / 3 + i) % 3], 1 + i % c->m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +671,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_when_device_is_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_refuses_bad_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_active_limit_refused_up_front, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_ops_match_model, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
