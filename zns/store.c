@@ -678,9 +678,19 @@ uint64_t zns_stream_end(const struct zns_stream *st)
 	return st->end;
 }
 
+uint32_t zns_stream_tenant(const struct zns_stream *st)
+{
+	return st->tenant;
+}
+
 uint32_t zns_stream_k(const struct zns_stream *st)
 {
 	return st->k;
+}
+
+uint64_t zns_stream_nrows(const struct zns_stream *st)
+{
+	return st->nrows;
 }
 
 int zns_stream_zone(const struct zns_stream *st, uint64_t row, uint32_t slot)

@@ -290,8 +290,12 @@ int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len);
 /** The stream end (bytes appended, padding included). */
 uint64_t zns_stream_end(const struct zns_stream *st);
 
-/** k, and the zone of (@row, @slot), or -ENOENT if reset / not allocated. */
+/** The stream's tenant, its k, and its number of rows (reset ones included). */
+uint32_t zns_stream_tenant(const struct zns_stream *st);
 uint32_t zns_stream_k(const struct zns_stream *st);
+uint64_t zns_stream_nrows(const struct zns_stream *st);
+
+/** The zone of (@row, @slot), or -ENOENT if reset or not allocated. */
 int zns_stream_zone(const struct zns_stream *st, uint64_t row, uint32_t slot);
 
 /**

@@ -101,6 +101,7 @@ static void test_create_info_report(void **state)
 	assert_int_equal(RUN(out, "info", img), 0);
 	assert_non_null(strstr(out, "groups:      6"));
 	assert_non_null(strstr(out, "written:     8192"));
+	assert_non_null(strstr(out, "active:      1 zones"));
 	assert_int_equal(RUN(out, "report", img), 0);
 	/* Zone 7: group 7 mod 6 = 1, implicitly open, wp 8192. */
 	assert_non_null(strstr(out, "     7      1 iopen            8192       524288"));

@@ -217,7 +217,10 @@ static int cmd_info(struct zns_dev *dev)
 	const struct zns_geometry *g = zns_dev_geometry(dev);
 	uint32_t count[ZNS_ZONE_OFFLINE + 1] = { 0 };
 	uint64_t used = 0;
+	int active = zns_dev_active_zones(dev);
 
+	if (active < 0)
+		return fail(1, "active zones: %s", strerror(-active));
 	for (uint32_t z = 0; z < g->nr_zones; z++) {
 		struct zns_zone_info zi;
 		int rc = zns_zone_report(dev, z, &zi);
@@ -238,7 +241,7 @@ static int cmd_info(struct zns_dev *dev)
 		printf("zone bw:     %" PRIu64 " bytes/s per group\n", g->zone_bw);
 	else
 		printf("zone bw:     no bandwidth model\n");
-	printf("written:     %" PRIu64 " bytes\n", used);
+	printf("written:     %" PRIu64 " bytes\nactive:      %d zones\n", used, active);
 	for (int s = 0; s <= ZNS_ZONE_OFFLINE; s++)
 		if (count[s])
 			printf("%-12s %u\n", zns_zone_state_name(s), count[s]);
