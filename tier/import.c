@@ -257,14 +257,36 @@ out:
 	return r;
 }
 
+/* Every new layer on one tier; NVM still within the budget. */
+static void place_fixed(struct import_run *run)
+{
+	uint64_t left = remaining_budget(run);
+
+	for (size_t i = 0; i < run->img.n; i++) {
+		struct nl_layer *l = &run->img.layers[i];
+
+		if (l->present)
+			continue;
+		l->tier = NL_LASS_HDD;
+		if (run->o->placement != NL_PLACE_NVM)
+			continue;
+		if (l->tar_size > left) {
+			l->reason = NL_LASS_BUDGET;
+			if (!run->o->quiet)
+				printf("layer %zu: does not fit the NVM budget, stored on HDD "
+				       "instead\n", i + 1);
+			continue;
+		}
+		l->tier = NL_LASS_NVM;
+		left -= l->tar_size;
+	}
+}
+
 static int place_layers(struct import_run *run, char *err, size_t errlen)
 {
 	if (run->o->placement == NL_PLACE_LASS)
 		return place_lass(run, err, errlen);
-	for (size_t i = 0; i < run->img.n; i++)
-		if (!run->img.layers[i].present)
-			run->img.layers[i].tier =
-				run->o->placement == NL_PLACE_NVM ? NL_LASS_NVM : NL_LASS_HDD;
+	place_fixed(run);
 	return 0;
 }
 

@@ -62,6 +62,8 @@ def layers(variant, outside):
           F('etc/os-release', b'ID=test2\n', x={'user.test': b'two'})]
     l3 = [W('sl'), F('a/keep', b'keep3', 0o640), Dr('x'), F('x/big', big),
           Dr('hl'), F('hl/other', b'o'), H('hl/other2', 'hl/other')]
+    if variant == 'alt':
+        l1.append(F('etc/alt', b'another image'))
     if variant == 'traversal':
         l3.append(F('../evil', b'evil'))
     if variant == 'absolute':
@@ -374,6 +376,15 @@ if [ "$ROOT" = 1 ]; then
 	"$IMPORT" -q --nvm "$NVM" --hdd "$HDD" --name demo/app:1 "docker-archive:$D/docker.tar"
 	check "--list shows the images" \
 		bash -c "\"$IMPORT\" --nvm \"$NVM\" --list | grep -c '^img/oci \|^img/again \|^demo/app:1 ' | grep -qx 3"
+	# the budget covers the whole NVM store: a second image finds it used up
+	gen build oci "$D/alt" alt
+	N4=$D/nvm4 H4=$D/hdd4
+	"$IMPORT" -q --nvm "$N4" --hdd "$H4" --placement nvm --nvm-budget 100K --name b/one "$D/oci"
+	out=$("$IMPORT" --nvm "$N4" --hdd "$H4" --placement nvm --nvm-budget 100K --name b/two "$D/alt" 2>&1)
+	check "NVM budget holds across images: the second goes to HDD, and says so" \
+		test "$(tier_of "$N4" b/one 0)$(tier_of "$N4" b/two 0)/$(grep -c 'does not fit the NVM budget' <<<"$out")" = nvmhdd/3
+	check "NVM use stays within the budget" \
+		test "$(awk '$1 == "layer" && $2 == "nvm" { s += $4 } END { print s }' "$N4/images")" -le 102400
 	# two imports into one store at once: serialised, both registered
 	N3=$D/nvm3 H3=$D/hdd3
 	"$IMPORT" -q --nvm "$N3" --hdd "$H3" --name c/one "$D/oci" & p1=$!
