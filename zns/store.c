@@ -235,6 +235,8 @@ static ssize_t writer_wait(struct slot_writer *w)
 	return rc;
 }
 
+static void writers_stop(struct zns_stream *st, uint32_t n);
+
 static int writers_start(struct zns_stream *st)
 {
 	st->w = calloc(st->k, sizeof(*st->w));
@@ -249,13 +251,14 @@ static int writers_start(struct zns_stream *st)
 		if (pthread_create(&w->thread, NULL, writer_main, w)) {
 			pthread_mutex_destroy(&w->lock);
 			pthread_cond_destroy(&w->cond);
-			st->k = i;	/* only the started ones get stopped */
+			writers_stop(st, i);
 			return -EAGAIN;
 		}
 	}
 	return 0;
 }
 
+/* Stop the first @n writers (each finishes its job first) and free them. */
 static void writers_stop(struct zns_stream *st, uint32_t n)
 {
 	if (!st->w)
@@ -316,6 +319,25 @@ static int stream_alloc_staging(struct zns_stream *st)
 	return 0;
 }
 
+static struct zns_stream *stream_new(struct zns_store *s, uint32_t tenant)
+{
+	struct zns_stream *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	pthread_mutex_init(&st->lock, NULL);
+	st->s = s;
+	st->tenant = tenant;
+	st->cap = s->g->zone_cap;
+	return st;
+}
+
+/* Buffers and writers, once k is known. */
+static int stream_start(struct zns_stream *st)
+{
+	return stream_alloc_staging(st) ?: writers_start(st);
+}
+
 int zns_stream_create(struct zns_store *s, uint32_t tenant, uint64_t bandwidth,
 		      struct zns_stream **stp)
 {
@@ -327,13 +349,9 @@ int zns_stream_create(struct zns_store *s, uint32_t tenant, uint64_t bandwidth,
 		return -EINVAL;
 	if (k > zns_nr_groups(s->g))
 		k = zns_nr_groups(s->g);
-	st = calloc(1, sizeof(*st));
+	st = stream_new(s, tenant);
 	if (!st)
 		return -ENOMEM;
-	pthread_mutex_init(&st->lock, NULL);
-	st->s = s;
-	st->tenant = tenant;
-	st->cap = s->g->zone_cap;
 	st->groups = calloc(k, sizeof(*st->groups));
 	if (!st->groups) {
 		stream_free(st);
@@ -342,22 +360,16 @@ int zns_stream_create(struct zns_store *s, uint32_t tenant, uint64_t bandwidth,
 	pthread_mutex_lock(&s->lock);
 	rc = zns_alloc_tenant(s->alloc, tenant, k, st->groups);
 	pthread_mutex_unlock(&s->lock);
-	if (rc) {
-		stream_free(st);
-		return rc;
-	}
-	st->k = k;
-	rc = stream_alloc_staging(st);
-	if (!rc)
-		rc = writers_start(st);
-	if (rc) {
-		uint32_t started = st->w ? st->k : 0;
-
-		writers_stop(st, started);
-		pthread_mutex_lock(&s->lock);
-		zns_alloc_release(s->alloc, tenant);
-		pthread_mutex_unlock(&s->lock);
+	if (!rc) {
 		st->k = k;
+		rc = stream_start(st);
+		if (rc) {
+			pthread_mutex_lock(&s->lock);
+			zns_alloc_release(s->alloc, tenant);
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	if (rc) {
 		stream_free(st);
 		return rc;
 	}
@@ -899,37 +911,52 @@ static int attach_decode(struct zns_store *s, const uint8_t *p, size_t len,
 	return attach_check_rows(s, st);
 }
 
+/* Mark the stream's zones as its own (@owner = tenant + 1) or free (0); lock held. */
+static void stream_claim_rows(struct zns_stream *st, uint32_t owner)
+{
+	for (uint64_t i = 0; i < st->nrows * st->k; i++)
+		if (st->rows[i] != NO_ZONE)
+			st->s->use[st->rows[i]].owner = owner;
+}
+
+/* Where each zone of the last row stands, from the stream end alone. */
+static void stream_restore_wps(struct zns_stream *st)
+{
+	uint64_t o;
+
+	if (!st->nrows)
+		return;
+	o = st->end - (st->nrows - 1) * st->cap * st->k;
+	for (uint32_t i = 0; i < st->k; i++)
+		st->stage_zoff[i] = slot_bytes(o, st->s->unit, st->k, i);
+}
+
 int zns_stream_attach(struct zns_store *s, const void *buf, size_t len,
 		      struct zns_stream **stp)
 {
-	struct zns_stream *st = calloc(1, sizeof(*st));
+	struct zns_stream *st = stream_new(s, 0);
 	int rc;
 
 	if (!st)
 		return -ENOMEM;
-	pthread_mutex_init(&st->lock, NULL);
-	st->s = s;
-	st->cap = s->g->zone_cap;
 	pthread_mutex_lock(&s->lock);
 	rc = attach_decode(s, buf, len, st);
 	if (!rc)
-		for (uint64_t i = 0; i < st->nrows * st->k; i++)
-			if (st->rows[i] != NO_ZONE)
-				s->use[st->rows[i]].owner = st->tenant + 1;
+		stream_claim_rows(st, st->tenant + 1);
 	pthread_mutex_unlock(&s->lock);
-	rc = rc ?: stream_alloc_staging(st);
-	if (!rc && st->nrows) {
-		uint64_t o = st->end - (st->nrows - 1) * st->cap * st->k;
-
-		for (uint32_t i = 0; i < st->k; i++)
-			st->stage_zoff[i] = slot_bytes(o, s->unit, st->k, i);
-	}
-	rc = rc ?: writers_start(st);
 	if (rc) {
-		writers_stop(st, st->w ? st->k : 0);
 		stream_free(st);
 		return rc;
 	}
+	rc = stream_start(st);
+	if (rc) {
+		pthread_mutex_lock(&s->lock);
+		stream_claim_rows(st, 0);
+		pthread_mutex_unlock(&s->lock);
+		stream_free(st);
+		return rc;
+	}
+	stream_restore_wps(st);
 	*stp = st;
 	return 0;
 }
