@@ -79,9 +79,10 @@ static int clean_name(const char *name, char *out, size_t outlen)
 	return 0;
 }
 
-/* Refuse @rel when a directory on its way is a symlink on disk; a symlink
- * in the final place is removed, as a later tar entry replaces it. */
-static int check_on_disk(struct extractor *x, const char *rel, const char *what)
+/* Refuse @rel when a directory on its way is a symlink on disk. With
+ * @replace, a symlink in the final place is removed, as the entry replaces
+ * it; a hard link's target may be a symlink (link(2) does not follow it). */
+static int check_on_disk(struct extractor *x, const char *rel, const char *what, bool replace)
 {
 	char path[PATH_MAX];
 	size_t base = strlen(x->dir);
@@ -101,7 +102,7 @@ static int check_on_disk(struct extractor *x, const char *rel, const char *what)
 		if (r != 0)
 			return 0;
 	}
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && unlink(path) != 0)
+	if (replace && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && unlink(path) != 0)
 		return xfail(x, -errno, "cannot replace symlink '%s': %s", rel, strerror(errno));
 	return 0;
 }
@@ -212,14 +213,18 @@ static int one_entry(struct extractor *x, struct archive_entry *e)
 	r = whiteout_entry(x, e, rel, &skip);
 	if (r || skip)
 		return r;
-	r = check_on_disk(x, rel, "entry");
+	r = check_on_disk(x, rel, "entry", true);
 	if (!r && hl && !archive_entry_hardlink(e))
 		hl = NULL;	/* turned into a whiteout */
 	if (!r && hl) {
 		if (clean_name(hl, link, sizeof(link)) != 0 || !*link)
 			return xfail(x, -EPERM, "refusing hard link '%s' -> '%s': target "
 				     "outside the layer", rel, hl);
-		r = check_on_disk(x, link, "hard link target");
+		r = check_on_disk(x, link, "hard link target", false);
+		/* A hard link carrying data would be written through its
+		 * target, which may be a symlink: the target's data is what a
+		 * link shares anyway. */
+		archive_entry_set_size(e, 0);
 		if (!r)
 			r = set_path(x, e, link, true);
 	}
@@ -234,7 +239,7 @@ static int one_entry(struct extractor *x, struct archive_entry *e)
 		}
 		return xfail(x, -EIO, "cannot create '%s': %s", rel, archive_error_string(x->out));
 	}
-	if (archive_entry_size(e) > 0 || !hl)
+	if (!hl)
 		r = copy_data(x, rel);
 	if (!r && archive_write_finish_entry(x->out) < ARCHIVE_WARN)
 		return xfail(x, -EIO, "cannot finish '%s': %s", rel, archive_error_string(x->out));

@@ -219,6 +219,20 @@ static void test_hardlink_through_symlink_refused(void **state)
 	expect_refused(f, "symlink escape");
 }
 
+/* A hard link to a symlink links the symlink itself, and keeps it. */
+static void test_hardlink_to_symlink(void **state)
+{
+	struct fixture *f = *state;
+	struct stat a, b;
+
+	add(f, "s", AE_IFLNK, NULL, "/etc/passwd");
+	add(f, "h", AE_IFREG, NULL, "s");
+	assert_int_equal(extract(f, false), 0);
+	assert_true(exists(f, "s", &a) && S_ISLNK(a.st_mode));
+	assert_true(exists(f, "h", &b) && S_ISLNK(b.st_mode));
+	assert_int_equal(a.st_ino, b.st_ino);
+}
+
 /* A later entry of the same name replaces a symlink; it is not written
  * through it. */
 static void test_symlink_replaced_not_followed(void **state)
@@ -264,6 +278,7 @@ int main(void)
 		T(test_hardlink_outside_refused),
 		T(test_hardlink_through_symlink_refused),
 		T(test_symlink_replaced_not_followed),
+		T(test_hardlink_to_symlink),
 		T(test_truncated_refused),
 	};
 
