@@ -13,8 +13,122 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 /* ---- Layers, tiers, trace, hot-file index, promotion ---- */
+
+/* Home tier of a layer, by which tier directory it lies under. */
+enum tier_home { TIER_HOME_HDD = 0, TIER_HOME_NVM = 1 };
+
+/*
+ * Settings of a tier context: built-in defaults, then the config file
+ * (/etc/nlayerfs.conf), then mount options, each through tier_config_set().
+ * Strings are owned by the struct; release them with tier_config_free().
+ */
+struct tier_config {
+	char *nvm_dir;			/* NULL: tiering off */
+	char *hdd_dir;			/* HDD tier: write-back copies */
+	uint64_t nvm_size;		/* NVM budget in bytes; 0: unlimited */
+	bool trace;			/* record first opens */
+	unsigned trace_window;		/* seconds after the mount */
+	bool promote;			/* run promotion workers */
+	unsigned workers;		/* promotion threads */
+	uint64_t index_size;		/* bytes of the index pool */
+};
+
+/* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
+void tier_config_defaults(struct tier_config *c);
+/* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
+ * index_size). -ENOENT: not a tiering key (the caller may own it);
+ * -EINVAL: bad value, with a message in @err. */
+int tier_config_set(struct tier_config *c, const char *key, const char *value,
+		    char *err, size_t errlen);
+/* Read "key = value" lines ('#' starts a comment) from @path. Errors name
+ * file:line. -ENOENT when the file does not exist (not an error for the
+ * default path). */
+int tier_config_load(struct tier_config *c, const char *path, char *err, size_t errlen);
+void tier_config_free(struct tier_config *c);
+/* "512", "64K", "10M", "2G", "1T" (powers of 1024) to bytes. */
+int tier_parse_size(const char *s, uint64_t *out);
+
+struct tier_ctx;
+
+/* Open the tiers: creates NVM/objects and the index pool NVM/tier.index,
+ * or reopens them (removing temp and unreferenced objects left by a crash).
+ * A pool of a newer layout or a broken pool is refused, never rebuilt.
+ * Starts the trace window (if trace) and the workers (if promote). */
+int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, size_t errlen);
+/* Stop the workers (the current copy finishes or is dropped), fold the
+ * remaining trace records into the index, close the pool. */
+void tier_close(struct tier_ctx *ctx);
+
+/* Register a lower layer directory; returns its number (>= 0), used by every
+ * call below. Identity: the directory name when it is a 64-hex chainID,
+ * else SHA-256 of its realpath, st_dev and st_ino. Call before tracing. */
+int tier_layer_add(struct tier_ctx *ctx, const char *dir);
+size_t tier_layer_count(const struct tier_ctx *ctx);
+/* 64 hex characters; NULL for an unknown layer. */
+const char *tier_layer_id(const struct tier_ctx *ctx, int layer);
+const char *tier_layer_dir(const struct tier_ctx *ctx, int layer);
+enum tier_home tier_layer_home(const struct tier_ctx *ctx, int layer);
+
+/* The open path: record the first open of @relpath (no leading '/') in
+ * @layer while the trace window is open. No I/O, no lock: an atomic
+ * "seen" set and a ring drained by a background thread. */
+void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint64_t size);
+/* Open a new trace window (a new cold start) / close it now. */
+int tier_trace_start(struct tier_ctx *ctx);
+void tier_trace_stop(struct tier_ctx *ctx);
+/* Fold the pending trace records into the index now. */
+int tier_trace_flush(struct tier_ctx *ctx);
+
+/* What tier_lookup_data() found. */
+enum tier_where { TIER_DATA_LAYER = 0, TIER_DATA_NVM_COPY, TIER_DATA_HDD_COPY };
+/* Where to read @relpath of @layer whose current lstat is @st: on
+ * TIER_DATA_NVM_COPY / _HDD_COPY @out gets the copy's path (open it
+ * read-only; if that open fails, read the layer file). A copy is named only
+ * when the index says it is complete and @st still matches the source's
+ * size, mtime and inode; a stale copy is dropped. Returns the enum or <0. */
+int tier_lookup_data(struct tier_ctx *ctx, int layer, const char *relpath,
+		     const struct stat *st, char *out, size_t outlen);
+
+/* Queue one file for promotion (earliest-needed first). */
+int tier_promote_file(struct tier_ctx *ctx, int layer, const char *relpath);
+/* Queue every traced, not yet promoted file of the HDD layers. */
+int tier_promote_hot(struct tier_ctx *ctx);
+/* Wait until the promotion queue is empty and no copy runs.
+ * @timeout_ms < 0: no limit. -ETIMEDOUT when it did not drain. */
+int tier_wait_idle(struct tier_ctx *ctx, int timeout_ms);
+/* Evict promoted objects, coldest first, until @bytes are freed
+ * (UINT64_MAX: all). Returns the bytes freed (>= 0) or <0. */
+int64_t tier_evict(struct tier_ctx *ctx, uint64_t bytes);
+/* Copy files of NVM-home layers that no trace needed to
+ * HDD/writeback/<layer id>/ and record them; with @release also free their
+ * NVM blocks (hole punch, size kept). The union must then follow
+ * tier_lookup_data() for those files too. Returns files written back. */
+int tier_writeback_cold(struct tier_ctx *ctx, bool release);
+
+/* Hot list: "# nlayerfs hot list 1" then "<layer id> <path>" lines in first
+ * open order. Export writes the traced files of every known layer. */
+int tier_hotlist_export(struct tier_ctx *ctx, FILE *out);
+/* Parse and validate a hot list, queue its files of known layers for
+ * promotion (unknown layers are skipped and counted). Errors name
+ * @name:line in @err. Returns the number of files queued. */
+int tier_hotlist_import(struct tier_ctx *ctx, FILE *in, const char *name,
+			unsigned *skipped, char *err, size_t errlen);
+
+struct tier_status {
+	uint64_t nvm_used;		/* objects + NVM-home layer data */
+	uint64_t nvm_budget;		/* 0: unlimited */
+	uint64_t promoted_files, promoted_bytes, objects;
+	uint64_t queue_len;
+	uint64_t indexed_files;
+	uint64_t trace_records, trace_dropped;
+	uint64_t cold_starts;		/* trace windows ever opened */
+	bool trace_active, promote_on;
+};
+int tier_status(struct tier_ctx *ctx, struct tier_status *st);
 
 /* ---- LASS: layer-aware storage placement ---- */
 

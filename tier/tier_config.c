@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Tier settings: defaults, the config file and mount option values. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tier/tier_private.h"
+
+void tier_config_defaults(struct tier_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->trace = true;
+	c->trace_window = 60;	/* covers the start-up of common services */
+	c->promote = true;
+	c->workers = 2;
+	c->index_size = 32ULL << 20;
+}
+
+void tier_config_free(struct tier_config *c)
+{
+	free(c->nvm_dir);
+	free(c->hdd_dir);
+	c->nvm_dir = c->hdd_dir = NULL;
+}
+
+int tier_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	default: return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+			end += 2;
+		else if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n < lo || n > hi)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int set_dir(char **slot, const char *v)
+{
+	char *d;
+
+	if (!*v || *v != '/')
+		return -EINVAL;
+	d = strdup(v);
+	if (!d)
+		return -ENOMEM;
+	free(*slot);
+	*slot = d;
+	return 0;
+}
+
+int tier_config_set(struct tier_config *c, const char *key, const char *value,
+		    char *err, size_t errlen)
+{
+	int rc;
+	const char *want;
+
+	if (!strcmp(key, "nvm")) {
+		rc = set_dir(&c->nvm_dir, value), want = "an absolute directory";
+	} else if (!strcmp(key, "hdd")) {
+		rc = set_dir(&c->hdd_dir, value), want = "an absolute directory";
+	} else if (!strcmp(key, "nvm_size")) {
+		rc = tier_parse_size(value, &c->nvm_size), want = "a size like 512M or 4G";
+	} else if (!strcmp(key, "index_size")) {
+		rc = tier_parse_size(value, &c->index_size), want = "a size of at least 8M";
+		if (!rc && c->index_size < PMEMOBJ_MIN_POOL)
+			rc = -EINVAL;
+	} else if (!strcmp(key, "trace")) {
+		rc = parse_bool(value, &c->trace), want = "on or off";
+	} else if (!strcmp(key, "promote")) {
+		rc = parse_bool(value, &c->promote), want = "on or off";
+	} else if (!strcmp(key, "trace_window")) {
+		rc = parse_uint(value, 1, 86400, &c->trace_window), want = "seconds, 1 to 86400";
+	} else if (!strcmp(key, "workers")) {
+		rc = parse_uint(value, 1, 64, &c->workers), want = "a number, 1 to 64";
+	} else {
+		return -ENOENT;
+	}
+	if (rc == -EINVAL)
+		tier_err(err, errlen, "%s: bad value '%s' (want %s)", key, value, want);
+	else if (rc)
+		tier_err(err, errlen, "%s: %s", key, strerror(-rc));
+	return rc;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int config_line(struct tier_config *c, char *line, const char *path,
+		       unsigned lineno, char *err, size_t errlen)
+{
+	char msg[256], *eq, *key, *val, *hash = strchr(line, '#');
+	int rc;
+
+	if (hash)
+		*hash = '\0';
+	key = trim(line);
+	if (!*key)
+		return 0;
+	eq = strchr(key, '=');
+	if (!eq) {
+		tier_err(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	key = trim(key);
+	val = trim(eq + 1);
+	if (!*key || !*val) {
+		tier_err(err, errlen, "%s:%u: missing %s", path, lineno, *key ? "value" : "key");
+		return -EINVAL;
+	}
+	rc = tier_config_set(c, key, val, msg, sizeof(msg));
+	if (rc == -ENOENT)
+		tier_err(err, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
+	else if (rc)
+		tier_err(err, errlen, "%s:%u: %s", path, lineno, msg);
+	return rc == -ENOENT ? -EINVAL : rc;
+}
+
+int tier_config_load(struct tier_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (!f) {
+		rc = -errno;
+		tier_err(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		rc = config_line(c, line, path, ++lineno, err, errlen);
+		if (rc)
+			break;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}

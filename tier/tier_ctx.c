@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The tier context: open/close, layers and their identity, data lookup,
+ * status and write-back of cold NVM-home files. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include "tier/tier_private.h"
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int copy_config(struct tier_config *dst, const struct tier_config *src)
+{
+	*dst = *src;
+	dst->nvm_dir = src->nvm_dir ? realpath(src->nvm_dir, NULL) : NULL;
+	dst->hdd_dir = src->hdd_dir ? strdup(src->hdd_dir) : NULL;
+	if (!dst->nvm_dir || (src->hdd_dir && !dst->hdd_dir))
+		return src->nvm_dir ? -errno : -EINVAL;
+	if (!dst->workers)
+		dst->workers = 1;
+	if (dst->index_size < PMEMOBJ_MIN_POOL)
+		dst->index_size = PMEMOBJ_MIN_POOL;
+	return 0;
+}
+
+static int ctx_start(struct tier_ctx *ctx, char *err, size_t errlen)
+{
+	int rc;
+
+	if (asprintf(&ctx->objdir, "%s/%s", ctx->cfg.nvm_dir, TIER_OBJECTS_DIR) < 0)
+		return -ENOMEM;
+	rc = mkdir_p(ctx->objdir);
+	if (rc) {
+		tier_err(err, errlen, "%s: %s", ctx->objdir, strerror(-rc));
+		return rc;
+	}
+	rc = tier_index_open(ctx, err, errlen);
+	if (rc)
+		return rc;
+	rc = tier_index_clean_objects(ctx);
+	if (rc < 0) {
+		tier_err(err, errlen, "%s: %s", ctx->objdir, strerror(-rc));
+		return rc;
+	}
+	rc = tier_trace_init(ctx);
+	if (!rc && ctx->cfg.promote)
+		rc = tier_workers_start(ctx);
+	if (!rc && ctx->cfg.trace)
+		rc = tier_trace_start(ctx);
+	if (rc)
+		tier_err(err, errlen, "cannot start the tier threads: %s", strerror(-rc));
+	return rc;
+}
+
+int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, size_t errlen)
+{
+	struct tier_ctx *ctx = calloc(1, sizeof(*ctx));
+	int rc;
+
+	*out = NULL;
+	if (!ctx)
+		return -ENOMEM;
+	pthread_rwlock_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->qlock, NULL);
+	pthread_cond_init(&ctx->qcond, NULL);
+	pthread_cond_init(&ctx->idle, NULL);
+	rc = copy_config(&ctx->cfg, c);
+	if (rc)
+		tier_err(err, errlen, "nvm=%s: %s", c->nvm_dir ? c->nvm_dir : "(not set)",
+			 c->nvm_dir ? strerror(-rc) : "the NVM directory is required");
+	else
+		rc = ctx_start(ctx, err, errlen);
+	if (rc) {
+		tier_close(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return 0;
+}
+
+void tier_close(struct tier_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	tier_trace_fini(ctx);
+	tier_workers_stop(ctx);
+	tier_index_close(ctx);
+	for (size_t i = 0; i < ctx->nlayers; i++)
+		free(ctx->layers[i].dir);
+	free(ctx->layers);
+	free(ctx->objdir);
+	tier_config_free(&ctx->cfg);
+	pthread_rwlock_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->qlock);
+	pthread_cond_destroy(&ctx->qcond);
+	pthread_cond_destroy(&ctx->idle);
+	if (ctx->drain_lock_init) {
+		pthread_mutex_destroy(&ctx->drain_lock);
+		pthread_cond_destroy(&ctx->drain_cond);
+	}
+	free(ctx);
+}
+
+/* Physical bytes under @dir: what an NVM-home layer costs the budget. */
+static uint64_t dir_bytes(int dirfd_)
+{
+	DIR *d = fdopendir(dirfd_);
+	struct dirent *de;
+	uint64_t sum = 0;
+
+	if (!d) {
+		close(dirfd_);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_blocks * 512;
+		else if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (fd >= 0)
+				sum += dir_bytes(fd);
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+static bool is_hex64(const char *s)
+{
+	if (strlen(s) != TIER_ID_LEN)
+		return false;
+	for (; *s; s++)
+		if (!strchr("0123456789abcdef", *s))
+			return false;
+	return true;
+}
+
+/* chainID directory names are already stable identities; anything else
+ * is named by where it is and which inode it is. */
+static int layer_identity(const char *real, const struct stat *st, char *id)
+{
+	const char *base = strrchr(real, '/');
+	char buf[PATH_MAX + 64];
+	unsigned char md[32];
+	int n;
+
+	base = base ? base + 1 : real;
+	if (is_hex64(base)) {
+		memcpy(id, base, TIER_ID_LEN + 1);
+		return 0;
+	}
+	n = snprintf(buf, sizeof(buf), "%s\n%llu\n%llu", real, (unsigned long long)st->st_dev,
+		     (unsigned long long)st->st_ino);
+	if (!EVP_Digest(buf, (size_t)n, md, NULL, EVP_sha256(), NULL))
+		return -EIO;
+	tier_hex(md, 32, id);
+	return 0;
+}
+
+static bool under_dir(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+int tier_layer_add(struct tier_ctx *ctx, const char *dir)
+{
+	struct tier_layer l = { 0 }, *v;
+	struct stat st;
+	int rc;
+
+	l.dir = realpath(dir, NULL);
+	if (!l.dir)
+		return -errno;
+	if (stat(l.dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		rc = errno ? -errno : -ENOTDIR;
+		goto fail;
+	}
+	rc = layer_identity(l.dir, &st, l.id);
+	if (rc)
+		goto fail;
+	l.home = under_dir(l.dir, ctx->cfg.nvm_dir) ? TIER_HOME_NVM : TIER_HOME_HDD;
+	if (l.home == TIER_HOME_NVM)
+		l.bytes = dir_bytes(open(l.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	pthread_rwlock_wrlock(&ctx->lock);
+	v = realloc(ctx->layers, (ctx->nlayers + 1) * sizeof(*v));
+	if (v) {
+		ctx->layers = v;
+		v[ctx->nlayers] = l;
+		rc = (int)ctx->nlayers++;
+	} else {
+		rc = -ENOMEM;
+	}
+	pthread_rwlock_unlock(&ctx->lock);
+	if (rc >= 0)
+		return rc;
+fail:
+	free(l.dir);
+	return rc;
+}
+
+size_t tier_layer_count(const struct tier_ctx *ctx)
+{
+	return ctx->nlayers;
+}
+
+static const struct tier_layer *layer_at(const struct tier_ctx *ctx, int layer)
+{
+	return layer >= 0 && (size_t)layer < ctx->nlayers ? &ctx->layers[layer] : NULL;
+}
+
+const char *tier_layer_id(const struct tier_ctx *ctx, int layer)
+{
+	return layer_at(ctx, layer) ? layer_at(ctx, layer)->id : NULL;
+}
+
+const char *tier_layer_dir(const struct tier_ctx *ctx, int layer)
+{
+	return layer_at(ctx, layer) ? layer_at(ctx, layer)->dir : NULL;
+}
+
+enum tier_home tier_layer_home(const struct tier_ctx *ctx, int layer)
+{
+	return layer_at(ctx, layer) ? layer_at(ctx, layer)->home : TIER_HOME_HDD;
+}
+
+static int writeback_path(const struct tier_ctx *ctx, const char *lid, const char *rel,
+			  char *out, size_t n)
+{
+	if (!ctx->cfg.hdd_dir)
+		return -ENOENT;
+	if (snprintf(out, n, "%s/writeback/%s/%s", ctx->cfg.hdd_dir, lid, rel) >= (int)n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Under the read lock: what the index says about this file. */
+static int lookup_locked(struct tier_ctx *ctx, const struct tier_layer *l, const char *rel,
+			 const struct stat *st, char *out, size_t outlen, bool *stale)
+{
+	struct tier_pentry *e = tier_index_find(ctx, l->id, rel);
+
+	*stale = false;
+	if (!e)
+		return TIER_DATA_LAYER;
+	if (e->state == TIER_ST_PROMOTED) {
+		if (!tier_entry_matches(e, st)) {
+			*stale = true;
+			return TIER_DATA_LAYER;
+		}
+		tier_object_path(ctx, e->digest, out, outlen);
+		return TIER_DATA_NVM_COPY;
+	}
+	/* a released file's blocks (and so its mtime) were changed by us:
+	 * size and inode identify it */
+	if (e->state == TIER_ST_WRITTEN_BACK && e->src_size == (uint64_t)st->st_size &&
+	    e->src_ino == st->st_ino && !writeback_path(ctx, l->id, rel, out, outlen))
+		return TIER_DATA_HDD_COPY;
+	return TIER_DATA_LAYER;
+}
+
+int tier_lookup_data(struct tier_ctx *ctx, int layer, const char *relpath,
+		     const struct stat *st, char *out, size_t outlen)
+{
+	const struct tier_layer *l = layer_at(ctx, layer);
+	struct tier_pentry *e;
+	bool stale;
+	int rc;
+
+	if (!l || !relpath || !st)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&ctx->lock);
+	rc = lookup_locked(ctx, l, relpath, st, out, outlen, &stale);
+	pthread_rwlock_unlock(&ctx->lock);
+	if (!stale)
+		return rc;
+	pthread_rwlock_wrlock(&ctx->lock);
+	e = tier_index_find(ctx, l->id, relpath);
+	if (e && e->state == TIER_ST_PROMOTED && !tier_entry_matches(e, st))
+		tier_index_drop_copy(ctx, e);
+	pthread_rwlock_unlock(&ctx->lock);
+	return TIER_DATA_LAYER;
+}
+
+int tier_status(struct tier_ctx *ctx, struct tier_status *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_rwlock_rdlock(&ctx->lock);
+	s->nvm_used = tier_nvm_used_locked(ctx);
+	s->nvm_budget = ctx->cfg.nvm_size;
+	s->objects = ctx->nobjs;
+	s->cold_starts = ctx->root->cold_starts;
+	for (uint64_t i = 0; i < ctx->root->capacity; i++) {
+		const struct tier_pentry *e = &ctx->ent[i];
+
+		if (!e->used)
+			continue;
+		s->indexed_files++;
+		if (e->state == TIER_ST_PROMOTED) {
+			s->promoted_files++;
+			s->promoted_bytes += e->src_size;
+		}
+	}
+	pthread_rwlock_unlock(&ctx->lock);
+	pthread_mutex_lock(&ctx->qlock);
+	s->queue_len = ctx->qlen + ctx->busy;
+	pthread_mutex_unlock(&ctx->qlock);
+	s->trace_records = atomic_load(&ctx->trace_records);
+	s->trace_dropped = atomic_load(&ctx->trace_dropped);
+	s->trace_active = atomic_load(&ctx->trace_end) > tier_now_mono_ns();
+	s->promote_on = ctx->cfg.promote;
+	return 0;
+}

@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The hot-file index: a libpmemobj pool on the NVM tier. The pool holds a
+ * fixed array of entries (one per traced or promoted file); DRAM keeps a
+ * hash map over it and the object refcounts, both rebuilt at open, so the
+ * pool holds only what must survive a crash. Every change is one pmemobj
+ * transaction; object files are renamed into place before the transaction
+ * that names them and unlinked only after the one that drops them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "tier/tier_private.h"
+
+enum { TYPE_ROOT = 1, TYPE_ENTRIES, TYPE_PATH };
+
+const char *tier_entry_path(const struct tier_pentry *e)
+{
+	const char *p = pmemobj_direct(e->path);
+
+	return p ? p : "";
+}
+
+void tier_object_path(const struct tier_ctx *ctx, const uint8_t *digest, char *out, size_t n)
+{
+	char hex[65];
+
+	tier_hex(digest, 32, hex);
+	snprintf(out, n, "%s/%s", ctx->objdir, hex);
+}
+
+__attribute__((noinline))
+struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest)
+{
+	uint64_t h;
+	struct tier_obj *o;
+
+	memcpy(&h, digest, sizeof(h));
+	for (o = ctx->objs[h % ctx->objs_size]; o; o = o->next)
+		if (!memcmp(o->digest, digest, 32))
+			return o;
+	return NULL;
+}
+
+static int obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size)
+{
+	struct tier_obj *o = tier_obj_find(ctx, digest);
+	uint64_t h;
+
+	if (o) {
+		o->refs++;
+		return 0;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	memcpy(o->digest, digest, 32);
+	o->size = size;
+	o->refs = 1;
+	memcpy(&h, digest, sizeof(h));
+	o->next = ctx->objs[h % ctx->objs_size];
+	ctx->objs[h % ctx->objs_size] = o;
+	ctx->nobjs++;
+	return 0;
+}
+
+/* Drop one reference; true when that was the last one (object freed). */
+static bool obj_unref(struct tier_ctx *ctx, const uint8_t *digest)
+{
+	uint64_t h;
+	struct tier_obj **pp, *o;
+
+	memcpy(&h, digest, sizeof(h));
+	for (pp = &ctx->objs[h % ctx->objs_size]; (o = *pp); pp = &o->next) {
+		if (memcmp(o->digest, digest, 32))
+			continue;
+		if (--o->refs)
+			return false;
+		*pp = o->next;
+		free(o);
+		ctx->nobjs--;
+		return true;
+	}
+	return false;
+}
+
+static int map_insert(struct tier_ctx *ctx, uint64_t hash, uint64_t slot)
+{
+	struct tier_map_node *n = malloc(sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	n->hash = hash;
+	n->slot = slot;
+	n->next = ctx->map[hash % ctx->map_size];
+	ctx->map[hash % ctx->map_size] = n;
+	return 0;
+}
+
+struct tier_pentry *tier_index_find(struct tier_ctx *ctx, const char *layer_id, const char *path)
+{
+	uint64_t h = tier_hash_key(layer_id, path);
+	struct tier_map_node *n;
+
+	for (n = ctx->map[h % ctx->map_size]; n; n = n->next) {
+		struct tier_pentry *e = &ctx->ent[n->slot];
+
+		if (n->hash == h && !strcmp(e->layer, layer_id) && !strcmp(tier_entry_path(e), path))
+			return e;
+	}
+	return NULL;
+}
+
+static int init_root(struct tier_ctx *ctx)
+{
+	struct tier_proot *r = ctx->root;
+	/* half the pool for the array, the rest for path strings */
+	uint64_t cap = ctx->cfg.index_size / 2 / (sizeof(struct tier_pentry) + 96);
+	volatile int rc = 0;
+
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(r, sizeof(*r));
+		r->entries = pmemobj_tx_zalloc(cap * sizeof(struct tier_pentry), TYPE_ENTRIES);
+		r->capacity = cap;
+		r->version = TIER_INDEX_VERSION;
+		r->magic = TIER_INDEX_MAGIC;
+	} TX_ONABORT {
+		rc = -ENOSPC;
+	} TX_END
+	return rc;
+}
+
+static int check_root(struct tier_ctx *ctx, const char *path, char *err, size_t errlen)
+{
+	struct tier_proot *r = ctx->root;
+
+	if (r->magic == 0 && r->version == 0 && OID_IS_NULL(r->entries))
+		return init_root(ctx);	/* created, crashed before the first commit */
+	if (r->magic != TIER_INDEX_MAGIC) {
+		tier_err(err, errlen, "index %s: not an nlayerfs index (bad magic); refusing to use it", path);
+		return -EINVAL;
+	}
+	if (r->version > TIER_INDEX_VERSION) {
+		tier_err(err, errlen, "index %s: layout version %u is newer than this nlayerfs (%u); "
+			 "refusing to use it", path, r->version, TIER_INDEX_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	if (r->version == 0 || OID_IS_NULL(r->entries) || !r->capacity ||
+	    pmemobj_alloc_usable_size(r->entries) < r->capacity * sizeof(struct tier_pentry)) {
+		tier_err(err, errlen, "index %s: broken root (version %u, capacity %llu); refusing to use it",
+			 path, r->version, (unsigned long long)r->capacity);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int rebuild_dram(struct tier_ctx *ctx)
+{
+	int rc;
+
+	ctx->map_size = ctx->root->capacity | 1;
+	ctx->objs_size = 4099;
+	ctx->map = calloc(ctx->map_size, sizeof(*ctx->map));
+	ctx->objs = calloc(ctx->objs_size, sizeof(*ctx->objs));
+	if (!ctx->map || !ctx->objs)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < ctx->root->capacity; i++) {
+		struct tier_pentry *e = &ctx->ent[i];
+
+		if (!e->used)
+			continue;
+		rc = map_insert(ctx, tier_hash_key(e->layer, tier_entry_path(e)), i);
+		if (!rc && e->state == TIER_ST_PROMOTED)
+			rc = obj_ref(ctx, e->digest, e->src_size);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static PMEMobjpool *open_or_create(const char *path, uint64_t size, char *err, size_t errlen)
+{
+	PMEMobjpool *pop;
+
+	if (access(path, F_OK) == 0) {
+		pop = pmemobj_open(path, TIER_INDEX_LAYOUT);
+		if (!pop)
+			tier_err(err, errlen, "index %s: cannot open (%s); refusing to reinitialise it",
+				 path, pmemobj_errormsg());
+		return pop;
+	}
+	pop = pmemobj_create(path, TIER_INDEX_LAYOUT, size, 0600);
+	if (!pop)
+		tier_err(err, errlen, "index %s: cannot create (%s)", path, pmemobj_errormsg());
+	return pop;
+}
+
+int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", ctx->cfg.nvm_dir, TIER_INDEX_FILE);
+	ctx->pop = open_or_create(path, ctx->cfg.index_size, err, errlen);
+	if (!ctx->pop)
+		return errno ? -errno : -EINVAL;
+	if (pmemobj_root_size(ctx->pop) && pmemobj_root_size(ctx->pop) < sizeof(struct tier_proot)) {
+		tier_err(err, errlen, "index %s: root object too small; refusing to use it", path);
+		return -EINVAL;
+	}
+	ctx->root = pmemobj_direct(pmemobj_root(ctx->pop, sizeof(struct tier_proot)));
+	if (!ctx->root) {
+		tier_err(err, errlen, "index %s: no root object (%s)", path, pmemobj_errormsg());
+		return -EINVAL;
+	}
+	rc = check_root(ctx, path, err, errlen);
+	if (rc)
+		return rc;
+	ctx->ent = pmemobj_direct(ctx->root->entries);
+	rc = rebuild_dram(ctx);
+	if (rc)
+		tier_err(err, errlen, "index %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+void tier_index_close(struct tier_ctx *ctx)
+{
+	for (size_t i = 0; ctx->map && i < ctx->map_size; i++)
+		for (struct tier_map_node *n = ctx->map[i], *nx; n; n = nx) {
+			nx = n->next;
+			free(n);
+		}
+	for (size_t i = 0; ctx->objs && i < ctx->objs_size; i++)
+		for (struct tier_obj *o = ctx->objs[i], *nx; o; o = nx) {
+			nx = o->next;
+			free(o);
+		}
+	free(ctx->map);
+	free(ctx->objs);
+	ctx->map = NULL;
+	ctx->objs = NULL;
+	if (ctx->pop)
+		pmemobj_close(ctx->pop);
+	ctx->pop = NULL;
+}
+
+static struct tier_pentry *alloc_entry(struct tier_ctx *ctx, uint64_t *slot)
+{
+	uint64_t cap = ctx->root->capacity;
+
+	for (uint64_t k = 0; k < cap; k++) {
+		uint64_t i = (ctx->free_hint + k) % cap;
+
+		if (!ctx->ent[i].used) {
+			ctx->free_hint = i + 1;
+			*slot = i;
+			return &ctx->ent[i];
+		}
+	}
+	return NULL;
+}
+
+static int new_entry(struct tier_ctx *ctx, const char *layer_id, const char *path,
+		     struct tier_pentry **out)
+{
+	uint64_t slot;
+	struct tier_pentry *e = alloc_entry(ctx, &slot);
+	volatile int rc = 0;
+
+	if (!e)
+		return -ENOSPC;
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		memset(e, 0, sizeof(*e));
+		e->path = pmemobj_tx_strdup(path, TYPE_PATH);
+		snprintf(e->layer, sizeof(e->layer), "%s", layer_id);
+		e->used = 1;
+	} TX_ONABORT {
+		rc = -ENOSPC;
+	} TX_END
+	if (!rc)
+		rc = map_insert(ctx, tier_hash_key(layer_id, path), slot);
+	*out = e;
+	return rc;
+}
+
+int tier_index_ensure(struct tier_ctx *ctx, const char *layer_id, const char *path,
+		      struct tier_pentry **out)
+{
+	*out = tier_index_find(ctx, layer_id, path);
+	return *out ? 0 : new_entry(ctx, layer_id, path, out);
+}
+
+int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r)
+{
+	const char *lid = ctx->layers[r->layer].id;
+	struct tier_pentry *e = tier_index_find(ctx, lid, r->path);
+	volatile int rc = 0;
+
+	if (!e && (rc = new_entry(ctx, lid, r->path, &e)))
+		return rc;
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(&e->heat, 3 * sizeof(uint64_t));
+		e->heat++;
+		e->last_time = r->time;
+		e->order = r->order;
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	return rc;
+}
+
+int tier_index_new_cold_start(struct tier_ctx *ctx)
+{
+	volatile int rc = 0;
+
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(&ctx->root->cold_starts, sizeof(uint64_t));
+		ctx->root->cold_starts++;
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	return rc;
+}
+
+static void set_source(struct tier_pentry *e, const struct stat *src)
+{
+	e->src_size = (uint64_t)src->st_size;
+	e->src_mtime_ns = (uint64_t)src->st_mtim.tv_sec * 1000000000ULL + (uint64_t)src->st_mtim.tv_nsec;
+	e->src_ino = src->st_ino;
+}
+
+int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
+			    const uint8_t *digest, const struct stat *src)
+{
+	volatile bool new_obj = !tier_obj_find(ctx, digest);
+	volatile int rc = 0;
+
+	if (e->state == TIER_ST_PROMOTED)
+		return -EEXIST;
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		set_source(e, src);
+		memcpy(e->digest, digest, 32);
+		e->state = TIER_ST_PROMOTED;
+		if (new_obj) {
+			pmemobj_tx_add_range_direct(&ctx->root->object_bytes, sizeof(uint64_t));
+			ctx->root->object_bytes += (uint64_t)src->st_size;
+		}
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	if (!rc)
+		rc = obj_ref(ctx, digest, (uint64_t)src->st_size);
+	return rc;
+}
+
+int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e)
+{
+	uint8_t digest[32];
+	struct tier_obj *volatile o;
+	volatile bool last;
+	volatile int rc = 0;
+
+	if (e->state != TIER_ST_PROMOTED)
+		return 0;
+	memcpy(digest, e->digest, 32);
+	o = tier_obj_find(ctx, digest);
+	last = o && o->refs == 1;
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		e->state = TIER_ST_TRACED;
+		memset(e->digest, 0, 32);
+		if (last) {
+			pmemobj_tx_add_range_direct(&ctx->root->object_bytes, sizeof(uint64_t));
+			ctx->root->object_bytes -= o->size;
+		}
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	if (rc)
+		return rc;
+	if (obj_unref(ctx, digest)) {
+		char p[PATH_MAX];
+
+		tier_object_path(ctx, digest, p, sizeof(p));
+		unlink(p);
+	}
+	return 0;
+}
+
+int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
+				const char *path, const struct stat *src)
+{
+	struct tier_pentry *e = tier_index_find(ctx, layer_id, path);
+	volatile int rc = 0;
+
+	if (!e && (rc = new_entry(ctx, layer_id, path, &e)))
+		return rc;
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		set_source(e, src);
+		e->state = TIER_ST_WRITTEN_BACK;
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	return rc;
+}
+
+static bool is_hex_digest(const char *name, uint8_t *digest)
+{
+	if (strlen(name) != 64)
+		return false;
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+
+		if (sscanf(name + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", name[2 * i]) ||
+		    !strchr("0123456789abcdef", name[2 * i + 1]))
+			return false;
+		digest[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+/* After a crash: temp copies and objects that no committed entry names
+ * are garbage; nothing may ever serve them. */
+int tier_index_clean_objects(struct tier_ctx *ctx)
+{
+	DIR *d = opendir(ctx->objdir);
+	struct dirent *de;
+	uint8_t digest[32];
+	int removed = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (is_hex_digest(de->d_name, digest) && tier_obj_find(ctx, digest))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}

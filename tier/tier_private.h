@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Internals of the tiering library; not installed, not used outside tier/. */
+#ifndef NLAYERFS_TIER_PRIVATE_H
+#define NLAYERFS_TIER_PRIVATE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <libpmemobj.h>
+#include "tier/tier.h"
+
+#define TIER_ID_LEN 64			/* hex SHA-256 */
+#define TIER_INDEX_LAYOUT "nlayerfs-tier-index"
+#define TIER_INDEX_MAGIC 0x58444e4952454954ULL /* "TIERINDX" */
+#define TIER_INDEX_VERSION 1
+#define TIER_INDEX_FILE "tier.index"
+#define TIER_OBJECTS_DIR "objects"
+#define TIER_SEEN_BITS 16
+#define TIER_RING_BITS 12
+
+enum tier_state { TIER_ST_TRACED = 0, TIER_ST_PROMOTED = 1, TIER_ST_WRITTEN_BACK = 2 };
+
+/* One file in the pool. Laid out for persistence: fixed-size fields only. */
+struct tier_pentry {
+	uint8_t used, state, pad[6];
+	char layer[TIER_ID_LEN + 1];
+	char pad2[7];
+	PMEMoid path;			/* pmemobj string */
+	uint64_t heat;			/* cold starts that needed it */
+	uint64_t last_time;		/* seconds, last cold start needing it */
+	uint64_t order;			/* first-open order in its last trace */
+	uint64_t src_size, src_mtime_ns, src_ino;
+	uint8_t digest[32];		/* object of a promoted file */
+};
+
+struct tier_proot {
+	uint64_t magic;
+	uint32_t version, pad;
+	uint64_t capacity;
+	uint64_t cold_starts;
+	uint64_t object_bytes;		/* bytes of distinct objects */
+	PMEMoid entries;		/* capacity * struct tier_pentry */
+};
+
+struct tier_layer {
+	char *dir;			/* realpath */
+	char id[TIER_ID_LEN + 1];
+	enum tier_home home;
+	uint64_t bytes;			/* data bytes of NVM-home layers */
+};
+
+struct tier_trace_rec {
+	int layer;
+	char *path;
+	uint64_t size, time, order;
+};
+
+struct tier_ring_slot {
+	_Atomic uint64_t seq;
+	struct tier_trace_rec rec;
+};
+
+/* DRAM map (layer id, path) -> entry slot, rebuilt at open. */
+struct tier_map_node {
+	struct tier_map_node *next;
+	uint64_t hash;
+	uint64_t slot;
+};
+
+/* DRAM refcounts of objects: digest -> files using it. */
+struct tier_obj {
+	struct tier_obj *next;
+	uint8_t digest[32];
+	uint64_t size, refs;
+};
+
+struct tier_qitem {
+	struct tier_qitem *next;
+	int layer;
+	char *path;
+	uint64_t order;
+};
+
+struct tier_ctx {
+	struct tier_config cfg;
+	char *objdir;
+	PMEMobjpool *pop;
+	struct tier_proot *root;
+	struct tier_pentry *ent;
+	pthread_rwlock_t lock;		/* index, map, objects, layers */
+
+	struct tier_layer *layers;
+	size_t nlayers;
+
+	struct tier_map_node **map;
+	size_t map_size;
+	struct tier_obj **objs;
+	size_t objs_size;
+	uint64_t nobjs;
+	uint64_t free_hint;		/* where to look for a free entry */
+
+	/* trace */
+	_Atomic uint64_t *seen;
+	struct tier_ring_slot *ring;
+	_Atomic uint64_t ring_head;
+	uint64_t ring_tail;		/* drain side, under drain_lock */
+	pthread_mutex_t drain_lock;
+	uint64_t trace_base;		/* ring position where this trace began */
+	_Atomic uint64_t trace_end;	/* 0: closed; else CLOCK_MONOTONIC ns */
+	_Atomic uint64_t trace_records, trace_dropped;
+	pthread_t drainer;
+	bool drainer_on, drainer_stop;
+	pthread_cond_t drain_cond;
+	bool drain_lock_init;
+
+	/* promotion queue */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond, idle;
+	struct tier_qitem *qhead, *qtail;
+	uint64_t qlen;
+	unsigned busy;
+	bool stopping;
+	pthread_t *workers;
+	unsigned nworkers;
+};
+
+/* tier_util.c */
+void tier_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+uint64_t tier_hash_key(const char *layer_id, const char *path);
+uint64_t tier_now_mono_ns(void);
+void tier_hex(const uint8_t *d, size_t n, char *out);
+int tier_fsync_dir(const char *dir);
+bool tier_path_ok(const char *relpath);
+
+/* tier_index.c — callers hold ctx->lock (write for changes) */
+int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen);
+void tier_index_close(struct tier_ctx *ctx);
+struct tier_pentry *tier_index_find(struct tier_ctx *ctx, const char *layer_id, const char *path);
+int tier_index_ensure(struct tier_ctx *ctx, const char *layer_id, const char *path,
+		      struct tier_pentry **out);
+int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r);
+int tier_index_new_cold_start(struct tier_ctx *ctx);
+int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
+			    const uint8_t *digest, const struct stat *src);
+int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e);
+int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
+				const char *path, const struct stat *src);
+struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest);
+void tier_object_path(const struct tier_ctx *ctx, const uint8_t *digest, char *out, size_t n);
+int tier_index_clean_objects(struct tier_ctx *ctx);
+const char *tier_entry_path(const struct tier_pentry *e);
+
+/* tier_trace.c */
+int tier_trace_init(struct tier_ctx *ctx);
+void tier_trace_fini(struct tier_ctx *ctx);
+
+/* tier_promote.c */
+int tier_workers_start(struct tier_ctx *ctx);
+void tier_workers_stop(struct tier_ctx *ctx);
+int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order);
+bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st);
+uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
+int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes, uint64_t max_heat);
+
+#endif

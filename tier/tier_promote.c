@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Promotion: background workers copy hot files of HDD layers into
+ * content-addressed objects on NVM (NVM/objects/<sha256>), earliest-needed
+ * first. A copy is a temp file, fsync, rename, and only then an index
+ * commit, so a crash leaves at worst an unnamed object that the next open
+ * removes. The NVM budget is enforced here: room is made by evicting
+ * strictly colder files, or the file is not promoted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include "tier/tier_private.h"
+
+int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order)
+{
+	struct tier_qitem *it = calloc(1, sizeof(*it)), **pp;
+
+	if (!it || !(it->path = strdup(path))) {
+		free(it);
+		return -ENOMEM;
+	}
+	it->layer = layer;
+	it->order = order;
+	pthread_mutex_lock(&ctx->qlock);
+	if (ctx->stopping) {
+		pthread_mutex_unlock(&ctx->qlock);
+		free(it->path);
+		free(it);
+		return -ESHUTDOWN;
+	}
+	if (!ctx->qtail || ctx->qtail->order <= order) {
+		if (ctx->qtail)
+			ctx->qtail->next = it;
+		else
+			ctx->qhead = it;
+		ctx->qtail = it;
+	} else {
+		for (pp = &ctx->qhead; *pp && (*pp)->order <= order; pp = &(*pp)->next)
+			;
+		it->next = *pp;
+		*pp = it;
+	}
+	ctx->qlen++;
+	pthread_cond_signal(&ctx->qcond);
+	pthread_mutex_unlock(&ctx->qlock);
+	return 0;
+}
+
+uint64_t tier_nvm_used_locked(struct tier_ctx *ctx)
+{
+	uint64_t used = ctx->root->object_bytes;
+
+	for (size_t i = 0; i < ctx->nlayers; i++)
+		if (ctx->layers[i].home == TIER_HOME_NVM)
+			used += ctx->layers[i].bytes;
+	return used;
+}
+
+static bool colder(const struct tier_pentry *a, const struct tier_pentry *b)
+{
+	if (a->heat != b->heat)
+		return a->heat < b->heat;
+	return a->last_time < b->last_time;
+}
+
+static int cmp_cold(const void *pa, const void *pb)
+{
+	const struct tier_pentry *a = *(struct tier_pentry *const *)pa;
+	const struct tier_pentry *b = *(struct tier_pentry *const *)pb;
+
+	return colder(a, b) ? -1 : colder(b, a) ? 1 : 0;
+}
+
+/* Drop copies, coldest first, until @bytes are freed; only files colder
+ * than @than when it is given. Returns the bytes freed. */
+static int64_t evict_colder(struct tier_ctx *ctx, uint64_t bytes, const struct tier_pentry *than)
+{
+	struct tier_pentry **v = malloc(ctx->root->capacity * sizeof(*v));
+	size_t n = 0;
+	uint64_t freed = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < ctx->root->capacity; i++) {
+		struct tier_pentry *e = &ctx->ent[i];
+
+		if (e->used && e->state == TIER_ST_PROMOTED && (!than || colder(e, than)))
+			v[n++] = e;
+	}
+	qsort(v, n, sizeof(*v), cmp_cold);
+	for (size_t i = 0; i < n && freed < bytes; i++) {
+		uint64_t before = ctx->root->object_bytes;
+
+		if (tier_index_drop_copy(ctx, v[i]) == 0)
+			freed += before - ctx->root->object_bytes;
+	}
+	free(v);
+	return (int64_t)freed;
+}
+
+int64_t tier_evict(struct tier_ctx *ctx, uint64_t bytes)
+{
+	int64_t freed;
+
+	pthread_rwlock_wrlock(&ctx->lock);
+	freed = evict_colder(ctx, bytes, NULL);
+	pthread_rwlock_unlock(&ctx->lock);
+	return freed;
+}
+
+/* Copy @in to a new temp file in the objects dir, hashing on the way. */
+static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, uint8_t *digest)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char buf[1 << 16];
+	ssize_t r = 0;
+	int out, rc = 0;
+
+	snprintf(tmp, tmplen, "%s/tmp.XXXXXX", ctx->objdir);
+	out = mkostemp(tmp, O_CLOEXEC);
+	if (out < 0 || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		rc = out < 0 ? -errno : -ENOMEM;
+		goto done;
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < r;) {
+			ssize_t w = write(out, buf + off, (size_t)(r - off));
+
+			if (w < 0) {
+				rc = -errno;
+				goto done;
+			}
+			off += w;
+		}
+		EVP_DigestUpdate(md, buf, (size_t)r);
+	}
+	if (r < 0)
+		rc = -errno;
+	else if (fsync(out) < 0)
+		rc = -errno;
+	else
+		EVP_DigestFinal_ex(md, digest, NULL);
+done:
+	EVP_MD_CTX_free(md);
+	if (out >= 0)
+		close(out);
+	if (rc && out >= 0)
+		unlink(tmp);
+	return rc;
+}
+
+static bool same_source(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st)
+{
+	return e->src_size == (uint64_t)st->st_size && e->src_ino == st->st_ino &&
+	       e->src_mtime_ns == (uint64_t)st->st_mtim.tv_sec * 1000000000ULL +
+				  (uint64_t)st->st_mtim.tv_nsec;
+}
+
+/* Under the write lock: make room, rename the temp into place, commit. */
+static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const char *tmp,
+		       const uint8_t *digest, const struct stat *st)
+{
+	const char *lid = ctx->layers[layer].id;
+	struct tier_pentry *e = tier_index_find(ctx, lid, rel);
+	char obj[PATH_MAX];
+	uint64_t used, budget = ctx->cfg.nvm_size;
+	int rc;
+
+	/* no entry: queued from a hot list or by hand, never traced here */
+	if (!e && (rc = tier_index_ensure(ctx, lid, rel, &e)))
+		return rc;
+	if (e->state == TIER_ST_PROMOTED)
+		tier_index_drop_copy(ctx, e);	/* stale: the source changed */
+	tier_object_path(ctx, digest, obj, sizeof(obj));
+	if (!tier_obj_find(ctx, digest)) {
+		used = tier_nvm_used_locked(ctx);
+		if (budget && used + (uint64_t)st->st_size > budget)
+			evict_colder(ctx, used + (uint64_t)st->st_size - budget, e);
+		if (budget && tier_nvm_used_locked(ctx) + (uint64_t)st->st_size > budget)
+			return -ENOSPC;
+		if (rename(tmp, obj) < 0)
+			return -errno;
+		rc = tier_fsync_dir(ctx->objdir);
+		if (rc)
+			return rc;
+	}
+	return tier_index_set_promoted(ctx, e, digest, st);
+}
+
+static bool already_promoted(struct tier_ctx *ctx, int layer, const char *rel, const struct stat *st)
+{
+	struct tier_pentry *e;
+	bool yes;
+
+	pthread_rwlock_rdlock(&ctx->lock);
+	e = tier_index_find(ctx, ctx->layers[layer].id, rel);
+	yes = e && e->state == TIER_ST_PROMOTED && tier_entry_matches(e, st);
+	pthread_rwlock_unlock(&ctx->lock);
+	return yes;
+}
+
+static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
+{
+	char src[PATH_MAX], tmp[PATH_MAX];
+	uint8_t digest[32];
+	struct stat st, st2;
+	int fd, rc;
+
+	if (ctx->layers[layer].home == TIER_HOME_NVM)
+		return 0;
+	if (snprintf(src, sizeof(src), "%s/%s", ctx->layers[layer].dir, rel) >= (int)sizeof(src))
+		return -ENAMETOOLONG;
+	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size) ||
+	    already_promoted(ctx, layer, rel, &st)) {
+		close(fd);
+		return 0;
+	}
+	rc = copy_hashed(ctx, fd, tmp, sizeof(tmp), digest);
+	if (!rc && (fstat(fd, &st2) < 0 || !same_source(&st, &st2)))
+		rc = -EAGAIN;	/* changed while copying: do not keep it */
+	close(fd);
+	if (rc) {
+		if (rc == -EAGAIN)
+			unlink(tmp);
+		return rc;
+	}
+	pthread_rwlock_wrlock(&ctx->lock);
+	rc = commit_copy(ctx, layer, rel, tmp, digest, &st);
+	pthread_rwlock_unlock(&ctx->lock);
+	unlink(tmp);	/* gone after rename; removes it when not renamed */
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct tier_ctx *ctx = arg;
+	struct tier_qitem *it;
+
+	pthread_mutex_lock(&ctx->qlock);
+	for (;;) {
+		while (!ctx->stopping && !ctx->qhead)
+			pthread_cond_wait(&ctx->qcond, &ctx->qlock);
+		if (ctx->stopping)
+			break;
+		it = ctx->qhead;
+		ctx->qhead = it->next;
+		if (!ctx->qhead)
+			ctx->qtail = NULL;
+		ctx->qlen--;
+		ctx->busy++;
+		pthread_mutex_unlock(&ctx->qlock);
+		promote_one(ctx, it->layer, it->path);
+		free(it->path);
+		free(it);
+		pthread_mutex_lock(&ctx->qlock);
+		ctx->busy--;
+		if (!ctx->qhead && !ctx->busy)
+			pthread_cond_broadcast(&ctx->idle);
+	}
+	pthread_mutex_unlock(&ctx->qlock);
+	return NULL;
+}
+
+int tier_workers_start(struct tier_ctx *ctx)
+{
+	ctx->workers = calloc(ctx->cfg.workers, sizeof(*ctx->workers));
+	if (!ctx->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < ctx->cfg.workers; i++) {
+		if (pthread_create(&ctx->workers[i], NULL, worker_main, ctx))
+			return -EAGAIN;
+		ctx->nworkers++;
+	}
+	return 0;
+}
+
+void tier_workers_stop(struct tier_ctx *ctx)
+{
+	struct tier_qitem *it;
+
+	pthread_mutex_lock(&ctx->qlock);
+	ctx->stopping = true;
+	pthread_cond_broadcast(&ctx->qcond);
+	pthread_mutex_unlock(&ctx->qlock);
+	for (unsigned i = 0; i < ctx->nworkers; i++)
+		pthread_join(ctx->workers[i], NULL);
+	free(ctx->workers);
+	ctx->workers = NULL;
+	ctx->nworkers = 0;
+	while ((it = ctx->qhead)) {
+		ctx->qhead = it->next;
+		free(it->path);
+		free(it);
+	}
+	ctx->qtail = NULL;
+	ctx->qlen = 0;
+	pthread_cond_broadcast(&ctx->idle);
+}
+
+int tier_wait_idle(struct tier_ctx *ctx, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	tier_trace_flush(ctx);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (timeout_ms >= 0) {
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&ctx->qlock);
+	while ((ctx->qhead && ctx->nworkers) || ctx->busy) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&ctx->idle, &ctx->qlock);
+		else if (pthread_cond_timedwait(&ctx->idle, &ctx->qlock, &ts) == ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->qlock);
+	return rc;
+}
+
+int tier_promote_file(struct tier_ctx *ctx, int layer, const char *relpath)
+{
+	if (layer < 0 || (size_t)layer >= ctx->nlayers || !tier_path_ok(relpath))
+		return -EINVAL;
+	return tier_queue_push(ctx, layer, relpath, 0);
+}
+
+int tier_promote_hot(struct tier_ctx *ctx)
+{
+	int queued = 0, rc = 0;
+
+	pthread_rwlock_rdlock(&ctx->lock);
+	for (uint64_t i = 0; i < ctx->root->capacity && !rc; i++) {
+		struct tier_pentry *e = &ctx->ent[i];
+
+		if (!e->used || !e->heat || e->state == TIER_ST_PROMOTED)
+			continue;
+		for (size_t l = 0; l < ctx->nlayers; l++) {
+			if (ctx->layers[l].home != TIER_HOME_HDD || strcmp(ctx->layers[l].id, e->layer))
+				continue;
+			rc = tier_queue_push(ctx, (int)l, tier_entry_path(e), e->order);
+			queued += !rc;
+		}
+	}
+	pthread_rwlock_unlock(&ctx->lock);
+	return rc ? rc : queued;
+}

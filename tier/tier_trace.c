@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * First-open trace. The open path only touches two lock-free structures:
+ * a "seen" set (open addressing over 64-bit key hashes, claimed by CAS)
+ * so each file is recorded once per cold start, and a bounded ring of
+ * records (per-slot sequence numbers, multi-producer) whose position is the
+ * first-open order. A background thread drains the ring into the index.
+ * A hash collision can hide a file from one trace; that only costs a
+ * missed promotion, never wrong data.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "tier/tier_private.h"
+
+#define SEEN_SIZE (1u << TIER_SEEN_BITS)
+#define RING_SIZE (1u << TIER_RING_BITS)
+
+/* true when this call is the first to claim @h in the set */
+static bool seen_claim(struct tier_ctx *ctx, uint64_t h)
+{
+	for (uint32_t k = 0; k < SEEN_SIZE / 2; k++) {
+		_Atomic uint64_t *slot = &ctx->seen[(h + k) & (SEEN_SIZE - 1)];
+		uint64_t cur = atomic_load_explicit(slot, memory_order_relaxed);
+
+		if (cur == h)
+			return false;
+		if (cur == 0) {
+			if (atomic_compare_exchange_strong(slot, &cur, h))
+				return true;
+			if (cur == h)
+				return false;
+		}
+	}
+	return false;	/* set too full: stop recording rather than block */
+}
+
+static bool ring_push(struct tier_ctx *ctx, const struct tier_trace_rec *r)
+{
+	uint64_t pos = atomic_load_explicit(&ctx->ring_head, memory_order_relaxed);
+
+	for (;;) {
+		struct tier_ring_slot *s = &ctx->ring[pos & (RING_SIZE - 1)];
+		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		int64_t diff = (int64_t)(seq - pos);
+
+		if (diff == 0) {
+			if (atomic_compare_exchange_weak(&ctx->ring_head, &pos, pos + 1)) {
+				s->rec = *r;
+				s->rec.order = pos - ctx->trace_base;
+				atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+				return true;
+			}
+		} else if (diff < 0) {
+			return false;	/* full: the drainer is behind */
+		} else {
+			pos = atomic_load_explicit(&ctx->ring_head, memory_order_relaxed);
+		}
+	}
+}
+
+static bool ring_pop(struct tier_ctx *ctx, struct tier_trace_rec *r)
+{
+	uint64_t pos = ctx->ring_tail;
+	struct tier_ring_slot *s = &ctx->ring[pos & (RING_SIZE - 1)];
+
+	if (atomic_load_explicit(&s->seq, memory_order_acquire) != pos + 1)
+		return false;
+	*r = s->rec;
+	atomic_store_explicit(&s->seq, pos + RING_SIZE, memory_order_release);
+	ctx->ring_tail = pos + 1;
+	return true;
+}
+
+void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint64_t size)
+{
+	uint64_t end = atomic_load_explicit(&ctx->trace_end, memory_order_relaxed);
+	struct tier_trace_rec r;
+
+	if (!end || layer < 0 || (size_t)layer >= ctx->nlayers || !relpath)
+		return;
+	if (tier_now_mono_ns() > end)
+		return;
+	if (!seen_claim(ctx, tier_hash_key(ctx->layers[layer].id, relpath)))
+		return;
+	r.layer = layer;
+	r.size = size;
+	r.time = (uint64_t)time(NULL);
+	r.path = strdup(relpath);
+	if (!r.path || !ring_push(ctx, &r)) {
+		free(r.path);
+		atomic_fetch_add(&ctx->trace_dropped, 1);
+		return;
+	}
+	atomic_fetch_add_explicit(&ctx->trace_records, 1, memory_order_relaxed);
+}
+
+int tier_trace_flush(struct tier_ctx *ctx)
+{
+	struct tier_trace_rec r;
+	int rc = 0, n = 0;
+
+	pthread_mutex_lock(&ctx->drain_lock);
+	while (ring_pop(ctx, &r)) {
+		int e;
+
+		pthread_rwlock_wrlock(&ctx->lock);
+		e = tier_index_record_trace(ctx, &r);
+		pthread_rwlock_unlock(&ctx->lock);
+		if (!e && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD)
+			e = tier_queue_push(ctx, r.layer, r.path, r.order);
+		if (e && !rc)
+			rc = e;
+		free(r.path);
+		n++;
+	}
+	pthread_mutex_unlock(&ctx->drain_lock);
+	return rc ? rc : n;
+}
+
+static void *drainer_main(void *arg)
+{
+	struct tier_ctx *ctx = arg;
+
+	pthread_mutex_lock(&ctx->drain_lock);
+	while (!ctx->drainer_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000000L;	/* 20 ms: traces are not urgent */
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ctx->drain_cond, &ctx->drain_lock, &ts);
+		if (ctx->drainer_stop)
+			break;
+		pthread_mutex_unlock(&ctx->drain_lock);
+		tier_trace_flush(ctx);
+		pthread_mutex_lock(&ctx->drain_lock);
+	}
+	pthread_mutex_unlock(&ctx->drain_lock);
+	return NULL;
+}
+
+int tier_trace_start(struct tier_ctx *ctx)
+{
+	int rc;
+
+	atomic_store(&ctx->trace_end, 0);
+	tier_trace_flush(ctx);
+	for (uint32_t i = 0; i < SEEN_SIZE; i++)
+		atomic_store_explicit(&ctx->seen[i], 0, memory_order_relaxed);
+	ctx->trace_base = atomic_load(&ctx->ring_head);
+	pthread_rwlock_wrlock(&ctx->lock);
+	rc = tier_index_new_cold_start(ctx);
+	pthread_rwlock_unlock(&ctx->lock);
+	atomic_store(&ctx->trace_end,
+		     tier_now_mono_ns() + (uint64_t)ctx->cfg.trace_window * 1000000000ULL);
+	return rc;
+}
+
+void tier_trace_stop(struct tier_ctx *ctx)
+{
+	atomic_store(&ctx->trace_end, 0);
+}
+
+int tier_trace_init(struct tier_ctx *ctx)
+{
+	ctx->seen = calloc(SEEN_SIZE, sizeof(*ctx->seen));
+	ctx->ring = calloc(RING_SIZE, sizeof(*ctx->ring));
+	if (!ctx->seen || !ctx->ring)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < RING_SIZE; i++)
+		atomic_init(&ctx->ring[i].seq, i);
+	pthread_mutex_init(&ctx->drain_lock, NULL);
+	pthread_cond_init(&ctx->drain_cond, NULL);
+	ctx->drain_lock_init = true;
+	if (pthread_create(&ctx->drainer, NULL, drainer_main, ctx))
+		return -EAGAIN;
+	ctx->drainer_on = true;
+	return 0;
+}
+
+void tier_trace_fini(struct tier_ctx *ctx)
+{
+	atomic_store(&ctx->trace_end, 0);
+	if (ctx->drainer_on) {
+		pthread_mutex_lock(&ctx->drain_lock);
+		ctx->drainer_stop = true;
+		pthread_cond_signal(&ctx->drain_cond);
+		pthread_mutex_unlock(&ctx->drain_lock);
+		pthread_join(ctx->drainer, NULL);
+		ctx->drainer_on = false;
+	}
+	if (ctx->ring && ctx->pop && ctx->drain_lock_init)
+		tier_trace_flush(ctx);
+	free(ctx->seen);
+	free(ctx->ring);
+	ctx->seen = NULL;
+	ctx->ring = NULL;
+}
