@@ -5,6 +5,7 @@
  * and kill -9, and the per-group bandwidth model. Runs on the emulator, or
  * on the device named by NLAYERFS_ZNS_DEV (emulator-only tests then skip).
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -359,6 +360,39 @@ static void test_bad_file_refused(void **state)
 	assert_int_equal(zns_open("/tmp", NULL, &d), -ENODEV);
 }
 
+/* A block device that is not zoned goes to the libzbd backend, which refuses it. */
+static void test_non_zoned_block_device_refused(void **state)
+{
+	char path[300], dev[300], zoned[32];
+	struct zns_dev *d = NULL;
+	struct dirent *e;
+	DIR *dir = opendir("/sys/block");
+	bool found = false;
+
+	(void)state;
+	if (!dir)
+		skip();
+	while (!found && (e = readdir(dir))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/queue/zoned", e->d_name);
+		snprintf(dev, sizeof(dev), "/dev/%s", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		found = fgets(zoned, sizeof(zoned), f) && !strncmp(zoned, "none", 4) &&
+			access(dev, F_OK) == 0;
+		fclose(f);
+	}
+	closedir(dir);
+	if (!found) {
+		print_message("no regular block device to try\n");
+		skip();
+	}
+	assert_int_equal(zns_open(dev, NULL, &d), -ENXIO);
+	assert_null(d);
+}
+
 /* ---------------- bandwidth model ---------------- */
 
 struct bw_job {
@@ -510,6 +544,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_kill9, setup, teardown),
 		cmocka_unit_test(test_bad_file_refused),
+		cmocka_unit_test(test_non_zoned_block_device_refused),
 		cmocka_unit_test_setup_teardown(test_bandwidth_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bandwidth_shared_across_processes, setup, teardown),
 	};
