@@ -11,6 +11,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,23 +247,48 @@ static int one_entry(struct extractor *x, struct archive_entry *e)
 	return r;
 }
 
+/* The opaque dir may have no entry of its own in the tar: create it (and
+ * its parents) once nothing on its way is a symlink. */
+static int opaque_dir(struct extractor *x, const char *rel, char *path, size_t len)
+{
+	char marker[PATH_MAX];
+	size_t base = strlen(x->dir);
+	int r;
+
+	snprintf(marker, sizeof(marker), "%s%s" WH_OPAQUE, rel, *rel ? "/" : "");
+	r = check_on_disk(x, marker, "opaque marker", false);
+	if (r)
+		return r;
+	if (snprintf(path, len, "%s%s%s/", x->dir, *rel ? "/" : "", rel) >= (int)len)
+		return xfail(x, -ENAMETOOLONG, "opaque dir '%s': name too long", rel);
+	for (char *p = path + base + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return xfail(x, -errno, "cannot create '%s': %s", rel, strerror(errno));
+		*p = '/';
+	}
+	path[strlen(path) - 1] = '\0';
+	return 0;
+}
+
 /* Without CAP_SYS_ADMIN the trusted xattr is refused; the ".wh..wh..opq"
  * marker is the form nlayerfs also reads. */
 static int mark_opaque(struct extractor *x, const char *rel)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX], marker[PATH_MAX + 16];
+	int fd, r = opaque_dir(x, rel, path, sizeof(path));
 
-	snprintf(path, sizeof(path), "%s%s%s", x->dir, *rel ? "/" : "", rel);
+	if (r)
+		return r;
 	if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) == 0)
 		return 0;
 	if (errno != EPERM && errno != ENOTSUP)
 		return xfail(x, -errno, "cannot mark '%s' opaque: %s", rel, strerror(errno));
-	snprintf(path, sizeof(path), "%s%s%s/" WH_OPAQUE, x->dir, *rel ? "/" : "", rel);
-	f = fopen(path, "we");
-	if (!f)
+	snprintf(marker, sizeof(marker), "%s/" WH_OPAQUE, path);
+	fd = open(marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
 		return xfail(x, -errno, "cannot mark '%s' opaque: %s", rel, strerror(errno));
-	fclose(f);
+	close(fd);
 	return 0;
 }
 

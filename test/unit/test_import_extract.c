@@ -6,6 +6,7 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -105,10 +106,15 @@ static bool exists(struct fixture *f, const char *rel, struct stat *st)
 
 static bool outside_empty(struct fixture *f)
 {
-	char p[PATH_MAX];
+	DIR *d = opendir(f->outside);
+	struct dirent *e;
+	size_t n = 0;
 
-	snprintf(p, sizeof(p), "%s/pwned", f->outside);
-	return access(p, F_OK) != 0 && access("/tmp/nl-I-ut-pwned", F_OK) != 0;
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n == 0 && access("/tmp/nl-I-ut-pwned", F_OK) != 0;
 }
 
 static void test_plain_entries(void **state)
@@ -219,6 +225,26 @@ static void test_hardlink_through_symlink_refused(void **state)
 	expect_refused(f, "symlink escape");
 }
 
+/* An opaque marker alone creates its dir; through a symlink it is refused. */
+static void test_opaque_marker_without_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+
+	add(f, "a/b/.wh..wh..opq", AE_IFREG, "", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_true(exists(f, "a/b", &st) && S_ISDIR(st.st_mode));
+}
+
+static void test_opaque_through_symlink_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	add(f, "esc", AE_IFLNK, NULL, f->outside);
+	add(f, "esc/.wh..wh..opq", AE_IFREG, "", NULL);
+	expect_refused(f, "symlink escape");
+}
+
 /* A hard link to a symlink links the symlink itself, and keeps it. */
 static void test_hardlink_to_symlink(void **state)
 {
@@ -279,6 +305,8 @@ int main(void)
 		T(test_hardlink_through_symlink_refused),
 		T(test_symlink_replaced_not_followed),
 		T(test_hardlink_to_symlink),
+		T(test_opaque_marker_without_dir),
+		T(test_opaque_through_symlink_refused),
 		T(test_truncated_refused),
 	};
 
