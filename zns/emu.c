@@ -282,7 +282,10 @@ static int emu_finish_zone(struct zns_dev *dev, uint32_t zone)
 	int rc;
 
 	pthread_mutex_lock(&e->lock);
-	rc = e->busy[zone] ? -EBUSY : need_active(e, zone);
+	if (r->state == ZNS_ZONE_FULL)
+		rc = 0;
+	else
+		rc = e->busy[zone] ? -EBUSY : need_active(e, zone);
 	if (!rc) {
 		r->state = ZNS_ZONE_FULL;
 		r->wp = dev->geo.zone_cap;

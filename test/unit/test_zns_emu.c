@@ -284,10 +284,16 @@ static void test_max_active(void **state)
 	assert_int_equal(report(t, ma).state, ZNS_ZONE_EMPTY);
 	/* A closed zone can still be written: it is already active. */
 	write_blocks(t, 0, 1, 10);
+	/* Finishing an empty zone needs an active resource too. */
+	assert_int_equal(zns_zone_finish(t->dev, ma + 1), -EOVERFLOW);
 	/* Finishing one frees an active resource. */
 	assert_int_equal(zns_zone_finish(t->dev, 1), 0);
 	assert_int_equal(zns_dev_active_zones(t->dev), (int)ma - 1);
 	assert_int_equal(zns_zone_write(t->dev, ma, 0, b, bs), bs);
+	/* Back at the limit, finishing a full zone is a no-op, not a refusal. */
+	assert_int_equal(zns_dev_active_zones(t->dev), (int)ma);
+	assert_int_equal(zns_zone_finish(t->dev, 1), 0);
+	assert_int_equal(report(t, 1).state, ZNS_ZONE_FULL);
 	free(b);
 }
 
