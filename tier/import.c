@@ -37,16 +37,6 @@ struct import_run {
 	bool failed;		/* stop handing out layers */
 };
 
-static int ifail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 static const char *tier_dir(const struct import_run *run, int tier)
 {
 	return tier == NL_LASS_NVM ? run->nvm : run->hdd;
@@ -75,18 +65,18 @@ static int resolve_store_dir(const char *dir, char *out, size_t len, char *err, 
 	char layers[PATH_MAX];
 
 	if (!dir)
-		return ifail(err, errlen, -EINVAL, "both --nvm and --hdd are needed");
+		return nl_errf(err, errlen, -EINVAL, "both --nvm and --hdd are needed");
 	if (mkdir_parents(dir) != 0)
-		return ifail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+		return nl_errf(err, errlen, -errno, "%s: %s", dir, strerror(errno));
 	if (!realpath(dir, layers) || strlen(layers) >= len)
-		return ifail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+		return nl_errf(err, errlen, -errno, "%s: %s", dir, strerror(errno));
 	if (strpbrk(layers, ":, \t\n"))
-		return ifail(err, errlen, -EINVAL, "%s: store paths may not contain ':', ',' or "
+		return nl_errf(err, errlen, -EINVAL, "%s: store paths may not contain ':', ',' or "
 			     "white space (they end up in lowerdir=)", layers);
 	snprintf(out, len, "%s", layers);
 	snprintf(layers, sizeof(layers), "%s/layers", out);
 	if (mkdir(layers, 0755) != 0 && errno != EEXIST)
-		return ifail(err, errlen, -errno, "%s: %s", layers, strerror(errno));
+		return nl_errf(err, errlen, -errno, "%s: %s", layers, strerror(errno));
 	return 0;
 }
 
@@ -126,12 +116,12 @@ static int lock_store(const char *nvm, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/.import.lock", nvm);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return ifail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return nl_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX) != 0) {
 		int r = -errno;
 
 		close(fd);
-		return ifail(err, errlen, r, "%s: %s", path, strerror(-r));
+		return nl_errf(err, errlen, r, "%s: %s", path, strerror(-r));
 	}
 	return fd;
 }
@@ -221,7 +211,7 @@ static int place_lass(struct import_run *run, char *err, size_t errlen)
 	}
 	if (run->o->download_done) {
 		if (run->o->n_download_done != n) {
-			r = ifail(err, errlen, -EINVAL, "%zu download times given for %zu layers",
+			r = nl_errf(err, errlen, -EINVAL, "%zu download times given for %zu layers",
 				  run->o->n_download_done, n);
 			goto out;
 		}
@@ -233,7 +223,7 @@ static int place_lass(struct import_run *run, char *err, size_t errlen)
 	if (!r)
 		r = nl_lass_plan(&in, &p);
 	if (r) {
-		ifail(err, errlen, r, "LASS placement failed: %s", strerror(-r));
+		nl_errf(err, errlen, r, "LASS placement failed: %s", strerror(-r));
 		goto out;
 	}
 	report_plan(run, &p);
@@ -301,16 +291,16 @@ static int verify_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 
 	(void)run;
 	if (l->digest[0] && blob_digest[0] && strcmp(l->digest, blob_digest) != 0)
-		return ifail(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob digest mismatch: "
+		return nl_errf(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob digest mismatch: "
 			     "manifest says %s, blob is %s", idx + 1, l->digest, blob_digest);
 	if (r)
-		return ifail(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, herr);
+		return nl_errf(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, herr);
 	if (l->size && size != l->size)
-		return ifail(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob has %llu bytes, "
+		return nl_errf(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob has %llu bytes, "
 			     "manifest says %llu", idx + 1, (unsigned long long)size,
 			     (unsigned long long)l->size);
 	if (strcmp(l->diff_id, diff_id) != 0)
-		return ifail(l->err, sizeof(l->err), -EINVAL, "layer %zu: diffID mismatch: config "
+		return nl_errf(l->err, sizeof(l->err), -EINVAL, "layer %zu: diffID mismatch: config "
 			     "says %s, uncompressed layer is %s", idx + 1, l->diff_id, diff_id);
 	return 0;
 }
@@ -339,18 +329,18 @@ static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 	snprintf(l->path, sizeof(l->path), "%s/layers/%s", store, l->chain_id + 7);
 	snprintf(tmp, sizeof(tmp), "%s/layers/.tmp-%.12s-XXXXXX", store, l->chain_id + 7);
 	if (!mkdtemp(tmp))
-		return ifail(l->err, sizeof(l->err), -errno, "layer %zu: %s: %s", idx + 1, tmp,
+		return nl_errf(l->err, sizeof(l->err), -errno, "layer %zu: %s: %s", idx + 1, tmp,
 			     strerror(errno));
 	r = nl_extract_layer(l->blob, tmp, &eo, xerr, sizeof(xerr));
 	if (r)
-		ifail(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, xerr);
+		nl_errf(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, xerr);
 	if (skipped && !run->o->quiet)
 		fprintf(stderr, "nlayerfs-import: layer %zu: %zu device nodes not created "
 			"(not permitted)\n", idx + 1, skipped);
 	if (!r && (r = sync_dir(tmp)))
-		ifail(l->err, sizeof(l->err), r, "layer %zu: sync: %s", idx + 1, strerror(-r));
+		nl_errf(l->err, sizeof(l->err), r, "layer %zu: sync: %s", idx + 1, strerror(-r));
 	if (!r && rename(tmp, l->path) != 0)
-		r = ifail(l->err, sizeof(l->err), -errno, "layer %zu: rename into %s: %s", idx + 1,
+		r = nl_errf(l->err, sizeof(l->err), -errno, "layer %zu: rename into %s: %s", idx + 1,
 			  l->path, strerror(errno));
 	if (r)
 		nl_rm_tree(tmp);
@@ -410,7 +400,7 @@ static int for_each_layer(struct import_run *run,
 	/* the lowest failing layer is the one to report */
 	for (size_t i = 0; !r && i < run->img.n; i++)
 		if (run->img.layers[i].result)
-			r = ifail(err, errlen, run->img.layers[i].result, "%s",
+			r = nl_errf(err, errlen, run->img.layers[i].result, "%s",
 				  run->img.layers[i].err);
 	return r;
 }
@@ -449,9 +439,9 @@ static int import_locked(struct import_run *run, char *err, size_t errlen)
 	if (o->name)
 		snprintf(run->img.name, sizeof(run->img.name), "%s", o->name);
 	if (!run->img.name[0])
-		return ifail(err, errlen, -EINVAL, "the image has no name or tag: give --name");
+		return nl_errf(err, errlen, -EINVAL, "the image has no name or tag: give --name");
 	if (!nl_image_name_valid(run->img.name))
-		return ifail(err, errlen, -EINVAL, "invalid image name '%s'", run->img.name);
+		return nl_errf(err, errlen, -EINVAL, "invalid image name '%s'", run->img.name);
 	find_present(run);
 	/* Everything is verified before anything is stored: a bad layer is
 	 * found before the good ones below it become visible. */
@@ -475,13 +465,13 @@ int nl_import_image(const struct nl_import_opts *o, char *err, size_t errlen)
 	int r, lock_fd;
 
 	if (!run)
-		return ifail(err, errlen, -ENOMEM, "out of memory");
+		return nl_errf(err, errlen, -ENOMEM, "out of memory");
 	run->o = o;
 	r = resolve_store_dir(o->nvm_dir, run->nvm, sizeof(run->nvm), err, errlen);
 	if (!r)
 		r = resolve_store_dir(o->hdd_dir, run->hdd, sizeof(run->hdd), err, errlen);
 	if (!r && !(o->hdd_bps > 0 && o->nvm_bps > 0 && o->bandwidth_bps > 0))
-		r = ifail(err, errlen, -EINVAL, "speeds and bandwidth must be positive");
+		r = nl_errf(err, errlen, -EINVAL, "speeds and bandwidth must be positive");
 	if (r) {
 		free(run);
 		return r;

@@ -38,6 +38,7 @@ struct extractor {
 	size_t errlen;
 };
 
+__attribute__((format(printf, 3, 4)))
 static int xfail(struct extractor *x, int r, const char *fmt, ...)
 {
 	va_list ap;

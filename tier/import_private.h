@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Format a message into @err and return @r (a negative errno). */
+int nl_errf(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* ---- JSON (RFC 8259, strict: no comments, no trailing commas) ---- */
 enum nl_json_type {
 	NL_JSON_NULL, NL_JSON_BOOL, NL_JSON_NUMBER, NL_JSON_STRING,

@@ -44,16 +44,6 @@ struct registry {
 	struct reg_image *img;
 };
 
-static int rfail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 static void reg_free(struct registry *reg)
 {
 	for (size_t i = 0; i < reg->n; i++)
@@ -108,7 +98,7 @@ static int reg_load(const char *nvm_dir, struct registry *reg, char *err, size_t
 	snprintf(path, sizeof(path), "%s/images", nvm_dir);
 	f = fopen(path, "re");
 	if (!f)
-		return errno == ENOENT ? 0 : rfail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? 0 : nl_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	if (!fgets(line, sizeof(line), f) || strncmp(line, REG_MAGIC, strlen(REG_MAGIC)) != 0)
 		r = -EINVAL;
 	while (!r && fgets(line, sizeof(line), f)) {
@@ -123,7 +113,7 @@ static int reg_load(const char *nvm_dir, struct registry *reg, char *err, size_t
 	fclose(f);
 	if (r) {
 		reg_free(reg);
-		return rfail(err, errlen, r, "%s: malformed registry at line %zu", path, lineno);
+		return nl_errf(err, errlen, r, "%s: malformed registry at line %zu", path, lineno);
 	}
 	return 0;
 }
@@ -158,7 +148,7 @@ static int reg_save(const char *nvm_dir, const struct registry *reg, const struc
 	snprintf(tmp, sizeof(tmp), "%s/.images.tmp-XXXXXX", nvm_dir);
 	fd = mkstemp(tmp);
 	if (fd < 0 || !(f = fdopen(fd, "w")))
-		return rfail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+		return nl_errf(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
 	fprintf(f, REG_MAGIC "\n");
 	for (size_t i = 0; i < reg->n; i++)
 		if (strcmp(reg->img[i].name, add->name) != 0)
@@ -174,7 +164,7 @@ static int reg_save(const char *nvm_dir, const struct registry *reg, const struc
 		sync_parent(nvm_dir);
 	if (r) {
 		unlink(tmp);
-		return rfail(err, errlen, r, "writing %s: %s", path, strerror(-r));
+		return nl_errf(err, errlen, r, "writing %s: %s", path, strerror(-r));
 	}
 	return 0;
 }
@@ -269,7 +259,7 @@ int nl_registry_lowerdir(const char *nvm_dir, const char *name, char **lowerdir,
 	im = find_image(&reg, name);
 	if (!im) {
 		reg_free(&reg);
-		return rfail(err, errlen, -ENOENT, "no image named '%s' in %s/images", name, nvm_dir);
+		return nl_errf(err, errlen, -ENOENT, "no image named '%s' in %s/images", name, nvm_dir);
 	}
 	for (size_t i = 0; i < im->n; i++)
 		len += strlen(im->l[i].path) + 1;

@@ -44,16 +44,6 @@ static const char *const layer_types[] = {
 	"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 };
 
-static int efail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -145,23 +135,23 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, const char *
 	int r;
 
 	if (!name || !safe_rel(name))
-		return efail(err, errlen, -EPERM, "refusing archive entry '%s': absolute "
+		return nl_errf(err, errlen, -EPERM, "refusing archive entry '%s': absolute "
 			     "path or '..' (path traversal)", name ? name : "");
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-		return efail(err, errlen, -ENAMETOOLONG, "archive entry name too long");
+		return nl_errf(err, errlen, -ENAMETOOLONG, "archive entry name too long");
 	r = mkdirs(path, strlen(dir));
 	if (r)
-		return efail(err, errlen, r, "unpacking '%s': %s", name, strerror(-r));
+		return nl_errf(err, errlen, r, "unpacking '%s': %s", name, strerror(-r));
 	if (archive_entry_filetype(e) == AE_IFDIR) {
 		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return efail(err, errlen, -errno, "unpacking '%s': %s", name, strerror(errno));
+			return nl_errf(err, errlen, -errno, "unpacking '%s': %s", name, strerror(errno));
 		return 0;
 	}
 	if (archive_entry_filetype(e) != AE_IFREG)
 		return 0;
 	r = write_entry_file(a, path);
 	if (r)
-		return efail(err, errlen, r, "unpacking '%s': %s", name,
+		return nl_errf(err, errlen, r, "unpacking '%s': %s", name,
 			     r == -EINVAL ? archive_error_string(a) : strerror(-r));
 	return 0;
 }
@@ -178,12 +168,12 @@ static int unpack_archive(const char *file, const char *dir, char *err, size_t e
 	archive_read_support_filter_zstd(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, file, 128 * 1024) != ARCHIVE_OK) {
-		r = efail(err, errlen, -EINVAL, "%s: not a tar archive: %s", file,
+		r = nl_errf(err, errlen, -EINVAL, "%s: not a tar archive: %s", file,
 			  archive_error_string(a));
 	}
 	while (!r && (ar = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
 		if (ar < ARCHIVE_WARN)
-			r = efail(err, errlen, -EINVAL, "%s: bad archive: %s", file,
+			r = nl_errf(err, errlen, -EINVAL, "%s: bad archive: %s", file,
 				  archive_error_string(a));
 		else
 			r = unpack_entry(a, e, dir, err, errlen);
@@ -231,13 +221,13 @@ static int load_json(const char *path, const char *what, struct nl_json **out,
 	int r = read_small_file(path, &buf, &len);
 
 	if (r == -ENOENT)
-		return efail(err, errlen, r, "%s is missing (%s)", what, path);
+		return nl_errf(err, errlen, r, "%s is missing (%s)", what, path);
 	if (r)
-		return efail(err, errlen, r, "cannot read %s %s: %s", what, path, strerror(-r));
+		return nl_errf(err, errlen, r, "cannot read %s %s: %s", what, path, strerror(-r));
 	r = nl_json_parse(buf, len, out, jerr, sizeof(jerr));
 	free(buf);
 	if (r)
-		return efail(err, errlen, r, "%s: %s", what, jerr);
+		return nl_errf(err, errlen, r, "%s: %s", what, jerr);
 	return 0;
 }
 
@@ -257,19 +247,19 @@ static int verify_blob(const struct nl_image *img, const struct nl_json *desc,
 	int r;
 
 	if (!nl_digest_valid(digest))
-		return efail(err, errlen, -EINVAL, "%s: unsupported or malformed digest '%s'",
+		return nl_errf(err, errlen, -EINVAL, "%s: unsupported or malformed digest '%s'",
 			     what, digest ? digest : "(none)");
 	blob_path(img, digest, path, pathlen);
 	r = nl_hash_file(path, got, &got_size);
 	if (r == -ENOENT)
-		return efail(err, errlen, r, "%s: missing blob %s", what, digest);
+		return nl_errf(err, errlen, r, "%s: missing blob %s", what, digest);
 	if (r)
-		return efail(err, errlen, r, "%s: cannot read blob %s: %s", what, digest, strerror(-r));
+		return nl_errf(err, errlen, r, "%s: cannot read blob %s: %s", what, digest, strerror(-r));
 	if (strcmp(got, digest) != 0)
-		return efail(err, errlen, -EINVAL, "%s: blob digest mismatch: expected %s, "
+		return nl_errf(err, errlen, -EINVAL, "%s: blob digest mismatch: expected %s, "
 			     "blob is %s", what, digest, got);
 	if (size && (!size->is_int || size->integer < 0 || (uint64_t)size->integer != got_size))
-		return efail(err, errlen, -EINVAL, "%s: blob %s has %llu bytes, descriptor "
+		return nl_errf(err, errlen, -EINVAL, "%s: blob %s has %llu bytes, descriptor "
 			     "says otherwise", what, digest, (unsigned long long)got_size);
 	return 0;
 }
@@ -335,7 +325,7 @@ static const struct nl_json *pick_by_ref(const struct nl_json *list, const char 
 	if (!ref) {
 		if (list->count == 1)
 			return list->items[0];
-		efail(err, errlen, -EINVAL, "the layout holds %zu images: name one as PATH:REF",
+		nl_errf(err, errlen, -EINVAL, "the layout holds %zu images: name one as PATH:REF",
 		      list->count);
 		return NULL;
 	}
@@ -346,7 +336,7 @@ static const struct nl_json *pick_by_ref(const struct nl_json *list, const char 
 		if (r && strcmp(r, ref) == 0)
 			return list->items[i];
 	}
-	efail(err, errlen, -ENOENT, "no image with reference '%s' in the layout", ref);
+	nl_errf(err, errlen, -ENOENT, "no image with reference '%s' in the layout", ref);
 	return NULL;
 }
 
@@ -355,7 +345,7 @@ static const struct nl_json *manifest_list(const struct nl_json *index, char *er
 	const struct nl_json *m = nl_json_get(index, "manifests");
 
 	if (!m || m->type != NL_JSON_ARRAY || m->count == 0) {
-		efail(err, errlen, -EINVAL, "index has no \"manifests\" array");
+		nl_errf(err, errlen, -EINVAL, "index has no \"manifests\" array");
 		return NULL;
 	}
 	return m;
@@ -382,11 +372,11 @@ static int oci_find_manifest(struct nl_image *img, const char *ref, struct nl_js
 		list = r ? NULL : manifest_list(nested, err, errlen);
 		desc = list ? pick_by_platform(list) : NULL;
 		if (list && !desc)
-			efail(err, errlen, -ENOENT, "no manifest for linux/%s in the image index",
+			nl_errf(err, errlen, -ENOENT, "no manifest for linux/%s in the image index",
 			      host_arch());
 	}
 	if (desc && !is_manifest_type(nl_json_get_str(desc, "mediaType"))) {
-		efail(err, errlen, -EINVAL, "unsupported media type '%s' for an image manifest",
+		nl_errf(err, errlen, -EINVAL, "unsupported media type '%s' for an image manifest",
 		      nl_json_get_str(desc, "mediaType") ? nl_json_get_str(desc, "mediaType") : "");
 		desc = NULL;
 	}
@@ -421,18 +411,18 @@ static int oci_layer(struct nl_image *img, const struct nl_json *desc, size_t i,
 	const struct nl_json *size = nl_json_get(desc, "size");
 
 	if (!known_layer_type(mt))
-		return efail(err, errlen, -EINVAL, "layer %zu: unsupported media type '%s'",
+		return nl_errf(err, errlen, -EINVAL, "layer %zu: unsupported media type '%s'",
 			     i + 1, mt ? mt : "(none)");
 	if (!nl_digest_valid(d))
-		return efail(err, errlen, -EINVAL, "layer %zu: unsupported or malformed digest '%s'",
+		return nl_errf(err, errlen, -EINVAL, "layer %zu: unsupported or malformed digest '%s'",
 			     i + 1, d ? d : "(none)");
 	if (!size || !size->is_int || size->integer < 0)
-		return efail(err, errlen, -EINVAL, "layer %zu: descriptor has no valid size", i + 1);
+		return nl_errf(err, errlen, -EINVAL, "layer %zu: descriptor has no valid size", i + 1);
 	snprintf(l->digest, sizeof(l->digest), "%s", d);
 	l->size = (uint64_t)size->integer;
 	blob_path(img, d, l->blob, sizeof(l->blob));
 	if (access(l->blob, R_OK) != 0)
-		return efail(err, errlen, -ENOENT, "layer %zu: missing blob %s", i + 1, d);
+		return nl_errf(err, errlen, -ENOENT, "layer %zu: missing blob %s", i + 1, d);
 	return 0;
 }
 
@@ -450,12 +440,12 @@ static int oci_open(struct nl_image *img, const char *ref, char *err, size_t err
 	cfg = nl_json_get(m, "config");
 	layers = nl_json_get(m, "layers");
 	if (mt && !is_manifest_type(mt))
-		efail(err, errlen, r, "unsupported media type '%s' for an image manifest", mt);
+		nl_errf(err, errlen, r, "unsupported media type '%s' for an image manifest", mt);
 	else if (!cfg || !layers || layers->type != NL_JSON_ARRAY || layers->count == 0)
-		efail(err, errlen, r, "manifest has no config or no layers");
+		nl_errf(err, errlen, r, "manifest has no config or no layers");
 	else if (!(mt = nl_json_get_str(cfg, "mediaType")) ||
 		 (strcmp(mt, MT_OCI_CONFIG) != 0 && strcmp(mt, MT_DOCKER_CONFIG) != 0))
-		efail(err, errlen, r, "unsupported media type '%s' for an image config",
+		nl_errf(err, errlen, r, "unsupported media type '%s' for an image config",
 		      mt ? mt : "(none)");
 	else
 		r = load_blob_json(img, cfg, "config", &img->config, NULL, err, errlen);
@@ -494,7 +484,7 @@ static int docker_file(const struct nl_image *img, const struct nl_json *v, cons
 		       char *path, size_t len, char *err, size_t errlen)
 {
 	if (!v || v->type != NL_JSON_STRING || !safe_rel(v->str))
-		return efail(err, errlen, -EPERM, "manifest.json: %s path missing, absolute or "
+		return nl_errf(err, errlen, -EPERM, "manifest.json: %s path missing, absolute or "
 			     "with '..'", what);
 	snprintf(path, len, "%s/%s", img->root, v->str);
 	return 0;
@@ -511,11 +501,11 @@ static int docker_config(struct nl_image *img, const struct nl_json *entry, char
 		return r;
 	r = nl_hash_file(path, got, &size);
 	if (r)
-		return efail(err, errlen, r, "config %s: %s", c->str,
+		return nl_errf(err, errlen, r, "config %s: %s", c->str,
 			     r == -ENOENT ? "missing blob" : strerror(-r));
 	digest_from_name(c->str, want);
 	if (want[0] && strcmp(want, got) != 0)
-		return efail(err, errlen, -EINVAL, "config: blob digest mismatch: expected %s, "
+		return nl_errf(err, errlen, -EINVAL, "config: blob digest mismatch: expected %s, "
 			     "blob is %s", want, got);
 	/* a docker save has no manifest digest: the image ID stands for it */
 	snprintf(img->digest, sizeof(img->digest), "%s", got);
@@ -548,11 +538,11 @@ static int docker_open(struct nl_image *img, const char *ref, char *err, size_t 
 	if (r)
 		return r;
 	if (m->type != NL_JSON_ARRAY || m->count == 0)
-		efail(err, errlen, -EINVAL, "manifest.json: expected a non-empty array");
+		nl_errf(err, errlen, -EINVAL, "manifest.json: expected a non-empty array");
 	else if (!(entry = docker_pick(m, ref)) && ref)
-		efail(err, errlen, -ENOENT, "no image tagged '%s' in the archive", ref);
+		nl_errf(err, errlen, -ENOENT, "no image tagged '%s' in the archive", ref);
 	else if (!entry)
-		efail(err, errlen, -EINVAL, "the archive holds %zu images: name one as PATH:REF",
+		nl_errf(err, errlen, -EINVAL, "the archive holds %zu images: name one as PATH:REF",
 		      m->count);
 	if (!entry) {
 		nl_json_free(m);
@@ -565,7 +555,7 @@ static int docker_open(struct nl_image *img, const char *ref, char *err, size_t 
 		snprintf(img->name, sizeof(img->name), "%s", ref ? ref : tags->items[0]->str);
 	r = docker_config(img, entry, err, errlen);
 	if (!r && (!layers || layers->type != NL_JSON_ARRAY || layers->count == 0))
-		r = efail(err, errlen, -EINVAL, "manifest.json: no layers");
+		r = nl_errf(err, errlen, -EINVAL, "manifest.json: no layers");
 	if (!r) {
 		img->n = layers->count;
 		img->layers = calloc(img->n, sizeof(*img->layers));
@@ -577,7 +567,7 @@ static int docker_open(struct nl_image *img, const char *ref, char *err, size_t 
 
 		r = docker_file(img, layers->items[i], "layer", l->blob, sizeof(l->blob), err, errlen);
 		if (!r && stat(l->blob, &st) != 0)
-			r = efail(err, errlen, -ENOENT, "layer %zu: missing blob %s", i + 1,
+			r = nl_errf(err, errlen, -ENOENT, "layer %zu: missing blob %s", i + 1,
 				  layers->items[i]->str);
 		if (!r) {
 			digest_from_name(layers->items[i]->str, l->digest);
@@ -599,13 +589,13 @@ static int read_config(struct nl_image *img, char *err, size_t errlen)
 	size_t k = 0;
 
 	if (!type || strcmp(type, "layers") != 0 || !ids || ids->type != NL_JSON_ARRAY)
-		return efail(err, errlen, -EINVAL, "config: no rootfs of type \"layers\"");
+		return nl_errf(err, errlen, -EINVAL, "config: no rootfs of type \"layers\"");
 	if (ids->count != img->n)
-		return efail(err, errlen, -EINVAL, "config lists %zu diffIDs for %zu layers",
+		return nl_errf(err, errlen, -EINVAL, "config lists %zu diffIDs for %zu layers",
 			     ids->count, img->n);
 	for (size_t i = 0; i < img->n; i++) {
 		if (ids->items[i]->type != NL_JSON_STRING || !nl_digest_valid(ids->items[i]->str))
-			return efail(err, errlen, -EINVAL, "config: layer %zu: unsupported or "
+			return nl_errf(err, errlen, -EINVAL, "config: layer %zu: unsupported or "
 				     "malformed diffID", i + 1);
 		snprintf(img->layers[i].diff_id, 72, "%s", ids->items[i]->str);
 		if (nl_chain_id(i ? img->layers[i - 1].chain_id : NULL, img->layers[i].diff_id,
@@ -655,7 +645,7 @@ static int unpack_source(struct nl_image *img, const char *path, const char *scr
 		int r = -errno;
 
 		img->staging[0] = '\0';
-		return efail(err, errlen, r, "cannot create a staging dir in %s: %s", scratch,
+		return nl_errf(err, errlen, r, "cannot create a staging dir in %s: %s", scratch,
 			     strerror(-r));
 	}
 	snprintf(img->root, sizeof(img->root), "%s", img->staging);
@@ -671,9 +661,9 @@ int nl_image_open(struct nl_image *img, const char *source, const char *scratch_
 
 	split_source(source, path, sizeof(path), ref, sizeof(ref));
 	if (stat(path, &st) != 0)
-		return efail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return nl_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	if (S_ISDIR(st.st_mode))
-		r = realpath(path, img->root) ? 0 : efail(err, errlen, -errno, "%s: %s", path,
+		r = realpath(path, img->root) ? 0 : nl_errf(err, errlen, -errno, "%s: %s", path,
 							   strerror(errno));
 	else
 		r = unpack_source(img, path, scratch_dir, err, errlen);
@@ -685,7 +675,7 @@ int nl_image_open(struct nl_image *img, const char *source, const char *scratch_
 	} else {
 		snprintf(probe, sizeof(probe), "%s/manifest.json", img->root);
 		if (access(probe, F_OK) != 0)
-			return efail(err, errlen, -EINVAL, "%s: neither an OCI image layout "
+			return nl_errf(err, errlen, -EINVAL, "%s: neither an OCI image layout "
 				     "(index.json) nor a docker save (manifest.json)", path);
 		r = docker_open(img, ref[0] ? ref : NULL, err, errlen);
 	}
