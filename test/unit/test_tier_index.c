@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of the hot-file index pool: create, reopen, refusal of broken
+ * and newer pools, crash leftovers, and the trace folded into it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <cmocka.h>
+#include "test_tier_common.h"
+#include "tier/tier_private.h"
+
+static int setup(void **state)
+{
+	struct tdirs *t = calloc(1, sizeof(*t));
+
+	tdirs_make(t);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	tdirs_remove(*state);
+	free(*state);
+	return 0;
+}
+
+static struct tier_ctx *open_ok(struct tdirs *t, bool promote)
+{
+	struct tier_config c = tconf(t, promote);
+	struct tier_ctx *ctx;
+	char err[512];
+	int rc = tier_open(&c, &ctx, err, sizeof(err));
+
+	if (rc)
+		fprintf(stderr, "tier_open: %s\n", err);
+	assert_int_equal(rc, 0);
+	tier_config_free(&c);
+	return ctx;
+}
+
+static int open_err(struct tdirs *t, char *err, size_t n)
+{
+	struct tier_config c = tconf(t, false);
+	struct tier_ctx *ctx = NULL;
+	int rc = tier_open(&c, &ctx, err, n);
+
+	tier_config_free(&c);
+	assert_null(ctx);
+	return rc;
+}
+
+static void create_and_reopen(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	struct tier_status st;
+	char out[PATH_MAX];
+	int l;
+
+	l = tier_layer_add(ctx, t->l1);
+	assert_int_equal(l, 0);
+	tier_trace_open(ctx, l, "bin/sh", 10);
+	tier_trace_open(ctx, l, "etc/passwd", 20);
+	assert_int_equal(tier_trace_flush(ctx), 2);
+	tier_status(ctx, &st);
+	assert_int_equal(st.indexed_files, 2);
+	assert_int_equal(st.cold_starts, 1);
+	tier_close(ctx);
+
+	ctx = open_ok(t, false);
+	l = tier_layer_add(ctx, t->l1);
+	tier_status(ctx, &st);
+	assert_int_equal(st.indexed_files, 2);
+	assert_int_equal(st.cold_starts, 2);
+	/* traced, not promoted: read from the layer */
+	struct stat s = { .st_size = 10 };
+	assert_int_equal(tier_lookup_data(ctx, l, "bin/sh", &s, out, sizeof(out)), TIER_DATA_LAYER);
+	tier_close(ctx);
+}
+
+static void corrupt_pool_refused(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	char path[PATH_MAX], err[512], junk[4096];
+	struct stat before, after;
+	int fd;
+
+	tier_close(ctx);
+	snprintf(path, sizeof(path), "%s/%s", t->nvm, TIER_INDEX_FILE);
+	stat(path, &before);
+	memset(junk, 0x5a, sizeof(junk));
+	fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+	close(fd);
+	assert_true(open_err(t, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "refusing"));
+	/* never reinitialised: the broken bytes are still there */
+	stat(path, &after);
+	assert_int_equal(before.st_size, after.st_size);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(pread(fd, junk, 16, 0), 16);
+	close(fd);
+	assert_int_equal((unsigned char)junk[0], 0x5a);
+}
+
+static void newer_layout_refused(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	char path[PATH_MAX], err[512];
+	PMEMobjpool *pop;
+	struct tier_proot *r;
+
+	tier_close(ctx);
+	snprintf(path, sizeof(path), "%s/%s", t->nvm, TIER_INDEX_FILE);
+	pop = pmemobj_open(path, TIER_INDEX_LAYOUT);
+	assert_non_null(pop);
+	r = pmemobj_direct(pmemobj_root(pop, sizeof(*r)));
+	r->version = TIER_INDEX_VERSION + 1;
+	pmemobj_persist(pop, &r->version, sizeof(r->version));
+	pmemobj_close(pop);
+	assert_int_equal(open_err(t, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "newer"));
+}
+
+static void foreign_pool_refused(void **state)
+{
+	struct tdirs *t = *state;
+	char path[PATH_MAX], err[512];
+	PMEMobjpool *pop;
+
+	snprintf(path, sizeof(path), "%s/%s", t->nvm, TIER_INDEX_FILE);
+	pop = pmemobj_create(path, "some-other-layout", PMEMOBJ_MIN_POOL, 0600);
+	assert_non_null(pop);
+	pmemobj_close(pop);
+	assert_true(open_err(t, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "refusing"));
+}
+
+static void crash_leftovers_cleaned(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	char objdir[512], fake[PATH_MAX], out[PATH_MAX];
+	struct stat st;
+	int l;
+
+	tier_close(ctx);
+	/* as if a worker died after the rename and before the commit, and
+	 * another in the middle of a copy */
+	twrite(t->l1, "app", 100, 1);
+	snprintf(objdir, sizeof(objdir), "%s/objects", t->nvm);
+	twrite(objdir, "tmp.abc123", 50, 1);
+	twrite(objdir, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 100, 1);
+	ctx = open_ok(t, false);
+	assert_int_equal(count_dir(objdir), 0);
+	l = tier_layer_add(ctx, t->l1);
+	snprintf(fake, sizeof(fake), "%s/app", t->l1);
+	stat(fake, &st);
+	assert_int_equal(tier_lookup_data(ctx, l, "app", &st, out, sizeof(out)), TIER_DATA_LAYER);
+	tier_close(ctx);
+}
+
+static void trace_order_once(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	int l1 = tier_layer_add(ctx, t->l1), l2 = tier_layer_add(ctx, t->l2);
+	char *text = NULL, line[600];
+	size_t len = 0;
+	FILE *f;
+
+	tier_trace_open(ctx, l1, "usr/bin/python3", 1);
+	tier_trace_open(ctx, l2, "app/main.py", 2);
+	tier_trace_open(ctx, l1, "usr/bin/python3", 1);	/* second open: not recorded */
+	tier_trace_open(ctx, l1, "usr/lib/libc.so", 3);
+	tier_trace_open(ctx, l2, "usr/bin/python3", 4);	/* same path, other layer */
+	tier_trace_open(ctx, l2, "app/main.py", 2);
+	tier_trace_stop(ctx);
+	tier_trace_open(ctx, l1, "late/file", 5);		/* window closed */
+	f = open_memstream(&text, &len);
+	assert_int_equal(tier_hotlist_export(ctx, f), 4);
+	fclose(f);
+	snprintf(line, sizeof(line), "# nlayerfs hot list 1\n%s usr/bin/python3\n%s app/main.py\n"
+		 "%s usr/lib/libc.so\n%s usr/bin/python3\n", tier_layer_id(ctx, l1),
+		 tier_layer_id(ctx, l2), tier_layer_id(ctx, l1), tier_layer_id(ctx, l2));
+	assert_string_equal(text, line);
+	free(text);
+	tier_close(ctx);
+}
+
+struct tracer {
+	struct tier_ctx *ctx;
+	int layer;
+};
+
+#define NFILES 2000
+
+static void *trace_many(void *arg)
+{
+	struct tracer *tr = arg;
+	char p[32];
+
+	for (int i = 0; i < NFILES; i++) {
+		snprintf(p, sizeof(p), "f/%d", i);
+		tier_trace_open(tr->ctx, tr->layer, p, (uint64_t)i);
+	}
+	return NULL;
+}
+
+static void trace_concurrent(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	struct tracer tr = { ctx, tier_layer_add(ctx, t->l1) };
+	pthread_t th[4];
+	struct tier_status st;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, trace_many, &tr);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	tier_trace_flush(ctx);
+	tier_status(ctx, &st);
+	/* each file once, none lost (the ring may drop only when full) */
+	assert_int_equal(st.trace_records + st.trace_dropped, NFILES);
+	assert_int_equal(st.indexed_files, st.trace_records);
+	f = open_memstream(&text, &len);
+	assert_int_equal(tier_hotlist_export(ctx, f), (int)st.trace_records);
+	fclose(f);
+	free(text);
+	tier_close(ctx);
+}
+
+static void heat_accumulates(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	int l = tier_layer_add(ctx, t->l1);
+	struct tier_pentry *e;
+
+	tier_trace_open(ctx, l, "hot", 1);
+	tier_trace_open(ctx, l, "once", 1);
+	tier_trace_flush(ctx);
+	tier_trace_start(ctx);	/* the next cold start */
+	tier_trace_open(ctx, l, "hot", 1);
+	tier_trace_open(ctx, l, "hot", 1);
+	tier_trace_flush(ctx);
+	e = tier_index_find(ctx, tier_layer_id(ctx, l), "hot");
+	assert_non_null(e);
+	assert_int_equal(e->heat, 2);
+	e = tier_index_find(ctx, tier_layer_id(ctx, l), "once");
+	assert_int_equal(e->heat, 1);
+	tier_close(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(create_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_pool_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(newer_layout_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(foreign_pool_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_leftovers_cleaned, setup, teardown),
+		cmocka_unit_test_setup_teardown(trace_order_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(trace_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(heat_accumulates, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
