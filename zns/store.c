@@ -47,7 +47,7 @@ struct slot_writer {
 
 struct zns_stream {
 	struct zns_store *s;
-	pthread_mutex_t lock;
+	pthread_rwlock_t lock;		/* appends write, reads share */
 	uint32_t tenant;
 	uint32_t k;
 	uint32_t *groups;
@@ -295,7 +295,7 @@ static void stream_free(struct zns_stream *st)
 	free(st->stage_zoff);
 	free(st->rows);
 	free(st->groups);
-	pthread_mutex_destroy(&st->lock);
+	pthread_rwlock_destroy(&st->lock);
 	free(st);
 }
 
@@ -325,7 +325,7 @@ static struct zns_stream *stream_new(struct zns_store *s, uint32_t tenant)
 
 	if (!st)
 		return NULL;
-	pthread_mutex_init(&st->lock, NULL);
+	pthread_rwlock_init(&st->lock, NULL);
 	st->s = s;
 	st->tenant = tenant;
 	st->cap = s->g->zone_cap;
@@ -507,14 +507,14 @@ int zns_stream_append(struct zns_stream *st, const void *buf, size_t len,
 {
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
+	pthread_rwlock_wrlock(&st->lock);
 	rc = st->error;
 	if (!rc) {
 		if (offp)
 			*offp = st->end;
 		rc = stream_append_locked(st, buf, len);
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return rc;
 }
 
@@ -524,7 +524,7 @@ int zns_stream_flush(struct zns_stream *st)
 	uint32_t bs = st->s->g->block_size;
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
+	pthread_rwlock_wrlock(&st->lock);
 	rc = st->error;
 	/* Pad to a block boundary so that every slot's staging is aligned. */
 	while (!rc && st->end % bs) {
@@ -539,7 +539,7 @@ int zns_stream_flush(struct zns_stream *st)
 	}
 	if (!rc && st->nrows)
 		rc = stream_dispatch(st) ?: stream_drain(st);
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return rc ?: zns_dev_sync(st->s->dev);
 }
 
@@ -563,27 +563,44 @@ static int read_zone_bytes(struct zns_stream *st, uint32_t zone, uint64_t zoff,
 	return r < 0 ? (int)r : 0;
 }
 
-/* One piece inside one stripe unit: from the device, the staging, or both. */
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * One piece inside one stripe unit. In the last row a zone's bytes are, in
+ * order: on the device, in flight (the buffer handed to the writer, still
+ * intact), then staged. Reads never wait for the writers.
+ */
 static int read_piece(struct zns_stream *st, const struct zns_stripe_pos *pos,
 		      unsigned char *dst, size_t n)
 {
-	uint32_t zone = row_zone(st, pos->row, pos->slot);
-	uint64_t staged_from = UINT64_MAX;
-	size_t on_dev = n;
+	uint32_t s = pos->slot, zone = row_zone(st, pos->row, s);
+	uint64_t a = pos->zone_off, b = a + n, posted = UINT64_MAX, staged = UINT64_MAX;
+	uint64_t from;
 	int rc = 0;
 
 	if (zone == NO_ZONE)
 		return -ENODATA;
-	if (pos->row == st->nrows - 1)
-		staged_from = st->stage_zoff[pos->slot];
-	if (pos->zone_off + n > staged_from)
-		on_dev = pos->zone_off >= staged_from ? 0 : (size_t)(staged_from - pos->zone_off);
-	if (on_dev)
-		rc = read_zone_bytes(st, zone, pos->zone_off, dst, on_dev);
-	if (!rc && on_dev < n)
-		memcpy(dst + on_dev,
-		       st->stage[pos->slot] + (pos->zone_off + on_dev - staged_from),
-		       n - on_dev);
+	if (pos->row + 1 == st->nrows) {
+		staged = st->stage_zoff[s];
+		posted = staged - st->inflight[s];
+	}
+	if (a < min64(b, posted))
+		rc = read_zone_bytes(st, zone, a, dst, (size_t)(min64(b, posted) - a));
+	from = max64(a, posted);
+	if (!rc && from < min64(b, staged))
+		memcpy(dst + (from - a), st->spare[s] + (from - posted),
+		       (size_t)(min64(b, staged) - from));
+	from = max64(a, staged);
+	if (!rc && from < b)
+		memcpy(dst + (from - a), st->stage[s] + (from - staged), (size_t)(b - from));
 	return rc;
 }
 
@@ -594,10 +611,7 @@ ssize_t zns_stream_read(struct zns_stream *st, uint64_t off, void *buf, size_t l
 	size_t done = 0;
 	int rc = 0;
 
-	pthread_mutex_lock(&st->lock);
-	/* What was handed to the writers is read from the device. */
-	if (st->nrows)
-		stream_drain(st);
+	pthread_rwlock_rdlock(&st->lock);
 	if (off >= st->end)
 		len = 0;
 	else if (len > st->end - off)
@@ -612,7 +626,7 @@ ssize_t zns_stream_read(struct zns_stream *st, uint64_t off, void *buf, size_t l
 		rc = read_piece(st, &pos, p + done, n);
 		done += n;
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return rc ? rc : (ssize_t)len;
 }
 
@@ -669,9 +683,9 @@ int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len)
 {
 	uint64_t row_bytes;
 
-	pthread_mutex_lock(&st->lock);
+	pthread_rwlock_wrlock(&st->lock);
 	if (off > st->end || len > st->end - off) {
-		pthread_mutex_unlock(&st->lock);
+		pthread_rwlock_unlock(&st->lock);
 		return -EINVAL;
 	}
 	row_bytes = st->cap * st->k;
@@ -679,15 +693,20 @@ int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len)
 		stream_add_dead_locked(st, off, len);
 		stream_reclaim_locked(st, off / row_bytes, (off + len - 1) / row_bytes);
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return 0;
 }
 
 /* ---------------- inspection and recovery ---------------- */
 
-uint64_t zns_stream_end(const struct zns_stream *st)
+uint64_t zns_stream_end(struct zns_stream *st)
 {
-	return st->end;
+	uint64_t end;
+
+	pthread_rwlock_rdlock(&st->lock);
+	end = st->end;
+	pthread_rwlock_unlock(&st->lock);
+	return end;
 }
 
 uint32_t zns_stream_tenant(const struct zns_stream *st)
@@ -726,7 +745,7 @@ int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 {
 	int bad = 0;
 
-	pthread_mutex_lock(&st->lock);
+	pthread_rwlock_wrlock(&st->lock);
 	if (st->nrows)
 		stream_drain(st);
 	for (uint64_t r = 0; r < st->nrows; r++) {
@@ -751,7 +770,7 @@ int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 			}
 		}
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return bad;
 }
 
@@ -822,14 +841,14 @@ ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len)
 	size_t need = STREAM_HDR + (size_t)words * 4;
 	uint8_t *p = buf;
 
-	pthread_mutex_lock(&st->lock);
+	pthread_rwlock_wrlock(&st->lock);
 	if (st->nrows && stream_drain(st)) {
-		pthread_mutex_unlock(&st->lock);
+		pthread_rwlock_unlock(&st->lock);
 		return st->error;
 	}
 	for (uint32_t i = 0; i < st->k && st->nrows; i++) {
 		if (st->stage_len[i]) {
-			pthread_mutex_unlock(&st->lock);
+			pthread_rwlock_unlock(&st->lock);
 			return -EBUSY;
 		}
 	}
@@ -847,7 +866,7 @@ ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len)
 		for (uint64_t i = 0; i < st->nrows * st->k; i++, p += 4)
 			put32(p, st->rows[i]);
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return (ssize_t)need;
 }
 
@@ -966,9 +985,9 @@ int zns_stream_seal(struct zns_stream *st)
 	uint64_t row = st->nrows - 1;
 	int rc = 0;
 
-	pthread_mutex_lock(&st->lock);
+	pthread_rwlock_wrlock(&st->lock);
 	if (!st->nrows || st->end == st->nrows * st->cap * st->k) {
-		pthread_mutex_unlock(&st->lock);
+		pthread_rwlock_unlock(&st->lock);
 		return 0;
 	}
 	stream_drain(st);
@@ -989,7 +1008,7 @@ int zns_stream_seal(struct zns_stream *st)
 	}
 	st->end = st->nrows * st->cap * st->k;
 	st->error = 0;
-	pthread_mutex_unlock(&st->lock);
+	pthread_rwlock_unlock(&st->lock);
 	return rc;
 }
 

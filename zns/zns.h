@@ -288,7 +288,7 @@ ssize_t zns_stream_read(struct zns_stream *st, uint64_t off, void *buf, size_t l
 int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len);
 
 /** The stream end (bytes appended, padding included). */
-uint64_t zns_stream_end(const struct zns_stream *st);
+uint64_t zns_stream_end(struct zns_stream *st);
 
 /** The stream's tenant, its k, and its number of rows (reset ones included). */
 uint32_t zns_stream_tenant(const struct zns_stream *st);

@@ -601,6 +601,70 @@ static void test_active_limit_refused_up_front(void **state)
 	assert_int_equal(zns_stream_destroy(b), 0);
 }
 
+struct reader_job {
+	struct zns_stream *st;
+	unsigned seed;
+	bool *stop;
+	uint64_t total;		/* past it is the flush padding */
+	int reads;
+	int bad;
+};
+
+/* Read random ranges below the current end while the stream grows. */
+static void *reader_main(void *arg)
+{
+	struct reader_job *j = arg;
+	unsigned char *got = malloc(70000), *want = malloc(70000);
+	unsigned r = j->seed;
+
+	while (!__atomic_load_n(j->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t end = zns_stream_end(j->st), off;
+
+		if (end > j->total)
+			end = j->total;
+		size_t n = 1 + (r = r * 1103515245 + 12345) % 70000;
+
+		if (end < n)
+			continue;
+		off = (r = r * 1103515245 + 12345) % (end - n + 1);
+		if (zns_stream_read(j->st, off, got, n) != (ssize_t)n) {
+			j->bad++;
+			continue;
+		}
+		fill(want, n, 95, off);
+		j->bad += memcmp(got, want, n) != 0;
+		j->reads++;
+	}
+	free(got);
+	free(want);
+	return NULL;
+}
+
+/* Readers share the stream with the appender and see exactly what was appended. */
+static void test_reads_during_appends(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	bool stop = false;
+	uint64_t total = is_big(c) ? (8u << 20) : c->cap * 3 + 4321;
+	struct reader_job r1 = { NULL, 1, &stop, total, 0, 0 }, r2 = { NULL, 2, &stop, total, 0, 0 };
+	pthread_t t1, t2;
+
+	assert_int_equal(zns_stream_create(c->s, 95, 3 * ZBW, &st), 0);
+	r1.st = r2.st = st;
+	pthread_create(&t1, NULL, reader_main, &r1);
+	pthread_create(&t2, NULL, reader_main, &r2);
+	append_pattern(st, 95, total);
+	assert_int_equal(zns_stream_flush(st), 0);
+	__atomic_store_n(&stop, true, __ATOMIC_RELEASE);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	assert_int_equal(r1.bad + r2.bad, 0);
+	assert_true(r1.reads + r2.reads > 0);
+	verify_pattern(st, 95, 0, total);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
 /* One random run: appends, flushes and reads checked against a plain buffer. */
 static void random_run(struct ctx *c, unsigned seed, uint64_t unit, uint64_t batch, uint32_t k)
 {
@@ -674,6 +738,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_refuses_bad_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_active_limit_refused_up_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_ops_match_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_during_appends, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
