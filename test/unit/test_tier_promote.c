@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of promotion on real temp dirs: copies, dedup, stale sources,
+ * the NVM budget and eviction order, hot lists, write-back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <cmocka.h>
+#include "test_tier_common.h"
+
+static int setup(void **state)
+{
+	struct tdirs *t = calloc(1, sizeof(*t));
+
+	tdirs_make(t);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	tdirs_remove(*state);
+	free(*state);
+	return 0;
+}
+
+static struct tier_ctx *open_with(struct tdirs *t, bool promote, uint64_t budget)
+{
+	struct tier_config c = tconf(t, promote);
+	struct tier_ctx *ctx;
+	char err[512];
+	int rc;
+
+	c.nvm_size = budget;
+	rc = tier_open(&c, &ctx, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "tier_open: %s\n", err);
+	assert_int_equal(rc, 0);
+	tier_config_free(&c);
+	return ctx;
+}
+
+/* Where the data of @rel is read from; @copy gets the copy's path. */
+static int where(struct tier_ctx *ctx, int l, const char *rel, char *copy)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", tier_layer_dir(ctx, l), rel);
+	assert_int_equal(lstat(p, &st), 0);
+	return tier_lookup_data(ctx, l, rel, &st, copy, PATH_MAX);
+}
+
+static void assert_same_content(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = tread(a, &la), *y = tread(b, &lb);
+
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_int_equal(la, lb);
+	assert_memory_equal(x, y, la);
+	free(x);
+	free(y);
+}
+
+static void promote_end_to_end(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char copy[PATH_MAX], src[PATH_MAX];
+	struct tier_status st;
+
+	twrite(t->l1, "a", 10000, 1);
+	twrite(t->l1, "b", 5000, 2);
+	twrite(t->l1, "c", 200000, 3);
+	tier_trace_open(ctx, l, "a", 10000);
+	tier_trace_open(ctx, l, "b", 5000);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	tier_status(ctx, &st);
+	assert_int_equal(st.queue_len, 0);
+	assert_int_equal(st.promoted_files, 2);
+	assert_int_equal(st.promoted_bytes, 15000);
+	assert_int_equal(st.nvm_used, 15000);
+	assert_int_equal(st.objects, 2);
+	assert_int_equal(where(ctx, l, "a", copy), TIER_DATA_NVM_COPY);
+	assert_non_null(strstr(copy, "/objects/"));
+	snprintf(src, sizeof(src), "%s/a", t->l1);
+	assert_same_content(copy, src);
+	assert_int_equal(where(ctx, l, "c", copy), TIER_DATA_LAYER);
+	tier_close(ctx);
+
+	/* remount: the index still serves the copies */
+	ctx = open_with(t, true, 0);
+	l = tier_layer_add(ctx, t->l1);
+	assert_int_equal(where(ctx, l, "b", copy), TIER_DATA_NVM_COPY);
+	snprintf(src, sizeof(src), "%s/b", t->l1);
+	assert_same_content(copy, src);
+	tier_status(ctx, &st);
+	assert_int_equal(st.nvm_used, 15000);
+	tier_close(ctx);
+}
+
+static void identical_files_share_object(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l1 = tier_layer_add(ctx, t->l1), l2 = tier_layer_add(ctx, t->l2);
+	char c1[PATH_MAX], c2[PATH_MAX], objdir[512];
+	struct tier_status st;
+
+	twrite(t->l1, "lib.so", 30000, 7);
+	twrite(t->l2, "copy.so", 30000, 7);
+	tier_trace_open(ctx, l1, "lib.so", 30000);
+	tier_trace_open(ctx, l2, "copy.so", 30000);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	tier_status(ctx, &st);
+	assert_int_equal(st.promoted_files, 2);
+	assert_int_equal(st.objects, 1);
+	assert_int_equal(st.nvm_used, 30000);
+	assert_int_equal(where(ctx, l1, "lib.so", c1), TIER_DATA_NVM_COPY);
+	assert_int_equal(where(ctx, l2, "copy.so", c2), TIER_DATA_NVM_COPY);
+	assert_string_equal(c1, c2);
+	snprintf(objdir, sizeof(objdir), "%s/objects", t->nvm);
+	assert_int_equal(count_dir(objdir), 1);
+	/* dropping one user keeps the shared object for the other */
+	{
+		char p[PATH_MAX];
+		struct timeval tv[2] = { { 1000, 0 }, { 1000, 0 } };
+
+		snprintf(p, sizeof(p), "%s/lib.so", t->l1);
+		utimes(p, tv);
+	}
+	assert_int_equal(where(ctx, l1, "lib.so", c1), TIER_DATA_LAYER);
+	assert_int_equal(count_dir(objdir), 1);
+	assert_int_equal(where(ctx, l2, "copy.so", c2), TIER_DATA_NVM_COPY);
+	tier_status(ctx, &st);
+	assert_int_equal(st.nvm_used, 30000);
+	assert_int_equal(tier_evict(ctx, 1), 30000);
+	assert_int_equal(count_dir(objdir), 0);
+	tier_close(ctx);
+}
+
+static void changed_source_not_served(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char copy[PATH_MAX], p[PATH_MAX], objdir[512];
+	struct timeval tv[2] = { { 1000, 0 }, { 1000, 0 } };
+	struct tier_status st;
+
+	twrite(t->l1, "conf", 4000, 1);
+	tier_trace_open(ctx, l, "conf", 4000);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "conf", copy), TIER_DATA_NVM_COPY);
+	/* same size, other bytes, other mtime */
+	twrite(t->l1, "conf", 4000, 9);
+	snprintf(p, sizeof(p), "%s/conf", t->l1);
+	utimes(p, tv);
+	assert_int_equal(where(ctx, l, "conf", copy), TIER_DATA_LAYER);
+	tier_status(ctx, &st);
+	assert_int_equal(st.promoted_files, 0);
+	assert_int_equal(st.nvm_used, 0);
+	snprintf(objdir, sizeof(objdir), "%s/objects", t->nvm);
+	assert_int_equal(count_dir(objdir), 0);
+	tier_close(ctx);
+}
+
+static void trace_start(struct tier_ctx *ctx, int l, const char *const *files)
+{
+	tier_trace_start(ctx);
+	for (; *files; files++)
+		tier_trace_open(ctx, l, *files, 10000);
+	tier_trace_flush(ctx);
+}
+
+static void budget_and_eviction_order(void **state)
+{
+	struct tdirs *t = *state;
+	static const char *const s1[] = { "f1", "f2", "f3", NULL };
+	static const char *const s2[] = { "f1", "f2", "f4", NULL };
+	static const char *const s3[] = { "f1", "f4", NULL };
+	struct tier_ctx *ctx = open_with(t, false, 30000);
+	struct tier_status st;
+	char copy[PATH_MAX];
+	int l = tier_layer_add(ctx, t->l1);
+
+	for (int i = 1; i <= 5; i++) {
+		char n[8];
+
+		snprintf(n, sizeof(n), "f%d", i);
+		twrite(t->l1, n, 10000, (unsigned)i);
+	}
+	twrite(t->l1, "huge", 40000, 1);
+	tier_trace_stop(ctx);
+	trace_start(ctx, l, s1);	/* heat: f1 3, f2 2, f4 2, f3 1 */
+	trace_start(ctx, l, s2);
+	trace_start(ctx, l, s3);
+	tier_close(ctx);
+
+	ctx = open_with(t, true, 30000);
+	l = tier_layer_add(ctx, t->l1);
+	tier_trace_stop(ctx);
+	assert_int_equal(tier_promote_hot(ctx), 4);
+	assert_int_equal(tier_promote_file(ctx, l, "huge"), 0);
+	do {
+		tier_status(ctx, &st);
+		assert_true(st.nvm_used <= 30000);
+	} while (tier_wait_idle(ctx, 1) == -ETIMEDOUT);
+	tier_status(ctx, &st);
+	assert_int_equal(st.nvm_used, 30000);
+	assert_int_equal(where(ctx, l, "f1", copy), TIER_DATA_NVM_COPY);
+	assert_int_equal(where(ctx, l, "f2", copy), TIER_DATA_NVM_COPY);
+	assert_int_equal(where(ctx, l, "f4", copy), TIER_DATA_NVM_COPY);
+	assert_int_equal(where(ctx, l, "f3", copy), TIER_DATA_LAYER);
+	assert_int_equal(where(ctx, l, "huge", copy), TIER_DATA_LAYER);
+	/* a colder file never pushes out a hotter one */
+	assert_int_equal(tier_promote_file(ctx, l, "f5"), 0);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "f5", copy), TIER_DATA_LAYER);
+	/* explicit eviction: coldest first, the hottest stays */
+	assert_int_equal(tier_evict(ctx, 20000), 20000);
+	assert_int_equal(where(ctx, l, "f1", copy), TIER_DATA_NVM_COPY);
+	assert_int_equal(where(ctx, l, "f2", copy), TIER_DATA_LAYER);
+	assert_int_equal(where(ctx, l, "f4", copy), TIER_DATA_LAYER);
+	tier_status(ctx, &st);
+	assert_int_equal(st.nvm_used, 10000);
+	tier_close(ctx);
+}
+
+static char *export_text(struct tier_ctx *ctx)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_true(tier_hotlist_export(ctx, f) >= 0);
+	fclose(f);
+	return text;
+}
+
+static int import_text(struct tier_ctx *ctx, const char *text, unsigned *skipped, char *err)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int rc = tier_hotlist_import(ctx, f, "hot.list", skipped, err, 512);
+
+	fclose(f);
+	return rc;
+}
+
+static void hotlist_round_trip(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, false, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char other[200], copy[PATH_MAX], err[512], *text, *again;
+	unsigned skipped = 9;
+	struct tier_status st;
+
+	twrite(t->l1, "x", 100, 1);
+	twrite(t->l1, "y", 200, 2);
+	tier_trace_open(ctx, l, "y", 200);
+	tier_trace_open(ctx, l, "x", 100);
+	text = export_text(ctx);
+	tier_close(ctx);
+
+	/* another host: a fresh NVM tier, the same layer */
+	snprintf(other, sizeof(other), "%s/nvm2", t->root);
+	mkdir(other, 0755);
+	snprintf(t->nvm, sizeof(t->nvm), "%s", other);
+	ctx = open_with(t, true, 0);
+	tier_trace_stop(ctx);
+	l = tier_layer_add(ctx, t->l1);
+	assert_int_equal(import_text(ctx, text, &skipped, err), 2);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "x", copy), TIER_DATA_NVM_COPY);
+	assert_int_equal(where(ctx, l, "y", copy), TIER_DATA_NVM_COPY);
+	tier_status(ctx, &st);
+	assert_int_equal(st.promoted_bytes, 300);
+	/* imported, not traced here: this host's own list is still empty */
+	again = export_text(ctx);
+	assert_string_equal(again, "# nlayerfs hot list 1\n");
+	free(again);
+	free(text);
+	tier_close(ctx);
+}
+
+static void hotlist_errors(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	const char *id = tier_layer_id(ctx, l);
+	char text[1024], err[512];
+	unsigned skipped = 0;
+	struct tier_status st;
+
+	twrite(t->l1, "ok", 10, 1);
+	assert_int_equal(import_text(ctx, "", &skipped, err), -EINVAL);
+	assert_non_null(strstr(err, "hot.list"));
+	assert_int_equal(import_text(ctx, "some file\n", &skipped, err), -EINVAL);
+	assert_non_null(strstr(err, "hot.list:1:"));
+	snprintf(text, sizeof(text), "# nlayerfs hot list 1\n%s ok\n%s ../etc/shadow\n", id, id);
+	assert_int_equal(import_text(ctx, text, &skipped, err), -EINVAL);
+	assert_non_null(strstr(err, "hot.list:3:"));
+	snprintf(text, sizeof(text), "# nlayerfs hot list 1\n%s ok\nabc ok\n", id);
+	assert_int_equal(import_text(ctx, text, &skipped, err), -EINVAL);
+	assert_non_null(strstr(err, "hot.list:3:"));
+	snprintf(text, sizeof(text), "# nlayerfs hot list 1\n%s /abs\n", id);
+	assert_int_equal(import_text(ctx, text, &skipped, err), -EINVAL);
+	/* a broken list queues nothing */
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	tier_status(ctx, &st);
+	assert_int_equal(st.promoted_files, 0);
+	/* layers of other images are skipped, not errors */
+	snprintf(text, sizeof(text), "# nlayerfs hot list 1\n# comment\n\n%064d some/file\n%s ok\n", 7, id);
+	assert_int_equal(import_text(ctx, text, &skipped, err), 1);
+	assert_int_equal(skipped, 1);
+	tier_close(ctx);
+}
+
+static void chainid_layer_identity(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, false, 0);
+	char dir[512], id[65];
+	int a, b;
+
+	memset(id, 'c', 64);
+	id[64] = '\0';
+	snprintf(dir, sizeof(dir), "%s/%s", t->hdd, id);
+	mkdir(dir, 0755);
+	a = tier_layer_add(ctx, dir);
+	b = tier_layer_add(ctx, t->l1);
+	assert_string_equal(tier_layer_id(ctx, a), id);
+	assert_int_equal(strlen(tier_layer_id(ctx, b)), 64);
+	assert_string_not_equal(tier_layer_id(ctx, b), tier_layer_id(ctx, a));
+	assert_int_equal(tier_layer_home(ctx, b), TIER_HOME_HDD);
+	assert_int_equal(tier_layer_add(ctx, "/tmp/nl-P-does-not-exist"), -ENOENT);
+	tier_close(ctx);
+}
+
+static void writeback_cold_nvm_files(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	char layer[512], copy[PATH_MAX], orig[PATH_MAX];
+	struct tier_status before, after;
+	char *want;
+	int l;
+
+	snprintf(layer, sizeof(layer), "%s/layers", t->nvm);
+	mkdir(layer, 0755);
+	twrite(layer, "hot", 8192, 1);
+	twrite(layer, "cold", 65536, 2);
+	l = tier_layer_add(ctx, layer);
+	assert_int_equal(tier_layer_home(ctx, l), TIER_HOME_NVM);
+	tier_trace_open(ctx, l, "hot", 8192);
+	tier_status(ctx, &before);
+	assert_true(before.nvm_used >= 65536 + 8192);
+	assert_int_equal(tier_writeback_cold(ctx, true), 1);
+	assert_int_equal(where(ctx, l, "hot", copy), TIER_DATA_LAYER);
+	assert_int_equal(where(ctx, l, "cold", copy), TIER_DATA_HDD_COPY);
+	assert_non_null(strstr(copy, t->hdd));
+	/* the HDD copy holds the original bytes */
+	snprintf(orig, sizeof(orig), "%s/nl-P-want", t->root);
+	twrite(t->root, "nl-P-want", 65536, 2);
+	assert_same_content(copy, orig);
+	want = tread(orig, NULL);
+	free(want);
+	tier_status(ctx, &after);
+	assert_true(after.nvm_used <= before.nvm_used - 65536);
+	tier_close(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(promote_end_to_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(identical_files_share_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(changed_source_not_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(budget_and_eviction_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(hotlist_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(hotlist_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(chainid_layer_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
