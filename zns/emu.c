@@ -184,7 +184,7 @@ static bool implicit_close_one(struct emu *e)
 		struct emu_zone_rec *r = zrec(e, z);
 
 		if (r->state == ZNS_ZONE_IOPEN && !e->busy[z]) {
-			r->state = r->wp ? ZNS_ZONE_CLOSED : ZNS_ZONE_EMPTY;
+			r->state = ZNS_ZONE_CLOSED;
 			return true;
 		}
 	}
@@ -270,7 +270,7 @@ static int emu_close_zone(struct zns_dev *dev, uint32_t zone)
 	if (r->state == ZNS_ZONE_EMPTY || r->state == ZNS_ZONE_FULL)
 		rc = -EIO;
 	else if (state_is_open(r->state))
-		r->state = r->wp ? ZNS_ZONE_CLOSED : ZNS_ZONE_EMPTY;
+		r->state = ZNS_ZONE_CLOSED;	/* as NVMe: even with nothing written */
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }

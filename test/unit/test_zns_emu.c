@@ -169,13 +169,14 @@ static void test_state_transitions(void **state)
 {
 	struct tdev *t = *state;
 
-	/* EMPTY -> EOPEN -> EMPTY (closed with nothing written). */
+	/* EMPTY -> EOPEN -> CLOSED, as NVMe does even with nothing written. */
 	assert_int_equal(zns_zone_close(t->dev, 4), -EIO);
 	assert_int_equal(zns_zone_open(t->dev, 4), 0);
 	assert_int_equal(report(t, 4).state, ZNS_ZONE_EOPEN);
 	assert_int_equal(zns_zone_open(t->dev, 4), 0);
 	assert_int_equal(zns_zone_close(t->dev, 4), 0);
-	assert_int_equal(report(t, 4).state, ZNS_ZONE_EMPTY);
+	assert_int_equal(report(t, 4).state, ZNS_ZONE_CLOSED);
+	assert_int_equal(report(t, 4).wp, 0);
 	/* EOPEN stays EOPEN on write; close with data -> CLOSED. */
 	assert_int_equal(zns_zone_open(t->dev, 4), 0);
 	write_blocks(t, 4, 1, 4);
