@@ -719,18 +719,25 @@ uint32_t zns_stream_k(const struct zns_stream *st)
 	return st->k;
 }
 
-uint64_t zns_stream_nrows(const struct zns_stream *st)
+uint64_t zns_stream_nrows(struct zns_stream *st)
 {
-	return st->nrows;
+	uint64_t n;
+
+	pthread_rwlock_rdlock(&st->lock);
+	n = st->nrows;
+	pthread_rwlock_unlock(&st->lock);
+	return n;
 }
 
-int zns_stream_zone(const struct zns_stream *st, uint64_t row, uint32_t slot)
+int zns_stream_zone(struct zns_stream *st, uint64_t row, uint32_t slot)
 {
 	uint32_t z;
 
 	if (slot >= st->k)
 		return -EINVAL;
+	pthread_rwlock_rdlock(&st->lock);
 	z = row_zone(st, row, slot);
+	pthread_rwlock_unlock(&st->lock);
 	return z == NO_ZONE ? -ENOENT : (int)z;
 }
 

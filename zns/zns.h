@@ -249,7 +249,10 @@ int zns_store_new(struct zns_dev *dev, const struct zns_store_opts *opts,
 /** Free a store; its open streams must be closed first. */
 void zns_store_free(struct zns_store *s);
 
-/** The store's allocation state (to persist it, or to inspect it). */
+/**
+ * The store's allocation state (to persist it, or to inspect it). Not
+ * locked: use it while no stream is being created or destroyed.
+ */
 struct zns_alloc *zns_store_alloc(struct zns_store *s);
 
 /** Copy of one zone's use, for persisting or reporting. */
@@ -293,10 +296,10 @@ uint64_t zns_stream_end(struct zns_stream *st);
 /** The stream's tenant, its k, and its number of rows (reset ones included). */
 uint32_t zns_stream_tenant(const struct zns_stream *st);
 uint32_t zns_stream_k(const struct zns_stream *st);
-uint64_t zns_stream_nrows(const struct zns_stream *st);
+uint64_t zns_stream_nrows(struct zns_stream *st);
 
 /** The zone of (@row, @slot), or -ENOENT if reset or not allocated. */
-int zns_stream_zone(const struct zns_stream *st, uint64_t row, uint32_t slot);
+int zns_stream_zone(struct zns_stream *st, uint64_t row, uint32_t slot);
 
 /**
  * Recovery hook: compare each zone's write pointer with what the stream
