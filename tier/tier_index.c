@@ -264,8 +264,10 @@ static struct tier_pentry *alloc_entry(struct tier_ctx *ctx, uint64_t *slot)
 	return NULL;
 }
 
-static int new_entry(struct tier_ctx *ctx, const char *layer_id, const char *path,
-		     struct tier_pentry **out)
+/* A new entry, already carrying @heat (a trace record creates and heats
+ * it in one transaction). */
+static int new_entry_heat(struct tier_ctx *ctx, const char *layer_id, const char *path,
+			  const struct tier_trace_rec *heat, struct tier_pentry **out)
 {
 	uint64_t slot;
 	struct tier_pentry *e = alloc_entry(ctx, &slot);
@@ -278,6 +280,11 @@ static int new_entry(struct tier_ctx *ctx, const char *layer_id, const char *pat
 		memset(e, 0, sizeof(*e));
 		e->path = pmemobj_tx_strdup(path, TYPE_PATH);
 		snprintf(e->layer, sizeof(e->layer), "%s", layer_id);
+		if (heat) {
+			e->heat = 1;
+			e->last_time = heat->time;
+			e->order = heat->order;
+		}
 		e->used = 1;
 	} TX_ONABORT {
 		rc = -ENOSPC;
@@ -286,6 +293,12 @@ static int new_entry(struct tier_ctx *ctx, const char *layer_id, const char *pat
 		rc = map_insert(ctx, tier_hash_key(layer_id, path), slot);
 	*out = e;
 	return rc;
+}
+
+static int new_entry(struct tier_ctx *ctx, const char *layer_id, const char *path,
+		     struct tier_pentry **out)
+{
+	return new_entry_heat(ctx, layer_id, path, NULL, out);
 }
 
 int tier_index_ensure(struct tier_ctx *ctx, const char *layer_id, const char *path,
@@ -301,8 +314,8 @@ int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r
 	struct tier_pentry *e = tier_index_find(ctx, lid, r->path);
 	volatile int rc = 0;
 
-	if (!e && (rc = new_entry(ctx, lid, r->path, &e)))
-		return rc;
+	if (!e)
+		return new_entry_heat(ctx, lid, r->path, r, &e);
 	TX_BEGIN(ctx->pop) {
 		pmemobj_tx_add_range_direct(&e->heat, 3 * sizeof(uint64_t));
 		e->heat++;
