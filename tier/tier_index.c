@@ -188,7 +188,11 @@ static PMEMobjpool *open_or_create(const char *path, uint64_t size, char *err, s
 
 	if (access(path, F_OK) == 0) {
 		pop = pmemobj_open(path, TIER_INDEX_LAYOUT);
-		if (!pop)
+		if (!pop && (errno == EWOULDBLOCK || errno == EAGAIN)) {
+			tier_err(err, errlen, "index %s: in use by another nlayerfs mount; "
+				 "give this mount its own nvm= directory", path);
+			errno = EBUSY;
+		} else if (!pop)
 			tier_err(err, errlen, "index %s: cannot open (%s); refusing to reinitialise it",
 				 path, pmemobj_errormsg());
 		return pop;

@@ -105,7 +105,7 @@ struct tier_ctx {
 	_Atomic uint64_t ring_head;
 	uint64_t ring_tail;		/* drain side, under drain_lock */
 	pthread_mutex_t drain_lock;
-	uint64_t trace_base;		/* ring position where this trace began */
+	_Atomic uint64_t trace_base;	/* ring position where this trace began */
 	_Atomic uint64_t trace_end;	/* 0: closed; else CLOCK_MONOTONIC ns */
 	_Atomic uint64_t trace_records, trace_dropped;
 	pthread_t drainer;

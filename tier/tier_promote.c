@@ -181,6 +181,8 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 	/* no entry: queued from a hot list or by hand, never traced here */
 	if (!e && (rc = tier_index_ensure(ctx, lid, rel, &e)))
 		return rc;
+	if (e->state == TIER_ST_PROMOTED && tier_entry_matches(e, st) && !memcmp(e->digest, digest, 32))
+		return 0;	/* another worker got there first */
 	if (e->state == TIER_ST_PROMOTED)
 		tier_index_drop_copy(ctx, e);	/* stale: the source changed */
 	tier_object_path(ctx, digest, obj, sizeof(obj));

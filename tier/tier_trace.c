@@ -48,7 +48,7 @@ static bool ring_push(struct tier_ctx *ctx, const struct tier_trace_rec *r)
 		if (diff == 0) {
 			if (atomic_compare_exchange_weak(&ctx->ring_head, &pos, pos + 1)) {
 				s->rec = *r;
-				s->rec.order = pos - ctx->trace_base;
+				s->rec.order = pos - atomic_load_explicit(&ctx->trace_base, memory_order_relaxed);
 				atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
 				return true;
 			}
@@ -152,7 +152,7 @@ int tier_trace_start(struct tier_ctx *ctx)
 	tier_trace_flush(ctx);
 	for (uint32_t i = 0; i < SEEN_SIZE; i++)
 		atomic_store_explicit(&ctx->seen[i], 0, memory_order_relaxed);
-	ctx->trace_base = atomic_load(&ctx->ring_head);
+	atomic_store(&ctx->trace_base, atomic_load(&ctx->ring_head));
 	pthread_rwlock_wrlock(&ctx->lock);
 	rc = tier_index_new_cold_start(ctx);
 	pthread_rwlock_unlock(&ctx->lock);

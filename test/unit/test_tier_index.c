@@ -141,6 +141,19 @@ static void foreign_pool_refused(void **state)
 	assert_non_null(strstr(err, "refusing"));
 }
 
+static void pool_in_use_refused(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	char err[512];
+
+	/* a second mount on the same NVM dir must not share the pool */
+	assert_int_equal(open_err(t, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "tier.index"));
+	assert_non_null(strstr(err, "in use"));
+	tier_close(ctx);
+}
+
 static void crash_leftovers_cleaned(void **state)
 {
 	struct tdirs *t = *state;
@@ -268,6 +281,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(corrupt_pool_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(newer_layout_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(foreign_pool_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(pool_in_use_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_leftovers_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(trace_order_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(trace_concurrent, setup, teardown),
