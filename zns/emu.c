@@ -9,11 +9,14 @@
  *
  * The bandwidth model's per-group clocks live in the shared header too, so
  * that separate processes writing the same emulated device share a group's
- * bandwidth as they would share a real channel.
+ * bandwidth as they would share a real channel. State changes are serialised
+ * between processes by an open-file-description lock, which the kernel drops
+ * when a process dies.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,7 +33,7 @@
 struct emu_zone_rec {
 	uint64_t wp;
 	uint32_t state;
-	uint32_t reserved;
+	uint32_t writer;	/* pid of the process writing the zone, 0 if none */
 };
 
 struct emu_header {
@@ -55,8 +58,7 @@ struct emu {
 	int fd;
 	struct emu_header *hdr;
 	size_t map_len;
-	pthread_mutex_t lock;		/* zone state transitions */
-	bool *busy;			/* a write is in flight on the zone */
+	pthread_mutex_t lock;		/* zone state, between threads (see emu_lock) */
 	uint64_t *group_free_ns;	/* in the mapping: when each group is next idle */
 };
 
@@ -151,11 +153,49 @@ static void emu_geometry_from(struct zns_geometry *g, const struct emu_header *h
 		g->zone_bw = 0;
 }
 
+/* ---------------- locking ---------------- */
+
+static void ofd_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0 && errno == EINTR)
+		;
+}
+
+/* Threads of this process take the mutex, processes the file lock. */
+static void emu_lock(struct emu *e)
+{
+	pthread_mutex_lock(&e->lock);
+	ofd_lock(e->fd, F_WRLCK);
+}
+
+static void emu_unlock(struct emu *e)
+{
+	ofd_lock(e->fd, F_UNLCK);
+	pthread_mutex_unlock(&e->lock);
+}
+
 /* ---------------- zone state machine (lock held) ---------------- */
 
 static struct emu_zone_rec *zrec(struct emu *e, uint32_t zone)
 {
 	return &e->hdr->zones[zone];
+}
+
+/* A write is in flight on the zone, by a live process (a dead writer's mark is dropped). */
+static bool zone_busy(struct emu *e, uint32_t zone)
+{
+	struct emu_zone_rec *r = zrec(e, zone);
+	pid_t w = (pid_t)r->writer;
+
+	if (!w)
+		return false;
+	if (w != getpid() && kill(w, 0) < 0 && errno == ESRCH) {
+		r->writer = 0;
+		return false;
+	}
+	return true;
 }
 
 static bool state_is_open(uint32_t s)
@@ -183,7 +223,7 @@ static bool implicit_close_one(struct emu *e)
 	for (uint32_t z = 0; z < e->hdr->nr_zones; z++) {
 		struct emu_zone_rec *r = zrec(e, z);
 
-		if (r->state == ZNS_ZONE_IOPEN && !e->busy[z]) {
+		if (r->state == ZNS_ZONE_IOPEN && !zone_busy(e, z)) {
 			r->state = ZNS_ZONE_CLOSED;
 			return true;
 		}
@@ -238,14 +278,14 @@ static int emu_report(struct zns_dev *dev, uint32_t zone, struct zns_zone_info *
 	struct emu *e = emu_of(dev);
 	struct emu_zone_rec *r = zrec(e, zone);
 
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	info->zone = zone;
 	info->group = zns_zone_group(&dev->geo, zone);
 	info->state = r->state;
 	info->start = (uint64_t)zone * dev->geo.zone_size;
 	info->wp = r->wp;
 	info->cap = dev->geo.zone_cap;
-	pthread_mutex_unlock(&e->lock);
+	emu_unlock(e);
 	return 0;
 }
 
@@ -254,9 +294,9 @@ static int emu_open_zone(struct zns_dev *dev, uint32_t zone)
 	struct emu *e = emu_of(dev);
 	int rc;
 
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	rc = emu_make_open(e, zone, true);
-	pthread_mutex_unlock(&e->lock);
+	emu_unlock(e);
 	return rc;
 }
 
@@ -266,12 +306,12 @@ static int emu_close_zone(struct zns_dev *dev, uint32_t zone)
 	struct emu_zone_rec *r = zrec(e, zone);
 	int rc = 0;
 
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	if (r->state == ZNS_ZONE_EMPTY || r->state == ZNS_ZONE_FULL)
 		rc = -EIO;
 	else if (state_is_open(r->state))
 		r->state = ZNS_ZONE_CLOSED;	/* as NVMe: even with nothing written */
-	pthread_mutex_unlock(&e->lock);
+	emu_unlock(e);
 	return rc;
 }
 
@@ -281,16 +321,16 @@ static int emu_finish_zone(struct zns_dev *dev, uint32_t zone)
 	struct emu_zone_rec *r = zrec(e, zone);
 	int rc;
 
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	if (r->state == ZNS_ZONE_FULL)
 		rc = 0;
 	else
-		rc = e->busy[zone] ? -EBUSY : need_active(e, zone);
+		rc = zone_busy(e, zone) ? -EBUSY : need_active(e, zone);
 	if (!rc) {
 		r->state = ZNS_ZONE_FULL;
 		r->wp = dev->geo.zone_cap;
 	}
-	pthread_mutex_unlock(&e->lock);
+	emu_unlock(e);
 	return rc;
 }
 
@@ -301,8 +341,8 @@ static int emu_reset_zone(struct zns_dev *dev, uint32_t zone)
 	off_t start = (off_t)(e->hdr->data_off + (uint64_t)zone * dev->geo.zone_size);
 	int rc = 0;
 
-	pthread_mutex_lock(&e->lock);
-	if (e->busy[zone]) {
+	emu_lock(e);
+	if (zone_busy(e, zone)) {
 		rc = -EBUSY;
 	} else {
 		/* Old data must not read back after a reset, as on a device. */
@@ -312,7 +352,7 @@ static int emu_reset_zone(struct zns_dev *dev, uint32_t zone)
 		r->state = ZNS_ZONE_EMPTY;
 		r->wp = 0;
 	}
-	pthread_mutex_unlock(&e->lock);
+	emu_unlock(e);
 	return rc;
 }
 
@@ -321,7 +361,7 @@ static int emu_write_begin(struct emu *e, uint32_t zone, uint64_t off, size_t le
 {
 	struct emu_zone_rec *r = zrec(e, zone);
 
-	if (e->busy[zone] || r->state == ZNS_ZONE_FULL || off != r->wp ||
+	if (zone_busy(e, zone) || r->state == ZNS_ZONE_FULL || off != r->wp ||
 	    off + len > cap)
 		return -EIO;
 	return emu_make_open(e, zone, false);
@@ -372,11 +412,11 @@ static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 	size_t done = 0;
 	int rc;
 
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	rc = emu_write_begin(e, zone, off, len, dev->geo.zone_cap);
 	if (!rc)
-		e->busy[zone] = true;
-	pthread_mutex_unlock(&e->lock);
+		zrec(e, zone)->writer = (uint32_t)getpid();
+	emu_unlock(e);
 	if (rc)
 		return rc;
 	while (done < len) {
@@ -389,15 +429,15 @@ static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 		done += (size_t)n;
 	}
 	emu_bw_throttle(dev, zone, len);
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	/* Data first, then the write pointer: a crash never exposes unwritten blocks. */
 	if (!rc) {
 		zrec(e, zone)->wp += len;
 		if (zrec(e, zone)->wp >= dev->geo.zone_cap)
 			zrec(e, zone)->state = ZNS_ZONE_FULL;
 	}
-	e->busy[zone] = false;
-	pthread_mutex_unlock(&e->lock);
+	zrec(e, zone)->writer = 0;
+	emu_unlock(e);
 	return rc ? rc : (ssize_t)len;
 }
 
@@ -427,9 +467,9 @@ static int emu_active_zones(struct zns_dev *dev)
 	struct emu *e = emu_of(dev);
 	uint32_t nopen, nactive;
 
-	pthread_mutex_lock(&e->lock);
+	emu_lock(e);
 	count_zones(e, &nopen, &nactive);
-	pthread_mutex_unlock(&e->lock);
+	emu_unlock(e);
 	return (int)nactive;
 }
 
@@ -449,7 +489,6 @@ static void emu_close(struct zns_dev *dev)
 	munmap(e->hdr, e->map_len);
 	close(e->fd);
 	pthread_mutex_destroy(&e->lock);
-	free(e->busy);
 	free(e);
 	free(dev);
 }
@@ -530,11 +569,6 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 	rc = zns_geometry_check(&dev->geo, NULL, 0);
 	if (rc)
 		goto fail_fd;
-	e->busy = calloc(h.nr_zones, sizeof(*e->busy));
-	if (!e->busy) {
-		rc = -ENOMEM;
-		goto fail_fd;
-	}
 	rc = emu_map(e, &h);
 	if (rc)
 		goto fail_fd;
@@ -547,8 +581,6 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 fail_fd:
 	close(e->fd);
 fail:
-	if (e)
-		free(e->busy);
 	free(e);
 	free(dev);
 	return rc;

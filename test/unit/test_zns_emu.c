@@ -535,6 +535,88 @@ static void test_bandwidth_shared_across_processes(void **state)
 	assert_int_equal(tdev_reopen(t, NULL), 0);
 }
 
+/* Two processes write the same zone at the same write pointer: one wins, as on a device. */
+static void test_same_zone_two_processes(void **state)
+{
+	struct tdev *t = *state;
+	struct zns_open_opts o = { .zone_bw = 8 << 20 };
+	size_t len = 64 << 10;
+	void *buf;
+	int go[2], status;
+	ssize_t rc;
+	char c = 0;
+	pid_t pid;
+
+	skip_on_device(t);
+	assert_int_equal(tdev_reopen(t, &o), 0);
+	buf = tbuf(len, t->g->block_size, 16);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns_dev *d;
+
+		if (zns_open(t->path, &o, &d) || read(go[0], &c, 1) != 1)
+			_exit(2);
+		_exit(zns_zone_write(d, 12, 0, buf, len) == (ssize_t)len ? 0 : 1);
+	}
+	assert_int_equal(write(go[1], &c, 1), 1);
+	rc = zns_zone_write(t->dev, 12, 0, buf, len);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) < 2);
+	/* Exactly one of the two writes went through. */
+	assert_int_equal((rc == (ssize_t)len) + (WEXITSTATUS(status) == 0), 1);
+	assert_true(rc == (ssize_t)len || rc == -EIO);
+	assert_int_equal(report(t, 12).wp, len);
+	close(go[0]);
+	close(go[1]);
+	free(buf);
+	assert_int_equal(tdev_reopen(t, NULL), 0);
+}
+
+/* A process killed in the middle of a write does not leave its zone busy forever. */
+static void test_dead_writer_does_not_block(void **state)
+{
+	struct tdev *t = *state;
+	struct zns_open_opts slow = { .zone_bw = 1 << 20 };	/* 256 KiB: 250 ms */
+	size_t len = 256 << 10;
+	uint32_t bs = t->g->block_size;
+	void *buf, *blk;
+	int ready[2], status;
+	char c = 0;
+	pid_t pid;
+
+	skip_on_device(t);
+	buf = tbuf(len, bs, 17);
+	blk = tbuf(bs, bs, 18);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns_dev *d;
+
+		if (zns_open(t->path, &slow, &d) || write(ready[1], &c, 1) != 1)
+			_exit(2);
+		zns_zone_write(d, 13, 0, buf, len);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	usleep(80 * 1000);
+	/* Still writing: the zone refuses a second writer. */
+	assert_int_equal(zns_zone_write(t->dev, 13, 0, blk, bs), -EIO);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	/* Its write never completed: the pointer did not move, and the zone takes writes. */
+	assert_int_equal(report(t, 13).wp, 0);
+	assert_int_equal(zns_zone_write(t->dev, 13, 0, blk, bs), bs);
+	assert_int_equal(report(t, 13).wp, bs);
+	close(ready[0]);
+	close(ready[1]);
+	free(buf);
+	free(blk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +636,8 @@ int main(void)
 		cmocka_unit_test(test_non_zoned_block_device_refused),
 		cmocka_unit_test_setup_teardown(test_bandwidth_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bandwidth_shared_across_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_zone_two_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_writer_does_not_block, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
