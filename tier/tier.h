@@ -49,6 +49,8 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
  * default path). */
 int tier_config_load(struct tier_config *c, const char *path, char *err, size_t errlen);
 void tier_config_free(struct tier_config *c);
+/* The config file read when no config= option names one. */
+const char *tier_config_default_path(void);
 /* "512", "64K", "10M", "2G", "1T" (powers of 1024) to bytes. */
 int tier_parse_size(const char *s, uint64_t *out);
 

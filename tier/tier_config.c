@@ -17,6 +17,15 @@ void tier_config_defaults(struct tier_config *c)
 	c->index_size = 32ULL << 20;
 }
 
+#ifndef NLAYERFS_SYSCONFDIR
+#define NLAYERFS_SYSCONFDIR "/etc"
+#endif
+
+const char *tier_config_default_path(void)
+{
+	return NLAYERFS_SYSCONFDIR "/nlayerfs.conf";
+}
+
 void tier_config_free(struct tier_config *c)
 {
 	free(c->nvm_dir);

@@ -121,6 +121,7 @@ static void config_errors(void **state)
 	expect_error("= on\n", 1, "missing key");
 	expect_error("nvm=/x\ntrace = on\npromote = sometimes\n", 3, "on or off");
 	tier_config_defaults(&c);
+	assert_non_null(strstr(tier_config_default_path(), "/nlayerfs.conf"));
 	assert_int_equal(tier_config_load(&c, "/tmp/nl-P-no-such.conf", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/tmp/nl-P-no-such.conf"));
 }

@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "test_tier_common.h"
 
@@ -377,6 +379,67 @@ static void writeback_cold_nvm_files(void **state)
 	tier_close(ctx);
 }
 
+#define CRASH_FILES 60
+
+/* The child promotes until it is killed; it never returns. */
+static void crash_child(struct tdirs *t)
+{
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+
+	for (int i = 0; i < CRASH_FILES; i++) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "f%02d", i);
+		tier_trace_open(ctx, l, n, 1);
+	}
+	tier_wait_idle(ctx, -1);
+	pause();
+	_exit(0);
+}
+
+static void kill9_during_promotion(void **state)
+{
+	struct tdirs *t = *state;
+	char objdir[512], n[16], copy[PATH_MAX], src[PATH_MAX];
+	struct tier_status st;
+	struct tier_ctx *ctx;
+	pid_t pid;
+	int l, served = 0;
+
+	for (int i = 0; i < CRASH_FILES; i++) {
+		snprintf(n, sizeof(n), "f%02d", i);
+		twrite(t->l1, n, 256 << 10, (unsigned)i);
+	}
+	snprintf(objdir, sizeof(objdir), "%s/objects", t->nvm);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		crash_child(t);
+	/* kill it once some copies exist, while others are in flight */
+	for (int i = 0; i < 5000 && count_dir(objdir) < 4; i++)
+		usleep(1000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	ctx = open_with(t, false, 0);
+	l = tier_layer_add(ctx, t->l1);
+	for (int i = 0; i < CRASH_FILES; i++) {
+		snprintf(n, sizeof(n), "f%02d", i);
+		snprintf(src, sizeof(src), "%s/%s", t->l1, n);
+		if (where(ctx, l, n, copy) == TIER_DATA_NVM_COPY) {
+			assert_same_content(copy, src);
+			served++;
+		}
+	}
+	tier_status(ctx, &st);
+	assert_int_equal(st.promoted_files, served);
+	/* only committed objects are left: no temp file, no orphan */
+	assert_int_equal(count_dir(objdir), (int)st.objects);
+	assert_int_equal(st.nvm_used, st.objects * (256 << 10));
+	tier_close(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hotlist_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(chainid_layer_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(kill9_during_promotion, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
