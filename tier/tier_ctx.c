@@ -215,9 +215,15 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 	pthread_rwlock_wrlock(&ctx->lock);
 	v = realloc(ctx->layers, (ctx->nlayers + 1) * sizeof(*v));
 	if (v) {
+		uint64_t used, budget = ctx->cfg.nvm_size;
+
 		ctx->layers = v;
 		v[ctx->nlayers] = l;
 		rc = (int)ctx->nlayers++;
+		/* a new NVM-home layer takes room from the coldest copies */
+		used = tier_nvm_used_locked(ctx);
+		if (budget && used > budget)
+			tier_evict_locked(ctx, used - budget);
 	} else {
 		rc = -ENOMEM;
 	}

@@ -161,6 +161,6 @@ void tier_workers_stop(struct tier_ctx *ctx);
 int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order);
 bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st);
 uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
-int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes, uint64_t max_heat);
+int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes);
 
 #endif

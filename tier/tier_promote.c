@@ -104,6 +104,11 @@ static int64_t evict_colder(struct tier_ctx *ctx, uint64_t bytes, const struct t
 	return (int64_t)freed;
 }
 
+int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes)
+{
+	return evict_colder(ctx, bytes, NULL);
+}
+
 int64_t tier_evict(struct tier_ctx *ctx, uint64_t bytes)
 {
 	int64_t freed;

@@ -379,6 +379,30 @@ static void writeback_cold_nvm_files(void **state)
 	tier_close(ctx);
 }
 
+static void nvm_layer_evicts_copies(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 64 << 10);
+	char layer[512], copy[PATH_MAX];
+	struct tier_status st;
+	int l;
+
+	twrite(t->l1, "a", 40 << 10, 1);
+	l = tier_layer_add(ctx, t->l1);
+	tier_trace_open(ctx, l, "a", 40 << 10);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "a", copy), TIER_DATA_NVM_COPY);
+	/* an NVM-home layer arrives: layer data counts, the copy must go */
+	snprintf(layer, sizeof(layer), "%s/layers", t->nvm);
+	mkdir(layer, 0755);
+	twrite(layer, "big", 48 << 10, 2);
+	tier_layer_add(ctx, layer);
+	tier_status(ctx, &st);
+	assert_true(st.nvm_used <= st.nvm_budget);
+	assert_int_equal(where(ctx, l, "a", copy), TIER_DATA_LAYER);
+	tier_close(ctx);
+}
+
 #define CRASH_FILES 60
 
 /* The child promotes until it is killed; it never returns. */
@@ -451,6 +475,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hotlist_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(chainid_layer_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(nvm_layer_evicts_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(kill9_during_promotion, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
