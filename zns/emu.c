@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,10 +78,58 @@ static uint64_t emu_header_len(uint32_t nr_zones)
 	return (len + EMU_PAGE - 1) / EMU_PAGE * EMU_PAGE;
 }
 
+static void emu_fill_header(struct emu_header *h, const struct zns_geometry *g,
+			    uint64_t data_off)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, EMU_MAGIC, sizeof(h->magic));
+	h->version = EMU_VERSION;
+	h->nr_zones = g->nr_zones;
+	h->zone_size = g->zone_size;
+	h->zone_cap = g->zone_cap;
+	h->block_size = g->block_size;
+	h->channels = g->channels;
+	h->ways = g->ways;
+	h->max_open = g->max_open;
+	h->max_active = g->max_active;
+	h->zone_bw = g->zone_bw;
+	h->data_off = data_off;
+}
+
+/*
+ * Open @path to hold a new emulated device: a new file, or an existing
+ * regular file emptied. Anything else (a block device above all) is refused
+ * with -EEXIST, and only a file created here is removed on failure.
+ */
+static int emu_open_new(const char *path, bool *created)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644), rc = 0;
+
+	*created = fd >= 0;
+	if (fd >= 0 || errno != EEXIST)
+		return fd >= 0 ? fd : -errno;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EEXIST;
+	else if (ftruncate(fd, 0) < 0)
+		rc = -errno;
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int zns_emu_create(const char *path, const struct zns_geometry *g)
 {
 	struct emu_header h;
 	uint64_t data_off, total;
+	bool created;
 	int fd, rc = 0;
 
 	if (zns_geometry_check(g, NULL, 0) || g->nr_zones > EMU_MAX_ZONES)
@@ -89,28 +138,16 @@ int zns_emu_create(const char *path, const struct zns_geometry *g)
 	if (data_off % g->block_size)
 		data_off = (data_off / g->block_size + 1) * g->block_size;
 	total = data_off + (uint64_t)g->nr_zones * g->zone_size;
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = emu_open_new(path, &created);
 	if (fd < 0)
-		return -errno;
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, EMU_MAGIC, sizeof(h.magic));
-	h.version = EMU_VERSION;
-	h.nr_zones = g->nr_zones;
-	h.zone_size = g->zone_size;
-	h.zone_cap = g->zone_cap;
-	h.block_size = g->block_size;
-	h.channels = g->channels;
-	h.ways = g->ways;
-	h.max_open = g->max_open;
-	h.max_active = g->max_active;
-	h.zone_bw = g->zone_bw;
-	h.data_off = data_off;
+		return fd;
+	emu_fill_header(&h, g, data_off);
 	/* Zone records are all zero: EMPTY, wp 0. */
 	if (ftruncate(fd, (off_t)total) < 0 ||
 	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(fd) < 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
-	if (rc)
+	if (rc && created)
 		unlink(path);
 	return rc;
 }

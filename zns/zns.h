@@ -88,7 +88,10 @@ struct zns_dev;
 /** Check a geometry; returns 0 or -EINVAL and a reason in @why. */
 int zns_geometry_check(const struct zns_geometry *g, char *why, size_t whylen);
 
-/** Create (or overwrite) an emulated zoned device in the regular file @path. */
+/**
+ * Create an emulated zoned device in the regular file @path (an existing
+ * regular file is overwritten; anything else is refused with -EEXIST).
+ */
 int zns_emu_create(const char *path, const struct zns_geometry *g);
 
 /**

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -88,6 +89,14 @@ static void test_geometry_checked(void **state)
 	assert_int_equal(zns_geometry_check(&bad, why, sizeof(why)), -EINVAL);
 	assert_int_equal(zns_emu_create("/tmp/nl-Z-never", &bad), -EINVAL);
 	assert_int_equal(access("/tmp/nl-Z-never", F_OK), -1);
+	/* Never over a device node, and never removes it. */
+	assert_int_equal(zns_emu_create("/dev/null", &g), -EEXIST);
+	{
+		struct stat st;
+
+		assert_int_equal(stat("/dev/null", &st), 0);
+		assert_true(S_ISCHR(st.st_mode));
+	}
 }
 
 static void test_group_membership(void **state)

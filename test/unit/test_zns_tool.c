@@ -146,6 +146,8 @@ static void test_bad_input(void **state)
 	assert_int_equal(RUN(out, "create", img, "--zones", "4", "--zone-size", "1M",
 			     "--block-size", "3000"), 2);
 	assert_int_equal(RUN(out, "frobnicate", img), 2);
+	assert_int_equal(RUN(out, "create", "/dev/null", "--zones", "4", "--zone-size", "1M"), 1);
+	assert_int_equal(access("/dev/null", W_OK), 0);
 	assert_int_equal(RUN(out, "create", img, "--bogus"), 2);
 	assert_int_equal(RUN(out, "report", "/etc/hostname"), 1);
 	assert_int_equal(RUN(out, "report", "/tmp/nl-Z-does-not-exist"), 1);

@@ -171,6 +171,9 @@ static int cmd_create(struct cli *c)
 	if (zns_geometry_check(&c->g, why, sizeof(why)))
 		return fail(2, "create: %s", why);
 	rc = zns_emu_create(c->args[1], &c->g);
+	if (rc == -EEXIST)
+		return fail(1, "create %s: exists and is not a regular file; refusing to overwrite it",
+			    c->args[1]);
 	if (rc)
 		return fail(1, "create %s: %s", c->args[1], strerror(-rc));
 	return 0;
