@@ -152,6 +152,19 @@ int zns_emu_create(const char *path, const struct zns_geometry *g)
 	return rc;
 }
 
+/* A truncated file would silently lose zone data: refuse it. */
+static int emu_check_size(int fd, const struct emu_header *h)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (h->zone_size > (UINT64_MAX - h->data_off) / h->nr_zones ||
+	    (uint64_t)st.st_size < h->data_off + (uint64_t)h->nr_zones * h->zone_size)
+		return -EINVAL;
+	return 0;
+}
+
 static int emu_read_header(int fd, struct emu_header *h)
 {
 	ssize_t n = pread(fd, h, sizeof(*h), 0);
@@ -163,7 +176,7 @@ static int emu_read_header(int fd, struct emu_header *h)
 		return -EINVAL;
 	if (h->data_off < emu_header_len(h->nr_zones))
 		return -EINVAL;
-	return 0;
+	return emu_check_size(fd, h);
 }
 
 static void emu_geometry_from(struct zns_geometry *g, const struct emu_header *h,

@@ -371,6 +371,16 @@ static void test_bad_file_refused(void **state)
 	assert_int_equal(write(fd, "not a zoned device", 18), 18);
 	close(fd);
 	assert_int_equal(zns_open(path, NULL, &d), -EINVAL);
+	/* A real emulator file cut short is refused too. */
+	{
+		struct zns_geometry g = tdev_default_geometry();
+
+		assert_int_equal(zns_emu_create(path, &g), 0);
+		assert_int_equal(zns_open(path, NULL, &d), 0);
+		zns_close(d);
+		assert_int_equal(truncate(path, 8192), 0);
+		assert_int_equal(zns_open(path, NULL, &d), -EINVAL);
+	}
 	unlink(path);
 	assert_int_equal(zns_open("/tmp/nl-Z-missing", NULL, &d), -ENOENT);
 	assert_int_equal(zns_open("/tmp", NULL, &d), -ENODEV);
