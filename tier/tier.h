@@ -74,6 +74,8 @@ size_t tier_layer_count(const struct tier_ctx *ctx);
 const char *tier_layer_id(const struct tier_ctx *ctx, int layer);
 const char *tier_layer_dir(const struct tier_ctx *ctx, int layer);
 enum tier_home tier_layer_home(const struct tier_ctx *ctx, int layer);
+/* NVM bytes a layer's own data takes (0 for HDD-home layers). */
+uint64_t tier_layer_nvm_bytes(struct tier_ctx *ctx, int layer);
 
 /* The open path: record the first open of @relpath (no leading '/') in
  * @layer while the trace window is open. No I/O, no lock: an atomic
@@ -105,6 +107,8 @@ int tier_wait_idle(struct tier_ctx *ctx, int timeout_ms);
 /* Evict promoted objects, coldest first, until @bytes are freed
  * (UINT64_MAX: all). Returns the bytes freed (>= 0) or <0. */
 int64_t tier_evict(struct tier_ctx *ctx, uint64_t bytes);
+/* Drop the promoted copy of one file (reads go back to its layer). */
+int tier_evict_file(struct tier_ctx *ctx, int layer, const char *relpath);
 /* Copy files of NVM-home layers that no trace needed to
  * HDD/writeback/<layer id>/ and record them; with @release also free their
  * NVM blocks (hole punch, size kept). The union must then follow

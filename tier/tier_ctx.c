@@ -260,6 +260,17 @@ enum tier_home tier_layer_home(const struct tier_ctx *ctx, int layer)
 	return layer_at(ctx, layer) ? layer_at(ctx, layer)->home : TIER_HOME_HDD;
 }
 
+uint64_t tier_layer_nvm_bytes(struct tier_ctx *ctx, int layer)
+{
+	uint64_t n = 0;
+
+	pthread_rwlock_rdlock(&ctx->lock);
+	if (layer_at(ctx, layer) && ctx->layers[layer].home == TIER_HOME_NVM)
+		n = ctx->layers[layer].bytes;
+	pthread_rwlock_unlock(&ctx->lock);
+	return n;
+}
+
 static int writeback_path(const struct tier_ctx *ctx, const char *lid, const char *rel,
 			  char *out, size_t n)
 {

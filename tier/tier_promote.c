@@ -119,6 +119,21 @@ int64_t tier_evict(struct tier_ctx *ctx, uint64_t bytes)
 	return freed;
 }
 
+int tier_evict_file(struct tier_ctx *ctx, int layer, const char *relpath)
+{
+	struct tier_pentry *e;
+	int rc = -ENOENT;
+
+	if (layer < 0 || (size_t)layer >= ctx->nlayers || !relpath)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&ctx->lock);
+	e = tier_index_find(ctx, ctx->layers[layer].id, relpath);
+	if (e && e->state == TIER_ST_PROMOTED)
+		rc = tier_index_drop_copy(ctx, e);
+	pthread_rwlock_unlock(&ctx->lock);
+	return rc;
+}
+
 /* Copy @in to a new temp file in the objects dir, hashing on the way. */
 static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, uint8_t *digest)
 {

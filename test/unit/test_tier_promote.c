@@ -92,6 +92,7 @@ static void promote_end_to_end(void **state)
 	snprintf(src, sizeof(src), "%s/a", t->l1);
 	assert_same_content(copy, src);
 	assert_int_equal(where(ctx, l, "c", copy), TIER_DATA_LAYER);
+	assert_int_equal(tier_layer_nvm_bytes(ctx, l), 0);
 	tier_close(ctx);
 
 	/* remount: the index still serves the copies */
@@ -102,6 +103,13 @@ static void promote_end_to_end(void **state)
 	assert_same_content(copy, src);
 	tier_status(ctx, &st);
 	assert_int_equal(st.nvm_used, 15000);
+	/* demote one file by hand */
+	assert_int_equal(tier_evict_file(ctx, l, "b"), 0);
+	assert_int_equal(where(ctx, l, "b", copy), TIER_DATA_LAYER);
+	assert_int_equal(tier_evict_file(ctx, l, "b"), -ENOENT);
+	tier_status(ctx, &st);
+	assert_int_equal(st.nvm_used, 10000);
+	assert_int_equal(st.promoted_files, 1);
 	tier_close(ctx);
 }
 
@@ -361,6 +369,7 @@ static void writeback_cold_nvm_files(void **state)
 	twrite(layer, "cold", 65536, 2);
 	l = tier_layer_add(ctx, layer);
 	assert_int_equal(tier_layer_home(ctx, l), TIER_HOME_NVM);
+	assert_true(tier_layer_nvm_bytes(ctx, l) >= 65536 + 8192);
 	tier_trace_open(ctx, l, "hot", 8192);
 	tier_status(ctx, &before);
 	assert_true(before.nvm_used >= 65536 + 8192);
