@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Copy-up: the first change to a lower entry copies it to the upper layer.
+ *
+ * The copy is built under a temporary name in workdir/work, which is on
+ * the upper file system, and renamed into place only when complete, so a
+ * crash never leaves a half copy in the merged tree.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs/nlayerfs.h"
+
+int nl_make_temp_name(struct nl_mount *m, char *buf, size_t len)
+{
+	unsigned long long seq = __atomic_add_fetch(&m->tmp_seq, 1, __ATOMIC_RELAXED);
+
+	return snprintf(buf, len, "#nl.%d.%llu", (int)getpid(), seq) >= (int)len ?
+	       -ENAMETOOLONG : 0;
+}
+
+static int work_abs(struct nl_mount *m, const char *tmp, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s/work/%s", m->opt->workdir, tmp) >= (int)len ?
+	       -ENAMETOOLONG : 0;
+}
+
+/* Copies the xattrs a user can see; overlay's markers stay behind because
+ * an opaque marker copied up would hide the lower part of the directory. */
+static void copy_xattrs(const char *src, const char *dst)
+{
+	char list[65536], *name;
+	char value[65536];
+	ssize_t ln, vn;
+
+	ln = llistxattr(src, list, sizeof(list));
+	for (name = list; ln > 0 && name < list + ln; name += strlen(name) + 1) {
+		if (nl_xattr_is_private(name))
+			continue;
+		vn = lgetxattr(src, name, value, sizeof(value));
+		if (vn >= 0)
+			lsetxattr(dst, name, value, vn, 0);
+	}
+}
+
+/* Data segments only, so that sparse files stay sparse. */
+static int copy_data(int in, int out, off_t size)
+{
+	off_t data = 0, hole, pos;
+	char buf[1 << 16];
+	ssize_t n;
+
+	while (data < size) {
+		data = lseek(in, data, SEEK_DATA);
+		if (data < 0)
+			break;
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = size;
+		for (pos = data; pos < hole; pos += n) {
+			loff_t ip = pos, op = pos;
+
+			n = copy_file_range(in, &ip, out, &op, hole - pos, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+				      errno == ENOSYS || errno == EOPNOTSUPP)) {
+				n = pread(in, buf, sizeof(buf) < (size_t)(hole - pos) ?
+					  sizeof(buf) : (size_t)(hole - pos), pos);
+				if (n > 0 && pwrite(out, buf, n, pos) != n)
+					return -EIO;
+			}
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				break;
+		}
+		data = hole;
+	}
+	return ftruncate(out, size) ? -errno : 0;
+}
+
+static int copy_file(struct nl_mount *m, int layer, const char *path,
+		     const char *tmp, const struct stat *st)
+{
+	int in, out, r;
+
+	in = openat(m->layers[layer].fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return -errno;
+	out = openat(m->workfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	r = copy_data(in, out, st->st_size);
+	close(in);
+	if (close(out) && !r)
+		r = -errno;
+	return r;
+}
+
+static int make_copy(struct nl_mount *m, int layer, const char *path,
+		     const char *tmp, const struct stat *st)
+{
+	char target[PATH_MAX + 1];
+	ssize_t n;
+
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+		return copy_file(m, layer, path, tmp, st);
+	case S_IFDIR:
+		return mkdirat(m->workfd, tmp, 0700) ? -errno : 0;
+	case S_IFLNK:
+		n = readlinkat(m->layers[layer].fd, path, target, sizeof(target) - 1);
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+		return symlinkat(target, m->workfd, tmp) ? -errno : 0;
+	default:
+		return mknodat(m->workfd, tmp, st->st_mode & S_IFMT, st->st_rdev) ?
+		       -errno : 0;
+	}
+}
+
+/* Owner, then mode (chown clears set-id bits), then times. */
+static int copy_attrs(struct nl_mount *m, const char *tmp, const struct stat *st)
+{
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+	if (fchownat(m->workfd, tmp, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (!S_ISLNK(st->st_mode) &&
+	    fchmodat(m->workfd, tmp, st->st_mode & 07777, 0))
+		return -errno;
+	if (utimensat(m->workfd, tmp, ts, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	return 0;
+}
+
+static void remove_temp(struct nl_mount *m, const char *tmp)
+{
+	if (unlinkat(m->workfd, tmp, 0) && errno == EISDIR)
+		unlinkat(m->workfd, tmp, AT_REMOVEDIR);
+}
+
+/* Putting an entry into an upper directory must not change the times the
+ * merged tree shows for that directory. */
+static void keep_parent_times(struct nl_mount *m, const char *path,
+			      const struct stat *before)
+{
+	char parent[NL_PATH_BUF];
+	char *slash;
+	struct timespec ts[2] = { before->st_atim, before->st_mtim };
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(parent, ".");
+	utimensat(m->upper->fd, parent, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+static int parent_stat(struct nl_mount *m, const char *path, struct stat *st)
+{
+	char parent[NL_PATH_BUF];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(parent, ".");
+	return fstatat(m->upper->fd, parent, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
+static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
+{
+	char path[NL_PATH_BUF], tmp[64];
+	char src[NL_PATH_BUF + PATH_MAX], dst[NL_PATH_BUF + PATH_MAX];
+	struct stat st, ust, pst;
+	int r;
+
+	r = nl_node_path(m, n, path, sizeof(path));
+	if (r)
+		return r;
+	if (fstatat(m->layers[n->layer].fd, path, &st, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	r = nl_make_temp_name(m, tmp, sizeof(tmp));
+	if (!r)
+		r = parent_stat(m, path, &pst);
+	if (!r)
+		r = make_copy(m, n->layer, path, tmp, &st);
+	if (r)
+		return r;
+	r = nl_abs_path(m, n->layer, path, src, sizeof(src));
+	if (!r)
+		r = work_abs(m, tmp, dst, sizeof(dst));
+	if (!r && !m->opt->noxattrs)
+		copy_xattrs(src, dst);
+	if (!r)
+		r = copy_attrs(m, tmp, &st);
+	if (!r && renameat(m->workfd, tmp, m->upper->fd, path))
+		r = -errno;
+	if (r) {
+		remove_temp(m, tmp);
+		return r;
+	}
+	keep_parent_times(m, path, &pst);
+	if (fstatat(m->upper->fd, path, &ust, AT_SYMLINK_NOFOLLOW) == 0) {
+		nl_origin_add(m, &ust, &st);
+		if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
+			nl_linkcount_track(m, st.st_dev, st.st_ino, st.st_nlink);
+	}
+	n->layer = 0;
+	if (!S_ISDIR(st.st_mode))
+		n->lowest = 0;
+	return 0;
+}
+
+int nl_copy_up(struct nl_mount *m, struct nl_node *n)
+{
+	int r;
+
+	if (!m->upper)
+		return -EROFS;
+	if (n == &m->root || n->layer == 0)
+		return 0;
+	/* Ancestors first, and without holding this node's lock, so locks
+	 * are only ever taken one at a time. */
+	r = nl_copy_up(m, n->parent);
+	if (r)
+		return r;
+	pthread_mutex_lock(&n->lock);
+	r = n->layer == 0 ? 0 : copy_up_locked(m, n);
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+/* Copies a whole directory tree up, so that it can be moved as a unit. */
+int nl_copy_up_tree(struct nl_mount *m, struct nl_node *n)
+{
+	struct nl_dirlist l;
+	struct nl_node *c;
+	struct stat st;
+	size_t i;
+	int r, layer, lowest;
+
+	r = nl_copy_up(m, n);
+	if (r || n->type != S_IFDIR || n->lowest == 0)
+		return r;
+	r = nl_dir_list(m, n, &l);
+	for (i = 0; r == 0 && i < l.n; i++) {
+		r = nl_resolve(m, n, l.ents[i].name, 0, &layer, &lowest, &st);
+		if (r)
+			break;
+		if (layer == 0 && !S_ISDIR(st.st_mode))
+			continue;
+		c = nl_node_get(m, n, l.ents[i].name);
+		if (!c) {
+			r = -ENOMEM;
+			break;
+		}
+		if (c->nlookup == 1) {
+			c->layer = layer;
+			c->lowest = lowest;
+			c->type = st.st_mode & S_IFMT;
+		}
+		r = nl_copy_up_tree(m, c);
+		nl_node_forget(m, c, 1);
+	}
+	nl_dir_list_free(&l);
+	if (r == 0)
+		n->lowest = 0;
+	return r;
+}
+
+/* Replace whatever the upper layer has at @path with a whiteout. */
+int nl_whiteout_at(struct nl_mount *m, const char *path)
+{
+	char tmp[64], wh[NL_PATH_BUF + 8], *slash;
+	struct stat st;
+	int r;
+
+	r = nl_make_temp_name(m, tmp, sizeof(tmp));
+	if (r)
+		return r;
+	if (mknodat(m->workfd, tmp, S_IFCHR | 0, makedev(0, 0)) == 0) {
+		if (fstatat(m->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			r = nl_clear_upper_dir(m, path);
+			if (!r && renameat2(m->workfd, tmp, m->upper->fd, path,
+					    RENAME_EXCHANGE))
+				r = -errno;
+			if (!r && unlinkat(m->workfd, tmp, AT_REMOVEDIR))
+				r = -errno;
+		} else if (renameat(m->workfd, tmp, m->upper->fd, path)) {
+			r = -errno;
+		}
+		if (r)
+			remove_temp(m, tmp);
+		return r;
+	}
+	if (errno != EPERM)
+		return -errno;
+	/* No device nodes here (an unprivileged mount): the old marker. */
+	if (unlinkat(m->upper->fd, path, 0) && errno == EISDIR) {
+		r = nl_clear_upper_dir(m, path);
+		if (r || unlinkat(m->upper->fd, path, AT_REMOVEDIR))
+			return r ? r : -errno;
+	}
+	snprintf(wh, sizeof(wh), "%s", path);
+	slash = strrchr(wh, '/');
+	if (snprintf(slash ? slash + 1 : wh, NAME_MAX + 1, ".wh.%s",
+		     slash ? strrchr(path, '/') + 1 : path) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = openat(m->upper->fd, wh, O_WRONLY | O_CREAT | O_CLOEXEC, 0);
+	if (r < 0)
+		return -errno;
+	close(r);
+	return 0;
+}
+
+int nl_set_opaque(struct nl_mount *m, const char *path)
+{
+	char abs[NL_PATH_BUF + PATH_MAX];
+	int r = nl_abs_path(m, 0, path, abs, sizeof(abs));
+
+	if (r)
+		return r;
+	if (lsetxattr(abs, "trusted.overlay.opaque", "y", 1, 0) == 0)
+		return 0;
+	return lsetxattr(abs, "user.overlay.opaque", "y", 1, 0) ? -errno : 0;
+}
+
+/* An upper directory that is empty in the merged view may still hold
+ * whiteouts and markers; they go before the directory itself can. */
+int nl_clear_upper_dir(struct nl_mount *m, const char *path)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(m->upper->fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (nl_is_whiteout(&st) || nl_name_is_private(de->d_name)) {
+			if (unlinkat(fd, de->d_name, 0))
+				r = -errno;
+		} else {
+			r = -ENOTEMPTY;
+		}
+	}
+	closedir(d);
+	return r;
+}

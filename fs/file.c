@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Attributes and file data.
+ *
+ * Reads are answered with the file descriptor itself, so the kernel can
+ * splice the data instead of copying it through this process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/nlayerfs.h"
+
+int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
+		       int flags)
+{
+	int fd = openat(m->layers[n->layer].fd, path, flags);
+
+	return fd < 0 ? -errno : fd;
+}
+
+void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct stat st;
+	int r = nl_node_stat(m, nl_node_of(m, ino), fi ? (int)fi->fh : -1, &st);
+
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, nl_attr_timeout(m, &st));
+}
+
+static int set_size(struct nl_mount *m, const char *path, int fd, off_t size)
+{
+	int r = 0;
+
+	if (fd >= 0)
+		return ftruncate(fd, size) ? -errno : 0;
+	fd = openat(m->upper->fd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, size))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int set_times(struct nl_mount *m, const char *path, int fd,
+		     const struct stat *attr, int to_set)
+{
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = attr->st_mtim;
+	if (fd >= 0)
+		return futimens(fd, ts) ? -errno : 0;
+	return utimensat(m->upper->fd, path, ts, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
+static int apply_setattr(struct nl_mount *m, struct nl_node *n,
+			 const struct stat *attr, int to_set, int fd)
+{
+	char path[NL_PATH_BUF];
+	uid_t uid = -1;
+	gid_t gid = -1;
+	int r;
+
+	r = nl_copy_up(m, n);
+	if (!r)
+		r = nl_node_path(m, n, path, sizeof(path));
+	if (r)
+		return r;
+	/* The path is gone for an unlinked file; only its descriptor is left. */
+	if (!n->unlinked)
+		fd = -1;
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		r = fd >= 0 ? fchmod(fd, attr->st_mode & 07777) :
+			      fchmodat(m->upper->fd, path, attr->st_mode & 07777, 0);
+		if (r)
+			return -errno;
+	}
+	if (to_set & FUSE_SET_ATTR_UID)
+		uid = nl_uid_to_outer(m, attr->st_uid);
+	if (to_set & FUSE_SET_ATTR_GID)
+		gid = nl_gid_to_outer(m, attr->st_gid);
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    (fd >= 0 ? fchown(fd, uid, gid) :
+		       fchownat(m->upper->fd, path, uid, gid, AT_SYMLINK_NOFOLLOW)))
+		return -errno;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		r = set_size(m, path, fd, attr->st_size);
+		if (r)
+			return r;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
+		return set_times(m, path, fd, attr, to_set);
+	return 0;
+}
+
+void nl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_node *n = nl_node_of(m, ino);
+	struct stat st;
+	int r;
+
+	r = m->upper ? apply_setattr(m, n, attr, to_set, fi ? (int)fi->fh : -1) :
+		       -EROFS;
+	if (!r)
+		r = nl_node_stat(m, n, n->unlinked && fi ? (int)fi->fh : -1, &st);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, nl_attr_timeout(m, &st));
+}
+
+void nl_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_node *n = nl_node_of(m, ino);
+	char path[NL_PATH_BUF], target[PATH_MAX + 1];
+	ssize_t len;
+	int r;
+
+	r = nl_node_path(m, n, path, sizeof(path));
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	len = readlinkat(m->layers[n->layer].fd, path, target, sizeof(target) - 1);
+	if (len < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	target[len] = '\0';
+	fuse_reply_readlink(req, target);
+}
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_node *n = nl_node_of(m, ino);
+	char path[NL_PATH_BUF];
+	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
+	int fd, r = 0;
+
+	if (wants_write(fi->flags))
+		r = m->upper ? nl_copy_up(m, n) : -EROFS;
+	if (!r)
+		r = nl_node_path(m, n, path, sizeof(path));
+	if (r)
+		goto out;
+	if (n->layer == 0 && m->upper) {
+		fd = openat(m->upper->fd, path, flags);
+		if (fd < 0)
+			fd = -errno;
+	} else
+		fd = nl_open_lower_data(m, n, path, flags);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	fi->fh = fd;
+	/* Lower data never changes: the kernel may keep its pages. */
+	fi->keep_cache = n->layer != 0;
+	fi->noflush = !wants_write(fi->flags);
+	if (fuse_reply_open(req, fi))
+		close(fd);
+	return;
+out:
+	fuse_reply_err(req, -r);
+}
+
+void nl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fi->fh;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	(void)ino;
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fi->fh;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else
+		fuse_reply_write(req, n);
+}
+
+void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int fd = dup(fi->fh);
+
+	(void)ino;
+	/* close() of a duplicate reports delayed write errors, as close()
+	 * of the caller's descriptor would on a local file system. */
+	fuse_reply_err(req, fd < 0 ? errno : close(fd) ? errno : 0);
+}
+
+void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	close(fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+void nl_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	int r = 0;
+
+	(void)ino;
+	if (m->opt->fsync)
+		r = datasync ? fdatasync(fi->fh) : fsync(fi->fh);
+	fuse_reply_err(req, r ? errno : 0);
+}
+
+void nl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		     off_t length, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, fallocate(fi->fh, mode, offset, length) ? errno : 0);
+}
+
+void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			   off_t off_out, struct fuse_file_info *fi_out,
+			   size_t len, int flags)
+{
+	loff_t in = off_in, out = off_out;
+	ssize_t n;
+
+	(void)ino_in;
+	(void)ino_out;
+	n = copy_file_range(fi_in->fh, &in, fi_out->fh, &out, len, flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, n);
+}
+
+void nl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi)
+{
+	off_t r = lseek(fi->fh, off, whence);
+
+	(void)ino;
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+void nl_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(m->layers[0].fd, &sv))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}

@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Nodes and inode numbers.
+ *
+ * A node is a name the kernel has looked up: (parent, name). Its FUSE node
+ * id is its address. The st_ino the kernel sees is derived from the lower
+ * inode an entry came from, so it stays the same across copy-up and is the
+ * same for every hard link of a lower file.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/nlayerfs.h"
+
+struct nl_mount *nl_mount_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+struct nl_node *nl_node_of(struct nl_mount *m, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &m->root;
+	return (struct nl_node *)(uintptr_t)ino;
+}
+
+static size_t node_hash(struct nl_node *parent, const char *name)
+{
+	size_t h = (uintptr_t)parent * 0x9e3779b97f4a7c15ULL;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ULL;
+	return (h >> 7) & (NL_HASH_SIZE - 1);
+}
+
+/* Caller holds m->ns (read or write). */
+static struct nl_node *table_find(struct nl_mount *m, struct nl_node *parent,
+				  const char *name)
+{
+	struct nl_node *n = m->table[node_hash(parent, name)];
+
+	for (; n; n = n->hnext)
+		if (n->parent == parent && strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+static void table_unlink(struct nl_mount *m, struct nl_node *n)
+{
+	struct nl_node **pp = &m->table[node_hash(n->parent, n->name)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == n) {
+			*pp = n->hnext;
+			n->hnext = NULL;
+			return;
+		}
+	}
+}
+
+struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
+			     const char *name)
+{
+	struct nl_node *n;
+
+	pthread_rwlock_rdlock(&m->ns);
+	n = table_find(m, parent, name);
+	pthread_rwlock_unlock(&m->ns);
+	return n;
+}
+
+/* Find or make the node for (parent, name) and take one kernel reference. */
+struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
+			    const char *name)
+{
+	struct nl_node *n;
+
+	pthread_rwlock_wrlock(&m->ns);
+	n = table_find(m, parent, name);
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (n)
+			n->name = strdup(name);
+		if (!n || !n->name) {
+			free(n);
+			pthread_rwlock_unlock(&m->ns);
+			return NULL;
+		}
+		pthread_mutex_init(&n->lock, NULL);
+		n->parent = parent;
+		parent->nchild++;
+		n->hnext = m->table[node_hash(parent, name)];
+		m->table[node_hash(parent, name)] = n;
+	}
+	n->nlookup++;
+	pthread_rwlock_unlock(&m->ns);
+	return n;
+}
+
+/* Caller holds m->ns for writing. Frees @n and any parent it kept alive. */
+static void node_release(struct nl_mount *m, struct nl_node *n)
+{
+	while (n != &m->root && n->nlookup == 0 && n->nchild == 0) {
+		struct nl_node *parent = n->parent;
+
+		if (parent)
+			table_unlink(m, n);
+		pthread_mutex_destroy(&n->lock);
+		free(n->name);
+		free(n);
+		if (!parent)
+			break;
+		parent->nchild--;
+		n = parent;
+	}
+}
+
+void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count)
+{
+	if (n == &m->root)
+		return;
+	pthread_rwlock_wrlock(&m->ns);
+	n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
+	node_release(m, n);
+	pthread_rwlock_unlock(&m->ns);
+}
+
+/*
+ * The entry is gone from the merged tree: later lookups of the name must
+ * make a fresh node, while the kernel may still hold this one (open files).
+ * The node keeps its parent (and its name for nothing but debugging).
+ */
+void nl_node_detach(struct nl_mount *m, struct nl_node *n)
+{
+	pthread_rwlock_wrlock(&m->ns);
+	if (!n->unlinked) {
+		table_unlink(m, n);
+		n->unlinked = true;
+	}
+	pthread_rwlock_unlock(&m->ns);
+}
+
+void nl_node_move(struct nl_mount *m, struct nl_node *n,
+		  struct nl_node *newparent, const char *newname)
+{
+	char *name = strdup(newname);
+
+	if (!name)
+		return;
+	pthread_rwlock_wrlock(&m->ns);
+	if (!n->unlinked)
+		table_unlink(m, n);
+	free(n->name);
+	n->name = name;
+	if (n->parent != newparent) {
+		newparent->nchild++;
+		n->parent->nchild--;
+		n->parent = newparent;
+	}
+	n->unlinked = false;
+	n->hnext = m->table[node_hash(newparent, name)];
+	m->table[node_hash(newparent, name)] = n;
+	pthread_rwlock_unlock(&m->ns);
+}
+
+static int path_append(struct nl_node *n, char *buf, size_t len, size_t *pos)
+{
+	size_t l;
+
+	if (!n->parent)
+		return 0;
+	if (path_append(n->parent, buf, len, pos))
+		return -ENAMETOOLONG;
+	l = strlen(n->name);
+	if (*pos + l + 2 > len)
+		return -ENAMETOOLONG;
+	if (*pos)
+		buf[(*pos)++] = '/';
+	memcpy(buf + *pos, n->name, l);
+	*pos += l;
+	return 0;
+}
+
+int nl_node_path(struct nl_mount *m, struct nl_node *n, char *buf, size_t len)
+{
+	size_t pos = 0;
+	int r;
+
+	pthread_rwlock_rdlock(&m->ns);
+	r = path_append(n, buf, len, &pos);
+	pthread_rwlock_unlock(&m->ns);
+	if (r)
+		return r;
+	if (pos == 0)
+		buf[pos++] = '.';
+	buf[pos] = '\0';
+	return 0;
+}
+
+int nl_child_path(struct nl_mount *m, struct nl_node *parent, const char *name,
+		  char *buf, size_t len)
+{
+	size_t l, nl = strlen(name);
+	int r = nl_node_path(m, parent, buf, len);
+
+	if (r)
+		return r;
+	if (strcmp(buf, ".") == 0) {
+		if (nl + 1 > len)
+			return -ENAMETOOLONG;
+		memcpy(buf, name, nl + 1);
+		return 0;
+	}
+	l = strlen(buf);
+	if (l + nl + 2 > len)
+		return -ENAMETOOLONG;
+	buf[l] = '/';
+	memcpy(buf + l + 1, name, nl + 1);
+	return 0;
+}
+
+/*
+ * Layers on one file system keep their own numbers. With several file
+ * systems the index of the device goes in the top bits (numbers of common
+ * file systems leave them free), so equal numbers on two devices differ.
+ */
+ino_t nl_ino_map(struct nl_mount *m, dev_t dev, ino_t ino)
+{
+	int i;
+
+	if (m->one_device)
+		return ino;
+	pthread_mutex_lock(&m->ino_lock);
+	for (i = 0; i < m->n_devs && m->devs[i] != dev; i++)
+		;
+	if (i == m->n_devs && m->n_devs < 64)
+		m->devs[m->n_devs++] = dev;
+	pthread_mutex_unlock(&m->ino_lock);
+	return ino ^ ((uint64_t)(i + 1) << 56);
+}
+
+bool nl_origin_find(struct nl_mount *m, dev_t udev, ino_t uino,
+		    dev_t *odev, ino_t *oino)
+{
+	struct nl_origin *o;
+	bool found = false;
+
+	pthread_mutex_lock(&m->ino_lock);
+	for (o = m->origins; o; o = o->next) {
+		if (o->udev == udev && o->uino == uino) {
+			*odev = o->odev;
+			*oino = o->oino;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->ino_lock);
+	return found;
+}
+
+void nl_origin_add(struct nl_mount *m, const struct stat *upper,
+		   const struct stat *lower)
+{
+	struct nl_origin *o = malloc(sizeof(*o));
+	dev_t odev = lower->st_dev;
+	ino_t oino = lower->st_ino;
+
+	if (!o)
+		return;
+	/* A copy of a copy still descends from the first lower inode. */
+	nl_origin_find(m, lower->st_dev, lower->st_ino, &odev, &oino);
+	o->udev = upper->st_dev;
+	o->uino = upper->st_ino;
+	o->odev = odev;
+	o->oino = oino;
+	pthread_mutex_lock(&m->ino_lock);
+	o->next = m->origins;
+	m->origins = o;
+	pthread_mutex_unlock(&m->ino_lock);
+}
+
+ino_t nl_ino_of_upper(struct nl_mount *m, dev_t dev, ino_t ino)
+{
+	dev_t odev;
+	ino_t oino;
+
+	if (nl_origin_find(m, dev, ino, &odev, &oino))
+		return nl_ino_map(m, odev, oino);
+	return nl_ino_map(m, dev, ino);
+}
+
+static struct nl_linkcount *linkcount_find(struct nl_mount *m, dev_t odev,
+					   ino_t oino)
+{
+	struct nl_linkcount *c;
+
+	for (c = m->linkcounts; c; c = c->next)
+		if (c->odev == odev && c->oino == oino)
+			return c;
+	return NULL;
+}
+
+/*
+ * A lower file with several names is being copied up: from now on its
+ * names live partly in the upper layer, and POSIX still wants one link
+ * count for all of them (the lower count plus the names added through the
+ * mount minus the names removed).
+ */
+void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,
+			nlink_t lower_nlink)
+{
+	struct nl_linkcount *c;
+
+	pthread_mutex_lock(&m->ino_lock);
+	if (!linkcount_find(m, odev, oino)) {
+		c = calloc(1, sizeof(*c));
+		if (c) {
+			c->odev = odev;
+			c->oino = oino;
+			c->lower_nlink = lower_nlink;
+			c->next = m->linkcounts;
+			m->linkcounts = c;
+		}
+	}
+	pthread_mutex_unlock(&m->ino_lock);
+}
+
+void nl_linkcount_adjust(struct nl_mount *m, dev_t odev, ino_t oino, int d)
+{
+	struct nl_linkcount *c;
+
+	pthread_mutex_lock(&m->ino_lock);
+	c = linkcount_find(m, odev, oino);
+	if (c)
+		c->delta += d;
+	pthread_mutex_unlock(&m->ino_lock);
+}
+
+static bool linkcount_get(struct nl_mount *m, dev_t odev, ino_t oino,
+			  nlink_t *nlink)
+{
+	struct nl_linkcount *c;
+	bool found = false;
+
+	pthread_mutex_lock(&m->ino_lock);
+	c = linkcount_find(m, odev, oino);
+	if (c) {
+		long v = (long)c->lower_nlink + c->delta;
+
+		*nlink = v > 0 ? v : 0;
+		found = true;
+	}
+	pthread_mutex_unlock(&m->ino_lock);
+	return found;
+}
+
+/* Identity of the lower inode an entry descends from. */
+void nl_origin_of(struct nl_mount *m, const struct stat *st, dev_t *odev,
+		  ino_t *oino)
+{
+	*odev = st->st_dev;
+	*oino = st->st_ino;
+	if (m->upper && st->st_dev == m->upper->dev)
+		nl_origin_find(m, st->st_dev, st->st_ino, odev, oino);
+}
+
+uid_t nl_uid_to_outer(struct nl_mount *m, uid_t uid)
+{
+	const struct nl_options *o = m->opt;
+
+	if (!o->n_uidmap)
+		return uid;
+	return nl_idmap_to_outer(o->uidmap, o->n_uidmap, uid);
+}
+
+gid_t nl_gid_to_outer(struct nl_mount *m, gid_t gid)
+{
+	const struct nl_options *o = m->opt;
+
+	if (!o->n_gidmap)
+		return gid;
+	return nl_idmap_to_outer(o->gidmap, o->n_gidmap, gid);
+}
+
+static void map_owner(struct nl_mount *m, struct stat *st)
+{
+	const struct nl_options *o = m->opt;
+
+	if (o->n_uidmap)
+		st->st_uid = nl_idmap_to_inner(o->uidmap, o->n_uidmap, st->st_uid);
+	if (o->n_gidmap)
+		st->st_gid = nl_idmap_to_inner(o->gidmap, o->n_gidmap, st->st_gid);
+	if (o->squash_to_root)
+		st->st_uid = 0, st->st_gid = 0;
+	if (o->squash_to_uid >= 0)
+		st->st_uid = o->squash_to_uid;
+	if (o->squash_to_gid >= 0)
+		st->st_gid = o->squash_to_gid;
+}
+
+/*
+ * stat of a node as the merged tree shows it: through @fd when the caller
+ * has one open (unlinked files), else by path in the node's layer.
+ */
+int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
+		 struct stat *st)
+{
+	char path[NL_PATH_BUF];
+	struct nl_layer *l;
+	dev_t odev;
+	ino_t oino;
+	int r;
+
+	if (fd >= 0) {
+		if (fstat(fd, st))
+			return -errno;
+	} else {
+		r = nl_node_path(m, n, path, sizeof(path));
+		if (r)
+			return r;
+		l = &m->layers[n->layer];
+		if (fstatat(l->fd, path, st, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+	}
+	nl_origin_of(m, st, &odev, &oino);
+	if (!S_ISDIR(st->st_mode)) {
+		linkcount_get(m, odev, oino, &st->st_nlink);
+	} else if (m->opt->static_nlink ||
+		   (n->lowest > n->layer && n != &m->root)) {
+		/* A merged directory's subdirectory count is not known
+		 * without reading every layer; 1 means "unknown". */
+		st->st_nlink = 1;
+	}
+	if (n->unlinked)
+		st->st_nlink = 0;
+	st->st_ino = nl_ino_map(m, odev, oino);
+	map_owner(m, st);
+	return 0;
+}
+
+double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
+{
+	/* Other names of a hard-linked file change their link count
+	 * behind the kernel's back: do not let it cache theirs. */
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1)
+		return 0;
+	return m->timeout;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Name lookup through the layers.
+ *
+ * The topmost layer that has a name wins. A whiteout (char device 0/0, or
+ * a ".wh.NAME" file where device nodes cannot be made) hides the name in
+ * every layer below; an opaque directory hides everything below it; a
+ * non-directory ends the merge of a directory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include "fs/nlayerfs.h"
+
+#define WH_PREFIX ".wh."
+#define WH_OPAQUE ".wh..wh..opq"
+
+static const char *const opaque_xattrs[] = {
+	"trusted.overlay.opaque",
+	"user.overlay.opaque",
+	"user.fuseoverlayfs.opaque",
+};
+
+bool nl_is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 0 &&
+	       minor(st->st_rdev) == 0;
+}
+
+/* Names that exist in a layer only as markers, never in the merged tree. */
+bool nl_name_is_private(const char *name)
+{
+	return strncmp(name, WH_PREFIX, strlen(WH_PREFIX)) == 0;
+}
+
+bool nl_xattr_is_private(const char *name)
+{
+	return strncmp(name, "trusted.overlay.", 16) == 0 ||
+	       strncmp(name, "user.overlay.", 13) == 0 ||
+	       strncmp(name, "user.fuseoverlayfs.", 19) == 0 ||
+	       strncmp(name, "user.nlayerfs.", 14) == 0;
+}
+
+int nl_abs_path(struct nl_mount *m, int layer, const char *rel, char *buf,
+		size_t len)
+{
+	int r;
+
+	if (strcmp(rel, ".") == 0)
+		r = snprintf(buf, len, "%s", m->layers[layer].path);
+	else
+		r = snprintf(buf, len, "%s/%s", m->layers[layer].path, rel);
+	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
+}
+
+static bool exists_at(int dirfd, const char *path)
+{
+	struct stat st;
+
+	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Is there a marker in @layer that makes @dir (a relative path) opaque? */
+bool nl_dir_is_opaque(struct nl_mount *m, int layer, const char *dir)
+{
+	char abs[NL_PATH_BUF + PATH_MAX], marker[NL_PATH_BUF];
+	char v[4];
+	size_t i;
+	ssize_t n;
+
+	if (nl_abs_path(m, layer, dir, abs, sizeof(abs)) == 0) {
+		for (i = 0; i < sizeof(opaque_xattrs) / sizeof(*opaque_xattrs); i++) {
+			n = lgetxattr(abs, opaque_xattrs[i], v, sizeof(v));
+			if (n == 1 && v[0] == 'y')
+				return true;
+		}
+	}
+	if (snprintf(marker, sizeof(marker), "%s/%s", dir, WH_OPAQUE) >=
+	    (int)sizeof(marker))
+		return false;
+	return exists_at(m->layers[layer].fd, marker);
+}
+
+/* Does @layer hold a ".wh.NAME" marker for @name inside @dir? */
+static bool old_style_whiteout(struct nl_mount *m, int layer,
+			       const char *dir, const char *name)
+{
+	char marker[NL_PATH_BUF + 8];
+	int r;
+
+	if (strlen(name) + strlen(WH_PREFIX) > NAME_MAX)
+		return false;
+	if (strcmp(dir, ".") == 0)
+		r = snprintf(marker, sizeof(marker), WH_PREFIX "%s", name);
+	else
+		r = snprintf(marker, sizeof(marker), "%s/" WH_PREFIX "%s", dir, name);
+	if (r < 0 || r >= (int)sizeof(marker))
+		return false;
+	return exists_at(m->layers[layer].fd, marker);
+}
+
+/*
+ * After a directory was found in layer @found, how far down does it merge?
+ * Until a layer makes it opaque, or holds a non-directory or a whiteout
+ * at the same path.
+ */
+static int merge_depth(struct nl_mount *m, const char *dir, const char *path,
+		       const char *name, int found, int end)
+{
+	struct stat st;
+	int lowest = found, j;
+
+	if (nl_dir_is_opaque(m, found, path))
+		return found;
+	for (j = found + 1; j <= end; j++) {
+		if (fstatat(m->layers[j].fd, path, &st, AT_SYMLINK_NOFOLLOW)) {
+			if (old_style_whiteout(m, j, dir, name))
+				break;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode))
+			break;
+		lowest = j;
+		if (nl_dir_is_opaque(m, j, path))
+			break;
+	}
+	return lowest;
+}
+
+/*
+ * Find @name in @parent, looking only at layers from @from_layer down.
+ * Fills the layer it was found in, for directories the lowest layer merged
+ * into it, and its stat in that layer.
+ */
+int nl_resolve(struct nl_mount *m, struct nl_node *parent, const char *name,
+	       int from_layer, int *layer, int *lowest, struct stat *st)
+{
+	char dir[NL_PATH_BUF], path[NL_PATH_BUF];
+	int j, start, end = parent->lowest, r;
+
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = nl_node_path(m, parent, dir, sizeof(dir));
+	if (!r)
+		r = nl_child_path(m, parent, name, path, sizeof(path));
+	if (r)
+		return r;
+	start = parent->layer > from_layer ? parent->layer : from_layer;
+	for (j = start; j <= end; j++) {
+		if (fstatat(m->layers[j].fd, path, st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (nl_is_whiteout(st))
+				return -ENOENT;
+			*layer = j;
+			*lowest = S_ISDIR(st->st_mode) ?
+				  merge_depth(m, dir, path, name, j, end) : j;
+			return 0;
+		}
+		if (errno == ENAMETOOLONG)
+			return -ENAMETOOLONG;
+		if (errno != ENOENT && errno != ENOTDIR)
+			return -errno;
+		if (old_style_whiteout(m, j, dir, name))
+			return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
+		  const char *name)
+{
+	struct stat st;
+	int layer, lowest;
+
+	if (!m->upper)
+		return false;
+	return nl_resolve(m, parent, name, 1, &layer, &lowest, &st) == 0;
+}
+
+int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
+		    const char *name, struct fuse_entry_param *e)
+{
+	struct nl_node *n;
+	struct stat st;
+	int layer, lowest, r;
+
+	if (nl_name_is_private(name))
+		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -ENOENT;
+	r = nl_resolve(m, parent, name, 0, &layer, &lowest, &st);
+	if (r)
+		return r;
+	n = nl_node_get(m, parent, name);
+	if (!n)
+		return -ENOMEM;
+	n->layer = layer;
+	n->lowest = lowest;
+	n->type = st.st_mode & S_IFMT;
+	memset(e, 0, sizeof(*e));
+	r = nl_node_stat(m, n, -1, &e->attr);
+	if (r) {
+		nl_node_forget(m, n, 1);
+		return r;
+	}
+	e->ino = (uintptr_t)n;
+	e->attr_timeout = nl_attr_timeout(m, &e->attr);
+	e->entry_timeout = m->timeout;
+	return 0;
+}
+
+void nl_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct fuse_entry_param e;
+	int r = nl_lookup_child(m, nl_node_of(m, parent), name, &e);
+
+	if (r == -ENOENT) {
+		/* A negative entry the kernel may cache as long as a
+		 * positive one: every creation goes through the mount. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = m->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void nl_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct nl_mount *m = nl_mount_of(req);
+
+	nl_node_forget(m, nl_node_of(m, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+void nl_op_forget_multi(fuse_req_t req, size_t count,
+			struct fuse_forget_data *forgets)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		nl_node_forget(m, nl_node_of(m, forgets[i].ino),
+			       forgets[i].nlookup);
+	fuse_reply_none(req);
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private header of the union mount: the mount context and the nodes the
+ * kernel knows about. Nothing outside fs/ includes it.
+ */
+#ifndef NLAYERFS_FS_NLAYERFS_H
+#define NLAYERFS_FS_NLAYERFS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/options.h"
+
+/* Relative paths inside a layer can be as long as the merged path. */
+#define NL_PATH_BUF (PATH_MAX + NAME_MAX + 2)
+
+struct nl_layer {
+	int fd;			/* O_PATH|O_DIRECTORY fd of the layer root */
+	char *path;
+	dev_t dev;
+	bool upper;
+};
+
+struct nl_node {
+	struct nl_node *parent;	/* NULL for the root */
+	char *name;
+	uint64_t nlookup;	/* kernel references */
+	uint64_t nchild;	/* children in the table hold their parent */
+	struct nl_node *hnext;	/* hash chain, keyed by (parent, name) */
+
+	int layer;		/* topmost layer holding this entry */
+	int lowest;		/* directories: last layer merged into it */
+	mode_t type;		/* S_IFMT bits */
+	bool unlinked;		/* removed while the kernel still holds it */
+	pthread_mutex_t lock;	/* serialises copy-up of this node */
+};
+
+/* A remembered copy-up: which lower inode an upper inode came from. */
+struct nl_origin {
+	dev_t udev;
+	ino_t uino;
+	dev_t odev;
+	ino_t oino;
+	struct nl_origin *next;
+};
+
+/* Lower inodes whose names partly moved to the upper layer (hard links). */
+struct nl_linkcount {
+	dev_t odev;
+	ino_t oino;
+	nlink_t lower_nlink;	/* links of the lower inode */
+	long delta;		/* names added minus names removed since */
+	struct nl_linkcount *next;
+};
+
+#define NL_HASH_SIZE 65536
+
+struct nl_mount {
+	struct nl_options *opt;
+	struct nl_layer *layers;	/* upper (if any) first, then lowers */
+	int n_layers;
+	struct nl_layer *upper;		/* NULL: read-only mount */
+	int workfd;			/* workdir/work */
+	uint64_t tmp_seq;		/* names of temporaries in workdir */
+
+	struct nl_node root;
+	pthread_rwlock_t ns;		/* node table and names */
+	struct nl_node **table;
+
+	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
+	struct nl_origin *origins;
+	struct nl_linkcount *linkcounts;
+	dev_t devs[64];
+	int n_devs;
+	bool one_device;
+
+	double timeout;
+	bool ro;
+};
+
+/* Build the path of @n relative to a layer root ("." for the root). */
+int nl_node_path(struct nl_mount *m, struct nl_node *n, char *buf, size_t len);
+int nl_child_path(struct nl_mount *m, struct nl_node *parent, const char *name,
+		  char *buf, size_t len);
+struct nl_mount *nl_mount_of(fuse_req_t req);
+struct nl_node *nl_node_of(struct nl_mount *m, fuse_ino_t ino);
+
+/* inode.c: node table and inode numbers */
+struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
+			    const char *name);
+void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count);
+void nl_node_detach(struct nl_mount *m, struct nl_node *n);
+void nl_node_move(struct nl_mount *m, struct nl_node *n,
+		  struct nl_node *newparent, const char *newname);
+struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
+			     const char *name);
+ino_t nl_ino_map(struct nl_mount *m, dev_t dev, ino_t ino);
+ino_t nl_ino_of_upper(struct nl_mount *m, dev_t dev, ino_t ino);
+void nl_origin_add(struct nl_mount *m, const struct stat *upper,
+		   const struct stat *lower);
+bool nl_origin_find(struct nl_mount *m, dev_t udev, ino_t uino,
+		    dev_t *odev, ino_t *oino);
+void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,
+			nlink_t lower_nlink);
+void nl_linkcount_adjust(struct nl_mount *m, dev_t odev, ino_t oino, int d);
+void nl_origin_of(struct nl_mount *m, const struct stat *st, dev_t *odev,
+		  ino_t *oino);
+int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
+		 struct stat *st);
+double nl_attr_timeout(struct nl_mount *m, const struct stat *st);
+
+/* namei.c: resolving names through the layers */
+bool nl_is_whiteout(const struct stat *st);
+bool nl_name_is_private(const char *name);
+bool nl_xattr_is_private(const char *name);
+bool nl_dir_is_opaque(struct nl_mount *m, int layer, const char *path);
+int nl_resolve(struct nl_mount *m, struct nl_node *parent, const char *name,
+	       int from_layer, int *layer, int *lowest, struct stat *st);
+int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
+		    const char *name, struct fuse_entry_param *e);
+bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
+		  const char *name);
+
+/* readdir.c */
+struct nl_dirent {
+	char *name;
+	ino_t ino;
+	unsigned char type;
+};
+struct nl_dirlist {
+	struct nl_dirent *ents;
+	size_t n, cap;
+};
+int nl_dir_list(struct nl_mount *m, struct nl_node *dir, struct nl_dirlist *l);
+void nl_dir_list_free(struct nl_dirlist *l);
+int nl_dir_is_empty(struct nl_mount *m, struct nl_node *dir);
+
+/* copy_up.c */
+int nl_copy_up(struct nl_mount *m, struct nl_node *n);
+int nl_copy_up_tree(struct nl_mount *m, struct nl_node *n);
+int nl_make_temp_name(struct nl_mount *m, char *buf, size_t len);
+int nl_whiteout_at(struct nl_mount *m, const char *path);
+int nl_set_opaque(struct nl_mount *m, const char *path);
+int nl_clear_upper_dir(struct nl_mount *m, const char *path);
+int nl_abs_path(struct nl_mount *m, int layer, const char *rel, char *buf,
+		size_t len);
+
+/* ownership mapping */
+uid_t nl_uid_to_outer(struct nl_mount *m, uid_t uid);
+gid_t nl_gid_to_outer(struct nl_mount *m, gid_t gid);
+
+/* the operations, one file per concern */
+void nl_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void nl_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void nl_op_forget_multi(fuse_req_t req, size_t count,
+			struct fuse_forget_data *forgets);
+void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void nl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi);
+void nl_op_readlink(fuse_req_t req, fuse_ino_t ino);
+void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void nl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void nl_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+void nl_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi);
+void nl_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev);
+void nl_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode);
+void nl_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
+void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname,
+		  unsigned int flags);
+void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi);
+void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void nl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf,
+		     off_t off, struct fuse_file_info *fi);
+void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void nl_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+void nl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		     off_t length, struct fuse_file_info *fi);
+void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			   off_t off_out, struct fuse_file_info *fi_out,
+			   size_t len, int flags);
+void nl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi);
+void nl_op_statfs(fuse_req_t req, fuse_ino_t ino);
+void nl_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void nl_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* Where a lower regular file's data is read from. The tiering library
+ * may answer with a promoted copy; today it is the layer's own file. */
+int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
+		       int flags);
+
+#endif

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Merged directory listings.
+ *
+ * A listing is built once when the directory is opened and served from
+ * that snapshot, so offsets stay valid while the directory changes (POSIX
+ * lets a reader see or miss entries added after opendir).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/nlayerfs.h"
+
+/* Names already decided, shown or hidden: open addressing on strings. */
+struct name_set {
+	char **slots;
+	size_t cap, used;
+};
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int set_grow(struct name_set *s)
+{
+	size_t i, j, cap = s->cap ? s->cap * 2 : 64;
+	char **slots = calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < s->cap; i++) {
+		if (!s->slots[i])
+			continue;
+		for (j = name_hash(s->slots[i]) & (cap - 1); slots[j];
+		     j = (j + 1) & (cap - 1))
+			;
+		slots[j] = s->slots[i];
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->cap = cap;
+	return 0;
+}
+
+/* Returns 1 if added, 0 if already there, or -ENOMEM. Keeps a pointer. */
+static int set_add(struct name_set *s, char *name)
+{
+	size_t j;
+
+	if ((s->used + 1) * 2 > s->cap && set_grow(s))
+		return -ENOMEM;
+	for (j = name_hash(name) & (s->cap - 1); s->slots[j];
+	     j = (j + 1) & (s->cap - 1))
+		if (strcmp(s->slots[j], name) == 0)
+			return 0;
+	s->slots[j] = name;
+	s->used++;
+	return 1;
+}
+
+static void set_free(struct name_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->cap; i++)
+		free(s->slots[i]);
+	free(s->slots);
+}
+
+static int list_push(struct nl_dirlist *l, const char *name, ino_t ino,
+		     unsigned char type)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct nl_dirent *e = realloc(l->ents, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		l->ents = e;
+		l->cap = cap;
+	}
+	l->ents[l->n].name = strdup(name);
+	if (!l->ents[l->n].name)
+		return -ENOMEM;
+	l->ents[l->n].ino = ino;
+	l->ents[l->n].type = type;
+	l->n++;
+	return 0;
+}
+
+void nl_dir_list_free(struct nl_dirlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->ents[i].name);
+	free(l->ents);
+	memset(l, 0, sizeof(*l));
+}
+
+static bool dirent_is_whiteout(DIR *d, struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_CHR && de->d_type != DT_UNKNOWN)
+		return false;
+	if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+		return false;
+	return nl_is_whiteout(&st);
+}
+
+/* Decide one entry of layer @j: hide, show, or skip as already seen. */
+static int add_entry(struct nl_mount *m, struct nl_dirlist *l,
+		     struct name_set *seen, DIR *d, struct dirent *de, int j)
+{
+	const char *name = de->d_name;
+	char *key;
+	ino_t ino;
+	int r;
+
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	if (nl_name_is_private(name)) {
+		/* ".wh.NAME" hides NAME below; ".wh..wh..opq" was
+		 * handled when the merge depth was computed. */
+		if (strcmp(name, ".wh..wh..opq") == 0)
+			return 0;
+		key = strdup(name + 4);
+		if (!key)
+			return -ENOMEM;
+		r = set_add(seen, key);
+		if (r <= 0)
+			free(key);
+		return r < 0 ? r : 0;
+	}
+	key = strdup(name);
+	if (!key)
+		return -ENOMEM;
+	r = set_add(seen, key);
+	if (r <= 0) {
+		free(key);
+		return r;
+	}
+	if (dirent_is_whiteout(d, de))
+		return 0;
+	if (m->layers[j].upper)
+		ino = nl_ino_of_upper(m, m->layers[j].dev, de->d_ino);
+	else
+		ino = nl_ino_map(m, m->layers[j].dev, de->d_ino);
+	return list_push(l, name, ino, de->d_type);
+}
+
+static int list_layer(struct nl_mount *m, struct nl_dirlist *l,
+		      struct name_set *seen, const char *path, int j)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(m->layers[j].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0 && (errno = 0, de = readdir(d)))
+		r = add_entry(m, l, seen, d, de, j);
+	if (r == 0 && errno)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+int nl_dir_list(struct nl_mount *m, struct nl_node *dir, struct nl_dirlist *l)
+{
+	char path[NL_PATH_BUF];
+	struct name_set seen = { 0 };
+	int j, r;
+
+	memset(l, 0, sizeof(*l));
+	r = nl_node_path(m, dir, path, sizeof(path));
+	for (j = dir->layer; r == 0 && j <= dir->lowest; j++)
+		r = list_layer(m, l, &seen, path, j);
+	set_free(&seen);
+	if (r)
+		nl_dir_list_free(l);
+	return r;
+}
+
+int nl_dir_is_empty(struct nl_mount *m, struct nl_node *dir)
+{
+	struct nl_dirlist l;
+	int r = nl_dir_list(m, dir, &l);
+
+	if (r)
+		return r;
+	r = l.n == 0;
+	nl_dir_list_free(&l);
+	return r;
+}
+
+void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_dirlist *l = calloc(1, sizeof(*l));
+	struct nl_node *n = nl_node_of(m, ino);
+	int r;
+
+	if (!l) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = nl_dir_list(m, n, l);
+	if (r) {
+		free(l);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)l;
+	/* A directory no upper layer can change may be cached by the kernel. */
+	fi->cache_readdir = !m->upper;
+	fi->keep_cache = !m->upper;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		nl_dir_list_free(l);
+		free(l);
+	}
+}
+
+void nl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct nl_dirlist *l = (struct nl_dirlist *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t pos = 0, i;
+	struct stat st;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (i = off; i < l->n; i++) {
+		size_t need;
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = l->ents[i].ino;
+		st.st_mode = (mode_t)l->ents[i].type << 12;
+		need = fuse_add_direntry(req, buf + pos, size - pos,
+					 l->ents[i].name, &st, i + 1);
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+void nl_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct nl_dirlist *l = (struct nl_dirlist *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	nl_dir_list_free(l);
+	free(l);
+	fuse_reply_err(req, 0);
+}
+
+void nl_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	char path[NL_PATH_BUF];
+	int fd, r = 0;
+
+	(void)fi;
+	if (!m->upper || !m->opt->fsync) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	r = nl_node_path(m, nl_node_of(m, ino), path, sizeof(path));
+	if (r == 0) {
+		fd = openat(m->upper->fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (datasync ? fdatasync(fd) : fsync(fd))
+				r = -errno;
+			close(fd);
+		}
+	}
+	fuse_reply_err(req, -r);
+}

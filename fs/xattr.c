@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Extended attributes. Overlay's own markers (opaque, redirect, origin...)
+ * describe the layers, not the file, and are never shown or changed
+ * through the mount.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "fs/nlayerfs.h"
+
+static int node_abs_path(struct nl_mount *m, struct nl_node *n, char *buf,
+			 size_t len)
+{
+	char rel[NL_PATH_BUF];
+	int r = nl_node_path(m, n, rel, sizeof(rel));
+
+	return r ? r : nl_abs_path(m, n->layer, rel, buf, len);
+}
+
+void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	char path[NL_PATH_BUF + PATH_MAX];
+	char *buf = NULL;
+	ssize_t n;
+	int saverr;
+
+	if (m->opt->noxattrs) {
+		saverr = ENOTSUP;
+		goto out;
+	}
+	if (nl_xattr_is_private(name)) {
+		saverr = ENODATA;
+		goto out;
+	}
+	saverr = -node_abs_path(m, nl_node_of(m, ino), path, sizeof(path));
+	if (saverr)
+		goto out;
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			saverr = ENOMEM;
+			goto out;
+		}
+	}
+	n = lgetxattr(path, name, buf, size);
+	if (n < 0) {
+		saverr = errno;
+		goto out;
+	}
+	if (size)
+		fuse_reply_buf(req, buf, n);
+	else
+		fuse_reply_xattr(req, n);
+	free(buf);
+	return;
+out:
+	free(buf);
+	fuse_reply_err(req, saverr);
+}
+
+/* Drop the private names from a list in place; returns the new length. */
+static size_t filter_private(char *list, size_t len)
+{
+	size_t in = 0, out = 0, l;
+
+	while (in < len) {
+		l = strlen(list + in) + 1;
+		if (!nl_xattr_is_private(list + in)) {
+			memmove(list + out, list + in, l);
+			out += l;
+		}
+		in += l;
+	}
+	return out;
+}
+
+void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	char path[NL_PATH_BUF + PATH_MAX];
+	char *buf = NULL;
+	ssize_t n;
+	size_t len;
+	int saverr;
+
+	if (m->opt->noxattrs) {
+		saverr = ENOTSUP;
+		goto out;
+	}
+	saverr = -node_abs_path(m, nl_node_of(m, ino), path, sizeof(path));
+	if (saverr)
+		goto out;
+	/* The full list is read even when asked for its size, since the
+	 * private names must not count. */
+	n = llistxattr(path, NULL, 0);
+	if (n < 0) {
+		saverr = errno;
+		goto out;
+	}
+	buf = malloc(n + 1);
+	if (!buf) {
+		saverr = ENOMEM;
+		goto out;
+	}
+	n = llistxattr(path, buf, n);
+	if (n < 0) {
+		saverr = errno;
+		goto out;
+	}
+	len = filter_private(buf, n);
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+	return;
+out:
+	free(buf);
+	fuse_reply_err(req, saverr);
+}
+
+static int change_prepare(struct nl_mount *m, fuse_ino_t ino, const char *name,
+			  char *path, size_t len)
+{
+	struct nl_node *n = nl_node_of(m, ino);
+	int r;
+
+	if (m->opt->noxattrs)
+		return -ENOTSUP;
+	if (!m->upper)
+		return -EROFS;
+	if (nl_xattr_is_private(name))
+		return -EPERM;
+	r = nl_copy_up(m, n);
+	return r ? r : node_abs_path(m, n, path, len);
+}
+
+void nl_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	char path[NL_PATH_BUF + PATH_MAX];
+	int r = change_prepare(m, ino, name, path, sizeof(path));
+
+	if (!r && lsetxattr(path, name, value, size, flags))
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
+
+void nl_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	char path[NL_PATH_BUF + PATH_MAX];
+	int r = change_prepare(m, ino, name, path, sizeof(path));
+
+	if (!r && lremovexattr(path, name))
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
