@@ -261,8 +261,11 @@ int nl_parse_idmap(const char *value, struct nl_idmap **out)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < entries; i++) {
-		m[i] = (struct nl_idmap){ ids[3 * i], ids[3 * i + 1],
-					  ids[3 * i + 2] };
+		/* fuse-overlayfs' order: the id as stored, then the id as
+		 * shown, then the count. */
+		m[i] = (struct nl_idmap){ .outer = ids[3 * i],
+					  .inner = ids[3 * i + 1],
+					  .count = ids[3 * i + 2] };
 		/* An empty range or one that runs past the id space is a typo,
 		 * not something to map silently to the overflow id. */
 		if (m[i].count == 0 ||
@@ -409,7 +412,7 @@ static int set_idmap(struct nl_idmap **map, size_t *n, const char *key,
 		return fail(err, errlen, rc, "out of memory");
 	if (rc < 0)
 		return fail(err, errlen, -EINVAL,
-			    "malformed %s '%s': expected inner:outer:count triples "
+			    "malformed %s '%s': expected stored:shown:count triples "
 			    "with count > 0", key, value ? value : "");
 	free(*map);
 	*map = m;

@@ -17,7 +17,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-/* One line of a uidmapping=/gidmapping= option: container id -> host id. */
+/* One entry of a uidmapping=/gidmapping= option, written (as fuse-overlayfs
+ * does) "stored:shown:count": ids stored in the layers, ids the mount shows. */
 struct nl_idmap {
 	unsigned int inner;	/* first id as the mount's users see it */
 	unsigned int outer;	/* first id as stored in the layers */
@@ -92,8 +93,8 @@ int nl_options_parse_string(const char *opts, struct nl_options *o,
 int nl_split_lowerdirs(const char *value, char ***out);
 
 /*
- * Parse a uidmapping=/gidmapping= value: "inner:outer:count" entries
- * separated by ':' (fuse-overlayfs) or ',' — e.g. "0:1000:1:1:100000:65536".
+ * Parse a uidmapping=/gidmapping= value: "outer:inner:count" entries
+ * separated by ':' (fuse-overlayfs) or ',' — e.g. "1000:0:1:100000:1:65536".
  * Returns the number of entries, or -EINVAL.
  */
 int nl_parse_idmap(const char *value, struct nl_idmap **out);

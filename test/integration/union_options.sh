@@ -62,7 +62,10 @@ junk() {
 	echo x >"$D/l1/f"; mkdir -p "$W/work/stale/deeper"; echo old >"$W/work/stale/deeper/junk"
 	nl_mount || return 1
 	[ -z "$(find "$W/work" -mindepth 1 2>/dev/null)" ] || { echo "workdir/work not emptied:"; find "$W/work"; return 1; }
-	echo y >"$MNT/g" && eq "$(cat "$MNT/f")" x
+	local rc=0
+	echo y >"$MNT/g" && eq "$(cat "$MNT/f")" x || rc=1
+	nl_umount
+	return $rc
 }
 check "workdir/work is emptied at mount" junk
 unmount_set
@@ -73,7 +76,10 @@ escaped() {
 	LOWERS="$D/a\\:b:$D/l1"
 	echo l1 >"$D/l1/below"
 	nl_mount || return 1
-	eq "$(cat "$MNT/c")$(cat "$MNT/below")" colonl1
+	local rc=0
+	eq "$(cat "$MNT/c")$(cat "$MNT/below")" colonl1 || rc=1
+	nl_umount
+	return $rc
 }
 # fuse-overlayfs 1.10 splits at every colon; the issue asks for \: escapes
 check_nl "lowerdir with an escaped colon (a\\:b)" "fuse-overlayfs splits at every colon" escaped
@@ -86,7 +92,10 @@ source_form() {
 	[ "$IMPL" != fuse-overlayfs ] || bin=fuse-overlayfs
 	timeout 20 "$bin" nlayerfs "$MNT" -o "lowerdir=$LOWERS,upperdir=$U,workdir=$W,dev,suid" || return 1
 	MOUNTED+=("$MNT")
-	eq "$(cat "$MNT/s")" s
+	local rc=0
+	eq "$(cat "$MNT/s")" s || rc=1
+	nl_umount
+	return $rc
 }
 check "invocation as SOURCE MOUNTPOINT -o OPTS (what mount.fuse3 runs)" source_form
 unmount_set

@@ -150,7 +150,7 @@ static void test_idmap_parse_and_map(void **state)
 	struct nl_idmap *m;
 
 	(void)state;
-	assert_int_equal(nl_parse_idmap("0:1000:1:1:100000:65536", &m), 2);
+	assert_int_equal(nl_parse_idmap("1000:0:1:100000:1:65536", &m), 2);
 	assert_int_equal(m[0].inner, 0);
 	assert_int_equal(m[0].outer, 1000);
 	assert_int_equal(m[0].count, 1);
@@ -169,7 +169,7 @@ static void test_idmap_parse_and_map(void **state)
 	free(m);
 
 	/* comma separated entries, as in fuse-overlayfs' documentation */
-	assert_int_equal(nl_parse_idmap("0:10:100,100:10000:2000", &m), 2);
+	assert_int_equal(nl_parse_idmap("10:0:100,10000:100:2000", &m), 2);
 	assert_int_equal(nl_idmap_to_outer(m, 2, 150), 10050);
 	free(m);
 
@@ -199,8 +199,8 @@ static void test_mapping_options(void **state)
 	struct nl_options o;
 
 	(void)state;
-	assert_int_equal(parse_o("lowerdir=/l,uidmapping=0:1000:1:1:100000:65536,"
-				 "gidmapping=0:2000:10", &o), 0);
+	assert_int_equal(parse_o("lowerdir=/l,uidmapping=1000:0:1:100000:1:65536,"
+				 "gidmapping=2000:0:10", &o), 0);
 	assert_int_equal(o.n_uidmap, 2);
 	assert_int_equal(o.uidmap[1].outer, 100000);
 	assert_int_equal(o.n_gidmap, 1);
@@ -210,7 +210,7 @@ static void test_mapping_options(void **state)
 
 	assert_int_equal(parse_o("lowerdir=/l,uidmapping=x:y", &o), -EINVAL);
 	assert_non_null(strstr(err, "malformed uidmapping 'x:y': expected "
-				    "inner:outer:count triples"));
+				    "stored:shown:count triples"));
 	nl_options_free(&o);
 	assert_int_equal(parse_o("lowerdir=/l,gidmapping=0:1", &o), -EINVAL);
 	assert_non_null(strstr(err, "malformed gidmapping '0:1'"));
