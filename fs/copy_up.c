@@ -184,6 +184,28 @@ static int parent_stat(struct nl_mount *m, const char *path, struct stat *st)
 	return fstatat(m->upper->fd, parent, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 }
 
+/* Another name of this hard-linked lower file was copied up already: this
+ * name becomes a link to that copy instead of a second, diverging copy. */
+static int link_to_copy(struct nl_mount *m, const struct stat *st,
+			const char *path, const char *tmp,
+			const struct stat *pst)
+{
+	char copy[NL_PATH_BUF];
+
+	if (nl_linked_copy(m, st->st_dev, st->st_ino, copy, sizeof(copy)))
+		return -ENOENT;
+	if (linkat(m->upper->fd, copy, m->workfd, tmp, 0))
+		return -errno;
+	if (renameat(m->workfd, tmp, m->upper->fd, path)) {
+		int r = -errno;
+
+		unlinkat(m->workfd, tmp, 0);
+		return r;
+	}
+	keep_parent_times(m, path, pst);
+	return 0;
+}
+
 static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
 {
 	char path[NL_PATH_BUF], tmp[64];
@@ -199,8 +221,14 @@ static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
 	r = nl_make_temp_name(m, tmp, sizeof(tmp));
 	if (!r)
 		r = parent_stat(m, path, &pst);
-	if (!r)
-		r = make_copy(m, n->layer, path, tmp, &st);
+	if (r)
+		return r;
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		r = link_to_copy(m, &st, path, tmp, &pst);
+		if (r != -ENOENT)
+			goto done;
+	}
+	r = make_copy(m, n->layer, path, tmp, &st);
 	if (r)
 		return r;
 	r = nl_abs_path(m, n->layer, path, src, sizeof(src));
@@ -220,8 +248,12 @@ static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
 	if (fstatat(m->upper->fd, path, &ust, AT_SYMLINK_NOFOLLOW) == 0) {
 		nl_origin_add(m, &ust, &st);
 		if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
-			nl_linkcount_track(m, st.st_dev, st.st_ino, st.st_nlink);
+			nl_linkcount_track(m, st.st_dev, st.st_ino, st.st_nlink,
+					   path, ust.st_ino);
 	}
+done:
+	if (r)
+		return r;
 	n->layer = 0;
 	if (!S_ISDIR(st.st_mode))
 		n->lowest = 0;

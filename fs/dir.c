@@ -230,8 +230,11 @@ out:
 		return;
 	}
 	fi->fh = fd;
-	if (fuse_reply_create(req, &e, fi))
+	nl_node_opened(nl_node_of(m, e.ino), fd);
+	if (fuse_reply_create(req, &e, fi)) {
+		nl_node_closed(nl_node_of(m, e.ino));
 		close(fd);
+	}
 }
 
 void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -273,10 +276,13 @@ void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	}
 	r = new_entry(m, &c, -1, &e);
 out:
-	if (r)
+	if (r) {
 		fuse_reply_err(req, -r);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+	/* The kernel cached the old name's link count as a separate inode. */
+	fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
 }
 
 /* One link fewer for a lower file whose names are spread over layers. */

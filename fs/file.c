@@ -19,8 +19,17 @@
 int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 		       int flags)
 {
-	int fd = openat(m->layers[n->layer].fd, path, flags);
+	char copy[NL_PATH_BUF];
+	struct stat st;
+	int fd;
 
+	/* A hard link whose sibling was copied up reads the shared copy. */
+	if (m->upper && fstatat(m->layers[n->layer].fd, path, &st,
+				AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink > 1 &&
+	    nl_linked_copy(m, st.st_dev, st.st_ino, copy, sizeof(copy)) == 0)
+		fd = openat(m->upper->fd, copy, flags);
+	else
+		fd = openat(m->layers[n->layer].fd, path, flags);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -180,11 +189,14 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	}
 	fi->fh = fd;
+	nl_node_opened(n, fd);
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = n->layer != 0;
 	fi->noflush = !wants_write(fi->flags);
-	if (fuse_reply_open(req, fi))
+	if (fuse_reply_open(req, fi)) {
+		nl_node_closed(n);
 		close(fd);
+	}
 	return;
 out:
 	fuse_reply_err(req, -r);
@@ -231,7 +243,9 @@ void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct nl_mount *m = nl_mount_of(req);
+
+	nl_node_closed(nl_node_of(m, ino));
 	close(fi->fh);
 	fuse_reply_err(req, 0);
 }

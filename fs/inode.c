@@ -89,6 +89,7 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			return NULL;
 		}
 		pthread_mutex_init(&n->lock, NULL);
+		n->stat_fd = -1;
 		n->parent = parent;
 		parent->nchild++;
 		n->hnext = m->table[node_hash(parent, name)];
@@ -108,6 +109,8 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 		if (parent)
 			table_unlink(m, n);
 		pthread_mutex_destroy(&n->lock);
+		if (n->stat_fd >= 0)
+			close(n->stat_fd);
 		free(n->name);
 		free(n);
 		if (!parent)
@@ -309,7 +312,8 @@ static struct nl_linkcount *linkcount_find(struct nl_mount *m, dev_t odev,
  * mount minus the names removed).
  */
 void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,
-			nlink_t lower_nlink)
+			nlink_t lower_nlink, const char *upper_path,
+			ino_t upper_ino)
 {
 	struct nl_linkcount *c;
 
@@ -320,6 +324,8 @@ void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,
 			c->odev = odev;
 			c->oino = oino;
 			c->lower_nlink = lower_nlink;
+			c->upper_path = strdup(upper_path);
+			c->upper_ino = upper_ino;
 			c->next = m->linkcounts;
 			m->linkcounts = c;
 		}
@@ -354,6 +360,32 @@ static bool linkcount_get(struct nl_mount *m, dev_t odev, ino_t oino,
 	}
 	pthread_mutex_unlock(&m->ino_lock);
 	return found;
+}
+
+/*
+ * The upper copy of a hard-linked lower file, if one was made: the other
+ * lower names of that file read and write it too, so the names stay one
+ * file (the kernel overlay needs index=on for that).
+ */
+int nl_linked_copy(struct nl_mount *m, dev_t odev, ino_t oino, char *path,
+		   size_t len)
+{
+	struct nl_linkcount *c;
+	struct stat st;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&m->ino_lock);
+	c = linkcount_find(m, odev, oino);
+	if (c && c->upper_path && strlen(c->upper_path) < len) {
+		strcpy(path, c->upper_path);
+		r = 0;
+	}
+	pthread_mutex_unlock(&m->ino_lock);
+	/* Renamed or removed since: the copy is no longer at that path. */
+	if (!r && (fstatat(m->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) ||
+		   st.st_ino != c->upper_ino))
+		r = -ENOENT;
+	return r;
 }
 
 /* Identity of the lower inode an entry descends from. */
@@ -413,9 +445,13 @@ int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 	ino_t oino;
 	int r;
 
+	if (fd < 0 && n->unlinked)
+		fd = n->stat_fd;
 	if (fd >= 0) {
 		if (fstat(fd, st))
 			return -errno;
+	} else if (n->unlinked) {
+		return -ENOENT;
 	} else {
 		r = nl_node_path(m, n, path, sizeof(path));
 		if (r)
@@ -423,6 +459,16 @@ int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 		l = &m->layers[n->layer];
 		if (fstatat(l->fd, path, st, AT_SYMLINK_NOFOLLOW))
 			return -errno;
+		if (!l->upper && st->st_nlink > 1 && m->upper &&
+		    nl_linked_copy(m, st->st_dev, st->st_ino, path, sizeof(path)) == 0) {
+			dev_t d = st->st_dev;
+			ino_t i = st->st_ino;
+
+			if (fstatat(m->upper->fd, path, st, AT_SYMLINK_NOFOLLOW))
+				return -errno;
+			st->st_dev = d;
+			st->st_ino = i;
+		}
 	}
 	nl_origin_of(m, st, &odev, &oino);
 	if (!S_ISDIR(st->st_mode)) {
@@ -447,4 +493,24 @@ double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
 	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1)
 		return 0;
 	return m->timeout;
+}
+
+/* Keep one descriptor of an open file, so that fstat still answers once
+ * every name of the file is gone. */
+void nl_node_opened(struct nl_node *n, int fd)
+{
+	pthread_mutex_lock(&n->lock);
+	if (n->nopen++ == 0 && n->stat_fd < 0)
+		n->stat_fd = dup(fd);
+	pthread_mutex_unlock(&n->lock);
+}
+
+void nl_node_closed(struct nl_node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	if (--n->nopen == 0 && n->stat_fd >= 0) {
+		close(n->stat_fd);
+		n->stat_fd = -1;
+	}
+	pthread_mutex_unlock(&n->lock);
 }

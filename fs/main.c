@@ -152,6 +152,7 @@ static int mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 	pthread_mutex_init(&m->root.lock, NULL);
 	m->root.name = "";
 	m->root.nlookup = 1;
+	m->root.stat_fd = -1;
 	m->root.type = S_IFDIR;
 	m->root.layer = 0;
 	m->root.lowest = m->n_layers - 1;
@@ -180,6 +181,8 @@ static void mount_free(struct nl_mount *m)
 			struct nl_node *n = m->table[i];
 
 			m->table[i] = n->hnext;
+			if (n->stat_fd >= 0)
+				close(n->stat_fd);
 			free(n->name);
 			free(n);
 		}
@@ -191,6 +194,7 @@ static void mount_free(struct nl_mount *m)
 	}
 	while ((c = m->linkcounts)) {
 		m->linkcounts = c->next;
+		free(c->upper_path);
 		free(c);
 	}
 }
@@ -202,8 +206,11 @@ static int build_fuse_args(struct fuse_args *args, const char *prog,
 	char opts[8192];
 	int len;
 
-	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s",
+	/* Without an upper layer nothing can change: say so to the kernel
+	 * too, as containerd probes a read-only mount exactly so. */
+	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s%s",
 		       o->source ? o->source : "nlayerfs",
+		       o->upperdir ? "" : ",ro",
 		       geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
 		       geteuid() == 0 && !o->default_permissions ?
 		       ",default_permissions" : "");
@@ -253,6 +260,7 @@ static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
 	se = fuse_session_new(&args, &ops, sizeof(ops), m);
 	if (!se)
 		goto out;
+	m->se = se;
 	if (fuse_set_signal_handlers(se))
 		goto out;
 	if (fuse_session_mount(se, o->mountpoint)) {

@@ -37,6 +37,8 @@ struct nl_node {
 	int lowest;		/* directories: last layer merged into it */
 	mode_t type;		/* S_IFMT bits */
 	bool unlinked;		/* removed while the kernel still holds it */
+	int nopen;		/* open files, under lock */
+	int stat_fd;		/* one of them, for fstat after unlink; -1 */
 	pthread_mutex_t lock;	/* serialises copy-up of this node */
 };
 
@@ -55,6 +57,8 @@ struct nl_linkcount {
 	ino_t oino;
 	nlink_t lower_nlink;	/* links of the lower inode */
 	long delta;		/* names added minus names removed since */
+	char *upper_path;	/* the first copy: later copies link to it */
+	ino_t upper_ino;
 	struct nl_linkcount *next;
 };
 
@@ -68,6 +72,7 @@ struct nl_mount {
 	int workfd;			/* workdir/work */
 	uint64_t tmp_seq;		/* names of temporaries in workdir */
 
+	struct fuse_session *se;
 	struct nl_node root;
 	pthread_rwlock_t ns;		/* node table and names */
 	struct nl_node **table;
@@ -106,7 +111,10 @@ void nl_origin_add(struct nl_mount *m, const struct stat *upper,
 bool nl_origin_find(struct nl_mount *m, dev_t udev, ino_t uino,
 		    dev_t *odev, ino_t *oino);
 void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,
-			nlink_t lower_nlink);
+			nlink_t lower_nlink, const char *upper_path,
+			ino_t upper_ino);
+int nl_linked_copy(struct nl_mount *m, dev_t odev, ino_t oino, char *path,
+		   size_t len);
 void nl_linkcount_adjust(struct nl_mount *m, dev_t odev, ino_t oino, int d);
 void nl_origin_of(struct nl_mount *m, const struct stat *st, dev_t *odev,
 		  ino_t *oino);
@@ -125,6 +133,9 @@ int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
 		    const char *name, struct fuse_entry_param *e);
 bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
 		  const char *name);
+
+void nl_node_opened(struct nl_node *n, int fd);
+void nl_node_closed(struct nl_node *n);
 
 /* readdir.c */
 struct nl_dirent {

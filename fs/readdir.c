@@ -210,6 +210,36 @@ int nl_dir_is_empty(struct nl_mount *m, struct nl_node *dir)
 	return r;
 }
 
+/* "." and ".." lead the listing, with the numbers stat gives them. */
+static int add_dots(struct nl_mount *m, struct nl_node *n, struct nl_dirlist *l)
+{
+	struct stat st;
+	ino_t self, parent;
+	int r;
+
+	r = nl_node_stat(m, n, -1, &st);
+	if (r)
+		return r;
+	self = st.st_ino;
+	parent = self;
+	if (n->parent && nl_node_stat(m, n->parent, -1, &st) == 0)
+		parent = st.st_ino;
+	r = list_push(l, ".", self, DT_DIR);
+	if (!r)
+		r = list_push(l, "..", parent, DT_DIR);
+	if (r)
+		return r;
+	/* Move the two to the front. */
+	if (l->n > 2) {
+		struct nl_dirent a = l->ents[l->n - 2], b = l->ents[l->n - 1];
+
+		memmove(l->ents + 2, l->ents, (l->n - 2) * sizeof(*l->ents));
+		l->ents[0] = a;
+		l->ents[1] = b;
+	}
+	return 0;
+}
+
 void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
@@ -222,6 +252,8 @@ void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	r = nl_dir_list(m, n, l);
+	if (!r)
+		r = add_dots(m, n, l);
 	if (r) {
 		free(l);
 		fuse_reply_err(req, -r);
