@@ -15,7 +15,7 @@ int main(int argc, char **argv)
 	off_t off, doff;
 	size_t len, left;
 	char *a, *b;
-	int in, out;
+	int in, out, rc;
 
 	if (argc != 6) {
 		fprintf(stderr, "usage: nl_copyrange SRC DST OFF LEN DSTOFF\n");
@@ -51,9 +51,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "read back failed\n");
 		return 1;
 	}
-	if (memcmp(a, b, len) != 0) {
+	rc = memcmp(a, b, len) != 0;
+	if (rc)
 		fprintf(stderr, "copied bytes differ from the source\n");
-		return 1;
-	}
-	return 0;
+	free(a);
+	free(b);
+	return rc;
 }
