@@ -136,4 +136,6 @@ uninstall:
 clean:
 	rm -rf build build-san build-*
 
+.SECONDARY:
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

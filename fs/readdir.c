@@ -260,9 +260,11 @@ void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)l;
-	/* A directory no upper layer can change may be cached by the kernel. */
-	fi->cache_readdir = !m->upper;
-	fi->keep_cache = !m->upper;
+	/* Every change to a directory goes through this mount, and the
+	 * kernel drops its cached listing when it sees one, so the listing
+	 * may be cached even over an upper layer. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		nl_dir_list_free(l);
 		free(l);
