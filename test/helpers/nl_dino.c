@@ -34,11 +34,14 @@ int main(int argc, char **argv)
 		if (print)
 			printf("%s %lu\n", e->d_name, (unsigned long)e->d_ino);
 		else if (e->d_ino != st.st_ino) {
-			printf("%s: d_ino %lu, st_ino %lu\n", e->d_name,
-			       (unsigned long)e->d_ino, (unsigned long)st.st_ino);
-			bad = 1;
+			/* a few examples are enough to see the pattern */
+			if (bad++ < 10)
+				printf("%s: d_ino %lu, st_ino %lu\n", e->d_name,
+				       (unsigned long)e->d_ino, (unsigned long)st.st_ino);
 		}
 	}
 	closedir(d);
-	return bad;
+	if (bad > 10)
+		printf("... %d mismatches in all\n", bad);
+	return bad != 0;
 }
