@@ -115,6 +115,9 @@ check-unit: all
 bench: all
 	test/bench/run-all --build $(BUILD)
 
+demo: all
+	test/demo/union-demo $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
