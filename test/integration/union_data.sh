@@ -9,6 +9,7 @@ new_layers 2
 if [ -z "$SKIP_ALL" ]; then
 	head -c $((48 * 1024 * 1024)) /dev/urandom >"$D/l2/big"
 	head -c 65536 /dev/urandom >"$D/l2/mapme"
+	cp "$D/l2/big" "$D/l2/atomic"
 	mkdir -p "$D/l2/pd" "$D/l1/pd"
 	for i in $(seq 1 200); do echo "$i" >"$D/l$((i % 2 + 1))/pd/f$i"; done
 	freeze_lowers
@@ -28,6 +29,22 @@ write_big() {
 check "32 MiB written through the mount reads back, same in upper" write_big
 check "overwrite in the middle of a big lower file (copy-up) keeps the rest" \
 	eval 'printf XXXX | dd of="$MNT/big" bs=1 seek=1000000 conv=notrunc status=none && echo 1 >/proc/sys/vm/drop_caches && eq "$(dd if="$MNT/big" bs=1 skip=1000000 count=4 status=none)" XXXX && cmp <(head -c 1000000 "$MNT/big") <(head -c 1000000 "$D/l2/big") && cmp <(tail -c +1000005 "$MNT/big") <(tail -c +1000005 "$D/l2/big")'
+# Copy-up goes through a temporary file in workdir and a rename: the upper
+# layer never holds a partial copy, even while the copy is running.
+atomic_copyup() {
+	local full partial=0
+	full=$(stat -c %s "$D/l2/atomic")
+	( while [ ! -e "$T/stop" ]; do
+		s=$(stat -c %s "$U/atomic" 2>/dev/null) || continue
+		[ "$s" -ge "$full" ] || { echo "partial copy in upper: $s of $full bytes"; exit 1; }
+	  done ) >"$T/watch" &
+	local w=$!
+	echo tail >>"$MNT/atomic"
+	touch "$T/stop"
+	wait $w || { cat "$T/watch"; return 1; }
+	eq "$(stat -c %s "$U/atomic")" $((full + 5)) "size after append"
+}
+check "copy-up of a 48 MiB file never shows a partial file in upper" atomic_copyup
 check "mmap MAP_SHARED of a lower file: read, write, msync" H nl_mmap "$MNT/mapme"
 
 parallel_rw() {

@@ -19,6 +19,8 @@ if [ -z "$SKIP_ALL" ]; then
 	mkdir -m 0755 "$L2/public"; echo pub >"$L2/public/p"; chmod 0644 "$L2/public/p"
 	mkdir -m 0777 "$L2/shared"; mkdir -m 1777 "$L2/sticky"; echo r >"$L2/sticky/rootfile"
 	echo long >"$L2/$N255"
+	echo z >"$L2/zero-mode"; chmod 0000 "$L2/zero-mode"
+	mkdir "$L2/sgid"; chgrp 1234 "$L2/sgid"; chmod 2775 "$L2/sgid"
 	freeze_lowers
 	nl_mount || SKIP_ALL="mount failed"
 fi
@@ -107,6 +109,11 @@ check "nobody: sticky directory forbids deleting root's file (EPERM)" \
 	eval 'eq "$(as_nobody unlink "$MNT/sticky/rootfile")" EPERM'
 check "nobody: chmod of root's file is EPERM" \
 	eval 'eq "$(setpriv --reuid=65534 --regid=65534 --clear-groups chmod 0666 "$MNT/public/p" 2>&1 >/dev/null | grep -c "not permitted")" 1'
+check "root reads a mode 0000 lower file" eval 'eq "$(cat "$MNT/zero-mode")" z'
+check "the umask applies to new files and directories" \
+	eval '(umask 077 && echo u >"$MNT/um" && mkdir "$MNT/umd") && eq "$(stat -c %a "$MNT/um") $(stat -c %a "$MNT/umd")" "600 700"'
+check "setgid lower directory: new entries inherit its group, subdirs keep setgid" \
+	eval 'echo g >"$MNT/sgid/f" && mkdir "$MNT/sgid/d" && eq "$(stat -c %g "$MNT/sgid/f") $(stat -c "%g %A" "$MNT/sgid/d")" "1234 1234 drwxr-sr-x"'
 [ -n "$SKIP_ALL" ] || nl_umount
 check_lowers_unchanged
 

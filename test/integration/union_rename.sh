@@ -24,6 +24,8 @@ check "rename a lower file: new name has the data, old name is gone" \
 	eval 'eq "$(r2 none "$MNT/lf" "$MNT/lf.r")" OK && eq "$(cat "$MNT/lf.r")" lf-data && expect_errno ENOENT stat "$MNT/lf"'
 check "the old name of a renamed lower file is whited out in upper" \
 	eval '[ "$(stat -c "%t:%T %F" "$U/lf")" = "0:0 character special file" ]'
+check "st_ino of a lower file is kept by rename" \
+	eval 'a=$(stat -c %i "$MNT/xl"); mv "$MNT/xl" "$MNT/xl.r" && eq "$(stat -c %i "$MNT/xl.r")" "$a" && mv "$MNT/xl.r" "$MNT/xl"'
 check "rename a lower file over an existing lower file" \
 	eval 'eq "$(r2 none "$MNT/lf2" "$MNT/victim")" OK && eq "$(cat "$MNT/victim")" lf2-data && expect_errno ENOENT stat "$MNT/lf2"'
 check "rename into a lower subdirectory" \
