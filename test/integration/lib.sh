@@ -50,8 +50,11 @@ check() {
 	local name=$1 out rc
 	shift
 	if [ -n "$SKIP_ALL" ]; then skip "$name" "$SKIP_ALL"; return 0; fi
-	out=$("$@" 2>&1)
+	# run in this shell (not $(...)) so that mounts made by a check are
+	# known to the cleanup and to the sanitizer log checks
+	"$@" >"$T/check.out" 2>&1 </dev/null
 	rc=$?
+	out=$(cat "$T/check.out")
 	if [ $rc = 0 ]; then ok "$name"; else not_ok "$name" "$out" "(exit $rc)"; fi
 }
 

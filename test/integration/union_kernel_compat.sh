@@ -74,13 +74,14 @@ run_side() {
 	nl_umount "$d/m"
 }
 
-# read_side IMPL DIR: mount DIR's lowers with a copy of DIR/u, dump the tree.
+# read_side IMPL DIR [OUT]: mount DIR's lowers with a copy of DIR/u, dump
+# the tree into DIR/OUT (default tree2).
 read_side() {
-	local impl=$1 d=$2
+	local impl=$1 d=$2 out=${3:-tree2}
 	rm -rf "$d/u2" "$d/w2" && mkdir -p "$d/w2" "$d/m2"
 	cp -a "$d/u" "$d/u2" || return 1
 	impl_mount "lowerdir=$d/l1:$d/l2,upperdir=$d/u2,workdir=$d/w2" "$d/m2" "$impl" || return 1
-	tree "$d/m2" >"$d/tree2"
+	tree "$d/m2" >"$d/$out"
 	nl_umount "$d/m2"
 }
 
@@ -96,6 +97,8 @@ nl_only && DM=1
 check "scripted changes through the $IMPL mount" run_side "$IMPL" "$A" "$DM"
 check "the kernel overlay mounts the upper written by $IMPL" read_side kernel "$A"
 check "the kernel shows the same tree as the $IMPL mount did" same_tree "$A/tree" "$A/tree2"
+check "$IMPL mounts its own upper again" read_side "$IMPL" "$A" tree3
+check "$IMPL shows the same tree after a remount" same_tree "$A/tree" "$A/tree3"
 check "no marker file in upper that the kernel would show as a regular file" \
 	eval '[ -z "$(find "$A/u" -name ".wh.*")" ]'
 check "the same changes through a kernel overlay mount" run_side kernel "$B" 0

@@ -41,6 +41,23 @@ check_nl "a write through one name is seen through the other two" "$why" \
 	eval 'echo w >>"$MNT/h2" && eq "$(cat "$MNT/h1" "$MNT/h3" | tr "\n" .)" "h.w.h.w."'
 check_nl "unlink of one of the three names: st_nlink 2 on the others" "$why" \
 	eval 'rm "$MNT/h3" && eq "$(stat -c %h "$MNT/h1") $(stat -c %h "$MNT/h2")" "2 2"'
+remount_links() {
+	nl_umount || return 1
+	nl_mount || return 1
+	eq "$(stat -c %h "$MNT/h1") $(stat -c %h "$MNT/h2")" "2 2" "st_nlink after remount" || return 1
+	eq "$(stat -c %i "$MNT/h1")" "$(stat -c %i "$MNT/h2")" "st_ino after remount" || return 1
+	eq "$(cat "$MNT/h1" "$MNT/h2" | tr "\n" .)" "h.w.h.w." "content after remount"
+}
+check_nl "hard links stay one file with the right st_nlink after a remount" "$why" remount_links
+kernel_links() {
+	local k=$D/k
+	mkdir -p "$k/u" "$k/w" "$k/m" && cp -a "$U/." "$k/u/" || return 1
+	mount -t overlay overlay -o "lowerdir=$LOWERS,upperdir=$k/u,workdir=$k/w" "$k/m" || return 1
+	local got; got=$(cat "$k/m/h1" "$k/m/h2" | tr "\n" .)
+	umount "$k/m"
+	eq "$got" "h.w.h.w." "content of h1 h2 under the kernel"
+}
+check_nl "the kernel reads the same data through both hard-linked names" "$why" kernel_links
 check "link of a new file: st_nlink 2, same st_ino" \
 	eval 'echo n >"$MNT/n" && ln "$MNT/n" "$MNT/n2" && eq "$(stat -c "%h %i" "$MNT/n")" "$(stat -c "%h %i" "$MNT/n2")" && eq "$(stat -c %h "$MNT/n")" 2'
 check "hard link to a directory is EPERM" expect_errno EPERM link "$MNT/dir" "$MNT/dirlink"
