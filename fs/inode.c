@@ -436,39 +436,27 @@ static void map_owner(struct nl_mount *m, struct stat *st)
  * stat of a node as the merged tree shows it: through @fd when the caller
  * has one open (unlinked files), else by path in the node's layer.
  */
-int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
-		 struct stat *st)
+/*
+ * Finish a stat taken in the node's layer into what the merged tree shows:
+ * the shared copy of a hard-linked lower file, link counts over layers,
+ * inode numbers by origin, mapped owners.
+ */
+int nl_node_stat_from(struct nl_mount *m, struct nl_node *n, struct stat *st)
 {
 	char path[NL_PATH_BUF];
-	struct nl_layer *l;
 	dev_t odev;
 	ino_t oino;
-	int r;
 
-	if (fd < 0 && n->unlinked)
-		fd = n->stat_fd;
-	if (fd >= 0) {
-		if (fstat(fd, st))
-			return -errno;
-	} else if (n->unlinked) {
-		return -ENOENT;
-	} else {
-		r = nl_node_path(m, n, path, sizeof(path));
-		if (r)
-			return r;
-		l = &m->layers[n->layer];
-		if (fstatat(l->fd, path, st, AT_SYMLINK_NOFOLLOW))
-			return -errno;
-		if (!l->upper && st->st_nlink > 1 && m->upper &&
-		    nl_linked_copy(m, st->st_dev, st->st_ino, path, sizeof(path)) == 0) {
-			dev_t d = st->st_dev;
-			ino_t i = st->st_ino;
+	if (!m->layers[n->layer].upper && st->st_nlink > 1 && m->upper &&
+	    !S_ISDIR(st->st_mode) &&
+	    nl_linked_copy(m, st->st_dev, st->st_ino, path, sizeof(path)) == 0) {
+		dev_t d = st->st_dev;
+		ino_t i = st->st_ino;
 
-			if (fstatat(m->upper->fd, path, st, AT_SYMLINK_NOFOLLOW))
-				return -errno;
-			st->st_dev = d;
-			st->st_ino = i;
-		}
+		if (fstatat(m->upper->fd, path, st, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+		st->st_dev = d;
+		st->st_ino = i;
 	}
 	nl_origin_of(m, st, &odev, &oino);
 	if (!S_ISDIR(st->st_mode)) {
@@ -484,6 +472,33 @@ int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 	st->st_ino = nl_ino_map(m, odev, oino);
 	map_owner(m, st);
 	return 0;
+}
+
+/*
+ * stat of a node as the merged tree shows it: through @fd when the caller
+ * has one open (unlinked files), else by path in the node's layer.
+ */
+int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
+		 struct stat *st)
+{
+	char path[NL_PATH_BUF];
+	int r;
+
+	if (fd < 0 && n->unlinked)
+		fd = n->stat_fd;
+	if (fd >= 0) {
+		if (fstat(fd, st))
+			return -errno;
+		return nl_node_stat_from(m, n, st);
+	}
+	if (n->unlinked)
+		return -ENOENT;
+	r = nl_node_path(m, n, path, sizeof(path));
+	if (r)
+		return r;
+	if (fstatat(m->layers[n->layer].fd, path, st, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	return nl_node_stat_from(m, n, st);
 }
 
 double nl_attr_timeout(struct nl_mount *m, const struct stat *st)

@@ -198,7 +198,8 @@ int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
 	n->lowest = lowest;
 	n->type = st.st_mode & S_IFMT;
 	memset(e, 0, sizeof(*e));
-	r = nl_node_stat(m, n, -1, &e->attr);
+	e->attr = st;
+	r = nl_node_stat_from(m, n, &e->attr);
 	if (r) {
 		nl_node_forget(m, n, 1);
 		return r;

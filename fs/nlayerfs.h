@@ -120,6 +120,7 @@ void nl_origin_of(struct nl_mount *m, const struct stat *st, dev_t *odev,
 		  ino_t *oino);
 int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 		 struct stat *st);
+int nl_node_stat_from(struct nl_mount *m, struct nl_node *n, struct stat *st);
 double nl_attr_timeout(struct nl_mount *m, const struct stat *st);
 
 /* namei.c: resolving names through the layers */
