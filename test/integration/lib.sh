@@ -21,7 +21,7 @@ NLBUILD=${NLAYERFS_BUILD:-$SRC/build}
 NLAYERFS=${NLAYERFS:-$NLBUILD/nlayerfs}
 HELPERS=$NLBUILD/test/helpers
 SAN=${NLAYERFS_SAN:-0}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:log_path=}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
 TESTNUM=0

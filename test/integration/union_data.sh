@@ -10,6 +10,8 @@ if [ -z "$SKIP_ALL" ]; then
 	head -c $((48 * 1024 * 1024)) /dev/urandom >"$D/l2/big"
 	head -c 65536 /dev/urandom >"$D/l2/mapme"
 	cp "$D/l2/big" "$D/l2/atomic"
+	seq 1 100000 >"$D/l2/race"
+	for i in $(seq 1 8); do mkdir -p "$D/l2/tree$i/a/b/c"; echo "$i" >"$D/l2/tree$i/a/b/c/f"; done
 	mkdir -p "$D/l2/pd" "$D/l1/pd"
 	for i in $(seq 1 200); do echo "$i" >"$D/l$((i % 2 + 1))/pd/f$i"; done
 	freeze_lowers
@@ -73,6 +75,34 @@ parallel_delete() {
 	eq "$(ls "$MNT/pd" | grep -c '^f')" 0 "lower entries left"
 }
 check "parallel deletes of lower files" parallel_delete
+
+# Several processes trigger the copy-up of one lower file at once: every
+# append must land in the single upper copy.
+race_same() {
+	local p pids=() rc=0
+	for p in $(seq 1 8); do
+		( echo "writer$p" >>"$MNT/race" ) & pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[ $rc = 0 ] || { echo "an append failed"; return 1; }
+	eq "$(grep -c '^writer' "$MNT/race")" 8 "appended lines" &&
+		eq "$(head -n 100000 "$MNT/race" | cmp - "$D/l2/race" && echo same)" same "lower part"
+}
+check "8 concurrent appends to one lower file: one copy-up, all appends kept" race_same
+# ... and copy-ups that share lower parent directories
+race_parents() {
+	local p pids=() rc=0
+	for p in $(seq 1 8); do
+		( echo more >>"$MNT/tree$p/a/b/c/f" && mkdir "$MNT/tree1/a/b/new$p" ) & pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[ $rc = 0 ] || { echo "a writer failed"; return 1; }
+	for p in $(seq 1 8); do
+		eq "$(cat "$MNT/tree$p/a/b/c/f" | tr "\n" .)" "$p.more." "tree$p" || return 1
+	done
+	eq "$(ls "$MNT/tree1/a/b" | wc -l)" 9 "entries of tree1/a/b"
+}
+check "concurrent copy-ups and mkdirs under shared lower parents" race_parents
 
 [ -n "$SKIP_ALL" ] || nl_umount
 check_lowers_unchanged
