@@ -13,6 +13,7 @@ if [ -z "$SKIP_ALL" ]; then
 	echo 1 >"$L2/ld/a"; echo 2 >"$L2/ld/sub/b"; echo 3 >"$L1/md/top"; echo 4 >"$L2/md/bottom"
 	mkdir -p "$L2/sub1" "$L2/sub2"; echo s >"$L2/sub1/f"
 	mkdir -p "$L2/tgt"; mkdir -p "$L2/full"; echo x >"$L2/full/x"
+	mkdir -p "$L2/emptied"; echo a >"$L2/emptied/a"; echo b >"$L2/emptied/b"
 	freeze_lowers
 	nl_mount || SKIP_ALL="mount failed"
 fi
@@ -49,6 +50,19 @@ check "rename a directory over a non-empty directory is ENOTEMPTY" \
 	eval 'mkdir "$MNT/ud3" && eq "$(r2 none "$MNT/ud3" "$MNT/full")" ENOTEMPTY'
 check "rename a directory over an empty upper directory" \
 	eval 'mkdir "$MNT/ud4" && eq "$(r2 none "$MNT/ud3" "$MNT/ud4")" OK && expect_errno ENOENT stat "$MNT/ud3"'
+# A directory whose lower entries are all deleted is empty in the merged
+# view, so another directory may replace it; the lower entries must not
+# come back through the replacement (it has to be opaque).
+over_emptied() {
+	rm "$MNT/emptied/a" "$MNT/emptied/b" || return 1
+	mkdir "$MNT/repl" && echo n >"$MNT/repl/n" || return 1
+	eq "$(r2 none "$MNT/repl" "$MNT/emptied")" OK "rename" || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	eq "$(ls -A "$MNT/emptied")" n "listing after the rename"
+}
+check "rename a directory over a merged dir whose lower entries are deleted" over_emptied
+check "after a remount the replaced directory still hides the lower entries" \
+	eval 'nl_umount && nl_mount && eq "$(ls -A "$MNT/emptied")" n'
 check "rename a directory into itself is EINVAL" eval 'eq "$(r2 none "$MNT/ud2" "$MNT/ud2/in/x")" EINVAL'
 
 # The kernel refuses these with EXDEV when redirect_dir is off (its

@@ -49,6 +49,8 @@ check "readdir of a 3000-entry dir over 3 layers with 750 whiteouts: exact list"
 check "d_ino equals st_ino in the big directory" H nl_dino "$MNT/big"
 check "the big directory lists the same after deletes through the mount" \
 	eval 'rm "$MNT/big/e1" "$MNT/big/m500" && eq "$(ls -A "$MNT/big" | wc -l)" 2748'
+check "rm -rf of the big merged directory" \
+	eval 'rm -rf "$MNT/big" && expect_errno ENOENT stat "$MNT/big" && [ "$(stat -c "%t:%T" "$U/big")" = 0:0 ]'
 [ -n "$SKIP_ALL" ] || nl_umount
 check_lowers_unchanged
 nl_done
