@@ -14,7 +14,7 @@ if [ -z "$SKIP_ALL" ]; then
 	touch -d '2001-02-03 04:05:06.5' "$L2/cu"
 	truncate -s 64M "$L2/sparse"; printf 'head' | dd of="$L2/sparse" conv=notrunc status=none
 	printf 'tail' | dd of="$L2/sparse" bs=1 seek=$((40 * 1024 * 1024)) conv=notrunc status=none
-	for f in app trunc otrunc falloc cfr del unl fsy; do seq 1 2000 >"$L2/$f"; done
+	for f in app trunc otrunc falloc cfr del unl fsy rofd rounl; do seq 1 2000 >"$L2/$f"; done
 	mkdir -p "$L2/dd/sub" "$L1/dd"; echo 1 >"$L2/dd/x"; echo 2 >"$L1/dd/y"; echo 3 >"$L2/dd/sub/z"
 	mkdir -p "$L2/rd"; echo 1 >"$L2/rd/a"; echo 2 >"$L2/rd/b"
 	mkdir -p "$L2/emptyd" "$L2/redo"; echo old >"$L2/redo/old"
@@ -68,6 +68,27 @@ dir_copyup() {
 check "copy-up of a directory keeps mode, owner, xattrs and lower entries" dir_copyup
 check "workdir holds no leftovers after copy-ups" \
 	eval '[ -z "$(find "$W" -mindepth 2 -not -type d)" ]'
+
+# A descriptor opened read-only before the copy-up must see the file as it
+# is now (the kernel and fuse-overlayfs both do), not the stale lower copy.
+ro_fd_after_copyup() {
+	local got
+	exec 3<"$MNT/rofd" || return 1
+	echo appended >>"$MNT/rofd"
+	got=$(tail -n 1 <&3)
+	exec 3<&-
+	eq "$got" appended "last line read through the old read-only descriptor"
+}
+check "a read-only fd opened before copy-up reads the data written after it" ro_fd_after_copyup
+ro_fd_unlinked() {
+	local got
+	exec 3<"$MNT/rounl" || return 1
+	rm "$MNT/rounl" || return 1
+	got=$(wc -l <&3)
+	exec 3<&-
+	eq "$got" 2000 "lines read after unlink"
+}
+check "a read-only fd of a lower file still reads after unlink" ro_fd_unlinked
 
 # --- truncate, fallocate, copy_file_range, fsync, statfs ------------------
 check "truncate(2) of a lower file" \
