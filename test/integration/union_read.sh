@@ -93,6 +93,8 @@ check "readdir d_ino equals st_ino in a big merged directory" H nl_dino "$MNT/ma
 check "st_ino of a file is stable across lookups" \
 	eval 'a=$(stat -c %i "$MNT/d/b"); ls -R "$MNT" >/dev/null; echo 3 >/proc/sys/vm/drop_caches; eq "$(stat -c %i "$MNT/d/b")" "$a"'
 
+check "reads, stats, readdir, getxattr and open O_RDONLY copy nothing up" \
+	eval 'getfattr -R -d "$MNT" >/dev/null 2>&1; cat "$MNT/d/a" "$MNT/only3" >/dev/null; eq "$(find "$U" -mindepth 1)" "" "upper content"'
 [ -n "$SKIP_ALL" ] || nl_umount
 check "nothing is left mounted after unmount" eval '! is_mounted "$MNT"'
 check_lowers_unchanged
