@@ -52,6 +52,11 @@ check_impl nlayerfs "user.overlay.* and user.fuseoverlayfs.* are not listed" \
 	"the kernel (without userxattr) treats them as ordinary user xattrs" \
 	eval 'mkdir "$MNT/ux" && setfattr -n user.overlay.opaque -v y "$U/ux" && setfattr -n user.fuseoverlayfs.opaque -v y "$U/ux" && echo 3 >/proc/sys/vm/drop_caches && ! try listxattr "$MNT/ux" | grep -qE "^user\.(overlay|fuseoverlayfs)\."'
 
+check "a 3000-byte xattr value round-trips" \
+	eval 'v=$(printf "v%.0s" $(seq 1 3000)); eq "$(try setxattr "$MNT/nx" user.big "$v")" OK && eq "$(try getxattr "$MNT/nx" user.big | tail -n 1)" "$v" value'
+check "40 xattrs are all listed" \
+	eval '(for i in $(seq 1 40); do setfattr -n user.k$i -v $i "$MNT/nx" || exit 1; done) && eq "$(try listxattr "$MNT/nx" | grep -c "^user\.k")" 40 count'
+
 # --- locks -----------------------------------------------------------------
 check "fcntl F_SETLK and flock conflicts between two processes (lower file)" H nl_locks "$MNT/lockf"
 check "fcntl F_SETLK and flock conflicts between two processes (new file)" \
@@ -80,6 +85,9 @@ deep_path() {
 	eq "$(try stat "$p/x")" ENAMETOOLONG "stat at length $((${#p} + 2))"
 }
 check "paths up to PATH_MAX-1 bytes work; longer ones are ENAMETOOLONG" deep_path
+check "a symlink with a 4000-byte target reads back" \
+	eval 't=$(printf "t%.0s" $(seq 1 4000)); ln -s "$t" "$MNT/longlink" && eq "$(readlink "$MNT/longlink")" "$t" target'
+check "statfs reports a name limit of 255" eval 'eq "$(stat -f -c %l "$MNT")" 255'
 deep_lower() {
 	# a deep tree in a lower layer, built with relative paths
 	local c i
