@@ -13,6 +13,7 @@ if [ -z "$SKIP_ALL" ]; then
 	echo 1 >"$L2/ld/a"; echo 2 >"$L2/ld/sub/b"; echo 3 >"$L1/md/top"; echo 4 >"$L2/md/bottom"
 	mkdir -p "$L2/sub1" "$L2/sub2"; echo s >"$L2/sub1/f"
 	mkdir -p "$L2/tgt"; mkdir -p "$L2/full"; echo x >"$L2/full/x"
+	mkdir -p "$L2/wd/sub"; echo k >"$L2/wd/keep"; echo g >"$L2/wd/gone"; echo s >"$L2/wd/sub/s"
 	mkdir -p "$L2/emptied"; echo a >"$L2/emptied/a"; echo b >"$L2/emptied/b"
 	freeze_lowers
 	nl_mount || SKIP_ALL="mount failed"
@@ -80,11 +81,21 @@ check_nl "rename a merged directory (entries in two layers)" "$why" \
 	eval 'eq "$(r2 none "$MNT/md" "$MNT/tgt/md")" OK && eq "$(ls "$MNT/tgt/md" | tr "\n" " ")" "bottom top "'
 check_nl "a moved lower directory can be written and deleted" "$why" \
 	eval 'echo w >"$MNT/ld.moved/new" && rm -r "$MNT/ld.moved" && expect_errno ENOENT stat "$MNT/ld.moved"'
+moved_keeps_deletes() {
+	rm "$MNT/wd/gone" && echo new >"$MNT/wd/sub/new" || return 1
+	eq "$(r2 none "$MNT/wd" "$MNT/wd.moved")" OK "rename" || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	eq "$(ls -A "$MNT/wd.moved" | tr "\n" " ")" "keep sub " "top listing" &&
+		eq "$(ls -A "$MNT/wd.moved/sub" | tr "\n" " ")" "new s " "sub listing"
+}
+check_nl "a moved lower directory keeps its deletions and additions" "$why" moved_keeps_deletes
 check_nl "a name freed by a directory rename can be reused by a new directory" "$why" \
 	eval 'mkdir "$MNT/md" && eq "$(ls -A "$MNT/md")" ""'
 
 dino_all() { local d rc=0; while read -r d; do H nl_dino "$d" || rc=1; done < <(find "$MNT" -type d); return $rc; }
 check "readdir d_ino equals st_ino in every directory after the changes" dino_all
+check_nl "moved lower directories keep their content after a remount" "$why" \
+	eval 'nl_umount && nl_mount && eq "$(ls -A "$MNT/wd.moved" | tr "\n" " ")" "keep sub " && eq "$(cat "$MNT/tgt/md/top")" 3 && expect_errno ENOENT stat "$MNT/wd"'
 [ -n "$SKIP_ALL" ] || nl_umount
 check_lowers_unchanged
 nl_done
