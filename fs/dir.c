@@ -229,11 +229,17 @@ out:
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = fd;
+	r = nl_file_new(fi, fd, false);
+	if (r) {
+		nl_node_forget(m, nl_node_of(m, e.ino), 1);
+		close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
 	nl_node_opened(nl_node_of(m, e.ino), fd);
 	if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(nl_node_of(m, e.ino));
-		close(fd);
+		nl_file_free(fi);
 	}
 }
 

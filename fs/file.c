@@ -37,7 +37,7 @@ void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct stat st;
-	int r = nl_node_stat(m, nl_node_of(m, ino), fi ? (int)fi->fh : -1, &st);
+	int r = nl_node_stat(m, nl_node_of(m, ino), nl_fd_of(fi), &st);
 
 	if (r)
 		fuse_reply_err(req, -r);
@@ -127,10 +127,10 @@ void nl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int r;
 
-	r = m->upper ? apply_setattr(m, n, attr, to_set, fi ? (int)fi->fh : -1) :
+	r = m->upper ? apply_setattr(m, n, attr, to_set, nl_fd_of(fi)) :
 		       -EROFS;
 	if (!r)
-		r = nl_node_stat(m, n, n->unlinked && fi ? (int)fi->fh : -1, &st);
+		r = nl_node_stat(m, n, n->unlinked ? nl_fd_of(fi) : -1, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -188,28 +188,81 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = fd;
 		goto out;
 	}
-	fi->fh = fd;
+	r = nl_file_new(fi, fd, n->layer != 0);
+	if (r) {
+		close(fd);
+		goto out;
+	}
 	nl_node_opened(n, fd);
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = n->layer != 0;
 	fi->noflush = !wants_write(fi->flags);
 	if (fuse_reply_open(req, fi)) {
 		nl_node_closed(n);
-		close(fd);
+		nl_file_free(fi);
 	}
 	return;
 out:
 	fuse_reply_err(req, -r);
 }
 
+int nl_file_new(struct fuse_file_info *fi, int fd, bool lower)
+{
+	struct nl_file *f = malloc(sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->fd = fd;
+	f->old_fd = -1;
+	f->lower = lower;
+	fi->fh = (uintptr_t)f;
+	return 0;
+}
+
+void nl_file_free(struct fuse_file_info *fi)
+{
+	struct nl_file *f = nl_file_of(fi);
+
+	close(f->fd);
+	if (f->old_fd >= 0)
+		close(f->old_fd);
+	free(f);
+}
+
+/* The file was copied up after this descriptor was opened on the lower
+ * layer: read the copy from now on. The lower descriptor stays open until
+ * release, since another thread may be reading through it right now. */
+static void follow_copy_up(struct nl_mount *m, struct nl_node *n,
+			   struct nl_file *f)
+{
+	char path[NL_PATH_BUF];
+	int fd;
+
+	pthread_mutex_lock(&n->lock);
+	if (f->lower && f->old_fd < 0 && !n->unlinked &&
+	    nl_node_path(m, n, path, sizeof(path)) == 0) {
+		fd = openat(m->upper->fd, path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			f->old_fd = f->fd;
+			__atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
+			f->lower = false;
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 void nl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_node *n = nl_node_of(m, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	struct nl_file *f = nl_file_of(fi);
 
-	(void)ino;
+	if (f->lower && n->layer == 0 && m->upper)
+		follow_copy_up(m, n, f);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = fi->fh;
+	buf.buf[0].fd = nl_fd_of(fi);
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -222,7 +275,7 @@ void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 	(void)ino;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = fi->fh;
+	out.buf[0].fd = nl_fd_of(fi);
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
@@ -233,7 +286,7 @@ void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int fd = dup(fi->fh);
+	int fd = dup(nl_fd_of(fi));
 
 	(void)ino;
 	/* close() of a duplicate reports delayed write errors, as close()
@@ -246,7 +299,7 @@ void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct nl_mount *m = nl_mount_of(req);
 
 	nl_node_closed(nl_node_of(m, ino));
-	close(fi->fh);
+	nl_file_free(fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -258,7 +311,7 @@ void nl_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	if (m->opt->fsync)
-		r = datasync ? fdatasync(fi->fh) : fsync(fi->fh);
+		r = datasync ? fdatasync(nl_fd_of(fi)) : fsync(nl_fd_of(fi));
 	fuse_reply_err(req, r ? errno : 0);
 }
 
@@ -266,7 +319,7 @@ void nl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		     off_t length, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, fallocate(fi->fh, mode, offset, length) ? errno : 0);
+	fuse_reply_err(req, fallocate(nl_fd_of(fi), mode, offset, length) ? errno : 0);
 }
 
 void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -279,7 +332,7 @@ void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 	(void)ino_in;
 	(void)ino_out;
-	n = copy_file_range(fi_in->fh, &in, fi_out->fh, &out, len, flags);
+	n = copy_file_range(nl_fd_of(fi_in), &in, nl_fd_of(fi_out), &out, len, flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -289,7 +342,7 @@ void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 void nl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 struct fuse_file_info *fi)
 {
-	off_t r = lseek(fi->fh, off, whence);
+	off_t r = lseek(nl_fd_of(fi), off, whence);
 
 	(void)ino;
 	if (r < 0)

@@ -95,6 +95,30 @@ int nl_child_path(struct nl_mount *m, struct nl_node *parent, const char *name,
 struct nl_mount *nl_mount_of(fuse_req_t req);
 struct nl_node *nl_node_of(struct nl_mount *m, fuse_ino_t ino);
 
+/*
+ * An open file. A descriptor opened read-only on a lower file moves to the
+ * upper copy once the file is copied up, so that it reads what was written
+ * after it was opened, as on the in-kernel overlayfs.
+ */
+struct nl_file {
+	int fd;
+	int old_fd;		/* the lower descriptor it left, closed at release */
+	bool lower;		/* fd is on a lower layer */
+};
+
+static inline struct nl_file *nl_file_of(struct fuse_file_info *fi)
+{
+	return (struct nl_file *)(uintptr_t)fi->fh;
+}
+
+static inline int nl_fd_of(struct fuse_file_info *fi)
+{
+	return fi ? __atomic_load_n(&nl_file_of(fi)->fd, __ATOMIC_ACQUIRE) : -1;
+}
+
+int nl_file_new(struct fuse_file_info *fi, int fd, bool lower);
+void nl_file_free(struct fuse_file_info *fi);
+
 /* inode.c: node table and inode numbers */
 struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			    const char *name);
