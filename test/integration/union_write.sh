@@ -14,7 +14,7 @@ if [ -z "$SKIP_ALL" ]; then
 	touch -d '2001-02-03 04:05:06.5' "$L2/cu"
 	truncate -s 64M "$L2/sparse"; printf 'head' | dd of="$L2/sparse" conv=notrunc status=none
 	printf 'tail' | dd of="$L2/sparse" bs=1 seek=$((40 * 1024 * 1024)) conv=notrunc status=none
-	for f in app trunc otrunc falloc cfr del unl fsy rofd rounl; do seq 1 2000 >"$L2/$f"; done
+	for f in app trunc otrunc falloc cfr del unl fsy rofd rofd2 rounl; do seq 1 2000 >"$L2/$f"; done
 	mkdir -p "$L2/dd/sub" "$L1/dd"; echo 1 >"$L2/dd/x"; echo 2 >"$L1/dd/y"; echo 3 >"$L2/dd/sub/z"
 	mkdir -p "$L2/rd"; echo 1 >"$L2/rd/a"; echo 2 >"$L2/rd/b"
 	mkdir -p "$L2/emptyd" "$L2/redo"; echo old >"$L2/redo/old"
@@ -75,9 +75,18 @@ ro_fd_after_copyup() {
 	local got
 	exec 3<"$MNT/rofd" || return 1
 	echo appended >>"$MNT/rofd"
+	# read from the daemon, not from the page cache
+	echo 1 >/proc/sys/vm/drop_caches
 	got=$(tail -n 1 <&3)
 	exec 3<&-
-	eq "$got" appended "last line read through the old read-only descriptor"
+	eq "$got" appended "last line read through the old read-only descriptor" || return 1
+	# the same for an overwrite of bytes the old descriptor reads next
+	exec 3<"$MNT/rofd2" || return 1
+	printf XXXX | dd of="$MNT/rofd2" bs=1 conv=notrunc status=none
+	echo 1 >/proc/sys/vm/drop_caches
+	got=$(dd bs=4 count=1 status=none <&3)
+	exec 3<&-
+	eq "$got" XXXX "first bytes read through the old read-only descriptor"
 }
 check "a read-only fd opened before copy-up reads the data written after it" ro_fd_after_copyup
 ro_fd_unlinked() {
