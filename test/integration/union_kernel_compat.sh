@@ -22,6 +22,8 @@ make_lowers() {
 	echo lo >"$l2/merged/lo"; echo hi >"$l1/merged/hi"; echo gone >"$l2/merged/gone"
 	echo in >"$l2/ld/in/f"; echo top >"$l2/ld/top"
 	ln -s a "$l2/sl"; ln -s /nowhere "$l1/dangling"
+	echo f >"$l2/ftod"; mkdir -p "$l2/dtof/x"; echo y >"$l2/dtof/x/y"
+	setfattr -n user.keep -v k1 "$l2/c"
 	echo over >"$l1/b"
 }
 
@@ -45,6 +47,9 @@ changes() {
 	ln nd/sub/n nd/hard
 	rm sl; echo notalink >sl
 	rm dangling
+	rm ftod; mkdir ftod; echo in >ftod/in
+	rm -r dtof; echo nowfile >dtof
+	setfattr -n user.more -v m1 victim
 	if [ "$dirmove" = 1 ]; then mv ld ld.moved; echo w >ld.moved/in/w; fi
 	set +e
 }
