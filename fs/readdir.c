@@ -240,46 +240,62 @@ static int add_dots(struct nl_mount *m, struct nl_node *n, struct nl_dirlist *l)
 	return 0;
 }
 
+/*
+ * The listing is built at the first readdir, not at opendir: when the
+ * kernel still has the directory's listing cached it opens the directory
+ * but never asks for the entries.
+ */
+struct nl_dirhandle {
+	struct nl_dirlist list;
+	bool built;
+};
+
 void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct nl_mount *m = nl_mount_of(req);
-	struct nl_dirlist *l = calloc(1, sizeof(*l));
-	struct nl_node *n = nl_node_of(m, ino);
-	int r;
+	struct nl_dirhandle *h = calloc(1, sizeof(*h));
 
-	if (!l) {
+	(void)ino;
+	if (!h) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = nl_dir_list(m, n, l);
-	if (!r)
-		r = add_dots(m, n, l);
-	if (r) {
-		free(l);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	fi->fh = (uintptr_t)l;
+	fi->fh = (uintptr_t)h;
 	/* Every change to a directory goes through this mount, and the
 	 * kernel drops its cached listing when it sees one, so the listing
 	 * may be cached even over an upper layer. */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		nl_dir_list_free(l);
-		free(l);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(h);
 }
 
 void nl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
-	struct nl_dirlist *l = (struct nl_dirlist *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_dirhandle *h = (struct nl_dirhandle *)(uintptr_t)fi->fh;
+	struct nl_node *n = nl_node_of(m, ino);
+	struct nl_dirlist *l = &h->list;
 	size_t pos = 0, i;
 	struct stat st;
+	char *buf;
+	int r;
 
-	(void)ino;
+	/* The kernel serialises readdir calls of one open directory. */
+	if (!h->built || off == 0) {
+		nl_dir_list_free(l);
+		r = nl_dir_list(m, n, l);
+		if (!r)
+			r = add_dots(m, n, l);
+		if (r) {
+			nl_dir_list_free(l);
+			h->built = false;
+			fuse_reply_err(req, -r);
+			return;
+		}
+		h->built = true;
+	}
+	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -303,11 +319,11 @@ void nl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void nl_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	struct nl_dirlist *l = (struct nl_dirlist *)(uintptr_t)fi->fh;
+	struct nl_dirhandle *h = (struct nl_dirhandle *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	nl_dir_list_free(l);
-	free(l);
+	nl_dir_list_free(&h->list);
+	free(h);
 	fuse_reply_err(req, 0);
 }
 
