@@ -152,35 +152,34 @@ static void remove_temp(struct nl_mount *m, const char *tmp)
 		unlinkat(m->workfd, tmp, AT_REMOVEDIR);
 }
 
+/* The relative path of the directory holding @path ("." at the top). */
+static void parent_path(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash)
+		snprintf(buf, len, "%.*s", (int)(slash - path), path);
+	else
+		snprintf(buf, len, ".");
+}
+
 /* Putting an entry into an upper directory must not change the times the
  * merged tree shows for that directory. */
 static void keep_parent_times(struct nl_mount *m, const char *path,
 			      const struct stat *before)
 {
 	char parent[NL_PATH_BUF];
-	char *slash;
 	struct timespec ts[2] = { before->st_atim, before->st_mtim };
 
-	snprintf(parent, sizeof(parent), "%s", path);
-	slash = strrchr(parent, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		strcpy(parent, ".");
+	parent_path(path, parent, sizeof(parent));
 	utimensat(m->upper->fd, parent, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 static int parent_stat(struct nl_mount *m, const char *path, struct stat *st)
 {
 	char parent[NL_PATH_BUF];
-	char *slash;
 
-	snprintf(parent, sizeof(parent), "%s", path);
-	slash = strrchr(parent, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		strcpy(parent, ".");
+	parent_path(path, parent, sizeof(parent));
 	return fstatat(m->upper->fd, parent, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 }
 
