@@ -308,7 +308,9 @@ int main(int argc, char **argv)
 		nl_options_free(&opt);
 		return 1;
 	}
-	r = nl_options_validate(&opt, err, sizeof(err));
+	r = nl_image_layers(&opt, err, sizeof(err));
+	if (!r)
+		r = nl_options_validate(&opt, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "nlayerfs: %s\n", err);
 		nl_options_free(&opt);

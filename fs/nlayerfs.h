@@ -186,6 +186,9 @@ int nl_clear_upper_dir(struct nl_mount *m, const char *path);
 int nl_abs_path(struct nl_mount *m, int layer, const char *rel, char *buf,
 		size_t len);
 
+/* image.c: -o image=NAME fills the lowerdirs from the image registry */
+int nl_image_layers(struct nl_options *o, char *err, size_t errlen);
+
 /* ownership mapping */
 uid_t nl_uid_to_outer(struct nl_mount *m, uid_t uid);
 gid_t nl_gid_to_outer(struct nl_mount *m, gid_t gid);

@@ -326,6 +326,16 @@ overlay_matches() {	# NVM IMAGE EXPECT
 	gen merged "$mnt" "$3"
 }
 
+nlayerfs_matches() {	# NVM IMAGE EXPECT: the image mounted by name
+	local mnt=$D/nlmnt-$RANDOM rc=0
+	mkdir -p "$mnt"
+	"$NLAYERFS" -o "image=$2,nvm=$1" "$mnt" || return 1
+	MOUNTS+=("$mnt")
+	gen merged "$mnt" "$3" || rc=1
+	fusermount3 -u "$mnt" || rc=1
+	return $rc
+}
+
 tier_of() {	# NVM IMAGE INDEX(0 = bottom): prints nvm or hdd from the registry
 	awk -v img="$2" -v k="$3" '$1 == "image" { on = ($2 == img); i = 0; next }
 		on && $1 == "layer" { if (i == k) print $2; i++ }' "$1/images"
@@ -364,6 +374,12 @@ if [ "$ROOT" = 1 ]; then
 			overlay_matches "$NVM" img/oci "$D/oci.expect.json"
 	else
 		skip "in-kernel overlayfs over the imported layers" "no overlay filesystem"
+	fi
+	if [ -x "${NLAYERFS:-}" ] && [ -c /dev/fuse ]; then
+		check "nlayerfs -o image=NAME mounts the imported image by name" \
+			nlayerfs_matches "$NVM" img/oci "$D/oci.expect.json"
+	else
+		skip "nlayerfs -o image=NAME" "no nlayerfs daemon or /dev/fuse"
 	fi
 	out=$("$IMPORT" --nvm "$NVM" --hdd "$HDD" --name img/again "oci-archive:$D/oci.tar" 2>&1)
 	check "an OCI archive of the same image reuses every stored layer" \
