@@ -61,7 +61,7 @@ UNIT_BIN  := $(addprefix $(BUILD)/test/,$(UNIT))
 HELPER_BIN:= $(addprefix $(BUILD)/test/helpers/,$(HELPERS))
 
 .PHONY: all fs tier zns tools unit helpers check check-unit deps install \
-        install-fuse-overlayfs-name uninstall clean bench demo
+        install-fuse-overlayfs-name uninstall clean bench demo demo-union
 all: deps $(PROGS) $(UNIT_BIN) $(HELPER_BIN)
 
 deps:
@@ -116,6 +116,9 @@ bench: all
 	test/bench/run-all --build $(BUILD)
 
 demo: all
+	test/demo/image-demo $(BUILD)
+
+demo-union: all
 	test/demo/union-demo $(BUILD)
 
 install: all
