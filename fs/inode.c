@@ -77,6 +77,15 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 {
 	struct nl_node *n;
 
+	/* Names already known are found under the shared lock; only a new
+	 * node takes the table for writing. */
+	pthread_rwlock_rdlock(&m->ns);
+	n = table_find(m, parent, name);
+	if (n)
+		__atomic_add_fetch(&n->nlookup, 1, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&m->ns);
+	if (n)
+		return n;
 	pthread_rwlock_wrlock(&m->ns);
 	n = table_find(m, parent, name);
 	if (!n) {
