@@ -260,7 +260,7 @@ bool nl_origin_find(struct nl_mount *m, dev_t udev, ino_t uino,
 	bool found = false;
 
 	pthread_mutex_lock(&m->ino_lock);
-	for (o = m->origins; o; o = o->next) {
+	for (o = m->origins[uino % NL_ORIGIN_BUCKETS]; o; o = o->next) {
 		if (o->udev == udev && o->uino == uino) {
 			*odev = o->odev;
 			*oino = o->oino;
@@ -288,8 +288,8 @@ void nl_origin_add(struct nl_mount *m, const struct stat *upper,
 	o->odev = odev;
 	o->oino = oino;
 	pthread_mutex_lock(&m->ino_lock);
-	o->next = m->origins;
-	m->origins = o;
+	o->next = m->origins[o->uino % NL_ORIGIN_BUCKETS];
+	m->origins[o->uino % NL_ORIGIN_BUCKETS] = o;
 	pthread_mutex_unlock(&m->ino_lock);
 }
 

@@ -188,9 +188,11 @@ static void mount_free(struct nl_mount *m)
 		}
 	}
 	free(m->table);
-	while ((o = m->origins)) {
-		m->origins = o->next;
-		free(o);
+	for (i = 0; i < NL_ORIGIN_BUCKETS; i++) {
+		while ((o = m->origins[i])) {
+			m->origins[i] = o->next;
+			free(o);
+		}
 	}
 	while ((c = m->linkcounts)) {
 		m->linkcounts = c->next;

@@ -63,6 +63,7 @@ struct nl_linkcount {
 };
 
 #define NL_HASH_SIZE 65536
+#define NL_ORIGIN_BUCKETS 4096
 
 struct nl_mount {
 	struct nl_options *opt;
@@ -78,7 +79,7 @@ struct nl_mount {
 	struct nl_node **table;
 
 	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
-	struct nl_origin *origins;
+	struct nl_origin *origins[NL_ORIGIN_BUCKETS];	/* by upper inode */
 	struct nl_linkcount *linkcounts;
 	dev_t devs[64];
 	int n_devs;
