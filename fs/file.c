@@ -24,7 +24,8 @@ int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 	int fd;
 
 	/* A hard link whose sibling was copied up reads the shared copy. */
-	if (m->upper && fstatat(m->layers[n->layer].fd, path, &st,
+	if (m->upper && __atomic_load_n(&m->linkcounts, __ATOMIC_RELAXED) &&
+	    fstatat(m->layers[n->layer].fd, path, &st,
 				AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink > 1 &&
 	    nl_linked_copy(m, st.st_dev, st.st_ino, copy, sizeof(copy)) == 0)
 		fd = openat(m->upper->fd, copy, flags);
