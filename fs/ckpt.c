@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Front end of the checkpoint mount: options, metadata load, mount, loop.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs/ckpt.h"
+
+void ckpt_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "nlayerfs: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	/* a daemonised mount has no stderr: recovery reports go to syslog too */
+	va_start(ap, fmt);
+	vsyslog(LOG_NOTICE, fmt, ap);
+	va_end(ap);
+}
+
+/* "500M", "1G", "65536", "64KiB": binary multiples. */
+int ckpt_parse_size(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': n <<= 10; end++; break;
+	case 'm': case 'M': n <<= 20; end++; break;
+	case 'g': case 'G': n <<= 30; end++; break;
+	default: break;
+	}
+	if (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "iB/s") || !strcmp(end, "B/s"))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	*v = n;
+	return 0;
+}
+
+static int opt_size(struct nl_options *o, const char *key, uint64_t *v, char *err,
+		    size_t errlen)
+{
+	const char *s = nl_options_extra(o, key);
+
+	if (s && ckpt_parse_size(s, v)) {
+		snprintf(err, errlen, "%s=%s: not a size", key, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The daemon may change to "/": relative paths are made absolute first. */
+static char *absolute(const char *p)
+{
+	char cwd[4096], *r = NULL;
+
+	if (p[0] == '/')
+		return strdup(p);
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&r, "%s/%s", cwd, p) < 0)
+		return NULL;
+	return r;
+}
+
+static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_t errlen)
+{
+	const char *adm = nl_options_extra(o, "admission");
+	uint64_t zbw = 0;
+	int r;
+
+	if (!nl_options_extra(o, "meta")) {
+		snprintf(err, errlen, "zns= needs meta=DIR for the checkpoint metadata");
+		return -EINVAL;
+	}
+	c->dev_path = absolute(nl_options_extra(o, "zns"));
+	c->meta_dir = absolute(nl_options_extra(o, "meta"));
+	if (!c->dev_path || !c->meta_dir)
+		return -ENOMEM;
+	if (!o->mountpoint) {
+		snprintf(err, errlen, "no mount point");
+		return -EINVAL;
+	}
+	c->def_bw = 100ULL << 20;
+	r = opt_size(o, "zone_bw", &zbw, err, errlen);
+	if (!r)
+		r = opt_size(o, "stripe_unit", &c->sopts.stripe_unit, err, errlen);
+	if (!r)
+		r = opt_size(o, "bandwidth", &c->def_bw, err, errlen);
+	if (r)
+		return r;
+	c->sopts.zone_bw = zbw;
+	c->dopts.zone_bw = zbw;
+	if (adm && !strcmp(adm, "strict")) {
+		c->sopts.admission = ZNS_ADMIT_STRICT;
+	} else if (adm && strcmp(adm, "fair")) {
+		snprintf(err, errlen, "admission=%s: use fair or strict", adm);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fuse_args_of(struct fuse_args *args, const char *prog, struct nl_options *o,
+			const char *dev)
+{
+	char opts[4096];
+	int len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs-ckpt%s%s", dev,
+			   geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
+			   geteuid() == 0 && !o->default_permissions ? ",default_permissions" : "");
+
+	if (o->fuse_opts && *o->fuse_opts)
+		len += snprintf(opts + len, sizeof(opts) - len, ",%s", o->fuse_opts);
+	if (len >= (int)sizeof(opts))
+		return -E2BIG;
+	if (fuse_opt_add_arg(args, prog) || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opts) || (o->debug && fuse_opt_add_arg(args, "-d")))
+		return -ENOMEM;
+	return 0;
+}
+
+static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	char err[1024] = "";
+	int r = 1;
+
+	if (fuse_args_of(&args, prog, o, c->dev_path))
+		goto out;
+	se = fuse_session_new(&args, &ckpt_ops, sizeof(ckpt_ops), c);
+	if (!se || fuse_set_signal_handlers(se))
+		goto out;
+	if (fuse_session_mount(se, o->mountpoint)) {
+		fprintf(stderr, "nlayerfs: cannot mount on %s\n", o->mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(o->foreground) == 0) {
+		/* the streams' writer threads must start after the fork */
+		if (ckpt_recover(c, err, sizeof(err)))
+			ckpt_log("%s", err);
+		else
+			r = fuse_session_loop_mt(se, NULL) ? 1 : 0;
+	}
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	return r;
+}
+
+int nl_ckpt_main(struct nl_options *o, const char *prog)
+{
+	struct ckpt_ctx c = { 0 };
+	char err[1024] = "";
+	int r;
+
+	pthread_mutex_init(&c.lock, NULL);
+	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
+	r = parse_opts(&c, o, err, sizeof(err));
+	if (!r)
+		r = ckpt_meta_load(&c, c.meta_dir, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "nlayerfs: %s\n", *err ? err : strerror(-r));
+		ckpt_shutdown(&c);
+		nl_options_free(o);
+		return 1;
+	}
+	umask(0);
+	r = serve(&c, o, prog);
+	pthread_mutex_lock(&c.lock);
+	ckpt_shutdown(&c);
+	pthread_mutex_unlock(&c.lock);
+	nl_options_free(o);
+	return r;
+}

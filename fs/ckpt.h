@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The checkpoint mount: a directory tree for criu images whose file data
+ * lives in tenants' striped streams on a zoned device (zns/), with the
+ * namespace and extents kept in a libpmemobj pool under meta=DIR.
+ *
+ * Every top-level directory is a tenant with its own stream. A file is a
+ * sorted list of extents (file offset, length, stream offset); writes are
+ * always appended to the stream, so a write not at the end of a file just
+ * replaces part of the list. Space of replaced or deleted extents is given
+ * back (zns_stream_discard) only after the metadata that no longer needs it
+ * is committed, so a crash never leaves committed metadata pointing at
+ * reset zones.
+ */
+#ifndef NLAYERFS_FS_CKPT_H
+#define NLAYERFS_FS_CKPT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+#include <libpmemobj.h>
+
+#include "fs/options.h"
+#include "zns/zns.h"
+
+#define CKPT_LAYOUT "nlayerfs-ckpt"
+#define CKPT_LAYOUT_VERSION 1
+#define CKPT_BW_XATTR "user.nlayerfs.bandwidth"
+
+struct ckpt_ext {
+	uint64_t off;		/* offset in the file */
+	uint64_t len;
+	uint64_t soff;		/* offset in the tenant's stream */
+};
+
+struct ckpt_node {
+	uint64_t ino;
+	uint64_t parent;	/* 0: unlinked but still open */
+	char *name;
+	uint32_t mode;
+	uint32_t uid, gid;
+	uint64_t size;
+	struct timespec mtime, ctime;
+	char *target;		/* symlinks */
+	uint64_t tino;		/* the tenant directory this node lives in */
+	struct ckpt_ext *ext;
+	size_t n_ext, cap_ext;
+	uint32_t nopen;
+	uint32_t nwrite;	/* open for writing: reported if a crash catches it */
+	bool was_open_w;	/* loaded: it was open for writing at the last commit */
+	/* tenant directories only */
+	uint32_t tenant;
+	uint64_t bandwidth;
+	struct zns_stream *st;
+	void *st_blob;		/* encoded stream, between load and attach */
+	size_t st_len;
+};
+
+struct ckpt_discard {
+	struct zns_stream *st;
+	uint64_t off, len;
+};
+
+struct ckpt_ctx {
+	pthread_mutex_t lock;	/* the tree, the streams' appends, the pool */
+	struct ckpt_node **nodes;	/* indexed by inode number */
+	uint64_t n_nodes;
+	uint64_t next_ino;
+	uint32_t next_tenant;
+	struct ckpt_discard *pend;
+	size_t n_pend, cap_pend;
+	bool dirty;
+
+	char *dev_path;
+	char *pool_path;
+	char *meta_dir;
+	struct zns_open_opts dopts;
+	struct zns_store_opts sopts;
+	uint64_t def_bw;
+	struct zns_dev *dev;
+	struct zns_store *store;
+	PMEMobjpool *pop;
+	void *alloc_blob;	/* loaded allocation image, until the store exists */
+	size_t alloc_len;
+	uint64_t *dead;		/* loaded per-zone dead bytes */
+	uint32_t n_dead;
+	uint32_t nr_zones;	/* geometry recorded in the pool */
+	uint64_t zone_size;
+};
+
+/* ckpt.c */
+int nl_ckpt_main(struct nl_options *o, const char *prog);
+void ckpt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int ckpt_parse_size(const char *s, uint64_t *v);
+
+/* ckpt_meta.c: tree */
+struct ckpt_node *ckpt_get(struct ckpt_ctx *c, uint64_t ino);
+struct ckpt_node *ckpt_child(struct ckpt_ctx *c, uint64_t parent, const char *name);
+int ckpt_new_node(struct ckpt_ctx *c, uint64_t parent, const char *name, uint32_t mode,
+		  struct ckpt_node **np);
+void ckpt_free_node(struct ckpt_ctx *c, struct ckpt_node *n);
+struct zns_stream *ckpt_stream_of(struct ckpt_ctx *c, struct ckpt_node *n);
+int ckpt_punch(struct ckpt_ctx *c, struct ckpt_node *n, uint64_t off, uint64_t len);
+int ckpt_add_ext(struct ckpt_ctx *c, struct ckpt_node *n, uint64_t off, uint64_t len,
+		 uint64_t soff);
+int ckpt_queue_discard(struct ckpt_ctx *c, struct zns_stream *st, uint64_t off, uint64_t len);
+void ckpt_drop_pending(struct ckpt_ctx *c, struct zns_stream *st);
+bool ckpt_has_children(struct ckpt_ctx *c, uint64_t ino);
+void ckpt_touch(struct ckpt_node *n);
+
+/* ckpt_meta.c: persistence */
+int ckpt_meta_load(struct ckpt_ctx *c, const char *metadir, char *err, size_t errlen);
+int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen);
+int ckpt_commit(struct ckpt_ctx *c);
+void ckpt_shutdown(struct ckpt_ctx *c);
+
+/* ckpt_ops.c */
+extern const struct fuse_lowlevel_ops ckpt_ops;
+
+#endif

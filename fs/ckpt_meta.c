@@ -1,0 +1,735 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The checkpoint mount's tree (nodes, extents, deferred discards) and its
+ * persistence: the whole tree, the allocation, the streams and the zones'
+ * dead bytes are serialised into one blob that replaces the previous one
+ * in a pmemobj transaction, so a commit is all or nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/ckpt.h"
+
+#define CKPT_MAGIC 0x4e4c434b50543031ULL	/* "NLCKPT01" */
+#define CKPT_POOL_SIZE (64ULL << 20)
+
+struct ckpt_root {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t pad;
+	PMEMoid blob;
+	uint64_t blob_len;
+};
+
+/* ---------------------------------------------------------------- tree */
+
+struct ckpt_node *ckpt_get(struct ckpt_ctx *c, uint64_t ino)
+{
+	return ino < c->n_nodes ? c->nodes[ino] : NULL;
+}
+
+struct ckpt_node *ckpt_child(struct ckpt_ctx *c, uint64_t parent, const char *name)
+{
+	for (uint64_t i = 1; i < c->n_nodes; i++) {
+		struct ckpt_node *n = c->nodes[i];
+
+		if (n && n->parent == parent && n->ino != parent && !strcmp(n->name, name))
+			return n;
+	}
+	return NULL;
+}
+
+bool ckpt_has_children(struct ckpt_ctx *c, uint64_t ino)
+{
+	for (uint64_t i = 1; i < c->n_nodes; i++)
+		if (c->nodes[i] && c->nodes[i]->parent == ino && i != ino)
+			return true;
+	return false;
+}
+
+void ckpt_touch(struct ckpt_node *n)
+{
+	clock_gettime(CLOCK_REALTIME, &n->mtime);
+	n->ctime = n->mtime;
+}
+
+static int ckpt_place(struct ckpt_ctx *c, struct ckpt_node *n)
+{
+	if (n->ino >= c->n_nodes) {
+		uint64_t nn = c->n_nodes ? c->n_nodes : 64;
+		struct ckpt_node **p;
+
+		while (nn <= n->ino)
+			nn *= 2;
+		p = realloc(c->nodes, nn * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		memset(p + c->n_nodes, 0, (nn - c->n_nodes) * sizeof(*p));
+		c->nodes = p;
+		c->n_nodes = nn;
+	}
+	c->nodes[n->ino] = n;
+	if (n->ino >= c->next_ino)
+		c->next_ino = n->ino + 1;
+	return 0;
+}
+
+int ckpt_new_node(struct ckpt_ctx *c, uint64_t parent, const char *name, uint32_t mode,
+		  struct ckpt_node **np)
+{
+	struct ckpt_node *n = calloc(1, sizeof(*n));
+	struct ckpt_node *p = ckpt_get(c, parent);
+
+	if (!n || !(n->name = strdup(name))) {
+		free(n);
+		return -ENOMEM;
+	}
+	/* inode numbers are never reused, so a stale kernel inode can
+	 * never reach a new file */
+	n->ino = c->next_ino ? c->next_ino : 2;
+	n->parent = parent;
+	n->mode = mode;
+	n->tino = p && p->tino ? p->tino : n->ino;
+	ckpt_touch(n);
+	if (ckpt_place(c, n)) {
+		free(n->name);
+		free(n);
+		return -ENOMEM;
+	}
+	*np = n;
+	return 0;
+}
+
+void ckpt_free_node(struct ckpt_ctx *c, struct ckpt_node *n)
+{
+	struct zns_stream *st = ckpt_stream_of(c, n);
+
+	for (size_t i = 0; st && i < n->n_ext; i++)
+		ckpt_queue_discard(c, st, n->ext[i].soff, n->ext[i].len);
+	if (n->ino < c->n_nodes)
+		c->nodes[n->ino] = NULL;
+	free(n->name);
+	free(n->target);
+	free(n->ext);
+	free(n->st_blob);
+	free(n);
+}
+
+struct zns_stream *ckpt_stream_of(struct ckpt_ctx *c, struct ckpt_node *n)
+{
+	struct ckpt_node *t = ckpt_get(c, n->tino);
+
+	return t ? t->st : NULL;
+}
+
+int ckpt_queue_discard(struct ckpt_ctx *c, struct zns_stream *st, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return 0;
+	if (c->n_pend == c->cap_pend) {
+		size_t nc = c->cap_pend ? 2 * c->cap_pend : 64;
+		struct ckpt_discard *p = realloc(c->pend, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;	/* the space just stays in use */
+		c->pend = p;
+		c->cap_pend = nc;
+	}
+	c->pend[c->n_pend++] = (struct ckpt_discard){ st, off, len };
+	return 0;
+}
+
+void ckpt_drop_pending(struct ckpt_ctx *c, struct zns_stream *st)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < c->n_pend; i++)
+		if (c->pend[i].st != st)
+			c->pend[j++] = c->pend[i];
+	c->n_pend = j;
+}
+
+static int ext_push(struct ckpt_ext **v, size_t *n, size_t *cap, struct ckpt_ext e)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 8;
+		struct ckpt_ext *p = realloc(*v, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = e;
+	return 0;
+}
+
+/* Remove [off, off + len) from the file's extents; the cut pieces become
+ * pending discards. len 0 means "to the end". */
+int ckpt_punch(struct ckpt_ctx *c, struct ckpt_node *n, uint64_t off, uint64_t len)
+{
+	struct zns_stream *st = ckpt_stream_of(c, n);
+	uint64_t end = len ? off + len : UINT64_MAX;
+	struct ckpt_ext *v = NULL;
+	size_t nv = 0, cap = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n->n_ext && !r; i++) {
+		struct ckpt_ext e = n->ext[i];
+		uint64_t eend = e.off + e.len;
+
+		if (eend <= off || e.off >= end) {
+			r = ext_push(&v, &nv, &cap, e);
+			continue;
+		}
+		if (e.off < off)
+			r = ext_push(&v, &nv, &cap, (struct ckpt_ext){ e.off, off - e.off, e.soff });
+		if (!r && eend > end)
+			r = ext_push(&v, &nv, &cap, (struct ckpt_ext){ end, eend - end,
+								     e.soff + (end - e.off) });
+		if (!r && st) {
+			uint64_t a = e.off > off ? e.off : off, b = eend < end ? eend : end;
+
+			ckpt_queue_discard(c, st, e.soff + (a - e.off), b - a);
+		}
+	}
+	if (r) {
+		free(v);
+		return r;
+	}
+	free(n->ext);
+	n->ext = v;
+	n->n_ext = nv;
+	n->cap_ext = cap;
+	return 0;
+}
+
+/* Insert an extent that covers a range no other extent covers (after
+ * ckpt_punch), merging it with its left neighbour when both are contiguous
+ * in the file and in the stream: sequential writes stay one extent. */
+int ckpt_add_ext(struct ckpt_ctx *c, struct ckpt_node *n, uint64_t off, uint64_t len,
+		 uint64_t soff)
+{
+	size_t i = n->n_ext;
+	int r;
+
+	(void)c;
+	while (i > 0 && n->ext[i - 1].off > off)
+		i--;
+	if (i > 0) {
+		struct ckpt_ext *l = &n->ext[i - 1];
+
+		if (l->off + l->len == off && l->soff + l->len == soff) {
+			l->len += len;
+			return 0;
+		}
+	}
+	r = ext_push(&n->ext, &n->n_ext, &n->cap_ext, (struct ckpt_ext){ 0, 0, 0 });
+	if (r)
+		return r;
+	memmove(&n->ext[i + 1], &n->ext[i], (n->n_ext - 1 - i) * sizeof(*n->ext));
+	n->ext[i] = (struct ckpt_ext){ off, len, soff };
+	return 0;
+}
+
+/* -------------------------------------------------------- serialisation */
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+static void put(struct wbuf *b, const void *d, size_t len)
+{
+	if (b->err)
+		return;
+	if (b->len + len > b->cap) {
+		size_t nc = b->cap ? b->cap : 4096;
+		uint8_t *p;
+
+		while (nc < b->len + len)
+			nc *= 2;
+		p = realloc(b->p, nc);
+		if (!p) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, d, len);
+	b->len += len;
+}
+
+static void put64(struct wbuf *b, uint64_t v) { put(b, &v, 8); }
+
+static void putbytes(struct wbuf *b, const void *d, size_t len)
+{
+	put64(b, len);
+	put(b, d, len);
+}
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len, pos;
+	bool bad;
+};
+
+static void get(struct rbuf *r, void *d, size_t len)
+{
+	if (r->bad || len > r->len - r->pos) {
+		r->bad = true;
+		memset(d, 0, len);
+		return;
+	}
+	memcpy(d, r->p + r->pos, len);
+	r->pos += len;
+}
+
+static uint64_t get64(struct rbuf *r)
+{
+	uint64_t v;
+
+	get(r, &v, 8);
+	return v;
+}
+
+/* A copy of a length-prefixed byte string, NUL terminated. */
+static void *getbytes(struct rbuf *r, size_t *lenp)
+{
+	uint64_t len = get64(r);
+	char *s;
+
+	if (r->bad || len > r->len - r->pos) {
+		r->bad = true;
+		return NULL;
+	}
+	s = malloc(len + 1);
+	if (!s) {
+		r->bad = true;
+		return NULL;
+	}
+	get(r, s, len);
+	s[len] = 0;
+	if (lenp)
+		*lenp = len;
+	return s;
+}
+
+static int put_stream(struct wbuf *b, struct ckpt_node *n)
+{
+	ssize_t need = n->st ? zns_stream_encode(n->st, NULL, 0) : 0;
+	void *tmp;
+
+	if (need < 0)
+		return (int)need;
+	tmp = malloc(need ? need : 1);
+	if (!tmp)
+		return -ENOMEM;
+	if (need && zns_stream_encode(n->st, tmp, need) < 0) {
+		free(tmp);
+		return -EIO;
+	}
+	putbytes(b, tmp, need);
+	free(tmp);
+	return 0;
+}
+
+static int put_node(struct wbuf *b, struct ckpt_node *n)
+{
+	put64(b, n->ino);
+	put64(b, n->parent);
+	put64(b, n->mode);
+	put64(b, ((uint64_t)n->uid << 32) | n->gid);
+	put64(b, n->size);
+	put64(b, n->mtime.tv_sec);
+	put64(b, n->mtime.tv_nsec);
+	put64(b, n->ctime.tv_sec);
+	put64(b, n->ctime.tv_nsec);
+	put64(b, n->tino);
+	put64(b, n->nwrite ? 1 : 0);
+	putbytes(b, n->name, strlen(n->name));
+	putbytes(b, n->target ? n->target : "", n->target ? strlen(n->target) : 0);
+	put64(b, n->tenant);
+	put64(b, n->bandwidth);
+	put64(b, n->n_ext);
+	put(b, n->ext, n->n_ext * sizeof(*n->ext));
+	return n->tino == n->ino ? put_stream(b, n) : 0;
+}
+
+static int serialise(struct ckpt_ctx *c, struct wbuf *b)
+{
+	const struct zns_geometry *g = zns_dev_geometry(c->dev);
+	size_t alen = zns_alloc_encode(zns_store_alloc(c->store), NULL, 0);
+	uint8_t *a = malloc(alen ? alen : 1);
+	uint64_t count = 0;
+	int r = 0;
+
+	if (!a)
+		return -ENOMEM;
+	zns_alloc_encode(zns_store_alloc(c->store), a, alen);
+	put64(b, CKPT_MAGIC);
+	put64(b, CKPT_LAYOUT_VERSION);
+	put64(b, g->nr_zones);
+	put64(b, g->zone_size);
+	put64(b, c->next_ino);
+	put64(b, c->next_tenant);
+	putbytes(b, a, alen);
+	free(a);
+	for (uint32_t z = 0; z < g->nr_zones; z++) {
+		struct zns_zone_use u = { 0, 0 };
+
+		zns_store_zone_use(c->store, z, &u);
+		put64(b, u.dead);
+	}
+	for (uint64_t i = 2; i < c->n_nodes; i++)
+		count += c->nodes[i] && c->nodes[i]->parent;
+	put64(b, count);
+	for (uint64_t i = 2; i < c->n_nodes && !r; i++)
+		if (c->nodes[i] && c->nodes[i]->parent)	/* unlinked ones die with a crash */
+			r = put_node(b, c->nodes[i]);
+	return r ? r : b->err;
+}
+
+/* --------------------------------------------------------------- commit */
+
+static int store_blob(struct ckpt_ctx *c, const void *p, size_t len)
+{
+	PMEMoid root = pmemobj_root(c->pop, sizeof(struct ckpt_root));
+	struct ckpt_root *rp = pmemobj_direct(root);
+	int r = 0;
+
+	TX_BEGIN(c->pop) {
+		PMEMoid nb = pmemobj_tx_alloc(len, 1);
+		void *d = pmemobj_direct(nb);
+
+		pmemobj_tx_add_range(root, 0, sizeof(*rp));
+		memcpy(d, p, len);
+		pmemobj_persist(c->pop, d, len);
+		if (!OID_IS_NULL(rp->blob))
+			pmemobj_tx_free(rp->blob);
+		rp->magic = CKPT_MAGIC;
+		rp->version = CKPT_LAYOUT_VERSION;
+		rp->blob = nb;
+		rp->blob_len = len;
+	} TX_ONABORT {
+		r = -ENOSPC;
+	} TX_END
+	return r;
+}
+
+/* Flush every stream, persist the tree, then give back the space the
+ * committed tree no longer uses. Called with c->lock held. */
+int ckpt_commit(struct ckpt_ctx *c)
+{
+	struct wbuf b = { 0 };
+	int r = 0;
+
+	for (uint64_t i = 2; i < c->n_nodes && !r; i++)
+		if (c->nodes[i] && c->nodes[i]->st)
+			r = zns_stream_flush(c->nodes[i]->st);
+	if (!r)
+		r = serialise(c, &b);
+	if (!r)
+		r = store_blob(c, b.p, b.len);
+	free(b.p);
+	if (r) {
+		ckpt_log("commit of the metadata failed: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < c->n_pend; i++)
+		zns_stream_discard(c->pend[i].st, c->pend[i].off, c->pend[i].len);
+	c->n_pend = 0;
+	c->dirty = false;
+	return 0;
+}
+
+/* ----------------------------------------------------------------- load */
+
+static struct ckpt_node *load_node(struct rbuf *rd)
+{
+	struct ckpt_node *n = calloc(1, sizeof(*n));
+	uint64_t v;
+
+	if (!n)
+		return NULL;
+	n->ino = get64(rd);
+	n->parent = get64(rd);
+	n->mode = (uint32_t)get64(rd);
+	v = get64(rd);
+	n->uid = v >> 32;
+	n->gid = (uint32_t)v;
+	n->size = get64(rd);
+	n->mtime.tv_sec = get64(rd);
+	n->mtime.tv_nsec = get64(rd);
+	n->ctime.tv_sec = get64(rd);
+	n->ctime.tv_nsec = get64(rd);
+	n->tino = get64(rd);
+	n->was_open_w = get64(rd) != 0;
+	n->name = getbytes(rd, NULL);
+	n->target = getbytes(rd, NULL);
+	if (n->target && !*n->target) {
+		free(n->target);
+		n->target = NULL;
+	}
+	n->tenant = (uint32_t)get64(rd);
+	n->bandwidth = get64(rd);
+	n->n_ext = n->cap_ext = get64(rd);
+	if (!rd->bad && n->n_ext <= (rd->len - rd->pos) / sizeof(struct ckpt_ext)) {
+		n->ext = malloc(n->n_ext * sizeof(*n->ext) + 1);
+		if (n->ext)
+			get(rd, n->ext, n->n_ext * sizeof(*n->ext));
+	}
+	if (!n->ext)
+		rd->bad = true;
+	if (n->tino == n->ino)
+		n->st_blob = getbytes(rd, &n->st_len);
+	if (rd->bad || !n->name || n->ino < 2) {
+		free(n->name);
+		free(n->target);
+		free(n->ext);
+		free(n->st_blob);
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static int decode(struct ckpt_ctx *c, const void *p, size_t len, char *err, size_t errlen)
+{
+	struct rbuf rd = { p, len, 0, false };
+	uint64_t count;
+
+	if (get64(&rd) != CKPT_MAGIC || rd.bad) {
+		snprintf(err, errlen, "%s: not a checkpoint metadata blob (damaged pool)", c->pool_path);
+		return -EINVAL;
+	}
+	if (get64(&rd) > CKPT_LAYOUT_VERSION) {
+		snprintf(err, errlen, "%s: metadata of a newer layout than this build reads (%d)",
+			 c->pool_path, CKPT_LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	c->nr_zones = (uint32_t)get64(&rd);
+	c->zone_size = get64(&rd);
+	c->next_ino = get64(&rd);
+	c->next_tenant = (uint32_t)get64(&rd);
+	c->alloc_blob = getbytes(&rd, &c->alloc_len);
+	if (!rd.bad && c->nr_zones <= (rd.len - rd.pos) / 8) {
+		c->dead = calloc(c->nr_zones + 1, 8);
+		c->n_dead = c->nr_zones;
+		for (uint32_t z = 0; c->dead && z < c->nr_zones; z++)
+			c->dead[z] = get64(&rd);
+	}
+	count = get64(&rd);
+	for (uint64_t i = 0; i < count && !rd.bad; i++) {
+		struct ckpt_node *n = load_node(&rd);
+
+		if (!n || ckpt_place(c, n))
+			rd.bad = true;
+	}
+	if (rd.bad || !c->dead) {
+		snprintf(err, errlen, "%s: the checkpoint metadata is damaged (truncated or inconsistent)",
+			 c->pool_path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int open_pool(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	struct ckpt_root *rp;
+
+	if (access(c->pool_path, F_OK) != 0)
+		c->pop = pmemobj_create(c->pool_path, CKPT_LAYOUT, CKPT_POOL_SIZE, 0600);
+	else
+		c->pop = pmemobj_open(c->pool_path, CKPT_LAYOUT);
+	if (!c->pop) {
+		snprintf(err, errlen, "%s: cannot open the metadata pool: %s", c->pool_path,
+			 pmemobj_errormsg());
+		return -EINVAL;
+	}
+	rp = pmemobj_direct(pmemobj_root(c->pop, sizeof(struct ckpt_root)));
+	if (!rp) {
+		snprintf(err, errlen, "%s: the metadata pool has no root", c->pool_path);
+		return -EINVAL;
+	}
+	if (rp->magic && rp->magic != CKPT_MAGIC) {
+		snprintf(err, errlen, "%s: not a checkpoint metadata pool (bad magic)", c->pool_path);
+		return -EINVAL;
+	}
+	if (rp->version > CKPT_LAYOUT_VERSION) {
+		snprintf(err, errlen, "%s: metadata layout version %u is newer than this build reads (%d)",
+			 c->pool_path, rp->version, CKPT_LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Read the pool (no device, no threads: runs before the daemon forks). */
+int ckpt_meta_load(struct ckpt_ctx *c, const char *metadir, char *err, size_t errlen)
+{
+	struct ckpt_root *rp;
+	int r;
+
+	if (mkdir(metadir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "meta=%s: %s", metadir, strerror(errno));
+		return -errno;
+	}
+	if (asprintf(&c->pool_path, "%s/ckpt.pool", metadir) < 0)
+		return -ENOMEM;
+	r = open_pool(c, err, errlen);
+	if (r)
+		return r;
+	rp = pmemobj_direct(pmemobj_root(c->pop, sizeof(struct ckpt_root)));
+	if (rp->magic && !OID_IS_NULL(rp->blob))
+		return decode(c, pmemobj_direct(rp->blob), rp->blob_len, err, errlen);
+	return 0;
+}
+
+/* ------------------------------------------------------------- recovery */
+
+static int attach_tenant(struct ckpt_ctx *c, struct ckpt_node *t)
+{
+	uint32_t zone = 0;
+	uint64_t wp = 0, expect = 0;
+	int r;
+
+	if (!t->st_len)
+		return zns_stream_create(c->store, t->tenant, t->bandwidth, &t->st);
+	r = zns_stream_attach(c->store, t->st_blob, t->st_len, &t->st);
+	if (r)
+		return r;
+	r = zns_stream_check(t->st, &zone, &wp, &expect);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		ckpt_log("recovery: tenant '%s': %d zone(s) disagree with the metadata (zone %u: "
+			 "write pointer %llu, expected %llu); dropped %lld bytes written after the "
+			 "last commit, the row is sealed", t->name, r, zone, (unsigned long long)wp,
+			 (unsigned long long)expect, (long long)wp - (long long)expect);
+		r = zns_stream_seal(t->st);
+	}
+	return r;
+}
+
+static int recover_tenants(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	for (uint64_t i = 2; i < c->n_nodes; i++) {
+		struct ckpt_node *n = c->nodes[i];
+		int r;
+
+		if (!n)
+			continue;
+		if (n->was_open_w)
+			ckpt_log("recovery: '%s' (inode %llu) was open for writing at the crash: "
+				 "kept as of its last commit, later writes dropped", n->name,
+				 (unsigned long long)n->ino);
+		if (n->tino != n->ino)
+			continue;
+		r = attach_tenant(c, n);
+		if (r) {
+			snprintf(err, errlen, "tenant '%s': cannot recover its stream: %s", n->name,
+				 strerror(-r));
+			return r;
+		}
+	}
+	for (uint32_t z = 0; z < c->n_dead; z++)
+		if (c->dead[z])
+			zns_store_set_dead(c->store, z, c->dead[z]);
+	return 0;
+}
+
+static int ensure_root(struct ckpt_ctx *c)
+{
+	struct ckpt_node *n;
+
+	if (c->next_ino < 2)
+		c->next_ino = 2;
+	if (ckpt_get(c, 1))
+		return 0;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(""))) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->ino = 1;
+	n->mode = S_IFDIR | 0755;
+	ckpt_touch(n);
+	return ckpt_place(c, n);
+}
+
+/* Open the device and the store, bring the streams back and compare the
+ * write pointers with the metadata. Runs in the daemon (streams start
+ * threads, which a fork would lose). */
+int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	const struct zns_geometry *g;
+	int r = zns_open(c->dev_path, &c->dopts, &c->dev);
+
+	if (r) {
+		snprintf(err, errlen, "zns=%s: %s", c->dev_path, strerror(-r));
+		return r;
+	}
+	g = zns_dev_geometry(c->dev);
+	if (c->nr_zones && (c->nr_zones != g->nr_zones || c->zone_size != g->zone_size)) {
+		snprintf(err, errlen, "%s: the metadata describes another device (%u zones of %llu "
+			 "bytes, the device has %u of %llu)", c->pool_path, c->nr_zones,
+			 (unsigned long long)c->zone_size, g->nr_zones,
+			 (unsigned long long)g->zone_size);
+		return -EINVAL;
+	}
+	r = zns_store_new(c->dev, &c->sopts, &c->store);
+	if (!r && c->alloc_blob)
+		r = zns_store_restore_alloc(c->store, c->alloc_blob, c->alloc_len);
+	if (r) {
+		snprintf(err, errlen, "zns=%s: cannot set up the store: %s", c->dev_path, strerror(-r));
+		return r;
+	}
+	r = ensure_root(c);
+	if (!r)
+		r = recover_tenants(c, err, errlen);
+	if (!r)
+		r = ckpt_commit(c);
+	if (r && !*err)
+		snprintf(err, errlen, "recovery failed: %s", strerror(-r));
+	return r;
+}
+
+void ckpt_shutdown(struct ckpt_ctx *c)
+{
+	if (c->store)
+		ckpt_commit(c);
+	for (uint64_t i = 0; i < c->n_nodes; i++) {
+		struct ckpt_node *n = c->nodes[i];
+
+		if (!n)
+			continue;
+		if (n->st)
+			zns_stream_close(n->st);
+		n->st = NULL;
+		free(n->name);
+		free(n->target);
+		free(n->ext);
+		free(n->st_blob);
+		free(n);
+	}
+	free(c->nodes);
+	free(c->pend);
+	if (c->store)
+		zns_store_free(c->store);
+	if (c->dev)
+		zns_close(c->dev);
+	if (c->pop)
+		pmemobj_close(c->pop);
+	free(c->pool_path);
+	free(c->meta_dir);
+	free(c->dev_path);
+	free(c->alloc_blob);
+	free(c->dead);
+}

@@ -1,0 +1,925 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * FUSE low-level operations of the checkpoint mount. Each request is
+ * answered exactly once, at the end of its function. One mutex guards the
+ * tree and the streams: criu writes each image once, so a simple lock is
+ * enough, and it keeps extents and stream appends in the same order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs/ckpt.h"
+
+#define CKPT_TIMEOUT 1.0
+
+static struct ckpt_ctx *ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void fill_stat(struct ckpt_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_mode = n->mode;
+	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+	st->st_uid = n->uid;
+	st->st_gid = n->gid;
+	st->st_size = S_ISLNK(n->mode) && n->target ? (off_t)strlen(n->target) : (off_t)n->size;
+	st->st_blksize = 65536;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim = n->mtime;
+	st->st_ctim = n->ctime;
+	st->st_atim = n->mtime;
+}
+
+static void reply_entry(fuse_req_t req, struct ckpt_node *n)
+{
+	struct fuse_entry_param e = { 0 };
+
+	e.ino = n->ino;
+	e.generation = 1;
+	e.attr_timeout = CKPT_TIMEOUT;
+	e.entry_timeout = CKPT_TIMEOUT;
+	fill_stat(n, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void ckpt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	int saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_child(c, parent, name);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	reply_entry(req, n);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+}
+
+static void ckpt_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	struct stat st;
+	int saverr = 0;
+
+	(void)fi;
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	fill_stat(n, &st);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_attr(req, &st, CKPT_TIMEOUT);
+}
+
+static void set_times(struct ckpt_node *n, struct stat *attr, int to_set)
+{
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		clock_gettime(CLOCK_REALTIME, &n->mtime);
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		n->mtime = attr->st_mtim;
+	clock_gettime(CLOCK_REALTIME, &n->ctime);
+}
+
+static void ckpt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			 struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	struct stat st;
+	int saverr = 0;
+
+	(void)fi;
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (!S_ISREG(n->mode)) {
+			saverr = S_ISDIR(n->mode) ? EISDIR : EINVAL;
+			goto out;
+		}
+		if ((uint64_t)attr->st_size < n->size &&
+		    (saverr = -ckpt_punch(c, n, attr->st_size, 0)))
+			goto out;
+		n->size = attr->st_size;
+		ckpt_touch(n);
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		n->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		n->gid = attr->st_gid;
+	set_times(n, attr, to_set);
+	c->dirty = true;
+	fill_stat(n, &st);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_attr(req, &st, CKPT_TIMEOUT);
+}
+
+static void ckpt_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	char *t = NULL;
+	int saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n || !S_ISLNK(n->mode)) {
+		saverr = n ? EINVAL : ENOENT;
+		goto out;
+	}
+	t = strdup(n->target ? n->target : "");
+	if (!t)
+		saverr = ENOMEM;
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_readlink(req, t);
+	free(t);
+}
+
+/* A new node under @parent, owned by the caller. Top-level entries are
+ * tenants and must be directories. */
+static int make_node(fuse_req_t req, struct ckpt_ctx *c, fuse_ino_t parent, const char *name,
+		     uint32_t mode, struct ckpt_node **np)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct ckpt_node *p = ckpt_get(c, parent);
+	int r;
+
+	if (!p || (!p->parent && p->ino != 1))
+		return -ENOENT;
+	if (!S_ISDIR(p->mode))
+		return -ENOTDIR;
+	if (parent == 1 && !S_ISDIR(mode))
+		return -EPERM;
+	if (ckpt_child(c, parent, name))
+		return -EEXIST;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = ckpt_new_node(c, parent, name, mode, np);
+	if (r)
+		return r;
+	(*np)->uid = fc->uid;
+	(*np)->gid = fc->gid;
+	ckpt_touch(p);
+	c->dirty = true;
+	return 0;
+}
+
+/* A tenant's groups are reserved when its directory is made. */
+static int make_tenant(struct ckpt_ctx *c, struct ckpt_node *n)
+{
+	int r;
+
+	n->tenant = c->next_tenant++;
+	n->bandwidth = c->def_bw;
+	r = zns_stream_create(c->store, n->tenant, n->bandwidth, &n->st);
+	if (r)
+		ckpt_log("mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
+			 strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
+	return r;
+}
+
+static void ckpt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n = NULL;
+	int saverr;
+
+	pthread_mutex_lock(&c->lock);
+	saverr = -make_node(req, c, parent, name, S_IFDIR | (mode & 07777), &n);
+	if (saverr)
+		goto out;
+	if (parent == 1 && (saverr = -make_tenant(c, n))) {
+		ckpt_free_node(c, n);
+		goto out;
+	}
+	ckpt_commit(c);
+	reply_entry(req, n);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+}
+
+static void ckpt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n = NULL;
+	int saverr;
+
+	pthread_mutex_lock(&c->lock);
+	saverr = -make_node(req, c, parent, name, S_IFLNK | 0777, &n);
+	if (saverr)
+		goto out;
+	n->target = strdup(link);
+	if (!n->target) {
+		ckpt_free_node(c, n);
+		saverr = ENOMEM;
+		goto out;
+	}
+	ckpt_commit(c);
+	reply_entry(req, n);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+}
+
+/* Drop a name; an open file lives on, unnamed, until its last release. */
+static void drop_node(struct ckpt_ctx *c, struct ckpt_node *n)
+{
+	if (n->nopen) {
+		n->parent = 0;
+		return;
+	}
+	ckpt_free_node(c, n);
+}
+
+static void ckpt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	int saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_child(c, parent, name);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (S_ISDIR(n->mode)) {
+		saverr = EISDIR;
+		goto out;
+	}
+	drop_node(c, n);
+	ckpt_touch(ckpt_get(c, parent));
+	ckpt_commit(c);
+out:
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, saverr);
+}
+
+static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	int saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_child(c, parent, name);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (!S_ISDIR(n->mode)) {
+		saverr = ENOTDIR;
+		goto out;
+	}
+	if (ckpt_has_children(c, n->ino)) {
+		saverr = ENOTEMPTY;
+		goto out;
+	}
+	if (n->st) {
+		/* the tenant goes: its zones are reset, its groups released */
+		ckpt_drop_pending(c, n->st);
+		zns_stream_destroy(n->st);
+		n->st = NULL;
+	}
+	ckpt_free_node(c, n);
+	ckpt_touch(ckpt_get(c, parent));
+	ckpt_commit(c);
+out:
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, saverr);
+}
+
+static bool is_ancestor(struct ckpt_ctx *c, uint64_t a, uint64_t ino)
+{
+	while (ino > 1) {
+		struct ckpt_node *n = ckpt_get(c, ino);
+
+		if (ino == a)
+			return true;
+		ino = n ? n->parent : 0;
+	}
+	return false;
+}
+
+static int rename_check(struct ckpt_ctx *c, struct ckpt_node *n, struct ckpt_node *np,
+			struct ckpt_node *old, unsigned int flags)
+{
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	if (!np || !S_ISDIR(np->mode))
+		return -ENOTDIR;
+	/* data lives in the tenant's stream: it cannot change tenants */
+	if ((np->ino == 1) != (n->parent == 1) || (np->ino != 1 && np->tino != n->tino))
+		return -EXDEV;
+	if (S_ISDIR(n->mode) && is_ancestor(c, n->ino, np->ino))
+		return -EINVAL;
+	if (!old)
+		return 0;
+	if (flags & RENAME_NOREPLACE)
+		return -EEXIST;
+	if (S_ISDIR(old->mode) != S_ISDIR(n->mode))
+		return S_ISDIR(old->mode) ? -EISDIR : -ENOTDIR;
+	if (S_ISDIR(old->mode) && (ckpt_has_children(c, old->ino) || old->st))
+		return -ENOTEMPTY;
+	return 0;
+}
+
+static void ckpt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n, *old, *np;
+	char *nn;
+	int saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_child(c, parent, name);
+	old = ckpt_child(c, newparent, newname);
+	np = ckpt_get(c, newparent);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (n == old)
+		goto out;
+	saverr = -rename_check(c, n, np, old, flags);
+	if (saverr)
+		goto out;
+	nn = strdup(newname);
+	if (!nn) {
+		saverr = ENOMEM;
+		goto out;
+	}
+	if (old)
+		drop_node(c, old);
+	free(n->name);
+	n->name = nn;
+	n->parent = newparent;
+	clock_gettime(CLOCK_REALTIME, &n->ctime);
+	ckpt_commit(c);
+out:
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, saverr);
+}
+
+static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_info *fi)
+{
+	if (S_ISDIR(n->mode))
+		return -EISDIR;
+	if (!S_ISREG(n->mode))
+		return -EINVAL;
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && n->size) {
+		int r = ckpt_punch(c, n, 0, 0);
+
+		if (r)
+			return r;
+		n->size = 0;
+		ckpt_touch(n);
+		c->dirty = true;
+	}
+	n->nopen++;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		n->nwrite++;
+	/* out-of-place rewrites change what a page holds: no stale cache */
+	fi->keep_cache = 0;
+	fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY;
+	return 0;
+}
+
+static void ckpt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n = NULL;
+	struct fuse_entry_param e = { 0 };
+	int saverr;
+
+	pthread_mutex_lock(&c->lock);
+	saverr = -make_node(req, c, parent, name, S_IFREG | (mode & 07777), &n);
+	if (saverr)
+		goto out;
+	saverr = -open_node(c, n, fi);
+	if (saverr) {
+		ckpt_free_node(c, n);
+		goto out;
+	}
+	e.ino = n->ino;
+	e.generation = 1;
+	e.attr_timeout = e.entry_timeout = CKPT_TIMEOUT;
+	fill_stat(n, &e.attr);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+static void ckpt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	int saverr;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	saverr = n ? -open_node(c, n, fi) : ENOENT;
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_open(req, fi);
+}
+
+/* Copy [off, off + len) of the file into @buf; holes read as zeros. */
+static int read_range(struct ckpt_ctx *c, struct ckpt_node *n, char *buf, uint64_t off,
+		      uint64_t len)
+{
+	struct zns_stream *st = ckpt_stream_of(c, n);
+
+	memset(buf, 0, len);
+	for (size_t i = 0; i < n->n_ext; i++) {
+		struct ckpt_ext *e = &n->ext[i];
+		uint64_t a = e->off > off ? e->off : off;
+		uint64_t b = e->off + e->len < off + len ? e->off + e->len : off + len;
+		ssize_t r;
+
+		if (a >= b)
+			continue;
+		if (!st)
+			return -EIO;
+		r = zns_stream_read(st, e->soff + (a - e->off), buf + (a - off), b - a);
+		if (r < 0)
+			return (int)r;
+	}
+	return 0;
+}
+
+static void ckpt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	char *buf = NULL;
+	size_t len = 0;
+	int saverr = 0;
+
+	(void)fi;
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if ((uint64_t)off < n->size)
+		len = n->size - off < size ? n->size - off : size;
+	buf = malloc(len ? len : 1);
+	if (!buf) {
+		saverr = ENOMEM;
+		goto out;
+	}
+	saverr = -read_range(c, n, buf, off, len);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+/* Append to the tenant's stream and point the file's range at it. A
+ * failed append may have left part of the data in the stream: that part
+ * is made dead, as nothing refers to it. */
+static int write_range(struct ckpt_ctx *c, struct ckpt_node *n, const char *buf, size_t size,
+		       uint64_t off)
+{
+	struct zns_stream *st = ckpt_stream_of(c, n);
+	uint64_t end0, soff = 0;
+	int r;
+
+	if (!st)
+		return -EIO;
+	end0 = zns_stream_end(st);
+	r = zns_stream_append(st, buf, size, &soff);
+	if (r) {
+		ckpt_queue_discard(c, st, end0, zns_stream_end(st) - end0);
+		ckpt_log("write to '%s': %s", n->name, strerror(-r));
+		return r;
+	}
+	r = ckpt_punch(c, n, off, size);
+	if (!r)
+		r = ckpt_add_ext(c, n, off, size, soff);
+	if (r)
+		return r;
+	if (off + size > n->size)
+		n->size = off + size;
+	ckpt_touch(n);
+	c->dirty = true;
+	return 0;
+}
+
+static void ckpt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	int saverr = 0;
+
+	(void)fi;
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (size)
+		saverr = -write_range(c, n, buf, size, off);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else
+		fuse_reply_write(req, size);
+}
+
+/* criu never calls fsync: closing a file makes it durable. */
+static void ckpt_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	int saverr = 0;
+
+	(void)ino;
+	pthread_mutex_lock(&c->lock);
+	if (c->dirty || fi->fh)
+		saverr = -ckpt_commit(c);
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, saverr);
+}
+
+static void ckpt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	ckpt_flush(req, ino, fi);
+}
+
+static void ckpt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (n) {
+		n->nopen--;
+		if (fi->fh)
+			n->nwrite--;
+		if (!n->parent && !n->nopen)
+			ckpt_free_node(c, n);
+		if (c->dirty || fi->fh)
+			ckpt_commit(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, 0);
+}
+
+static void ckpt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			   struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	int saverr = 0;
+
+	(void)fi;
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		saverr = -ckpt_punch(c, n, off, len);
+	} else if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+		/* zones are written only at the pointer: nothing to reserve */
+		if (!mode && (uint64_t)(off + len) > n->size)
+			n->size = off + len;
+	} else {
+		saverr = EOPNOTSUPP;
+	}
+	if (!saverr) {
+		ckpt_touch(n);
+		c->dirty = true;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, saverr);
+}
+
+/* A listing is built at opendir, so readdir offsets stay stable. */
+struct ckpt_dirbuf {
+	char *p;
+	size_t len;
+	size_t *ends;		/* where each entry ends (its readdir offset) */
+	size_t n;
+};
+
+static int build_listing(fuse_req_t req, struct ckpt_ctx *c, struct ckpt_node *d,
+			 struct ckpt_dirbuf *b)
+{
+	size_t cap = 4096;
+
+	b->p = malloc(cap);
+	if (!b->p)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < c->n_nodes; i++) {
+		struct ckpt_node *n = c->nodes[i];
+		const char *name = n && n->parent == d->ino && n->ino != d->ino ? n->name : NULL;
+		struct stat st = { 0 };
+		size_t need;
+
+		if (i == 0 || i == 1) {
+			name = i ? ".." : ".";
+			n = d;
+		}
+		if (!name)
+			continue;
+		st.st_ino = n->ino;
+		st.st_mode = n->mode;
+		need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+		while (b->len + need > cap) {
+			char *p = realloc(b->p, cap *= 2);
+
+			if (!p)
+				return -ENOMEM;
+			b->p = p;
+		}
+		if (!(b->n & (b->n + 1))) {
+			size_t *e = realloc(b->ends, (2 * b->n + 2) * sizeof(*e));
+
+			if (!e)
+				return -ENOMEM;
+			b->ends = e;
+		}
+		fuse_add_direntry(req, b->p + b->len, need, name, &st, b->len + need);
+		b->len += need;
+		b->ends[b->n++] = b->len;
+	}
+	return 0;
+}
+
+static void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_dirbuf *b = calloc(1, sizeof(*b));
+	struct ckpt_node *d;
+	int saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	d = ckpt_get(c, ino);
+	if (!b)
+		saverr = ENOMEM;
+	else if (!d)
+		saverr = ENOENT;
+	else if (!S_ISDIR(d->mode))
+		saverr = ENOTDIR;
+	else
+		saverr = -build_listing(req, c, d, b);
+	pthread_mutex_unlock(&c->lock);
+	if (saverr) {
+		if (b) {
+			free(b->p);
+			free(b->ends);
+		}
+		free(b);
+		fuse_reply_err(req, saverr);
+		return;
+	}
+	fi->fh = (uintptr_t)b;
+	fuse_reply_open(req, fi);
+}
+
+static void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
+	size_t end = (size_t)off;
+
+	(void)ino;
+	if ((size_t)off >= b->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* whole entries only: walk them to the last one that fits */
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->ends[i] <= (size_t)off)
+			continue;
+		if (b->ends[i] - off > size)
+			break;
+		end = b->ends[i];
+	}
+	fuse_reply_buf(req, b->p + off, end - off);
+}
+
+static void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	free(b->p);
+	free(b->ends);
+	free(b);
+	fuse_reply_err(req, 0);
+}
+
+static void ckpt_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	const struct zns_geometry *g = zns_dev_geometry(c->dev);
+	struct statvfs sv = { 0 };
+	uint64_t used = 0;
+
+	(void)ino;
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t z = 0; z < g->nr_zones; z++) {
+		struct zns_zone_use u = { 0, 0 };
+
+		if (!zns_store_zone_use(c->store, z, &u) && u.owner)
+			used += g->zone_cap;
+	}
+	pthread_mutex_unlock(&c->lock);
+	sv.f_bsize = sv.f_frsize = 4096;
+	sv.f_blocks = (uint64_t)g->nr_zones * g->zone_cap / 4096;
+	sv.f_bfree = sv.f_bavail = sv.f_blocks - used / 4096;
+	sv.f_files = sv.f_ffree = sv.f_favail = 1 << 20;
+	sv.f_namemax = NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Only the tenant bandwidth is an attribute here. Changing it re-reserves
+ * the tenant's groups, which is possible while its stream is empty. */
+static int set_bandwidth(struct ckpt_ctx *c, struct ckpt_node *t, uint64_t bw)
+{
+	struct zns_stream *st = NULL;
+	int r;
+
+	if (zns_stream_end(t->st))
+		return -EBUSY;
+	ckpt_drop_pending(c, t->st);
+	zns_stream_destroy(t->st);
+	t->st = NULL;
+	r = zns_stream_create(c->store, t->tenant, bw, &st);
+	if (r) {
+		ckpt_log("tenant '%s': cannot reserve groups for %llu bytes/s: %s", t->name,
+			 (unsigned long long)bw, strerror(-r));
+		if (zns_stream_create(c->store, t->tenant, t->bandwidth, &t->st))
+			ckpt_log("tenant '%s': lost its groups", t->name);
+		return r == -ENOSPC ? -EDQUOT : r;
+	}
+	t->st = st;
+	t->bandwidth = bw;
+	return ckpt_commit(c);
+}
+
+static void ckpt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			  size_t size, int flags)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	char tmp[64];
+	uint64_t bw;
+	int saverr = 0;
+
+	(void)flags;
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n) {
+		saverr = ENOENT;
+		goto out;
+	}
+	if (strcmp(name, CKPT_BW_XATTR) || !n->st) {
+		saverr = ENOTSUP;
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%.*s", (int)(size < 63 ? size : 63), value);
+	if (ckpt_parse_size(tmp, &bw) || !bw) {
+		saverr = EINVAL;
+		goto out;
+	}
+	saverr = -set_bandwidth(c, n, bw);
+out:
+	pthread_mutex_unlock(&c->lock);
+	fuse_reply_err(req, saverr);
+}
+
+static void ckpt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	char tmp[32];
+	int len = 0, saverr = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	if (!n)
+		saverr = ENOENT;
+	else if (strcmp(name, CKPT_BW_XATTR) || n->tino != n->ino)
+		saverr = ENODATA;
+	else
+		len = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)n->bandwidth);
+	pthread_mutex_unlock(&c->lock);
+	if (saverr)
+		fuse_reply_err(req, saverr);
+	else if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < (size_t)len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, tmp, len);
+}
+
+static void ckpt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_node *n;
+	bool tenant;
+
+	pthread_mutex_lock(&c->lock);
+	n = ckpt_get(c, ino);
+	tenant = n && n->tino == n->ino && n->ino != 1;
+	pthread_mutex_unlock(&c->lock);
+	if (!tenant)
+		fuse_reply_xattr(req, 0);
+	else if (!size)
+		fuse_reply_xattr(req, sizeof(CKPT_BW_XATTR));
+	else if (size < sizeof(CKPT_BW_XATTR))
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, CKPT_BW_XATTR, sizeof(CKPT_BW_XATTR));
+}
+
+const struct fuse_lowlevel_ops ckpt_ops = {
+	.lookup = ckpt_lookup,
+	.getattr = ckpt_getattr,
+	.setattr = ckpt_setattr,
+	.readlink = ckpt_readlink,
+	.mkdir = ckpt_mkdir,
+	.symlink = ckpt_symlink,
+	.unlink = ckpt_unlink,
+	.rmdir = ckpt_rmdir,
+	.rename = ckpt_rename,
+	.create = ckpt_create,
+	.open = ckpt_open,
+	.read = ckpt_read,
+	.write = ckpt_write,
+	.flush = ckpt_flush,
+	.fsync = ckpt_fsync,
+	.release = ckpt_release,
+	.fallocate = ckpt_fallocate,
+	.opendir = ckpt_opendir,
+	.readdir = ckpt_readdir,
+	.releasedir = ckpt_releasedir,
+	.statfs = ckpt_statfs,
+	.setxattr = ckpt_setxattr,
+	.getxattr = ckpt_getxattr,
+	.listxattr = ckpt_listxattr,
+};
