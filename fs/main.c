@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/ckpt.h"
 #include "fs/nlayerfs.h"
 
 static const struct fuse_lowlevel_ops nl_union_ops = {
@@ -305,11 +306,8 @@ int main(int argc, char **argv)
 		nl_options_free(&opt);
 		return 0;
 	}
-	if (nl_options_extra(&opt, "zns")) {
-		fprintf(stderr, "nlayerfs: zns=: the checkpoint mount is not part of this build\n");
-		nl_options_free(&opt);
-		return 1;
-	}
+	if (nl_options_extra(&opt, "zns"))
+		return nl_ckpt_main(&opt, argv[0]);
 	r = nl_image_layers(&opt, err, sizeof(err));
 	if (!r)
 		r = nl_options_validate(&opt, err, sizeof(err));
