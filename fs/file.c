@@ -29,6 +29,8 @@ int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 				AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink > 1 &&
 	    nl_linked_copy(m, st.st_dev, st.st_ino, copy, sizeof(copy)) == 0)
 		fd = openat(m->upper->fd, copy, flags);
+	else if (m->tier)
+		return nl_tier_open_data(m, n->layer, path, flags);
 	else
 		fd = openat(m->layers[n->layer].fd, path, flags);
 	return fd < 0 ? -errno : fd;

@@ -66,6 +66,8 @@ static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want |= want & conn->capable;
 	/* Locks are kept by the kernel: one host, one mount. */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* In the daemon, after the fork, before the kernel sends requests. */
+	nl_tier_start(m);
 }
 
 static int open_layer(struct nl_layer *l, const char *path, bool upper,
@@ -158,7 +160,7 @@ static int mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 	m->root.layer = 0;
 	m->root.lowest = m->n_layers - 1;
 	m->timeout = o->timeout;
-	return 0;
+	return nl_tier_setup(m, err, errlen);
 }
 
 static void mount_free(struct nl_mount *m)
@@ -167,6 +169,7 @@ static void mount_free(struct nl_mount *m)
 	struct nl_linkcount *c;
 	int i;
 
+	nl_tier_stop(m);
 	for (i = 0; m->layers && i < m->n_layers; i++) {
 		if (m->layers[i].fd > 0)
 			close(m->layers[i].fd);

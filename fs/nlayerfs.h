@@ -87,6 +87,7 @@ struct nl_mount {
 
 	double timeout;
 	bool ro;
+	struct nl_tier *tier;		/* NULL: no tiering (tier_glue.c) */
 };
 
 /* Build the path of @n relative to a layer root ("." for the root). */
@@ -254,5 +255,11 @@ void nl_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
  * may answer with a promoted copy; today it is the layer's own file. */
 int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 		       int flags);
+
+/* tier_glue.c: tiering of the lower layers, when nvm= is configured */
+int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen);
+void nl_tier_start(struct nl_mount *m);
+void nl_tier_stop(struct nl_mount *m);
+int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags);
 
 #endif

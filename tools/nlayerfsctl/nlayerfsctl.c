@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nlayerfsctl: talk to the tiering of a running nlayerfs mount through its
+ * control socket (/run/nlayerfs/<hash of the mountpoint>.sock).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tier/tier.h"
+
+/* Must name the socket exactly as the daemon does (fs/tier_ctl.c). */
+static int sock_path(const char *mountpoint, char *buf, size_t len)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char real[PATH_MAX], hex[33];
+
+	if (!realpath(mountpoint, real)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
+		return -1;
+	}
+	SHA256((const unsigned char *)real, strlen(real), md);
+	for (int i = 0; i < 16; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	snprintf(buf, len, "/run/nlayerfs/%s.sock", hex);
+	return 0;
+}
+
+/* The daemon opens its socket just after the mount appears: retry a bit. */
+static int ctl_connect(const char *mountpoint)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	int fd;
+
+	if (sock_path(mountpoint, sa.sun_path, sizeof(sa.sun_path)))
+		return -1;
+	for (int i = 0; i < 100; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		close(fd);
+		if (errno != ENOENT && errno != ECONNREFUSED)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "nlayerfsctl: %s: no tiering control socket (%s): %s\n",
+		mountpoint, sa.sun_path, strerror(errno));
+	return -1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Send the rest of @in (a hot list) after the command line. */
+static int send_file(int fd, FILE *in)
+{
+	char buf[65536];
+	size_t n;
+
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (write_all(fd, buf, n))
+			return -1;
+	return ferror(in) ? -1 : 0;
+}
+
+static char *read_reply(int fd, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+
+	while (buf && (r = read(fd, buf + n, cap - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return NULL;
+		}
+		n += (size_t)r;
+		if (n == cap) {
+			char *nb = realloc(buf, (cap *= 2) + 1);
+
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	if (buf)
+		buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* Start of the last @k lines of @buf (which ends in '\n'). */
+static char *last_lines(char *buf, size_t len, int k)
+{
+	char *p = buf + len;
+
+	while (p > buf && k >= 0) {
+		p--;
+		if (p == buf || p[-1] == '\n')
+			k--;
+		if (k == 0)
+			return p;
+	}
+	return buf;
+}
+
+/* Print the reply (without its final "ok") to @out; 0 when it ends in ok.
+ * @trailer lines before "ok" are a summary that goes to stderr. */
+static int finish(char *buf, size_t len, FILE *out, int trailer)
+{
+	char *status = last_lines(buf, len, 1);
+	char *summary = last_lines(buf, len, 1 + trailer);
+
+	if (strncmp(status, "ok", 2)) {
+		fprintf(stderr, "nlayerfsctl: %s", *status ? status : "no answer\n");
+		if (*status && strncmp(status, "error", 5))
+			fputs(buf, stderr);
+		return 1;
+	}
+	fwrite(buf, 1, (size_t)(summary - buf), out);
+	if (trailer)
+		fwrite(summary, 1, (size_t)(status - summary), stderr);
+	return 0;
+}
+
+static int request(const char *mountpoint, const char *line, FILE *in, FILE *out,
+		   int trailer)
+{
+	int fd = ctl_connect(mountpoint), rc = 1;
+	size_t len;
+	char *buf;
+
+	if (fd < 0)
+		return 1;
+	if (write_all(fd, line, strlen(line)) || (in && send_file(fd, in)) ||
+	    shutdown(fd, SHUT_WR)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	buf = read_reply(fd, &len);
+	close(fd);
+	if (buf)
+		rc = finish(buf, len, out, trailer);
+	else
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
+	free(buf);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: nlayerfsctl status MOUNTPOINT\n"
+	      "       nlayerfsctl trace start|stop MOUNTPOINT\n"
+	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
+	      "       nlayerfsctl promote MOUNTPOINT\n"
+	      "       nlayerfsctl evict MOUNTPOINT [BYTES]\n"
+	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n", f);
+}
+
+static int trace_file(const char *what, const char *file, const char *mp)
+{
+	bool exp = !strcmp(what, "export");
+	bool std = !strcmp(file, "-");
+	FILE *f = std ? (exp ? stdout : stdin) : fopen(file, exp ? "w" : "r");
+	int rc;
+
+	if (!f) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	rc = exp ? request(mp, "export\n", NULL, f, 1) :
+		   request(mp, "import\n", f, stdout, 0);
+	if (!std && fclose(f) && !rc) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", file, strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}
+
+static int cmd_trace(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[2], "start"))
+		return request(argv[3], "trace-start\n", NULL, stdout, 0);
+	if (argc == 4 && !strcmp(argv[2], "stop"))
+		return request(argv[3], "trace-stop\n", NULL, stdout, 0);
+	if (argc == 5 && (!strcmp(argv[2], "export") || !strcmp(argv[2], "import")))
+		return trace_file(argv[2], argv[3], argv[4]);
+	usage(stderr);
+	return 2;
+}
+
+/* Commands with an optional number after the mountpoint. */
+static int cmd_arg(const char *cmd, int argc, char **argv, bool size)
+{
+	char line[128];
+	uint64_t v = 0;
+
+	if (argc == 4 && (size ? tier_parse_size(argv[3], &v) :
+			  (v = strtoull(argv[3], NULL, 10), 0))) {
+		fprintf(stderr, "nlayerfsctl: bad number '%s'\n", argv[3]);
+		return 2;
+	}
+	if (argc == 4)
+		snprintf(line, sizeof(line), "%s %llu\n", cmd, (unsigned long long)v);
+	else
+		snprintf(line, sizeof(line), "%s\n", cmd);
+	return request(argv[2], line, NULL, stdout, 0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(c, "-h") || !strcmp(c, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(c, "status") && argc == 3)
+		return request(argv[2], "status\n", NULL, stdout, 0);
+	if (!strcmp(c, "trace"))
+		return cmd_trace(argc, argv);
+	if (!strcmp(c, "promote") && argc == 3)
+		return request(argv[2], "promote\n", NULL, stdout, 0);
+	if (!strcmp(c, "evict") && (argc == 3 || argc == 4))
+		return cmd_arg("evict", argc, argv, true);
+	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
+		return cmd_arg("wait", argc, argv, false);
+	usage(stderr);
+	return 2;
+}
