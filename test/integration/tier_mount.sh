@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Tiering through a real mount: layers on an "HDD" directory, nvm= on
+# another. A traced start promotes exactly the files it opened; the index
+# survives a remount and reads come from NVM; a small budget evicts the
+# coldest copies; identical files share one object; kill -9 during
+# promotions loses nothing; a broken pool refuses the mount.
+export LC_ALL=C
+SRC=${NLAYERFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${NLAYERFS_BUILD:-$SRC/build}
+NLAYERFS=${NLAYERFS:-$BUILD/nlayerfs}
+CTL=$BUILD/nlayerfsctl
+SAN=${NLAYERFS_SAN:-0}
+N=0 FAILED=0 SKIP="" T="" MNT=""
+
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"; shift; printf '%s\n' "$@" | sed 's/^/# /'; }
+
+# check NAME CMD...: ok when CMD succeeds; its output explains a failure.
+check() {
+	local name=$1
+	shift
+	if [ -n "$SKIP" ]; then N=$((N + 1)); echo "ok $N - $name # SKIP $SKIP"; return; fi
+	if "$@" >"$T/out" 2>&1 </dev/null; then ok "$name"; else not_ok "$name" "$(cat "$T/out")"; fi
+}
+
+is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+cleanup() {
+	if [ -n "$MNT" ] && is_mounted "$MNT"; then
+		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	fi
+	[ -z "$T" ] || rm -rf "$T"
+}
+
+# The pid of the daemon serving $MNT (its command line names the mount).
+daemon_pid() {
+	local p
+	for p in /proc/[0-9]*; do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $MNT "; then
+			echo "${p#/proc/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# mount_tier [EXTRA]: read-only union of l1:l2 with the tiers.
+mount_tier() {
+	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,nvm=$T/nvm,hdd=$T/hdd${1:+,$1}
+	if [ "$SAN" = 1 ]; then
+		"$NLAYERFS" nlayerfs "$MNT" -f -o "$opts" 2>>"$T/san.log" &
+		local i
+		for i in $(seq 50); do is_mounted "$MNT" && break; sleep 0.1; done
+	else
+		"$NLAYERFS" nlayerfs "$MNT" -o "$opts"
+	fi
+	is_mounted "$MNT"
+}
+
+umount_tier() {
+	local pid
+	pid=$(daemon_pid)
+	fusermount3 -u "$MNT" || return 1
+	# the daemon closes the index after the unmount: let it finish
+	while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 0.05; done
+}
+
+status_of() { "$CTL" status "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
+
+# The objects on NVM and the digests of the given layer files must match.
+objects_are() {
+	local want have
+	want=$(cd "$T/hdd" && sha256sum "$@" | awk '{ print $1 }' | sort -u)
+	have=$(ls "$T/nvm/objects" | sort)
+	[ "$want" = "$have" ] || { echo "want:"; echo "$want"; echo "have:"; echo "$have"; return 1; }
+}
+
+object_bytes() { find "$T/nvm/objects" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+
+# ---- the cases ----
+
+HOT="l1/a l1/b l1/dir/e l1/x l2/y"
+
+traced_start() {
+	local f
+	mount_tier || return 1
+	for f in $HOT; do cat "$MNT/${f#*/}" >/dev/null || return 1; done
+	"$CTL" trace stop "$MNT" && "$CTL" promote "$MNT" && "$CTL" wait "$MNT" 30
+}
+
+start_promotes_exactly_hot() {
+	objects_are $HOT || return 1
+	[ "$(status_of promoted_files)" = 5 ] || { "$CTL" status "$MNT"; return 1; }
+	[ "$(status_of queue)" = 0 ]
+}
+
+bytes_accounted() {
+	local used
+	used=$(status_of nvm_used)
+	[ "$used" = "$(object_bytes)" ] && [ "$used" -gt 0 ] || { echo "nvm_used $used, objects $(object_bytes)"; return 1; }
+}
+
+one_object_for_twins() {
+	cmp "$T/hdd/l1/x" "$T/hdd/l2/y" || return 1
+	[ "$(status_of objects)" = 4 ] && [ "$(ls "$T/nvm/objects" | wc -l)" = 4 ]
+}
+
+contents_identical() {
+	local f
+	for f in a b c d dir/e x y; do
+		if [ -e "$T/hdd/l1/$f" ]; then cmp "$MNT/$f" "$T/hdd/l1/$f" || return 1
+		else cmp "$MNT/$f" "$T/hdd/l2/$f" || return 1; fi
+	done
+}
+
+# With the file held open, the daemon's descriptor shows where it reads.
+served_from() {
+	local f=$1 where=$2 pid rc=1
+	pid=$(daemon_pid) || { echo "no daemon"; return 1; }
+	exec 7<"$MNT/$f"
+	ls -l "/proc/$pid/fd" | grep -q -- "-> $where" && rc=0
+	[ $rc = 0 ] || ls -l "/proc/$pid/fd"
+	exec 7<&-
+	return $rc
+}
+
+remount_keeps_index() {
+	umount_tier && mount_tier || return 1
+	[ "$(status_of promoted_files)" = 5 ] && [ "$(status_of objects)" = 4 ] &&
+		[ "$(status_of nvm_used)" = "$(object_bytes)" ] || { "$CTL" status "$MNT"; return 1; }
+}
+
+reads_from_nvm() {
+	served_from a "$T/nvm/objects/$(sha256sum <"$T/hdd/l1/a" | cut -d' ' -f1)" &&
+		served_from c "$T/hdd/l1/c" && contents_identical
+}
+
+# Budget below what the index holds plus d: a (needed by two starts) and
+# d (needed now) stay, colder copies go, NVM never over the budget.
+budget_evicts_coldest() {
+	local budget=80000 used
+	umount_tier && mount_tier nvm_size=$budget || return 1
+	cat "$MNT/a" "$MNT/d" >/dev/null
+	"$CTL" trace stop "$MNT" && "$CTL" promote "$MNT" && "$CTL" wait "$MNT" 30 || return 1
+	used=$(status_of nvm_used)
+	[ "$used" -le $budget ] && [ "$(object_bytes)" -le $budget ] || { echo "used $used"; return 1; }
+	[ -e "$T/nvm/objects/$(sha256sum <"$T/hdd/l1/a" | cut -d' ' -f1)" ] || { echo "hot a evicted"; return 1; }
+	[ -e "$T/nvm/objects/$(sha256sum <"$T/hdd/l1/d" | cut -d' ' -f1)" ] || { echo "d not promoted"; return 1; }
+	[ "$(status_of promoted_files)" -lt 6 ] && contents_identical
+}
+
+evict_by_hand() {
+	"$CTL" evict "$MNT" >/dev/null || return 1
+	[ "$(status_of promoted_files)" = 0 ] && [ "$(object_bytes)" = 0 ] && contents_identical
+}
+
+hotlist_round_trip() {
+	"$CTL" trace export "$T/hot.list" "$MNT" || return 1
+	head -1 "$T/hot.list" | grep -q '^# nlayerfs hot list' &&
+		grep -q " a$" "$T/hot.list" && grep -q " d$" "$T/hot.list" || { cat "$T/hot.list"; return 1; }
+	"$CTL" trace import "$T/hot.list" "$MNT" && "$CTL" wait "$MNT" 30 || return 1
+	[ "$(status_of promoted_files)" -gt 0 ] && contents_identical
+}
+
+# Many large files in promotion, then kill -9: no object may be partial
+# and every file must read its original bytes after a remount.
+kill_during_promotion() {
+	local i pid name
+	umount_tier || return 1
+	for i in $(seq 24); do head -c $((1024 * 1024 + i)) /dev/urandom >"$T/hdd/l2/big$i"; done
+	mount_tier || return 1
+	for i in $(seq 24); do head -c 1 "$MNT/big$i" >/dev/null; done
+	"$CTL" trace stop "$MNT" && "$CTL" promote "$MNT" || return 1
+	pid=$(daemon_pid) && kill -9 "$pid"
+	while [ -d "/proc/$pid" ]; do sleep 0.05; done
+	umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
+	mount_tier || return 1
+	for name in "$T"/nvm/objects/*; do
+		[ -e "$name" ] || continue
+		[ "$(sha256sum <"$name" | cut -d' ' -f1)" = "$(basename "$name")" ] || { echo "partial object $name"; return 1; }
+	done
+	for i in $(seq 24); do cmp "$MNT/big$i" "$T/hdd/l2/big$i" || return 1; done
+	contents_identical
+}
+
+config_file_enables_tiering() {
+	umount_tier || return 1
+	printf 'nvm = %s\nhdd = %s\n' "$T/nvm" "$T/hdd" >"$T/nlayerfs.conf"
+	"$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1:$T/hdd/l2,config=$T/nlayerfs.conf" || return 1
+	"$CTL" status "$MNT" | grep -q "^layer 0 .* hdd " && contents_identical
+}
+
+corrupt_pool_refused() {
+	local out
+	umount_tier || return 1
+	dd if=/dev/urandom of="$T/nvm/tier.index" bs=4096 count=4 conv=notrunc 2>/dev/null
+	if out=$("$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1,nvm=$T/nvm" 2>&1); then
+		echo "mounted on a broken pool"
+		return 1
+	fi
+	echo "$out"
+	! is_mounted "$MNT" && echo "$out" | grep -q "tier.index"
+}
+
+# ---- main ----
+
+if [ "$(id -u)" != 0 ]; then SKIP="needs root"
+elif [ ! -c /dev/fuse ]; then SKIP="no /dev/fuse"
+elif [ ! -x "$NLAYERFS" ] || [ ! -x "$CTL" ]; then
+	echo "not ok 1 - the daemon and nlayerfsctl exist in $BUILD"; echo "1..1"; exit 1
+fi
+T=$(mktemp -d /tmp/nl-G-tier-XXXXXX)
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+MNT=$T/mnt
+mkdir -p "$T/hdd/l1/dir" "$T/hdd/l2" "$T/nvm" "$MNT"
+head -c 30000 /dev/urandom >"$T/hdd/l1/a"
+head -c 20000 /dev/urandom >"$T/hdd/l1/b"
+head -c 10000 /dev/urandom >"$T/hdd/l1/c"
+head -c 40000 /dev/urandom >"$T/hdd/l1/d"
+head -c 5000 /dev/urandom >"$T/hdd/l1/dir/e"
+head -c 8000 /dev/urandom >"$T/hdd/l1/x"
+cp "$T/hdd/l1/x" "$T/hdd/l2/y"
+
+check "a traced start promotes, the queue drains" traced_start
+check "exactly the opened files have NVM objects" start_promotes_exactly_hot
+check "NVM bytes accounted in status" bytes_accounted
+check "identical files in two layers share one object" one_object_for_twins
+check "contents identical through the mount" contents_identical
+check "remount: index intact" remount_keeps_index
+check "remount: promoted files read from NVM, others from the layer" reads_from_nvm
+check "budget too small: coldest evicted, never over budget" budget_evicts_coldest
+check "evict all by hand" evict_by_hand
+check "hot list export and import" hotlist_round_trip
+check "kill -9 during promotions: remount reads original bytes" kill_during_promotion
+check "config= file turns tiering on" config_file_enables_tiering
+check "a corrupt pool refuses the mount with a clear error" corrupt_pool_refused
+if [ "$SAN" = 1 ] && [ -s "$T/san.log" ] && grep -q "Sanitizer" "$T/san.log"; then
+	not_ok "no sanitizer reports" "$(cat "$T/san.log")"
+fi
+echo "1..$N"
+[ "$FAILED" = 0 ]
