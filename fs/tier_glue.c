@@ -40,7 +40,13 @@ static int load_config(struct tier_config *c, const struct nl_options *o,
 		snprintf(err, errlen, "config=%s: %s", file, strerror(ENOENT));
 	for (size_t i = 0; !r && i < sizeof(tier_keys) / sizeof(*tier_keys); i++) {
 		const char *v = nl_options_extra(o, tier_keys[i]);
+		char real[PATH_MAX];
 
+		/* Directories relative to where the mount was started, as for
+		 * lowerdir=; the daemon itself runs in "/". */
+		if (v && (!strcmp(tier_keys[i], "nvm") || !strcmp(tier_keys[i], "hdd")) &&
+		    v[0] != '/' && realpath(v, real))
+			v = real;
 		if (v)
 			r = tier_config_set(c, tier_keys[i], v, err, errlen);
 	}
