@@ -140,6 +140,8 @@ reads_from_nvm() {
 budget_evicts_coldest() {
 	local budget=80000 used
 	umount_tier && mount_tier nvm_size=$budget || return 1
+	# the index keeps times in seconds: this start must be the later one
+	sleep 1.1
 	cat "$MNT/a" "$MNT/d" >/dev/null
 	"$CTL" trace stop "$MNT" && "$CTL" promote "$MNT" && "$CTL" wait "$MNT" 30 || return 1
 	used=$(status_of nvm_used)
