@@ -1,0 +1,249 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The checkpoint mount on an emulated zoned device: tenants' data striped
+# over their own zone groups, criu's access patterns, deletion resetting
+# zones, crash recovery and clean remounts.
+export LC_ALL=C
+SRC=${NLAYERFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+NLBUILD=${NLAYERFS_BUILD:-$SRC/build}
+NLAYERFS=${NLAYERFS:-$NLBUILD/nlayerfs}
+ZNS=$NLBUILD/nlayerfs-zns
+HELPERS=$NLBUILD/test/helpers
+SAN=${NLAYERFS_SAN:-0}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+N=0 NFAIL=0 PID="" LOGS=()
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() { N=$((N + 1)); NFAIL=$((NFAIL + 1)); echo "not ok $N - $1"; shift; printf '%s\n' "$@" | sed 's/^/# /'; }
+check() {
+	local name=$1 rc
+	shift
+	"$@" >"$T/check.out" 2>&1 </dev/null
+	rc=$?
+	if [ $rc = 0 ]; then ok "$name"; else not_ok "$name" "$(cat "$T/check.out")" "(exit $rc)"; fi
+}
+
+skip_all() { echo "ok 1 - checkpoint mount # SKIP $1"; echo "1..1"; exit 0; }
+[ "$(id -u)" = 0 ] || skip_all "needs root"
+[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+[ -x "$NLAYERFS" ] && [ -x "$ZNS" ] || { echo "not ok 1 - daemon and nlayerfs-zns built in $NLBUILD"; echo "1..1"; exit 1; }
+[ -x "$HELPERS/ckpt_criu_io" ] || { echo "not ok 1 - helper ckpt_criu_io built"; echo "1..1"; exit 1; }
+
+T=$(mktemp -d /tmp/nl-C-XXXXXX)
+MNT=$T/mnt DEV=$T/zdev META=$T/meta
+mkdir -p "$MNT" "$T/src"
+
+is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+cleanup() {
+	is_mounted "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }
+	[ -z "$PID" ] || kill -9 "$PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# mount_ckpt OPTS: the daemon in the foreground with its log kept, so the
+# test knows its pid (kill -9) and can read recovery and sanitizer reports.
+mount_ckpt() {
+	local log=$T/daemon.${#LOGS[@]}.log i
+	LOGS+=("$log")
+	"$NLAYERFS" -f -o "zns=$DEV,meta=$META${1:+,$1}" "$MNT" 2>"$log" &
+	PID=$!
+	for ((i = 0; i < 100; i++)); do
+		is_mounted "$MNT" && return 0
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$log"
+	return 1
+}
+
+# unmount and wait for the daemon: the pool is locked while it runs
+umount_ckpt() {
+	local i
+	fusermount3 -u "$MNT" || umount "$MNT" || return 1
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$PID" 2>/dev/null || { wait "$PID"; PID=""; return 0; }
+		sleep 0.1
+	done
+	echo "daemon $PID still running after unmount"
+	return 1
+}
+
+# zone report rows with data: "zone group wp"
+used_zones() { "$ZNS" report "$DEV" | awk 'NR > 1 && $4 > 0 { print $1, $2, $4 }'; }
+groups_used() { used_zones | awk '{ print $2 }' | sort -un; }
+
+UNIT=65536
+"$ZNS" create "$DEV" --zones 256 --zone-size 1M --channels 4 --ways 4 >/dev/null || { echo "not ok 1 - create device"; echo "1..1"; exit 1; }
+for i in 1 2 3 4 5 6; do head -c $((1500000 + i * 300000)) /dev/urandom >"$T/src/f$i"; done
+head -c 1048576 /dev/urandom >"$T/src/one"
+
+t_mount() {
+	mount_ckpt "zone_bw=100M,bandwidth=300M,stripe_unit=64K" && mkdir "$MNT/ten1" "$MNT/ten2" &&
+		setfattr -n user.nlayerfs.bandwidth -v 200M "$MNT/ten2" &&
+		[ "$(getfattr --only-values -n user.nlayerfs.bandwidth "$MNT/ten2")" = 209715200 ]
+}
+check "mount, two tenants, bandwidth xattr" t_mount
+
+# Each tenant alone first, to learn which groups are its own.
+t_groups() {
+	cp "$T/src/one" "$MNT/ten1/one" && groups_used >"$T/g1" &&
+		cp "$T/src/one" "$MNT/ten2/one" && groups_used >"$T/g12" &&
+		comm -13 "$T/g1" "$T/g12" >"$T/g2" || return 1
+	echo "ten1 groups: $(echo $(cat "$T/g1")), ten2 groups: $(echo $(cat "$T/g2"))"
+	[ "$(wc -l <"$T/g1")" = 3 ] && [ "$(wc -l <"$T/g2")" = 2 ] &&
+		[ -z "$(comm -12 "$T/g1" "$T/g2")" ]
+}
+check "k groups per tenant (300M -> 3, 200M -> 2), disjoint" t_groups
+
+t_concurrent() {
+	local t i pids=()
+	for t in ten1 ten2; do
+		(for i in 1 2 3 4 5 6; do cp "$T/src/f$i" "$MNT/$t/f$i" || exit 1; done) &
+		pids+=($!)
+	done
+	wait "${pids[0]}" && wait "${pids[1]}" || return 1
+	for t in ten1 ten2; do
+		for i in 1 2 3 4 5 6; do cmp "$T/src/f$i" "$MNT/$t/f$i" || return 1; done
+		cmp "$T/src/one" "$MNT/$t/one" || return 1
+	done
+}
+check "two tenants writing concurrently read back their bytes" t_concurrent
+
+# Round-robin striping: the bytes written to each of a tenant's groups
+# differ by at most one stripe unit (plus a block of end padding).
+t_even() {
+	local g t
+	used_zones >"$T/zones"
+	cat "$T/zones"
+	for t in 1 2; do
+		awk -v u=$UNIT 'NR == FNR { mine[$1] = 1; next }
+			mine[$2] { sum[$2] += $3 }
+			END { for (g in sum) { if (min == "" || sum[g] < min) min = sum[g]; if (sum[g] > max) max = sum[g]; n++ }
+			      printf "groups %d min %d max %d\n", n, min, max; exit !(max - min <= u + 4096) }' \
+			"$T/g$t" "$T/zones" || return 1
+	done
+	# nothing outside the tenants' groups
+	for g in $(awk '{ print $2 }' "$T/zones" | sort -u); do
+		grep -qx "$g" "$T/g1" "$T/g2" || { echo "group $g used by nobody's stream"; return 1; }
+	done
+}
+check "write pointers advance evenly over each tenant's zones" t_even
+
+t_criu_io() { mkdir -p "$MNT/ten1/dump/1" && "$HELPERS/ckpt_criu_io" "$MNT/ten1/dump/1"; }
+check "criu access patterns: splice, preadv, mmap, parent symlink, punch hole" t_criu_io
+
+t_delete() {
+	local before after
+	head -c $((6 << 20)) /dev/urandom >"$T/big"
+	cp "$T/big" "$MNT/ten2/big" && cmp "$T/big" "$MNT/ten2/big" || return 1
+	before=$(used_zones | grep -cwf "$T/g2")
+	rm -f "$MNT"/ten2/* || return 1
+	sync
+	after=$(used_zones | grep -cwf "$T/g2")
+	echo "ten2 zones with data: $before before, $after after deleting its files"
+	# only the row still being written may keep data
+	[ "$before" -gt 4 ] && [ "$after" -le 2 ] || return 1
+	rmdir "$MNT/ten2" || return 1
+	after=$(used_zones | grep -cwf "$T/g2")
+	echo "after rmdir: $after"
+	[ "$after" = 0 ]
+}
+check "deleting files resets their zones, rmdir releases the tenant" t_delete
+
+t_others_intact() {
+	local i
+	for i in 1 2 3 4 5 6; do cmp "$T/src/f$i" "$MNT/ten1/f$i" || return 1; done
+}
+check "the other tenant's files are intact" t_others_intact
+
+# Crash: a closed file, a file still open with data written after the last
+# commit, then kill -9.
+t_crash() {
+	local rc=0
+	exec 7>"$MNT/ten1/open.bin" || return 1
+	head -c 300000 "$T/src/f1" >&7
+	cp "$T/src/f2" "$MNT/ten1/closed.bin" || rc=1
+	head -c 2000000 "$T/src/f3" >&7
+	kill -9 "$PID"
+	wait "$PID" 2>/dev/null
+	PID=""
+	exec 7>&-
+	umount -l "$MNT" 2>/dev/null || fusermount3 -u "$MNT"
+	[ $rc = 0 ] && mount_ckpt "zone_bw=100M,stripe_unit=64K" || return 1
+	cat "${LOGS[-1]}"
+	cmp "$T/src/f2" "$MNT/ten1/closed.bin" || return 1
+	for i in 1 2 3 4 5 6; do cmp "$T/src/f$i" "$MNT/ten1/f$i" || return 1; done
+	grep -q "open.bin.*open for writing at the crash" "${LOGS[-1]}" || return 1
+	cp "$T/src/f4" "$MNT/ten1/after.bin" && cmp "$T/src/f4" "$MNT/ten1/after.bin"
+}
+check "kill -9, remount: closed files intact, the open one reported, writable" t_crash
+
+t_remount() {
+	umount_ckpt && mount_ckpt "zone_bw=100M,stripe_unit=64K" || return 1
+	for i in 1 2 3 4 5 6; do cmp "$T/src/f$i" "$MNT/ten1/f$i" || return 1; done
+	cmp "$T/src/f4" "$MNT/ten1/after.bin" && cmp "$T/src/f2" "$MNT/ten1/closed.bin" &&
+		[ "$(readlink "$MNT/ten1/dump/1/parent")" = ../1 ] &&
+		[ "$(stat -c %s "$MNT/ten1/dump/1/pages-renamed.img")" = $((1048576 + 1000)) ] &&
+		[ ! -e "$MNT/ten2" ]
+}
+check "clean unmount and remount keep everything" t_remount
+
+t_damaged_pool() {
+	umount_ckpt || return 1
+	# a pool that is not ours is refused with a clear error
+	cp -a "$META" "$T/meta.good"
+	dd if=/dev/urandom of="$META/ckpt.pool" bs=4096 seek=1 count=16 conv=notrunc 2>/dev/null
+	if "$NLAYERFS" -f -o "zns=$DEV,meta=$META" "$MNT" 2>"$T/bad.log"; then
+		echo "mounted a damaged pool"; return 1
+	fi
+	cat "$T/bad.log"
+	grep -q "ckpt.pool" "$T/bad.log" || return 1
+	rm -rf "$META" && mv "$T/meta.good" "$META" && mount_ckpt "" &&
+		cmp "$T/src/f4" "$MNT/ten1/after.bin"
+}
+check "a damaged metadata pool is refused with a clear error" t_damaged_pool
+
+t_strict() {
+	local i
+	umount_ckpt || return 1
+	mount_ckpt "admission=strict,zone_bw=100M,bandwidth=500M" || return 1
+	# 16 groups, ten1 holds 3: two more tenants of 5 fit, the next does not
+	mkdir "$MNT/s1" "$MNT/s2" || return 1
+	if mkdir "$MNT/s3" 2>"$T/strict.err"; then echo "strict admission let s3 in"; return 1; fi
+	cat "$T/strict.err"
+	grep -q "no zone groups for a new tenant" "${LOGS[-1]}" || return 1
+	rmdir "$MNT/s1" && mkdir "$MNT/s3"
+}
+check "strict admission refuses a tenant when groups run out" t_strict
+
+t_enospc() {
+	local i=0
+	# fill ten1's groups: ENOSPC comes, and what was closed stays readable
+	while cp "$T/src/f6" "$MNT/ten1/fill$i" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "never ran out of space"; return 1; }
+	done
+	echo "$i files before ENOSPC"
+	rm -f "$MNT/ten1/fill$i"
+	for ((j = 0; j < i; j++)); do cmp "$T/src/f6" "$MNT/ten1/fill$j" || return 1; done
+	cmp "$T/src/f4" "$MNT/ten1/after.bin"
+}
+check "out of space: ENOSPC, closed files intact" t_enospc
+
+t_final() { umount_ckpt; }
+check "clean unmount" t_final
+
+t_san() {
+	local l
+	for l in "${LOGS[@]}"; do
+		if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$l"; then echo "in $l"; return 1; fi
+	done
+}
+if [ "$SAN" = 1 ]; then check "no sanitizer reports in the daemon logs" t_san; fi
+
+echo "1..$N"
+[ $NFAIL = 0 ]
