@@ -247,7 +247,7 @@ struct wbuf {
 
 static void put(struct wbuf *b, const void *d, size_t len)
 {
-	if (b->err)
+	if (b->err || !len)	/* an empty extent list has no array at all */
 		return;
 	if (b->len + len > b->cap) {
 		size_t nc = b->cap ? b->cap : 4096;
@@ -283,6 +283,8 @@ struct rbuf {
 
 static void get(struct rbuf *r, void *d, size_t len)
 {
+	if (!len)
+		return;
 	if (r->bad || len > r->len - r->pos) {
 		r->bad = true;
 		memset(d, 0, len);
