@@ -26,9 +26,12 @@ check() {
 is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 
 cleanup() {
-	if [ -n "$MNT" ] && is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
-	fi
+	local m
+	for m in "$MNT" "$T/plain"; do
+		if [ -n "$T" ] && is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+		fi
+	done
 	[ -z "$T" ] || rm -rf "$T"
 }
 
@@ -151,9 +154,38 @@ budget_evicts_coldest() {
 	[ "$(status_of promoted_files)" -lt 6 ] && contents_identical
 }
 
+# A descriptor opened on the NVM copy keeps reading it after eviction.
 evict_by_hand() {
-	"$CTL" evict "$MNT" >/dev/null || return 1
-	[ "$(status_of promoted_files)" = 0 ] && [ "$(object_bytes)" = 0 ] && contents_identical
+	local rc=0
+	served_from a "$T/nvm/objects/" || return 1
+	exec 8<"$MNT/a"
+	"$CTL" evict "$MNT" >/dev/null || rc=1
+	cmp - "$T/hdd/l1/a" <&8 || rc=1
+	exec 8<&-
+	[ $rc = 0 ] && [ "$(status_of promoted_files)" = 0 ] && [ "$(object_bytes)" = 0 ] &&
+		contents_identical
+}
+
+trace_start_stop() {
+	local starts
+	starts=$(status_of cold_starts)
+	"$CTL" trace start "$MNT" >/dev/null && [ "$(status_of trace)" = active ] &&
+		[ "$(status_of cold_starts)" = $((starts + 1)) ] || { "$CTL" status "$MNT"; return 1; }
+	"$CTL" trace stop "$MNT" >/dev/null && [ "$(status_of trace)" = stopped ]
+}
+
+# Nothing in the merged tree; a root-only socket; a mount without tiering
+# has none, and the tool says so.
+control_channel_private() {
+	local sock
+	[ -z "$(find "$MNT" -type s)" ] || return 1
+	sock=$(find /run/nlayerfs -type s -newer "$T/hdd/l1/a" -perm 0600 | head -1)
+	[ -n "$sock" ] && [ "$(stat -c %a /run/nlayerfs)" = 700 ] || { ls -la /run/nlayerfs; return 1; }
+	mkdir -p "$T/plain"
+	"$NLAYERFS" nlayerfs "$T/plain" -o "lowerdir=$T/hdd/l1" || return 1
+	if "$CTL" status "$T/plain" 2>"$T/err"; then fusermount3 -u "$T/plain"; return 1; fi
+	fusermount3 -u "$T/plain"
+	grep -q "no tiering control socket" "$T/err"
 }
 
 hotlist_round_trip() {
@@ -242,6 +274,8 @@ check "identical files in two layers share one object" one_object_for_twins
 check "contents identical through the mount" contents_identical
 check "remount: index intact" remount_keeps_index
 check "remount: promoted files read from NVM, others from the layer" reads_from_nvm
+check "trace start and stop through the control socket" trace_start_stop
+check "control channel: not in the tree, root only" control_channel_private
 check "budget too small: coldest evicted, never over budget" budget_evicts_coldest
 check "evict all by hand" evict_by_hand
 check "hot list export and import" hotlist_round_trip
