@@ -687,14 +687,7 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	r = zns_store_new(c->dev, &c->sopts, &c->store);
-	/* zns_store_restore_alloc keeps the admission mode stored in the image
-	 * (a little-endian word at offset 12); this mount's admission= wins */
-	if (c->alloc_blob && c->alloc_len >= 16) {
-		uint8_t *a = c->alloc_blob;
-
-		for (int i = 0; i < 4; i++)
-			a[12 + i] = (uint8_t)((uint32_t)c->sopts.admission >> (8 * i));
-	}
+	/* the restored allocation takes this mount's admission= */
 	if (!r && c->alloc_blob)
 		r = zns_store_restore_alloc(c->store, c->alloc_blob, c->alloc_len);
 	if (r) {

@@ -180,6 +180,17 @@ uint32_t zns_alloc_share(const struct zns_alloc *a, uint32_t group)
 	return group < a->nr_groups ? a->share[group] : 0;
 }
 
+enum zns_admission zns_alloc_admission(const struct zns_alloc *a)
+{
+	return a->admission;
+}
+
+void zns_alloc_set_admission(struct zns_alloc *a, enum zns_admission adm)
+{
+	if (adm == ZNS_ADMIT_FAIR || adm == ZNS_ADMIT_STRICT)
+		a->admission = adm;
+}
+
 uint32_t zns_alloc_nr_groups(const struct zns_alloc *a)
 {
 	return a->nr_groups;

@@ -1031,6 +1031,8 @@ int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len)
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&s->lock);
+	/* the image's mode is that of the run that wrote it: ours wins */
+	zns_alloc_set_admission(a, zns_alloc_admission(s->alloc));
 	zns_alloc_free(s->alloc);
 	s->alloc = a;
 	pthread_mutex_unlock(&s->lock);

@@ -216,6 +216,10 @@ uint32_t zns_alloc_nr_groups(const struct zns_alloc *a);
 /** Number of groups no tenant uses. */
 uint32_t zns_alloc_free_groups(const struct zns_alloc *a);
 
+/** The admission mode, and a change of it (tenants already placed stay where they are). */
+enum zns_admission zns_alloc_admission(const struct zns_alloc *a);
+void zns_alloc_set_admission(struct zns_alloc *a, enum zns_admission adm);
+
 /**
  * Serialise to @buf (little endian, versioned). Returns the size needed;
  * writes only when @len is large enough, so call with len 0 to size it.
@@ -336,7 +340,12 @@ int zns_stream_attach(struct zns_store *s, const void *buf, size_t len,
  */
 int zns_stream_seal(struct zns_stream *st);
 
-/** Recovery: replace the store's allocation by a zns_alloc_encode image (no stream open). */
+/**
+ * Recovery: replace the store's allocation by a zns_alloc_encode image (no
+ * stream open). The image gives the tenants and their groups; the admission
+ * mode stays the store's own (zns_store_opts), so a mount's admission=
+ * applies to tenants created after a restart.
+ */
 int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len);
 
 /** Recovery: set a zone's dead-byte count from the metadata. */
