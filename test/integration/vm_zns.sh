@@ -19,7 +19,9 @@ if ! "$VM" setup >/dev/null 2>&1; then
 fi
 T=$(mktemp -d /tmp/nl-C-vm-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-export NLVM_OUT=$T/out NLVM_TIMEOUT=170
+# 40 zones: more than the namespace's 16 open and 32 active zones, so the
+# open/active limit tests run on the device too
+export NLVM_OUT=$T/out NLVM_TIMEOUT=170 NLVM_ZONES=40
 "$VM" run "$SRC/test/vm/guest-ckpt.sh" "$NLBUILD" "${NLAYERFS_SAN:-0}" >"$T/log" 2>&1
 rc=$?
 N=0

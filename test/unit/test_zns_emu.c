@@ -221,9 +221,12 @@ static void test_reset_drops_data(void **state)
 {
 	struct tdev *t = *state;
 	uint32_t bs = t->g->block_size;
-	unsigned char *r = tbuf(bs, bs, 0), *zero = calloc(1, bs);
+	unsigned char *r, *zero;
 
+	/* skip() leaves the test at once: nothing is allocated before it */
 	skip_on_device(t);	/* a device may refuse reads above the wp instead */
+	r = tbuf(bs, bs, 0);
+	zero = calloc(1, bs);
 	write_blocks(t, 6, 1, 7);
 	assert_int_equal(zns_zone_reset(t->dev, 6), 0);
 	assert_int_equal(zns_zone_read(t->dev, 6, 0, r, bs), bs);
@@ -237,10 +240,11 @@ static void test_max_open(void **state)
 	struct tdev *t = *state;
 	uint32_t mo = t->g->max_open, z;
 	uint32_t bs = t->g->block_size;
-	void *b = tbuf(bs, bs, 8);
+	void *b;
 
 	if (!mo || mo >= t->g->nr_zones || (t->g->max_active && t->g->max_active <= mo))
 		skip();
+	b = tbuf(bs, bs, 8);
 	for (z = 0; z < mo; z++)
 		assert_int_equal(zns_zone_open(t->dev, z), 0);
 	/* All open zones explicitly opened: no room, nothing to close. */
@@ -280,10 +284,12 @@ static void test_max_active(void **state)
 	struct tdev *t = *state;
 	uint32_t ma = t->g->max_active, z;
 	uint32_t bs = t->g->block_size;
-	void *b = tbuf(bs, bs, 9);
+	void *b;
+	int rc;
 
 	if (!ma || ma >= t->g->nr_zones)
 		skip();
+	b = tbuf(bs, bs, 9);
 	for (z = 0; z < ma; z++) {
 		write_blocks(t, z, 1, z);
 		assert_int_equal(zns_zone_close(t->dev, z), 0);
@@ -294,8 +300,16 @@ static void test_max_active(void **state)
 	assert_int_equal(report(t, ma).state, ZNS_ZONE_EMPTY);
 	/* A closed zone can still be written: it is already active. */
 	write_blocks(t, 0, 1, 10);
-	/* Finishing an empty zone needs an active resource too. */
-	assert_int_equal(zns_zone_finish(t->dev, ma + 1), -EOVERFLOW);
+	/*
+	 * Finishing an empty zone needs an active resource too, on the
+	 * emulator as on null_blk; qemu's ZNS namespace finishes it without
+	 * one, so a real device may do either.
+	 */
+	rc = zns_zone_finish(t->dev, ma + 1);
+	if (t->real)
+		assert_true(rc == 0 || rc == -EOVERFLOW);
+	else
+		assert_int_equal(rc, -EOVERFLOW);
 	/* Finishing one frees an active resource. */
 	assert_int_equal(zns_zone_finish(t->dev, 1), 0);
 	assert_int_equal(zns_dev_active_zones(t->dev), (int)ma - 1);
@@ -333,11 +347,13 @@ static void test_state_survives_kill9(void **state)
 {
 	struct tdev *t = *state;
 	uint32_t bs = t->g->block_size;
-	void *r = tbuf(2 * bs, bs, 0), *want = tbuf(2 * bs, bs, 13);
+	void *r, *want;
 	int status;
 	pid_t pid;
 
 	skip_on_device(t);
+	r = tbuf(2 * bs, bs, 0);
+	want = tbuf(2 * bs, bs, 13);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
