@@ -518,14 +518,13 @@ int zns_stream_append(struct zns_stream *st, const void *buf, size_t len,
 	return rc;
 }
 
-int zns_stream_flush(struct zns_stream *st)
+/* Write out everything staged, the end padded to a block (lock held). */
+static int stream_flush_locked(struct zns_stream *st)
 {
 	static const unsigned char zeros[4096];
 	uint32_t bs = st->s->g->block_size;
-	int rc;
+	int rc = st->error;
 
-	pthread_rwlock_wrlock(&st->lock);
-	rc = st->error;
 	/* Pad to a block boundary so that every slot's staging is aligned. */
 	while (!rc && st->end % bs) {
 		uint64_t from = st->end;
@@ -539,6 +538,15 @@ int zns_stream_flush(struct zns_stream *st)
 	}
 	if (!rc && st->nrows)
 		rc = stream_dispatch(st) ?: stream_drain(st);
+	return rc;
+}
+
+int zns_stream_flush(struct zns_stream *st)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&st->lock);
+	rc = stream_flush_locked(st);
 	pthread_rwlock_unlock(&st->lock);
 	return rc ?: zns_dev_sync(st->s->dev);
 }
@@ -842,11 +850,31 @@ static uint64_t get64(const uint8_t *p)
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+static size_t stream_encoded_size(const struct zns_stream *st)
+{
+	return STREAM_HDR + (size_t)(st->k + st->nrows * st->k) * 4;
+}
+
+/* The stream's description into @buf (room for stream_encoded_size; lock held). */
+static void stream_encode_locked(const struct zns_stream *st, uint8_t *p)
+{
+	put32(p, STREAM_MAGIC);
+	put32(p + 4, STREAM_VERSION);
+	put32(p + 8, st->tenant);
+	put32(p + 12, st->k);
+	put64(p + 16, st->s->unit);
+	put64(p + 24, st->end);
+	put64(p + 32, st->nrows);
+	p += STREAM_HDR;
+	for (uint32_t i = 0; i < st->k; i++, p += 4)
+		put32(p, st->groups[i]);
+	for (uint64_t i = 0; i < st->nrows * st->k; i++, p += 4)
+		put32(p, st->rows[i]);
+}
+
 ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len)
 {
-	uint64_t words = st->k + st->nrows * st->k;
-	size_t need = STREAM_HDR + (size_t)words * 4;
-	uint8_t *p = buf;
+	size_t need;
 
 	pthread_rwlock_wrlock(&st->lock);
 	if (st->nrows && stream_drain(st)) {
@@ -859,21 +887,33 @@ ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len)
 			return -EBUSY;
 		}
 	}
-	if (buf && len >= need) {
-		put32(p, STREAM_MAGIC);
-		put32(p + 4, STREAM_VERSION);
-		put32(p + 8, st->tenant);
-		put32(p + 12, st->k);
-		put64(p + 16, st->s->unit);
-		put64(p + 24, st->end);
-		put64(p + 32, st->nrows);
-		p += STREAM_HDR;
-		for (uint32_t i = 0; i < st->k; i++, p += 4)
-			put32(p, st->groups[i]);
-		for (uint64_t i = 0; i < st->nrows * st->k; i++, p += 4)
-			put32(p, st->rows[i]);
+	need = stream_encoded_size(st);
+	if (buf && len >= need)
+		stream_encode_locked(st, buf);
+	pthread_rwlock_unlock(&st->lock);
+	return (ssize_t)need;
+}
+
+ssize_t zns_stream_snapshot(struct zns_stream *st, void **bufp)
+{
+	uint8_t *buf = NULL;
+	size_t need = 0;
+	int rc;
+
+	pthread_rwlock_wrlock(&st->lock);
+	rc = stream_flush_locked(st);
+	if (!rc) {
+		need = stream_encoded_size(st);
+		buf = malloc(need);
+		if (buf)
+			stream_encode_locked(st, buf);
+		else
+			rc = -ENOMEM;
 	}
 	pthread_rwlock_unlock(&st->lock);
+	if (rc)
+		return rc;
+	*bufp = buf;
 	return (ssize_t)need;
 }
 

@@ -325,6 +325,15 @@ int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 ssize_t zns_stream_encode(struct zns_stream *st, void *buf, size_t len);
 
 /**
+ * zns_stream_flush without the device sync, and zns_stream_encode into a new
+ * buffer (*@bufp, the caller frees it), in one step: appends from other
+ * threads land either before (in the description) or after it. Returns the
+ * description's size. For a commit of several streams: snapshot each, then
+ * one zns_dev_sync.
+ */
+ssize_t zns_stream_snapshot(struct zns_stream *st, void **bufp);
+
+/**
  * Recovery: rebuild a stream from zns_stream_encode output after a restart.
  * The tenant's groups must be in the store's allocation (zns_store_restore_alloc);
  * its zones are claimed again. Run zns_stream_check next.
