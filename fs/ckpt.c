@@ -170,6 +170,7 @@ int nl_ckpt_main(struct nl_options *o, const char *prog)
 	int r;
 
 	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.idle, NULL);
 	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
 	r = parse_opts(&c, o, err, sizeof(err));
 	if (!r)

@@ -11,6 +11,13 @@
  * back (zns_stream_discard) only after the metadata that no longer needs it
  * is committed, so a crash never leaves committed metadata pointing at
  * reset zones.
+ *
+ * Locking: c->lock guards the tree, the pending discards and the pool. The
+ * data of a write is appended to its tenant's stream outside c->lock, under
+ * the tenant's append_lock, so tenants write in parallel (each in its own
+ * groups) and a tenant waiting on its zones never stalls the others; the
+ * extent is then recorded under c->lock. A tenant's stream is replaced or
+ * destroyed only once no append is in flight (appending, c->idle).
  */
 #ifndef NLAYERFS_FS_CKPT_H
 #define NLAYERFS_FS_CKPT_H
@@ -59,8 +66,10 @@ struct ckpt_node {
 	uint32_t tenant;
 	uint64_t bandwidth;
 	struct zns_stream *st;
-	void *st_blob;		/* encoded stream, between load and attach */
+	void *st_blob;		/* encoded stream, between load and attach, and in a commit */
 	size_t st_len;
+	pthread_mutex_t append_lock;	/* one append at a time: its stream range is known */
+	uint32_t appending;		/* writes between their append and their extent */
 };
 
 struct ckpt_discard {
@@ -69,7 +78,8 @@ struct ckpt_discard {
 };
 
 struct ckpt_ctx {
-	pthread_mutex_t lock;	/* the tree, the streams' appends, the pool */
+	pthread_mutex_t lock;	/* the tree, the pending discards, the pool */
+	pthread_cond_t idle;	/* a tenant's last append in flight is recorded */
 	struct ckpt_node **nodes;	/* indexed by inode number */
 	uint64_t n_nodes;
 	uint64_t next_ino;
@@ -114,6 +124,7 @@ int ckpt_queue_discard(struct ckpt_ctx *c, struct zns_stream *st, uint64_t off, 
 void ckpt_drop_pending(struct ckpt_ctx *c, struct zns_stream *st);
 bool ckpt_has_children(struct ckpt_ctx *c, uint64_t ino);
 void ckpt_touch(struct ckpt_node *n);
+void ckpt_wait_appends(struct ckpt_ctx *c, struct ckpt_node *t);
 
 /* ckpt_meta.c: persistence */
 int ckpt_meta_load(struct ckpt_ctx *c, const char *metadir, char *err, size_t errlen);

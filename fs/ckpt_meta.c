@@ -58,6 +58,31 @@ void ckpt_touch(struct ckpt_node *n)
 	n->ctime = n->mtime;
 }
 
+void ckpt_wait_appends(struct ckpt_ctx *c, struct ckpt_node *t)
+{
+	while (t->appending)
+		pthread_cond_wait(&c->idle, &c->lock);
+}
+
+static struct ckpt_node *node_alloc(void)
+{
+	struct ckpt_node *n = calloc(1, sizeof(*n));
+
+	if (n)
+		pthread_mutex_init(&n->append_lock, NULL);
+	return n;
+}
+
+static void node_release(struct ckpt_node *n)
+{
+	free(n->name);
+	free(n->target);
+	free(n->ext);
+	free(n->st_blob);
+	pthread_mutex_destroy(&n->append_lock);
+	free(n);
+}
+
 static int ckpt_place(struct ckpt_ctx *c, struct ckpt_node *n)
 {
 	if (n->ino >= c->n_nodes) {
@@ -82,11 +107,12 @@ static int ckpt_place(struct ckpt_ctx *c, struct ckpt_node *n)
 int ckpt_new_node(struct ckpt_ctx *c, uint64_t parent, const char *name, uint32_t mode,
 		  struct ckpt_node **np)
 {
-	struct ckpt_node *n = calloc(1, sizeof(*n));
+	struct ckpt_node *n = node_alloc();
 	struct ckpt_node *p = ckpt_get(c, parent);
 
 	if (!n || !(n->name = strdup(name))) {
-		free(n);
+		if (n)
+			node_release(n);
 		return -ENOMEM;
 	}
 	/* inode numbers are never reused, so a stale kernel inode can
@@ -97,8 +123,7 @@ int ckpt_new_node(struct ckpt_ctx *c, uint64_t parent, const char *name, uint32_
 	n->tino = p && p->tino ? p->tino : n->ino;
 	ckpt_touch(n);
 	if (ckpt_place(c, n)) {
-		free(n->name);
-		free(n);
+		node_release(n);
 		return -ENOMEM;
 	}
 	*np = n;
@@ -113,11 +138,7 @@ void ckpt_free_node(struct ckpt_ctx *c, struct ckpt_node *n)
 		ckpt_queue_discard(c, st, n->ext[i].soff, n->ext[i].len);
 	if (n->ino < c->n_nodes)
 		c->nodes[n->ino] = NULL;
-	free(n->name);
-	free(n->target);
-	free(n->ext);
-	free(n->st_blob);
-	free(n);
+	node_release(n);
 }
 
 struct zns_stream *ckpt_stream_of(struct ckpt_ctx *c, struct ckpt_node *n)
@@ -324,22 +345,10 @@ static void *getbytes(struct rbuf *r, size_t *lenp)
 	return s;
 }
 
+/* A tenant's stream as ckpt_commit snapshotted it (nothing for an empty slot). */
 static int put_stream(struct wbuf *b, struct ckpt_node *n)
 {
-	ssize_t need = n->st ? zns_stream_encode(n->st, NULL, 0) : 0;
-	void *tmp;
-
-	if (need < 0)
-		return (int)need;
-	tmp = malloc(need ? need : 1);
-	if (!tmp)
-		return -ENOMEM;
-	if (need && zns_stream_encode(n->st, tmp, need) < 0) {
-		free(tmp);
-		return -EIO;
-	}
-	putbytes(b, tmp, need);
-	free(tmp);
+	putbytes(b, n->st ? n->st_blob : NULL, n->st ? n->st_len : 0);
 	return 0;
 }
 
@@ -426,20 +435,61 @@ static int store_blob(struct ckpt_ctx *c, const void *p, size_t len)
 	return r;
 }
 
+/*
+ * Every stream written out and described; appends running outside c->lock
+ * land before a snapshot (and are in it) or after it. The data of an
+ * extent recorded in the tree was appended before the extent was: it is in
+ * the snapshot.
+ */
+static int snapshot_streams(struct ckpt_ctx *c)
+{
+	int r = 0;
+
+	for (uint64_t i = 2; i < c->n_nodes && !r; i++) {
+		struct ckpt_node *n = c->nodes[i];
+		void *blob = NULL;
+		ssize_t len;
+
+		if (!n || !n->st)
+			continue;
+		len = zns_stream_snapshot(n->st, &blob);
+		if (len < 0) {
+			r = (int)len;
+			break;
+		}
+		free(n->st_blob);
+		n->st_blob = blob;
+		n->st_len = (size_t)len;
+	}
+	return r ?: zns_dev_sync(c->dev);
+}
+
+static void drop_snapshots(struct ckpt_ctx *c)
+{
+	for (uint64_t i = 2; i < c->n_nodes; i++) {
+		struct ckpt_node *n = c->nodes[i];
+
+		if (n && n->st) {
+			free(n->st_blob);
+			n->st_blob = NULL;
+			n->st_len = 0;
+		}
+	}
+}
+
 /* Flush every stream, persist the tree, then give back the space the
  * committed tree no longer uses. Called with c->lock held. */
 int ckpt_commit(struct ckpt_ctx *c)
 {
 	struct wbuf b = { 0 };
-	int r = 0;
+	int r;
 
-	for (uint64_t i = 2; i < c->n_nodes && !r; i++)
-		if (c->nodes[i] && c->nodes[i]->st)
-			r = zns_stream_flush(c->nodes[i]->st);
+	r = snapshot_streams(c);
 	if (!r)
 		r = serialise(c, &b);
 	if (!r)
 		r = store_blob(c, b.p, b.len);
+	drop_snapshots(c);
 	free(b.p);
 	if (r) {
 		ckpt_log("commit of the metadata failed: %s", strerror(-r));
@@ -456,7 +506,7 @@ int ckpt_commit(struct ckpt_ctx *c)
 
 static struct ckpt_node *load_node(struct rbuf *rd)
 {
-	struct ckpt_node *n = calloc(1, sizeof(*n));
+	struct ckpt_node *n = node_alloc();
 	uint64_t v;
 
 	if (!n)
@@ -493,11 +543,7 @@ static struct ckpt_node *load_node(struct rbuf *rd)
 	if (n->tino == n->ino)
 		n->st_blob = getbytes(rd, &n->st_len);
 	if (rd->bad || !n->name || n->ino < 2) {
-		free(n->name);
-		free(n->target);
-		free(n->ext);
-		free(n->st_blob);
-		free(n);
+		node_release(n);
 		return NULL;
 	}
 	return n;
@@ -655,9 +701,10 @@ static int ensure_root(struct ckpt_ctx *c)
 		c->next_ino = 2;
 	if (ckpt_get(c, 1))
 		return 0;
-	n = calloc(1, sizeof(*n));
+	n = node_alloc();
 	if (!n || !(n->name = strdup(""))) {
-		free(n);
+		if (n)
+			node_release(n);
 		return -ENOMEM;
 	}
 	n->ino = 1;
@@ -716,11 +763,7 @@ void ckpt_shutdown(struct ckpt_ctx *c)
 		if (n->st)
 			zns_stream_close(n->st);
 		n->st = NULL;
-		free(n->name);
-		free(n->target);
-		free(n->ext);
-		free(n->st_blob);
-		free(n);
+		node_release(n);
 	}
 	free(c->nodes);
 	free(c->pend);

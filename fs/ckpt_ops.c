@@ -2,8 +2,9 @@
 /*
  * FUSE low-level operations of the checkpoint mount. Each request is
  * answered exactly once, at the end of its function. One mutex guards the
- * tree and the streams: criu writes each image once, so a simple lock is
- * enough, and it keeps extents and stream appends in the same order.
+ * tree; write data goes to the tenant's stream outside it (see ckpt.h), as
+ * the bulk of a checkpoint is a few large image files written by tenants
+ * at the same time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -315,6 +316,14 @@ static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		saverr = ENOTEMPTY;
 		goto out;
 	}
+	if (n->appending) {
+		/* an unlinked file of the tenant is being written: let it finish */
+		ckpt_wait_appends(c, n);
+		if (n != ckpt_child(c, parent, name) || ckpt_has_children(c, n->ino)) {
+			saverr = n == ckpt_child(c, parent, name) ? ENOTEMPTY : ENOENT;
+			goto out;
+		}
+	}
 	if (n->st) {
 		/* the tenant goes: its zones are reset, its groups released */
 		ckpt_drop_pending(c, n->st);
@@ -422,6 +431,12 @@ static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_i
 		n->nwrite++;
 	/* out-of-place rewrites change what a page holds: no stale cache */
 	fi->keep_cache = 0;
+	/*
+	 * criu writes its images write-only and never maps them: such opens
+	 * bypass the page cache, so a write() is handed over straight from
+	 * the writer's pages instead of being copied into the cache first.
+	 */
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
 	fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY;
 	return 0;
 }
@@ -528,25 +543,54 @@ out:
 	free(buf);
 }
 
-/* Append to the tenant's stream and point the file's range at it. A
- * failed append may have left part of the data in the stream: that part
- * is made dead, as nothing refers to it. */
-static int write_range(struct ckpt_ctx *c, struct ckpt_node *n, const char *buf, size_t size,
-		       uint64_t off)
+/*
+ * Append to the tenant's stream, without c->lock (held on entry and on
+ * return): other tenants go on meanwhile. The tenant cannot go away while
+ * its appending count is up, and the file cannot either: it is open.
+ * Returns the stream offset of the data in *@soffp. A failed append may
+ * have left part of the data in the stream: that part is made dead, as
+ * nothing refers to it.
+ */
+static int append_data(struct ckpt_ctx *c, struct ckpt_node *t, struct ckpt_node *n,
+		       const char *buf, size_t size, uint64_t *soffp)
 {
-	struct zns_stream *st = ckpt_stream_of(c, n);
-	uint64_t end0, soff = 0;
+	struct zns_stream *st = t->st;
+	uint64_t end0, end1;
 	int r;
 
-	if (!st)
-		return -EIO;
+	t->appending++;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&t->append_lock);
 	end0 = zns_stream_end(st);
-	r = zns_stream_append(st, buf, size, &soff);
+	r = zns_stream_append(st, buf, size, soffp);
+	end1 = zns_stream_end(st);
+	pthread_mutex_unlock(&t->append_lock);
+	pthread_mutex_lock(&c->lock);
+	if (!--t->appending)
+		pthread_cond_broadcast(&c->idle);
 	if (r) {
-		ckpt_queue_discard(c, st, end0, zns_stream_end(st) - end0);
+		ckpt_queue_discard(c, st, end0, end1 - end0);
 		ckpt_log("write to '%s': %s", n->name, strerror(-r));
-		return r;
 	}
+	return r;
+}
+
+/* Append and point the file's range at the new data (c->lock held). */
+static int write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size_t size,
+		       uint64_t off)
+{
+	struct ckpt_node *n = ckpt_get(c, ino), *t = n ? ckpt_get(c, n->tino) : NULL;
+	uint64_t soff = 0;
+	int r;
+
+	if (!n)
+		return -ENOENT;
+	if (!t || !t->st)
+		return -EIO;
+	r = append_data(c, t, n, buf, size, &soff);
+	if (r)
+		return r;
+	/* n is open (this write comes through it), so it is still there */
 	r = ckpt_punch(c, n, off, size);
 	if (!r)
 		r = ckpt_add_ext(c, n, off, size, soff);
@@ -563,19 +607,14 @@ static void ckpt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t s
 		       off_t off, struct fuse_file_info *fi)
 {
 	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_node *n;
 	int saverr = 0;
 
 	(void)fi;
 	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n) {
-		saverr = ENOENT;
-		goto out;
-	}
 	if (size)
-		saverr = -write_range(c, n, buf, size, off);
-out:
+		saverr = -write_range(c, ino, buf, size, off);
+	else if (!ckpt_get(c, ino))
+		saverr = ENOENT;
 	pthread_mutex_unlock(&c->lock);
 	if (saverr)
 		fuse_reply_err(req, saverr);
@@ -802,6 +841,9 @@ static int set_bandwidth(struct ckpt_ctx *c, struct ckpt_node *t, uint64_t bw)
 	struct zns_stream *st = NULL;
 	int r;
 
+	ckpt_wait_appends(c, t);
+	if (!t->st)
+		return -ENOTSUP;
 	if (zns_stream_end(t->st))
 		return -EBUSY;
 	ckpt_drop_pending(c, t->st);
