@@ -154,6 +154,19 @@ t_delete() {
 }
 check "deleting files resets their zones, rmdir releases the tenant" t_delete
 
+# The groups ten2 held are free again: free groups go first, in order, so a
+# new tenant of 3 groups takes ten2's 2 (and no group of ten1).
+t_groups_back() {
+	groups_used >"$T/g1only"
+	mkdir "$MNT/ten3" && cp "$T/src/one" "$MNT/ten3/one" || return 1
+	groups_used | comm -13 "$T/g1only" - >"$T/g3"
+	echo "ten2 had: $(echo $(cat "$T/g2")), ten3 got: $(echo $(cat "$T/g3"))"
+	[ "$(wc -l <"$T/g3")" = 3 ] && [ -z "$(comm -23 "$T/g2" "$T/g3")" ] || return 1
+	cmp "$T/src/one" "$MNT/ten3/one" && rm "$MNT/ten3/one" && rmdir "$MNT/ten3" &&
+		[ -z "$(used_zones | grep -wf "$T/g3")" ]
+}
+check "rmdir gives the tenant's groups back for the next tenant" t_groups_back
+
 t_others_intact() {
 	local i
 	for i in 1 2 3 4 5 6; do cmp "$T/src/f$i" "$MNT/ten1/f$i" || return 1; done
@@ -220,19 +233,45 @@ t_strict() {
 }
 check "strict admission refuses a tenant when groups run out" t_strict
 
+# ten1's closed files before it fills up: name and checksum
+ten1_sums() { (cd "$MNT/ten1" && find . -type f ! -name 'fill*' | sort | xargs md5sum); }
+
 t_enospc() {
-	local i=0
+	local i=0 j
+	ten1_sums >"$T/sums" || return 1
 	# fill ten1's groups: ENOSPC comes, and what was closed stays readable
-	while cp "$T/src/f6" "$MNT/ten1/fill$i" 2>/dev/null; do
+	while cp "$T/src/f6" "$MNT/ten1/fill$i" 2>"$T/fill.err"; do
 		i=$((i + 1))
 		[ $i -lt 200 ] || { echo "never ran out of space"; return 1; }
 	done
-	echo "$i files before ENOSPC"
+	echo "$i files before ENOSPC: $(cat "$T/fill.err")"
+	grep -q "No space left on device" "$T/fill.err" || return 1
 	rm -f "$MNT/ten1/fill$i"
 	for ((j = 0; j < i; j++)); do cmp "$T/src/f6" "$MNT/ten1/fill$j" || return 1; done
-	cmp "$T/src/f4" "$MNT/ten1/after.bin"
+	ten1_sums | cmp "$T/sums" - || return 1
+	# another tenant (s2, made by t_strict) is not affected
+	cp "$T/src/f1" "$MNT/s2/f1" && cmp "$T/src/f1" "$MNT/s2/f1"
 }
 check "out of space: ENOSPC, closed files intact" t_enospc
+
+t_enospc_remount() {
+	local j
+	umount_ckpt && mount_ckpt "" || return 1
+	cat "${LOGS[-1]}"
+	ten1_sums | cmp "$T/sums" - || return 1
+	for j in "$MNT"/ten1/fill*; do cmp "$T/src/f6" "$j" || return 1; done
+	# deleting makes room again: dead zones are reset and reused
+	rm -f "$MNT"/ten1/fill* && cp "$T/src/f6" "$MNT/ten1/again" && cmp "$T/src/f6" "$MNT/ten1/again"
+}
+check "after ENOSPC a remount keeps every closed file; deleting makes room" t_enospc_remount
+
+# The allocation was last written under admission=strict; this mount is
+# fair: a tenant asking more groups than are free shares instead of being refused.
+t_fair_after_strict() {
+	umount_ckpt && mount_ckpt "zone_bw=100M,bandwidth=500M" || return 1
+	mkdir "$MNT/s4" && cp "$T/src/f2" "$MNT/s4/f2" && cmp "$T/src/f2" "$MNT/s4/f2"
+}
+check "admission=fair after a strict mount applies to new tenants" t_fair_after_strict
 
 t_final() { umount_ckpt; }
 check "clean unmount" t_final
