@@ -694,13 +694,28 @@ out:
 	fuse_reply_err(req, saverr);
 }
 
-/* A listing is built at opendir, so readdir offsets stay stable. */
+/*
+ * A listing is built at opendir, so readdir offsets stay stable. The reader
+ * wakes up as soon as the kernel has the reply, so RELEASEDIR may arrive
+ * while the readdir thread is still in fuse_reply_buf: the last of the
+ * open handle and the readdirs in progress frees the listing.
+ */
 struct ckpt_dirbuf {
 	char *p;
 	size_t len;
 	size_t *ends;		/* where each entry ends (its readdir offset) */
 	size_t n;
+	unsigned int refs;	/* the open handle + readdirs in progress */
 };
+
+static void dirbuf_put(struct ckpt_dirbuf *b)
+{
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	free(b->p);
+	free(b->ends);
+	free(b);
+}
 
 static int build_listing(fuse_req_t req, struct ckpt_ctx *c, struct ckpt_node *d,
 			 struct ckpt_dirbuf *b)
@@ -773,6 +788,7 @@ static void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		fuse_reply_err(req, saverr);
 		return;
 	}
+	b->refs = 1;
 	fi->fh = (uintptr_t)b;
 	fuse_reply_open(req, fi);
 }
@@ -796,7 +812,10 @@ static void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		end = b->ends[i];
 	}
+	/* the open handle holds a reference: releasedir cannot have run yet */
+	__atomic_add_fetch(&b->refs, 1, __ATOMIC_ACQ_REL);
 	fuse_reply_buf(req, b->p + off, end - off);
+	dirbuf_put(b);
 }
 
 static void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -804,9 +823,7 @@ static void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	free(b->p);
-	free(b->ends);
-	free(b);
+	dirbuf_put(b);
 	fuse_reply_err(req, 0);
 }
 
