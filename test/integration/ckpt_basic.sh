@@ -113,6 +113,21 @@ t_concurrent() {
 }
 check "two tenants writing concurrently read back their bytes" t_concurrent
 
+# Appends run outside the mount lock: commits (each close) of one tenant
+# while the other appends must neither fail nor lose bytes of either.
+t_commit_during_appends() {
+	local i big small
+	mkdir -p "$MNT/ten1/par" "$MNT/ten2/par" || return 1
+	head -c $((12 << 20)) /dev/urandom >"$T/par.big"
+	(dd if="$T/par.big" of="$MNT/ten1/par/big" bs=1M status=none) & big=$!
+	(for i in $(seq 40); do head -c $((i * 5000)) "$T/src/f1" >"$MNT/ten2/par/s$i" || exit 1; done) & small=$!
+	wait $big && wait $small || return 1
+	cmp "$T/par.big" "$MNT/ten1/par/big" || return 1
+	for i in $(seq 40); do cmp <(head -c $((i * 5000)) "$T/src/f1") "$MNT/ten2/par/s$i" || return 1; done
+	rm -rf "$MNT/ten1/par" "$MNT/ten2/par"
+}
+check "one tenant's commits while another appends" t_commit_during_appends
+
 # Round-robin striping: the bytes written to each of a tenant's groups
 # differ by at most one stripe unit (plus a block of end padding).
 t_even() {
