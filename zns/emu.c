@@ -60,6 +60,7 @@ struct emu {
 	struct emu_header *hdr;
 	size_t map_len;
 	pthread_mutex_t lock;		/* zone state, between threads (see emu_lock) */
+	pthread_mutex_t io_lock;	/* data writes into the backing file */
 	uint64_t *group_free_ns;	/* in the mapping: when each group is next idle */
 };
 
@@ -469,6 +470,13 @@ static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 	emu_unlock(e);
 	if (rc)
 		return rc;
+	/*
+	 * The backing file's inode lock lets one buffered write in at a time
+	 * anyway; the zones' writer threads queue here, asleep, instead of
+	 * spinning on that lock in the kernel and taking CPU from the threads
+	 * that produce the data.
+	 */
+	pthread_mutex_lock(&e->io_lock);
 	while (done < len) {
 		ssize_t n = pwrite(e->fd, (const char *)buf + done, len - done,
 				   pos + (off_t)done);
@@ -478,6 +486,7 @@ static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 		}
 		done += (size_t)n;
 	}
+	pthread_mutex_unlock(&e->io_lock);
 	emu_bw_throttle(dev, zone, len);
 	emu_lock(e);
 	/* Data first, then the write pointer: a crash never exposes unwritten blocks. */
@@ -539,6 +548,7 @@ static void emu_close(struct zns_dev *dev)
 	munmap(e->hdr, e->map_len);
 	close(e->fd);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->io_lock);
 	free(e);
 	free(dev);
 }
@@ -623,6 +633,7 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 	if (rc)
 		goto fail_fd;
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->io_lock, NULL);
 	dev->ops = &emu_ops;
 	dev->emulated = true;
 	dev->priv = e;
