@@ -6,6 +6,7 @@
  *   zns-bench-run -d FILE -s STRATEGY [-t TENANTS] [-m MIB] [-n NORMAL_MIB]
  *                 [-Z ZONES] [-z ZONE_MIB] [-c CHANNELS] [-w WAYS] [-b ZONE_BW_MIB]
  *                 [-k K]
+ *   zns-bench-run -s files -D DIR[,DIR...] [-m MIB]
  *
  * Strategies (each tenant is one thread appending 1 MiB buffers to a stream):
  *   striped  every tenant has its own stream asking K x zone_bw (k = K zones)
@@ -15,6 +16,10 @@
  *   direct   no tenants: one thread writes MIB with zns_zone_write in 1 MiB
  *            writes, zone after zone, then the same through a K-zone stream;
  *            meant with -b 0 (bandwidth model off)
+ *   files    no device: one thread per DIR writes DIR/pages-1.img as criu
+ *            does (open, 1 MiB write() calls, close), all at once; the
+ *            time of each runs from a common start to the end of its
+ *            close(), which on a checkpoint mount commits the file
  *
  * With -n, a "normal I/O" writer (its own one-zone stream, created before the
  * tenants; in the shared strategy it appends to the shared stream) writes
@@ -83,6 +88,81 @@ static void *writer_main(void *arg)
 		__atomic_store_n(&normal_done, 1, __ATOMIC_RELEASE);
 	w->rc = rc;
 	return NULL;
+}
+
+struct file_writer {
+	pthread_t th;
+	char path[4096];
+	uint64_t target;
+	uint64_t bytes;
+	double secs;
+	int err;
+};
+
+static void *file_writer_main(void *arg)
+{
+	struct file_writer *w = arg;
+	int fd;
+
+	pthread_barrier_wait(&start_bar);
+	fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		w->err = errno;
+		return NULL;
+	}
+	while (w->bytes < w->target) {
+		ssize_t n = write(fd, payload, MiB);
+
+		if (n != (ssize_t)MiB) {
+			w->err = n < 0 ? errno : EIO;
+			break;
+		}
+		w->bytes += MiB;
+	}
+	if (close(fd) && !w->err)
+		w->err = errno;
+	w->secs = now() - t_start;
+	return NULL;
+}
+
+static double mibps(uint64_t bytes, double secs);
+
+/* Criu-like image writes into each of @dirs (comma separated), in parallel. */
+static int run_files(char *dirs, uint64_t total)
+{
+	struct file_writer w[MAXT];
+	unsigned n = 0;
+	double last = 0;
+	int fails = 0;
+
+	memset(w, 0, sizeof(w));
+	for (char *save = NULL, *d = strtok_r(dirs, ",", &save); d && n < MAXT;
+	     d = strtok_r(NULL, ",", &save), n++) {
+		snprintf(w[n].path, sizeof(w[n].path), "%s/pages-1.img", d);
+		w[n].target = total;
+	}
+	pthread_barrier_init(&start_bar, NULL, n + 1);
+	for (unsigned i = 0; i < n; i++)
+		if (pthread_create(&w[i].th, NULL, file_writer_main, &w[i]))
+			return 1;
+	t_start = now();
+	pthread_barrier_wait(&start_bar);
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(w[i].th, NULL);
+		if (w[i].secs > last)
+			last = w[i].secs;
+	}
+	printf("{\"strategy\":\"files\",\"tenant\":[");
+	for (unsigned i = 0; i < n; i++) {
+		printf("%s{\"mib\":%.0f,\"mibps\":%.1f,\"secs\":%.3f,\"rc\":%d}", i ? "," : "",
+		       (double)w[i].bytes / MiB, mibps(w[i].bytes, w[i].secs), w[i].secs, w[i].err);
+		if (w[i].err) {
+			fprintf(stderr, "zns-bench-run: %s: %s\n", w[i].path, strerror(w[i].err));
+			fails++;
+		}
+	}
+	printf("],\"aggregate_mibps\":%.1f}\n", mibps(total * n, last));
+	return fails ? 1 : 0;
 }
 
 static void die(const char *what, int rc)
@@ -174,6 +254,7 @@ int main(int argc, char **argv)
 		.block_size = 4096, .channels = 6, .ways = 3, .zone_bw = 100 * MiB,
 	};
 	const char *path = NULL, *strategy = "striped";
+	char *dirs = NULL;
 	unsigned tenants = 1, k = 5;
 	uint64_t mib = 256, normal_mib = 0;
 	struct writer w[MAXT + 1];
@@ -184,9 +265,10 @@ int main(int argc, char **argv)
 	uint64_t bw;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "d:s:t:m:n:Z:z:c:w:b:k:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:D:s:t:m:n:Z:z:c:w:b:k:")) != -1) {
 		switch (opt) {
 		case 'd': path = optarg; break;
+		case 'D': dirs = optarg; break;
 		case 's': strategy = optarg; break;
 		case 't': tenants = (unsigned)atoi(optarg); break;
 		case 'm': mib = strtoull(optarg, NULL, 0); break;
@@ -202,14 +284,21 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!path || tenants > MAXT || !k) {
-		fprintf(stderr, "zns-bench-run: -d FILE is needed, at most %d tenants, k >= 1\n", MAXT);
-		return 2;
-	}
 	if (posix_memalign((void **)&payload, 4096, MiB))
 		die("posix_memalign", ENOMEM);
 	for (size_t i = 0; i < MiB; i++)
 		payload[i] = (unsigned char)(i * 131 + 7);
+	if (!strcmp(strategy, "files")) {
+		if (!dirs) {
+			fprintf(stderr, "zns-bench-run: -s files needs -D DIR[,DIR...]\n");
+			return 2;
+		}
+		return run_files(dirs, mib * MiB);
+	}
+	if (!path || tenants > MAXT || !k) {
+		fprintf(stderr, "zns-bench-run: -d FILE is needed, at most %d tenants, k >= 1\n", MAXT);
+		return 2;
+	}
 
 	rc = zns_emu_create(path, &g);
 	if (rc)
