@@ -19,9 +19,11 @@ if ! "$VM" setup >/dev/null 2>&1; then
 fi
 T=$(mktemp -d /tmp/nl-C-vm-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-# 40 zones: more than the namespace's 16 open and 32 active zones, so the
-# open/active limit tests run on the device too
-export NLVM_OUT=$T/out NLVM_TIMEOUT=170 NLVM_ZONES=40
+# 64 zones, more than the namespace's 16 open and 32 active ones, so the
+# open/active limit tests run on the device too; 16 MiB zones of 12 MiB
+# capacity (below the size, as on ZNS SSDs), small enough for the tests
+# that fill whole rows
+export NLVM_OUT=$T/out NLVM_TIMEOUT=170 NLVM_ZONES=64 NLVM_ZONE_MB=16 NLVM_ZONE_CAP_MB=12
 "$VM" run "$SRC/test/vm/guest-ckpt.sh" "$NLBUILD" "${NLAYERFS_SAN:-0}" >"$T/log" 2>&1
 rc=$?
 N=0
