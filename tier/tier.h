@@ -35,12 +35,14 @@ struct tier_config {
 	bool promote;			/* run promotion workers */
 	unsigned workers;		/* promotion threads */
 	uint64_t index_size;		/* bytes of the index pool */
+	uint64_t range_threshold;	/* files this big get range copies; 0: off */
+	uint64_t range_unit;		/* granularity of traced read ranges */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
 /* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size). -ENOENT: not a tiering key (the caller may own it);
+ * index_size, range_threshold, range_unit). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
@@ -135,6 +137,56 @@ struct tier_status {
 	bool trace_active, promote_on;
 };
 int tier_status(struct tier_ctx *ctx, struct tier_status *st);
+
+/* ---- Range promotion of big files ----
+ *
+ * A lower file of an HDD layer at least range_threshold bytes long is not
+ * copied whole: the reads of a trace window mark which range_unit blocks a
+ * start needs, and a worker copies only those into a sparse NVM copy.
+ */
+
+/* The bytes [off, off + len) of a file. */
+struct tier_extent {
+	uint64_t off, len;
+};
+
+/* The read trace of one big file in one window, shared by its opens. */
+struct tier_range_trace;
+
+/* What an open of a big lower file gets from tier_range_open(). */
+struct tier_range {
+	struct tier_range_trace *trace;	/* report reads here; NULL: no trace */
+	char *copy;			/* the sparse NVM copy; NULL: none */
+	struct tier_extent *ext;	/* what the copy holds: sorted, disjoint */
+	size_t n_ext;
+};
+
+/* The open path of a lower regular file whose current lstat is @st: for
+ * a big file, the trace handle (while the window is open) and the range
+ * copy (when the index has one that still matches @st; a stale one is
+ * dropped). Returns 1 when @out holds either, 0 when not (not a big file
+ * of an HDD layer, nothing traced or promoted), <0 on error. No disk I/O. */
+int tier_range_open(struct tier_ctx *ctx, int layer, const char *relpath,
+		    const struct stat *st, struct tier_range *out);
+/* Release what tier_range_open() gave; safe after tier_close(). */
+void tier_range_close(struct tier_range *r);
+/* The read path: mark [off, off + len) as read. Atomic bit sets only. */
+void tier_range_note_read(struct tier_range_trace *t, uint64_t off, uint64_t len);
+/* Count bytes served from a range copy and from the layer file. */
+void tier_range_note_served(struct tier_ctx *ctx, uint64_t nvm_bytes, uint64_t layer_bytes);
+/* The extents of @relpath the index holds: every start's reads (@copy
+ * false) or its committed copy (@copy true). Caller frees *ext. */
+int tier_range_extents(struct tier_ctx *ctx, int layer, const char *relpath, bool copy,
+		       struct tier_extent **ext, size_t *n);
+
+struct tier_range_status {
+	uint64_t files;			/* files with a range copy */
+	uint64_t nvm_bytes;		/* allocated bytes of their copies */
+	uint64_t file_bytes;		/* sizes of those files */
+	uint64_t traced_files, traced_bytes; /* big files with traced ranges */
+	uint64_t served_nvm, served_layer; /* bytes read from copies / layers */
+};
+int tier_range_status(struct tier_ctx *ctx, struct tier_range_status *s);
 
 /* ---- LASS: layer-aware storage placement ---- */
 

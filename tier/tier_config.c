@@ -15,6 +15,8 @@ void tier_config_defaults(struct tier_config *c)
 	c->promote = true;
 	c->workers = 2;
 	c->index_size = 32ULL << 20;
+	c->range_threshold = 8ULL << 20;	/* libraries and images read in parts */
+	c->range_unit = 64ULL << 10;
 }
 
 #ifndef NLAYERFS_SYSCONFDIR
@@ -122,6 +124,16 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		rc = tier_parse_size(value, &c->index_size), want = "a size of at least 8M";
 		if (!rc && c->index_size < PMEMOBJ_MIN_POOL)
 			rc = -EINVAL;
+	} else if (!strcmp(key, "range_threshold")) {
+		rc = tier_parse_size(value, &c->range_threshold), want = "a size like 8M, or 0 for off";
+	} else if (!strcmp(key, "range_unit")) {
+		uint64_t u;
+
+		rc = tier_parse_size(value, &u), want = "a power of two from 4K to 1G";
+		if (!rc && (u < 4096 || u > (1ULL << 30) || (u & (u - 1))))
+			rc = -EINVAL;
+		if (!rc)
+			c->range_unit = u;
 	} else if (!strcmp(key, "trace")) {
 		rc = parse_bool(value, &c->trace), want = "on or off";
 	} else if (!strcmp(key, "promote")) {

@@ -46,7 +46,7 @@ struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest)
 	return NULL;
 }
 
-static int obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size)
+int tier_obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size)
 {
 	struct tier_obj *o = tier_obj_find(ctx, digest);
 	uint64_t h;
@@ -155,6 +155,12 @@ static int check_root(struct tier_ctx *ctx, const char *path, char *err, size_t 
 			 path, r->version, (unsigned long long)r->capacity);
 		return -EINVAL;
 	}
+	/* version 1 had no range records: add the empty list, all else stays */
+	if (r->version == 1 && tier_range_index_upgrade(ctx)) {
+		tier_err(err, errlen, "index %s: cannot upgrade layout version 1 to %u (%s); "
+			 "refusing to use it", path, TIER_INDEX_VERSION, pmemobj_errormsg());
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -168,6 +174,9 @@ static int rebuild_dram(struct tier_ctx *ctx)
 	ctx->objs = calloc(ctx->objs_size, sizeof(*ctx->objs));
 	if (!ctx->map || !ctx->objs)
 		return -ENOMEM;
+	rc = tier_range_index_load(ctx);
+	if (rc)
+		return rc;
 	for (uint64_t i = 0; i < ctx->root->capacity; i++) {
 		struct tier_pentry *e = &ctx->ent[i];
 
@@ -175,7 +184,10 @@ static int rebuild_dram(struct tier_ctx *ctx)
 			continue;
 		rc = map_insert(ctx, tier_hash_key(e->layer, tier_entry_path(e)), i);
 		if (!rc && e->state == TIER_ST_PROMOTED)
-			rc = obj_ref(ctx, e->digest, e->src_size);
+			rc = tier_obj_ref(ctx, e->digest, e->src_size);
+		if (!rc && e->state == TIER_ST_RANGE)
+			rc = tier_obj_ref(ctx, e->digest, tier_range_rec(ctx, e) ?
+					  tier_range_rec(ctx, e)->copy_bytes : 0);
 		if (rc)
 			return rc;
 	}
@@ -212,7 +224,8 @@ int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen)
 	ctx->pop = open_or_create(path, ctx->cfg.index_size, err, errlen);
 	if (!ctx->pop)
 		return errno ? -errno : -EINVAL;
-	if (pmemobj_root_size(ctx->pop) && pmemobj_root_size(ctx->pop) < sizeof(struct tier_proot)) {
+	/* a version 1 root is shorter; pmemobj_root() below grows it */
+	if (pmemobj_root_size(ctx->pop) && pmemobj_root_size(ctx->pop) < TIER_PROOT_V1_SIZE) {
 		tier_err(err, errlen, "index %s: root object too small; refusing to use it", path);
 		return -EINVAL;
 	}
@@ -245,8 +258,10 @@ void tier_index_close(struct tier_ctx *ctx)
 		}
 	free(ctx->map);
 	free(ctx->objs);
+	free(ctx->range_of);
 	ctx->map = NULL;
 	ctx->objs = NULL;
+	ctx->range_of = NULL;
 	if (ctx->pop)
 		pmemobj_close(ctx->pop);
 	ctx->pop = NULL;
@@ -372,7 +387,7 @@ int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
 		rc = -EIO;
 	} TX_END
 	if (!rc)
-		rc = obj_ref(ctx, digest, (uint64_t)src->st_size);
+		rc = tier_obj_ref(ctx, digest, (uint64_t)src->st_size);
 	return rc;
 }
 
@@ -383,13 +398,15 @@ int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e)
 	volatile bool last;
 	volatile int rc = 0;
 
-	if (e->state != TIER_ST_PROMOTED)
+	if (e->state != TIER_ST_PROMOTED && e->state != TIER_ST_RANGE)
 		return 0;
 	memcpy(digest, e->digest, 32);
 	o = tier_obj_find(ctx, digest);
 	last = o && o->refs == 1;
 	TX_BEGIN(ctx->pop) {
 		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		if (e->state == TIER_ST_RANGE)
+			tier_range_tx_clear_copy(ctx, e);
 		e->state = TIER_ST_TRACED;
 		memset(e->digest, 0, 32);
 		if (last) {

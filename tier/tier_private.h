@@ -12,13 +12,14 @@
 #define TIER_ID_LEN 64			/* hex SHA-256 */
 #define TIER_INDEX_LAYOUT "nlayerfs-tier-index"
 #define TIER_INDEX_MAGIC 0x58444e4952454954ULL /* "TIERINDX" */
-#define TIER_INDEX_VERSION 1
+#define TIER_INDEX_VERSION 2		/* 2: range copies */
 #define TIER_INDEX_FILE "tier.index"
 #define TIER_OBJECTS_DIR "objects"
 #define TIER_SEEN_BITS 16
 #define TIER_RING_BITS 12
 
-enum tier_state { TIER_ST_TRACED = 0, TIER_ST_PROMOTED = 1, TIER_ST_WRITTEN_BACK = 2 };
+enum tier_state { TIER_ST_TRACED = 0, TIER_ST_PROMOTED = 1, TIER_ST_WRITTEN_BACK = 2,
+		  TIER_ST_RANGE = 3 /* a sparse copy of traced ranges (v2) */ };
 
 /* One file in the pool. Laid out for persistence: fixed-size fields only. */
 struct tier_pentry {
@@ -40,6 +41,20 @@ struct tier_proot {
 	uint64_t cold_starts;
 	uint64_t object_bytes;		/* bytes of distinct objects */
 	PMEMoid entries;		/* capacity * struct tier_pentry */
+	/* v2 */
+	PMEMoid ranges;			/* list of struct tier_prange */
+};
+#define TIER_PROOT_V1_SIZE offsetof(struct tier_proot, ranges)
+
+/* The ranges of one big file (v2). */
+struct tier_prange {
+	PMEMoid next;
+	uint64_t slot;			/* its entry */
+	uint64_t traced_n;		/* union of what every start read */
+	PMEMoid traced;			/* traced_n * struct tier_extent */
+	uint64_t copy_n;		/* what the committed copy holds */
+	PMEMoid copy;
+	uint64_t copy_bytes;		/* allocated bytes of that copy */
 };
 
 struct tier_layer {
@@ -96,6 +111,7 @@ struct tier_ctx {
 	size_t map_size;
 	struct tier_obj **objs;
 	size_t objs_size;
+	struct tier_prange **range_of;	/* by entry slot, rebuilt at open */
 	uint64_t nobjs;
 	uint64_t free_hint;		/* where to look for a free entry */
 
@@ -122,6 +138,13 @@ struct tier_ctx {
 	bool stopping;
 	pthread_t *workers;
 	unsigned nworkers;
+
+	/* read-range traces of big files (tier_range_trace.c) */
+	pthread_mutex_t rt_lock;
+	struct tier_range_trace *rt_head;	/* this window's, under rt_lock */
+	uint64_t rt_folded_ns;			/* last fold while the window is open */
+	bool rt_lock_init;
+	_Atomic uint64_t range_served_nvm, range_served_layer;
 };
 
 /* tier_util.c */
@@ -147,6 +170,7 @@ int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e);
 int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 				const char *path, const struct stat *src);
 struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest);
+int tier_obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size);
 void tier_object_path(const struct tier_ctx *ctx, const uint8_t *digest, char *out, size_t n);
 int tier_index_clean_objects(struct tier_ctx *ctx);
 const char *tier_entry_path(const struct tier_pentry *e);
@@ -162,5 +186,32 @@ int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t 
 bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st);
 uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
 int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes);
+int tier_make_room_locked(struct tier_ctx *ctx, uint64_t need, const struct tier_pentry *than);
+
+/* tier_range_*.c: range copies of big files */
+bool tier_range_big(const struct tier_ctx *ctx, uint64_t size);
+size_t tier_bitmap_extents(const uint64_t *bits, uint64_t nbits, uint64_t unit, uint64_t size,
+			   struct tier_extent *out);
+size_t tier_extents_union(const struct tier_extent *a, size_t na, const struct tier_extent *b,
+			  size_t nb, struct tier_extent *out);
+bool tier_extents_cover(const struct tier_extent *have, size_t nh, const struct tier_extent *want,
+			size_t nw);
+struct tier_range_trace *tier_range_trace_get(struct tier_ctx *ctx, int layer, const char *rel,
+					      uint64_t size);
+void tier_range_trace_put(struct tier_range_trace *t);
+int tier_range_trace_init(struct tier_ctx *ctx);
+void tier_range_trace_fini(struct tier_ctx *ctx);
+int tier_range_fold(struct tier_ctx *ctx, bool window_closed);
+struct tier_prange *tier_range_rec(struct tier_ctx *ctx, const struct tier_pentry *e);
+int tier_range_index_upgrade(struct tier_ctx *ctx);
+int tier_range_index_load(struct tier_ctx *ctx);
+int tier_range_add_traced(struct tier_ctx *ctx, struct tier_pentry *e,
+			  const struct tier_extent *ext, size_t n, bool *grew);
+int tier_range_set_copy(struct tier_ctx *ctx, struct tier_pentry *e, const uint8_t *digest,
+			const struct stat *src, const struct tier_extent *ext, size_t n,
+			uint64_t bytes);
+void tier_range_tx_clear_copy(struct tier_ctx *ctx, const struct tier_pentry *e);
+int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
+		       const struct stat *st);
 
 #endif

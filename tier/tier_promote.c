@@ -90,7 +90,8 @@ static int64_t evict_colder(struct tier_ctx *ctx, uint64_t bytes, const struct t
 	for (uint64_t i = 0; i < ctx->root->capacity; i++) {
 		struct tier_pentry *e = &ctx->ent[i];
 
-		if (e->used && e->state == TIER_ST_PROMOTED && (!than || colder(e, than)))
+		if (e->used && (e->state == TIER_ST_PROMOTED || e->state == TIER_ST_RANGE) &&
+		    (!than || colder(e, than)))
 			v[n++] = e;
 	}
 	qsort(v, n, sizeof(*v), cmp_cold);
@@ -107,6 +108,19 @@ static int64_t evict_colder(struct tier_ctx *ctx, uint64_t bytes, const struct t
 int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes)
 {
 	return evict_colder(ctx, bytes, NULL);
+}
+
+/* Room for @need more bytes within the budget, by evicting files colder
+ * than @than; -ENOSPC when there is not enough. */
+int tier_make_room_locked(struct tier_ctx *ctx, uint64_t need, const struct tier_pentry *than)
+{
+	uint64_t used = tier_nvm_used_locked(ctx), budget = ctx->cfg.nvm_size;
+
+	if (!budget)
+		return 0;
+	if (used + need > budget)
+		evict_colder(ctx, used + need - budget, than);
+	return tier_nvm_used_locked(ctx) + need > budget ? -ENOSPC : 0;
 }
 
 int64_t tier_evict(struct tier_ctx *ctx, uint64_t bytes)
@@ -203,8 +217,8 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 		return rc;
 	if (e->state == TIER_ST_PROMOTED && tier_entry_matches(e, st) && !memcmp(e->digest, digest, 32))
 		return 0;	/* another worker got there first */
-	if (e->state == TIER_ST_PROMOTED)
-		tier_index_drop_copy(ctx, e);	/* stale: the source changed */
+	if (e->state == TIER_ST_PROMOTED || e->state == TIER_ST_RANGE)
+		tier_index_drop_copy(ctx, e);	/* stale, or ranges only */
 	tier_object_path(ctx, digest, obj, sizeof(obj));
 	if (!tier_obj_find(ctx, digest)) {
 		used = tier_nvm_used_locked(ctx);
@@ -247,9 +261,17 @@ static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size) ||
-	    already_promoted(ctx, layer, rel, &st)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || already_promoted(ctx, layer, rel, &st)) {
+		close(fd);
+		return 0;
+	}
+	/* big files: only the ranges starts read */
+	if (tier_range_big(ctx, (uint64_t)st.st_size)) {
+		rc = tier_range_promote(ctx, layer, rel, fd, &st);
+		close(fd);
+		return rc;
+	}
+	if (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size) {
 		close(fd);
 		return 0;
 	}

@@ -96,25 +96,36 @@ void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint6
 	atomic_fetch_add_explicit(&ctx->trace_records, 1, memory_order_relaxed);
 }
 
+/* Read ranges of big files; the fold after the window closes queues them. */
+static int fold_ranges(struct tier_ctx *ctx)
+{
+	uint64_t end = atomic_load(&ctx->trace_end);
+
+	return tier_range_fold(ctx, !end || tier_now_mono_ns() > end);
+}
+
 int tier_trace_flush(struct tier_ctx *ctx)
 {
 	struct tier_trace_rec r;
-	int rc = 0, n = 0;
+	int rc = 0, n = 0, e;
 
 	pthread_mutex_lock(&ctx->drain_lock);
 	while (ring_pop(ctx, &r)) {
-		int e;
-
 		pthread_rwlock_wrlock(&ctx->lock);
 		e = tier_index_record_trace(ctx, &r);
 		pthread_rwlock_unlock(&ctx->lock);
-		if (!e && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD)
+		/* big files are queued when their read ranges are known */
+		if (!e && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD &&
+		    !tier_range_big(ctx, r.size))
 			e = tier_queue_push(ctx, r.layer, r.path, r.order);
 		if (e && !rc)
 			rc = e;
 		free(r.path);
 		n++;
 	}
+	e = fold_ranges(ctx);
+	if (e && !rc)
+		rc = e;
 	pthread_mutex_unlock(&ctx->drain_lock);
 	return rc ? rc : n;
 }
@@ -177,6 +188,8 @@ int tier_trace_init(struct tier_ctx *ctx)
 	pthread_mutex_init(&ctx->drain_lock, NULL);
 	pthread_cond_init(&ctx->drain_cond, NULL);
 	ctx->drain_lock_init = true;
+	if (tier_range_trace_init(ctx))
+		return -EAGAIN;
 	if (pthread_create(&ctx->drainer, NULL, drainer_main, ctx))
 		return -EAGAIN;
 	ctx->drainer_on = true;
@@ -196,6 +209,7 @@ void tier_trace_fini(struct tier_ctx *ctx)
 	}
 	if (ctx->ring && ctx->pop && ctx->drain_lock_init)
 		tier_trace_flush(ctx);
+	tier_range_trace_fini(ctx);
 	free(ctx->seen);
 	free(ctx->ring);
 	ctx->seen = NULL;
