@@ -16,8 +16,9 @@
 
 #include "fs/nlayerfs.h"
 
-int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
-		       int flags)
+/* @range (may be NULL) gets the range state of a big file, or NULL. */
+static int open_lower(struct nl_mount *m, struct nl_node *n, const char *path, int flags,
+		      struct nl_range **range)
 {
 	char copy[NL_PATH_BUF];
 	struct stat st;
@@ -30,10 +31,16 @@ int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 	    nl_linked_copy(m, st.st_dev, st.st_ino, copy, sizeof(copy)) == 0)
 		fd = openat(m->upper->fd, copy, flags);
 	else if (m->tier)
-		return nl_tier_open_data(m, n->layer, path, flags);
+		return nl_tier_open_data(m, n->layer, path, flags, range);
 	else
 		fd = openat(m->layers[n->layer].fd, path, flags);
 	return fd < 0 ? -errno : fd;
+}
+
+int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
+		       int flags)
+{
+	return open_lower(m, n, path, flags, NULL);
 }
 
 void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -173,6 +180,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct nl_node *n = nl_node_of(m, ino);
 	char path[NL_PATH_BUF];
 	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
+	struct nl_range *range = NULL;
 	int fd, r = 0;
 
 	if (wants_write(fi->flags))
@@ -186,7 +194,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			fd = -errno;
 	} else
-		fd = nl_open_lower_data(m, n, path, flags);
+		fd = open_lower(m, n, path, flags, &range);
 	if (fd < 0) {
 		r = fd;
 		goto out;
@@ -196,6 +204,8 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 		goto out;
 	}
+	nl_file_of(fi)->range = range;
+	range = NULL;
 	nl_node_opened(n, fd);
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = n->layer != 0;
@@ -206,6 +216,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	return;
 out:
+	nl_range_free(range);
 	fuse_reply_err(req, -r);
 }
 
@@ -218,6 +229,7 @@ int nl_file_new(struct fuse_file_info *fi, int fd, bool lower)
 	f->fd = fd;
 	f->old_fd = -1;
 	f->lower = lower;
+	f->range = NULL;
 	fi->fh = (uintptr_t)f;
 	return 0;
 }
@@ -229,6 +241,7 @@ void nl_file_free(struct fuse_file_info *fi)
 	close(f->fd);
 	if (f->old_fd >= 0)
 		close(f->old_fd);
+	nl_range_free(f->range);
 	free(f);
 }
 
@@ -264,6 +277,11 @@ void nl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (f->lower && n->layer == 0 && m->upper)
 		follow_copy_up(m, n, f);
+	/* a file copied up since its open no longer reads lower ranges */
+	if (f->range && __atomic_load_n(&f->old_fd, __ATOMIC_ACQUIRE) < 0) {
+		nl_range_read(req, f->range, nl_fd_of(fi), size, off);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = nl_fd_of(fi);
 	buf.buf[0].pos = off;

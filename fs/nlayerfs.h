@@ -106,6 +106,7 @@ struct nl_file {
 	int fd;
 	int old_fd;		/* the lower descriptor it left, closed at release */
 	bool lower;		/* fd is on a lower layer */
+	struct nl_range *range;	/* a big lower file: range copy and trace */
 };
 
 static inline struct nl_file *nl_file_of(struct fuse_file_info *fi)
@@ -260,6 +261,14 @@ int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen);
 void nl_tier_start(struct nl_mount *m);
 void nl_tier_stop(struct nl_mount *m);
-int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags);
+int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags,
+		      struct nl_range **range);
+
+/* tier_range.c: reads of big lower files with a range copy on NVM */
+struct tier_ctx;
+struct nl_range *nl_range_open(struct tier_ctx *ctx, int layer, const char *path,
+			       const struct stat *st);
+void nl_range_free(struct nl_range *r);
+void nl_range_read(fuse_req_t req, struct nl_range *r, int layer_fd, size_t size, off_t off);
 
 #endif

@@ -34,6 +34,20 @@ int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len)
 	return snprintf(buf, len, NL_RUN_DIR "/%s.sock", hex) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+/* Range copies of big files: NVM bytes against the sizes of the files. */
+static void put_range_status(struct nl_tier *t, FILE *f)
+{
+	struct tier_range_status r;
+
+	if (tier_range_status(t->ctx, &r))
+		return;
+	fprintf(f, "range_files %" PRIu64 "\nrange_nvm_bytes %" PRIu64 "\nrange_file_bytes %" PRIu64
+		"\nrange_traced_files %" PRIu64 "\nrange_traced_bytes %" PRIu64 "\n",
+		r.files, r.nvm_bytes, r.file_bytes, r.traced_files, r.traced_bytes);
+	fprintf(f, "range_read_nvm %" PRIu64 "\nrange_read_layer %" PRIu64 "\n",
+		r.served_nvm, r.served_layer);
+}
+
 static void put_status(struct nl_tier *t, FILE *f)
 {
 	struct tier_status s;
@@ -51,6 +65,7 @@ static void put_status(struct nl_tier *t, FILE *f)
 		s.trace_active ? "active" : "stopped", s.trace_records, s.trace_dropped);
 	fprintf(f, "cold_starts %" PRIu64 "\npromote %s\n", s.cold_starts,
 		s.promote_on ? "on" : "off");
+	put_range_status(t, f);
 	for (size_t i = 0; i < tier_layer_count(t->ctx); i++)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",

@@ -23,6 +23,7 @@
 /* The tiering keys the mount forwards to tier_config_set(). */
 static const char *const tier_keys[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
+	"range_threshold", "range_unit",
 };
 
 static int load_config(struct tier_config *c, const struct nl_options *o,
@@ -175,7 +176,8 @@ static int open_layer_file(struct nl_mount *m, int layer, const char *path, int 
 	return fd < 0 ? -errno : fd;
 }
 
-int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags)
+int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags,
+		      struct nl_range **range)
 {
 	struct nl_tier *t = m->tier;
 	struct tier_ctx *ctx = t ? __atomic_load_n(&t->ctx, __ATOMIC_ACQUIRE) : NULL;
@@ -191,8 +193,12 @@ int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags
 	    !S_ISREG(st.st_mode))
 		return open_layer_file(m, layer, path, flags);
 	tier_trace_open(ctx, tl, path, (uint64_t)st.st_size);
-	if (tier_lookup_data(ctx, tl, path, &st, copy, sizeof(copy)) <= TIER_DATA_LAYER)
+	if (tier_lookup_data(ctx, tl, path, &st, copy, sizeof(copy)) <= TIER_DATA_LAYER) {
+		/* a big file: its read ranges traced, some of them on NVM */
+		if (range)
+			*range = nl_range_open(ctx, tl, path, &st);
 		return open_layer_file(m, layer, path, flags);
+	}
 	fd = open(copy, flags | O_CLOEXEC);
 	/* A copy that went away (evicted meanwhile) is no error. */
 	return fd >= 0 ? fd : open_layer_file(m, layer, path, flags);

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Reads of big lower files that have a range copy on NVM.
+ *
+ * The open keeps the layer file as its descriptor (so lseek, copy ranges
+ * and every other operation see the real file) and, beside it, the sparse
+ * NVM copy and the extents it holds. A read inside an extent is answered
+ * from the copy, one outside from the layer file, one across a boundary
+ * with a buffer vector of both; all of them are fd-backed buffers, so the
+ * kernel splices. The extent map is the one of the copy this open found:
+ * a copy evicted or replaced later stays readable through its descriptor.
+ * While a trace window is open each read also marks its blocks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/nlayerfs.h"
+#include "tier/tier.h"
+
+struct nl_range {
+	struct tier_ctx *ctx;
+	struct tier_range tr;	/* trace handle, extents of the copy */
+	int nvm_fd;		/* the copy; -1: none, read the layer */
+};
+
+void nl_range_free(struct nl_range *r)
+{
+	if (!r)
+		return;
+	if (r->nvm_fd >= 0)
+		close(r->nvm_fd);
+	tier_range_close(&r->tr);
+	free(r);
+}
+
+struct nl_range *nl_range_open(struct tier_ctx *ctx, int layer, const char *path,
+			       const struct stat *st)
+{
+	struct nl_range *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->ctx = ctx;
+	r->nvm_fd = -1;
+	if (tier_range_open(ctx, layer, path, st, &r->tr) <= 0) {
+		free(r);
+		return NULL;
+	}
+	if (r->tr.copy) {
+		r->nvm_fd = open(r->tr.copy, O_RDONLY | O_CLOEXEC);
+		/* evicted meanwhile: no error, the layer has every byte */
+		if (r->nvm_fd < 0)
+			r->tr.n_ext = 0;
+	}
+	if (!r->tr.trace && r->nvm_fd < 0) {
+		nl_range_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* The first extent that ends after @off. */
+static size_t extent_after(const struct nl_range *r, uint64_t off)
+{
+	size_t lo = 0, hi = r->tr.n_ext;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->tr.ext[mid].off + r->tr.ext[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Split [off, off + size) into pieces alternating between the copy and
+ * the layer. With @bv NULL only counts them. */
+static size_t split_read(const struct nl_range *r, int layer_fd, uint64_t off, uint64_t size,
+			 struct fuse_bufvec *bv, uint64_t *nvm_bytes)
+{
+	uint64_t pos = off, end = off + size;
+	size_t i = extent_after(r, off), n = 0;
+
+	*nvm_bytes = 0;
+	while (pos < end) {
+		const struct tier_extent *x = i < r->tr.n_ext ? &r->tr.ext[i] : NULL;
+		bool in_copy = x && x->off <= pos;
+		uint64_t stop = in_copy ? x->off + x->len : x ? x->off : end;
+
+		if (stop > end)
+			stop = end;
+		if (bv) {
+			bv->buf[n].size = stop - pos;
+			bv->buf[n].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+			bv->buf[n].fd = in_copy ? r->nvm_fd : layer_fd;
+			bv->buf[n].pos = (off_t)pos;
+		}
+		if (in_copy) {
+			*nvm_bytes += stop - pos;
+			i++;
+		}
+		pos = stop;
+		n++;
+	}
+	return n;
+}
+
+void nl_range_read(fuse_req_t req, struct nl_range *r, int layer_fd, size_t size, off_t off)
+{
+	struct fuse_bufvec one = FUSE_BUFVEC_INIT(size), *bv = &one;
+	uint64_t nvm_bytes = 0;
+	size_t n = 1;
+
+	tier_range_note_read(r->tr.trace, (uint64_t)off, size);
+	if (r->nvm_fd >= 0 && size)
+		n = split_read(r, layer_fd, (uint64_t)off, size, NULL, &nvm_bytes);
+	if (n > 1) {
+		bv = calloc(1, sizeof(*bv) + (n - 1) * sizeof(bv->buf[0]));
+		if (!bv) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		bv->count = n;
+		split_read(r, layer_fd, (uint64_t)off, size, bv, &nvm_bytes);
+	} else {
+		one.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		one.buf[0].fd = nvm_bytes ? r->nvm_fd : layer_fd;
+		one.buf[0].pos = off;
+	}
+	tier_range_note_served(r->ctx, nvm_bytes, size - nvm_bytes);
+	fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
+	if (bv != &one)
+		free(bv);
+}
