@@ -9,6 +9,7 @@
 #ifndef NLAYERFS_TIER_H
 #define NLAYERFS_TIER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,12 +38,13 @@ struct tier_config {
 	uint64_t index_size;		/* bytes of the index pool */
 	uint64_t range_threshold;	/* files this big get range copies; 0: off */
 	uint64_t range_unit;		/* granularity of traced read ranges */
+	bool layer_meta;		/* metadata images of HDD layers */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
 /* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit). -ENOENT: not a tiering key (the caller may own it);
+ * index_size, range_threshold, range_unit, layer_meta). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
@@ -135,8 +137,64 @@ struct tier_status {
 	uint64_t trace_records, trace_dropped;
 	uint64_t cold_starts;		/* trace windows ever opened */
 	bool trace_active, promote_on;
+	uint64_t meta_bytes;		/* metadata images (in nvm_used) */
 };
 int tier_status(struct tier_ctx *ctx, struct tier_status *st);
+
+/* ---- Metadata images of HDD layers ----
+ *
+ * A compact image of an HDD layer's metadata on NVM (NVM/meta/<id>.img):
+ * every covered directory's entries with their attributes, symlink targets
+ * and xattrs, so that path walks of a cold start need no HDD reads. Built
+ * in the background (never while a trace window is open), whole layer when
+ * the NVM budget allows, else the directories traced starts walked. The
+ * lookups below answer TIER_META_MISS when the image does not cover the
+ * path (no image, an uncovered directory); -ENOENT, -ENOTDIR, -ENODATA,
+ * -ERANGE keep their usual meaning.
+ */
+#define TIER_META_MISS (-ENOMEDIUM)
+
+/* Open the images of the registered HDD layers (a broken, stale or foreign
+ * image is refused with a message and rebuilt) and start the thread that
+ * builds missing ones and verifies the others after each trace window.
+ * Call after tier_layer_add(). tier_close() stops it. */
+int tier_meta_start(struct tier_ctx *ctx);
+void tier_meta_stop(struct tier_ctx *ctx);
+/* Build @layer's image now and wait for it. */
+int tier_meta_build(struct tier_ctx *ctx, int layer);
+/* Do the pending builds now, even in a trace window (and with @verify,
+ * compare every image with its layer), and wait. -ETIMEDOUT, -ENOENT when
+ * images are off. */
+int tier_meta_wait(struct tier_ctx *ctx, bool verify, int timeout_ms);
+
+int tier_meta_lstat(struct tier_ctx *ctx, int layer, const char *relpath, struct stat *st);
+/* Like readlink(2): the target, not NUL-terminated, cut at @size. */
+ssize_t tier_meta_readlink(struct tier_ctx *ctx, int layer, const char *relpath,
+			   char *buf, size_t size);
+/* Like lgetxattr(2)/llistxattr(2): @size 0 asks for the length. */
+ssize_t tier_meta_getxattr(struct tier_ctx *ctx, int layer, const char *relpath,
+			   const char *name, void *buf, size_t size);
+ssize_t tier_meta_listxattr(struct tier_ctx *ctx, int layer, const char *relpath,
+			    char *buf, size_t size);
+/* Every entry of a directory (no "." or ".."), in name order, with its
+ * attributes; a non-zero return of @fn stops the listing and is returned. */
+typedef int (*tier_meta_dirent_fn)(void *arg, const char *name, const struct stat *st);
+int tier_meta_readdir(struct tier_ctx *ctx, int layer, const char *relpath,
+		      tier_meta_dirent_fn fn, void *arg);
+/* The mount opened @relpath's data from the layer and fstat()ed it: if the
+ * image says otherwise the layer changed; drop the image now (lookups fall
+ * back to the layer) and rebuild it. Returns 1 when dropped. */
+int tier_meta_check(struct tier_ctx *ctx, int layer, const char *relpath, const struct stat *real);
+
+struct tier_meta_status {
+	bool on;
+	uint64_t layers, partial;	/* layers with an image, hot-first ones */
+	uint64_t bytes, entries;
+	uint64_t hits, misses;		/* lookups answered / sent to the layer */
+	uint64_t builds, rebuilds;	/* rebuilds: after a change was found */
+	bool pending;			/* builds queued or running */
+};
+int tier_meta_status(struct tier_ctx *ctx, struct tier_meta_status *st);
 
 /* ---- Range promotion of big files ----
  *

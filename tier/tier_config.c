@@ -17,6 +17,7 @@ void tier_config_defaults(struct tier_config *c)
 	c->index_size = 32ULL << 20;
 	c->range_threshold = 8ULL << 20;	/* libraries and images read in parts */
 	c->range_unit = 64ULL << 10;
+	c->layer_meta = true;
 }
 
 #ifndef NLAYERFS_SYSCONFDIR
@@ -136,6 +137,8 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
 			c->range_unit = u;
 	} else if (!strcmp(key, "trace")) {
 		rc = parse_bool(value, &c->trace), want = "on or off";
+	} else if (!strcmp(key, "layer_meta")) {
+		rc = parse_bool(value, &c->layer_meta), want = "on or off";
 	} else if (!strcmp(key, "promote")) {
 		rc = parse_bool(value, &c->promote), want = "on or off";
 	} else if (!strcmp(key, "trace_window")) {

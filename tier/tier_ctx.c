@@ -104,6 +104,7 @@ void tier_close(struct tier_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	tier_meta_stop(ctx);
 	tier_trace_fini(ctx);
 	tier_workers_stop(ctx);
 	tier_index_close(ctx);
@@ -334,6 +335,7 @@ int tier_status(struct tier_ctx *ctx, struct tier_status *s)
 	memset(s, 0, sizeof(*s));
 	pthread_rwlock_rdlock(&ctx->lock);
 	s->nvm_used = tier_nvm_used_locked(ctx);
+	s->meta_bytes = atomic_load(&ctx->meta_bytes);
 	s->nvm_budget = ctx->cfg.nvm_size;
 	s->objects = ctx->nobjs;
 	s->cold_starts = ctx->root->cold_starts;

@@ -145,6 +145,10 @@ struct tier_ctx {
 	uint64_t rt_folded_ns;			/* last fold while the window is open */
 	bool rt_lock_init;
 	_Atomic uint64_t range_served_nvm, range_served_layer;
+
+	/* metadata images of HDD layers (tier_meta.c) */
+	struct tier_meta_state *meta;
+	_Atomic uint64_t meta_bytes;		/* in the NVM budget */
 };
 
 /* tier_util.c */

@@ -54,7 +54,7 @@ int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t 
 
 uint64_t tier_nvm_used_locked(struct tier_ctx *ctx)
 {
-	uint64_t used = ctx->root->object_bytes;
+	uint64_t used = ctx->root->object_bytes + atomic_load(&ctx->meta_bytes);
 
 	for (size_t i = 0; i < ctx->nlayers; i++)
 		if (ctx->layers[i].home == TIER_HOME_NVM)

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Metadata images of HDD layers: the on-disk format and the internals
+ * shared by tier_meta*.c. Not used outside tier/.
+ *
+ * An image is one read-only file, NVM/meta/<layer id>.img, mapped whole:
+ *
+ *   header  struct tier_meta_hdr (256 bytes)
+ *   body    dirs     n_dirs  x struct tier_meta_dir, sorted by path
+ *           ents     n_ents  x struct tier_meta_ent; ents[0] is the layer
+ *                    root, then each dir's entries in dir order, each dir's
+ *                    run sorted by name
+ *           xattrs   n_xattrs x struct tier_meta_xattr, each entry's run in
+ *                    llistxattr order
+ *           strings  NUL-terminated names, paths, link targets, values
+ *           atimes   n_ents x struct tier_meta_atime (last, so that a
+ *                    verification can compare everything before it)
+ *
+ * The unit of coverage is a directory: a directory in the dir table has its
+ * complete entry list, so a name missing from it does not exist. Entries of
+ * a covered directory that are directories themselves need not be covered.
+ *
+ * Lookup is two binary searches (the parent path in the dir table, the name
+ * in its run). Measured against the same tables in a libpmemobj pool
+ * (test/bench/meta-bench, /usr of the build machine as the layer): both are
+ * loads from mapped memory, with the same per-lookup cost within noise;
+ * the pool adds pool open and transaction costs and cannot be replaced
+ * atomically with rename, so the image is a plain file.
+ */
+#ifndef NLAYERFS_TIER_META_H
+#define NLAYERFS_TIER_META_H
+
+#include "tier/tier_private.h"
+
+#define TIER_META_DIR "meta"
+#define TIER_META_MAGIC "NLMETA\r\n"
+#define TIER_META_VERSION 1
+#define TIER_META_XATTR_CAP 65536	/* xattr bytes kept per entry */
+#define TIER_META_NONE UINT32_MAX
+
+enum tier_meta_hdr_flags {
+	TIER_META_F_FULL = 1,		/* every directory is covered */
+};
+
+enum tier_meta_ent_flags {
+	TIER_META_E_XATTR_MISS = 1,	/* xattrs over the cap or unreadable */
+	TIER_META_E_XATTR_NOTSUP = 2,	/* the file system has none */
+	TIER_META_E_OPQ_MARKER = 4,	/* dir holding ".wh..wh..opq" */
+	TIER_META_E_FOREIGN = 8,	/* another file system mounted here */
+};
+
+struct tier_meta_hdr {
+	char magic[8];
+	uint32_t version, flags;
+	char layer[TIER_ID_LEN];
+	uint64_t root_dev, root_ino;
+	int64_t root_ctime_ns, root_mtime_ns;
+	uint64_t n_dirs, n_ents, n_xattrs, str_bytes;
+	uint64_t off_dirs, off_ents, off_xattrs, off_strs, off_atimes; /* from body */
+	uint64_t body_len;
+	uint8_t sha256[32];		/* of the header with this zeroed, then body */
+	uint8_t pad[256 - 8 - 8 - TIER_ID_LEN - 32 - 4 * 8 - 5 * 8 - 8 - 32];
+};
+
+struct tier_meta_dir {
+	uint32_t path_off, path_len;	/* "." for the root */
+	uint32_t first, count;		/* its run in ents */
+	uint32_t self, pad;		/* its own entry */
+};
+
+struct tier_meta_ent {
+	uint32_t name_off, name_len;
+	uint32_t mode, uid, gid, nlink;
+	uint32_t flags, dir;		/* dir: its dir record, or NONE */
+	uint64_t ino, size, blocks, rdev;
+	int64_t mtime_s, ctime_s;
+	uint32_t mtime_ns, ctime_ns;
+	uint32_t blksize, xattr_n;
+	uint32_t xattr_first, link_off;
+	uint32_t link_len, pad;
+};
+
+struct tier_meta_xattr {
+	uint32_t name_off, name_len, val_off, val_len;
+};
+
+struct tier_meta_atime {
+	int64_t s;
+	uint32_t ns, pad;
+};
+
+/* A mapped, checked image. Never unmapped while the context lives:
+ * readers hold no lock, a dropped image is only retired. */
+struct tier_meta_img {
+	struct tier_meta_img *next_retired;
+	void *map;
+	size_t len;
+	const struct tier_meta_hdr *hdr;
+	const struct tier_meta_dir *dirs;
+	const struct tier_meta_ent *ents;
+	const struct tier_meta_xattr *xattrs;
+	const char *strs;
+	const struct tier_meta_atime *atimes;
+	bool verified;			/* compared with the layer, or built now */
+};
+
+/* The root of a layer as the header records it. */
+struct tier_meta_sig {
+	uint64_t dev, ino;
+	int64_t ctime_ns, mtime_ns;
+};
+
+/* Which directories a build covers: all, or the sorted @paths. */
+struct tier_meta_cover {
+	bool full;
+	char **paths;
+	size_t n;
+};
+
+/* tier_meta_build.c */
+int tier_meta_sig_of(const char *layer_dir, struct tier_meta_sig *sig);
+/* Walk @layer_dir and lay out an image in memory (*out, *len; free()). */
+int tier_meta_build_mem(const char *layer_dir, const char *layer_id,
+			const struct tier_meta_cover *cover, void **out, size_t *len);
+/* Write an image: temp file, fsync, rename, fsync of the directory. */
+int tier_meta_write(const char *meta_dir, const char *layer_id, const void *buf, size_t len);
+void tier_meta_cover_free(struct tier_meta_cover *c);
+int tier_meta_cover_add(struct tier_meta_cover *c, const char *dir);
+void tier_meta_cover_sort(struct tier_meta_cover *c);
+
+/* tier_meta_img.c */
+/* Check and map @path; on refusal @why says what is wrong. */
+int tier_meta_img_open(const char *path, const char *layer_id, const struct tier_meta_sig *sig,
+		       struct tier_meta_img **out, char *why, size_t whylen);
+/* The same checks on an image in memory (used before writing one). */
+int tier_meta_img_check(const void *buf, size_t len, const char *layer_id,
+			char *why, size_t whylen);
+void tier_meta_img_free(struct tier_meta_img *img);
+/* The entry of @relpath: >= 0, -ENOENT, -ENOTDIR or TIER_META_MISS. */
+long tier_meta_img_find(const struct tier_meta_img *img, const char *relpath);
+void tier_meta_img_stat(const struct tier_meta_img *img, long e, dev_t dev, struct stat *st);
+const char *tier_meta_img_str(const struct tier_meta_img *img, uint32_t off);
+
+#endif
