@@ -36,17 +36,17 @@ static int work_abs(struct nl_mount *m, const char *tmp, char *buf, size_t len)
 
 /* Copies the xattrs a user can see; overlay's markers stay behind because
  * an opaque marker copied up would hide the lower part of the directory. */
-static void copy_xattrs(const char *src, const char *dst)
+static void copy_xattrs(struct nl_mount *m, int layer, const char *path, const char *dst)
 {
 	char list[65536], *name;
 	char value[65536];
 	ssize_t ln, vn;
 
-	ln = llistxattr(src, list, sizeof(list));
+	ln = nl_lower_listxattr(m, layer, path, list, sizeof(list));
 	for (name = list; ln > 0 && name < list + ln; name += strlen(name) + 1) {
 		if (nl_xattr_is_private(name))
 			continue;
-		vn = lgetxattr(src, name, value, sizeof(value));
+		vn = nl_lower_getxattr(m, layer, path, name, value, sizeof(value));
 		if (vn >= 0)
 			lsetxattr(dst, name, value, vn, 0);
 	}
@@ -95,6 +95,7 @@ static int copy_file(struct nl_mount *m, int layer, const char *path,
 	in = openat(m->layers[layer].fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return -errno;
+	nl_lower_opened(m, layer, path, in);
 	out = openat(m->workfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0) {
 		r = -errno;
@@ -120,9 +121,9 @@ static int make_copy(struct nl_mount *m, int layer, const char *path,
 	case S_IFDIR:
 		return mkdirat(m->workfd, tmp, 0700) ? -errno : 0;
 	case S_IFLNK:
-		n = readlinkat(m->layers[layer].fd, path, target, sizeof(target) - 1);
+		n = nl_lower_readlink(m, layer, path, target, sizeof(target) - 1);
 		if (n < 0)
-			return -errno;
+			return n;
 		target[n] = '\0';
 		return symlinkat(target, m->workfd, tmp) ? -errno : 0;
 	default:
@@ -208,15 +209,16 @@ static int link_to_copy(struct nl_mount *m, const struct stat *st,
 static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
 {
 	char path[NL_PATH_BUF], tmp[64];
-	char src[NL_PATH_BUF + PATH_MAX], dst[NL_PATH_BUF + PATH_MAX];
+	char dst[NL_PATH_BUF + PATH_MAX];
 	struct stat st, ust, pst;
 	int r;
 
 	r = nl_node_path(m, n, path, sizeof(path));
 	if (r)
 		return r;
-	if (fstatat(m->layers[n->layer].fd, path, &st, AT_SYMLINK_NOFOLLOW))
-		return -errno;
+	r = nl_lower_lstat(m, n->layer, path, &st);
+	if (r)
+		return r;
 	r = nl_make_temp_name(m, tmp, sizeof(tmp));
 	if (!r)
 		r = parent_stat(m, path, &pst);
@@ -230,11 +232,9 @@ static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
 	r = make_copy(m, n->layer, path, tmp, &st);
 	if (r)
 		return r;
-	r = nl_abs_path(m, n->layer, path, src, sizeof(src));
-	if (!r)
-		r = work_abs(m, tmp, dst, sizeof(dst));
+	r = work_abs(m, tmp, dst, sizeof(dst));
 	if (!r && !m->opt->noxattrs)
-		copy_xattrs(src, dst);
+		copy_xattrs(m, n->layer, path, dst);
 	if (!r)
 		r = copy_attrs(m, tmp, &st);
 	if (!r && renameat(m->workfd, tmp, m->upper->fd, path))

@@ -503,11 +503,9 @@ int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 	if (n->unlinked)
 		return -ENOENT;
 	r = nl_node_path(m, n, path, sizeof(path));
-	if (r)
-		return r;
-	if (fstatat(m->layers[n->layer].fd, path, st, AT_SYMLINK_NOFOLLOW))
-		return -errno;
-	return nl_node_stat_from(m, n, st);
+	if (!r)
+		r = nl_lower_lstat(m, n->layer, path, st);
+	return r ? r : nl_node_stat_from(m, n, st);
 }
 
 double nl_attr_timeout(struct nl_mount *m, const struct stat *st)

@@ -56,32 +56,30 @@ int nl_abs_path(struct nl_mount *m, int layer, const char *rel, char *buf,
 	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
 }
 
-static bool exists_at(int dirfd, const char *path)
+static bool exists_in(struct nl_mount *m, int layer, const char *path)
 {
 	struct stat st;
 
-	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return nl_lower_lstat(m, layer, path, &st) == 0;
 }
 
 /* Is there a marker in @layer that makes @dir (a relative path) opaque? */
 bool nl_dir_is_opaque(struct nl_mount *m, int layer, const char *dir)
 {
-	char abs[NL_PATH_BUF + PATH_MAX], marker[NL_PATH_BUF];
+	char marker[NL_PATH_BUF];
 	char v[4];
 	size_t i;
 	ssize_t n;
 
-	if (nl_abs_path(m, layer, dir, abs, sizeof(abs)) == 0) {
-		for (i = 0; i < sizeof(opaque_xattrs) / sizeof(*opaque_xattrs); i++) {
-			n = lgetxattr(abs, opaque_xattrs[i], v, sizeof(v));
-			if (n == 1 && v[0] == 'y')
-				return true;
-		}
+	for (i = 0; i < sizeof(opaque_xattrs) / sizeof(*opaque_xattrs); i++) {
+		n = nl_lower_getxattr(m, layer, dir, opaque_xattrs[i], v, sizeof(v));
+		if (n == 1 && v[0] == 'y')
+			return true;
 	}
 	if (snprintf(marker, sizeof(marker), "%s/%s", dir, WH_OPAQUE) >=
 	    (int)sizeof(marker))
 		return false;
-	return exists_at(m->layers[layer].fd, marker);
+	return exists_in(m, layer, marker);
 }
 
 /* Does @layer hold a ".wh.NAME" marker for @name inside @dir? */
@@ -99,7 +97,7 @@ static bool old_style_whiteout(struct nl_mount *m, int layer,
 		r = snprintf(marker, sizeof(marker), "%s/" WH_PREFIX "%s", dir, name);
 	if (r < 0 || r >= (int)sizeof(marker))
 		return false;
-	return exists_at(m->layers[layer].fd, marker);
+	return exists_in(m, layer, marker);
 }
 
 /*
@@ -116,7 +114,7 @@ static int merge_depth(struct nl_mount *m, const char *dir, const char *path,
 	if (nl_dir_is_opaque(m, found, path))
 		return found;
 	for (j = found + 1; j <= end; j++) {
-		if (fstatat(m->layers[j].fd, path, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (nl_lower_lstat(m, j, path, &st)) {
 			if (old_style_whiteout(m, j, dir, name))
 				break;
 			continue;
@@ -150,7 +148,8 @@ int nl_resolve(struct nl_mount *m, struct nl_node *parent, const char *name,
 		return r;
 	start = parent->layer > from_layer ? parent->layer : from_layer;
 	for (j = start; j <= end; j++) {
-		if (fstatat(m->layers[j].fd, path, st, AT_SYMLINK_NOFOLLOW) == 0) {
+		r = nl_lower_lstat(m, j, path, st);
+		if (r == 0) {
 			if (nl_is_whiteout(st))
 				return -ENOENT;
 			*layer = j;
@@ -158,10 +157,8 @@ int nl_resolve(struct nl_mount *m, struct nl_node *parent, const char *name,
 				  merge_depth(m, dir, path, name, j, end) : j;
 			return 0;
 		}
-		if (errno == ENAMETOOLONG)
-			return -ENAMETOOLONG;
-		if (errno != ENOENT && errno != ENOTDIR)
-			return -errno;
+		if (r != -ENOENT && r != -ENOTDIR)
+			return r;
 		if (old_style_whiteout(m, j, dir, name))
 			return -ENOENT;
 	}

@@ -165,6 +165,26 @@ bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
 void nl_node_opened(struct nl_node *n, int fd);
 void nl_node_closed(struct nl_node *n);
 
+/*
+ * lower.c: a layer's metadata, from its metadata image on NVM when it has
+ * one that covers @path, else from the layer itself (always for the upper
+ * layer). Return 0 or a length, or a negative errno.
+ */
+int nl_lower_lstat(struct nl_mount *m, int layer, const char *path, struct stat *st);
+ssize_t nl_lower_readlink(struct nl_mount *m, int layer, const char *path, char *buf,
+			  size_t size);
+ssize_t nl_lower_getxattr(struct nl_mount *m, int layer, const char *path, const char *name,
+			  void *buf, size_t size);
+ssize_t nl_lower_listxattr(struct nl_mount *m, int layer, const char *path, char *buf,
+			   size_t size);
+/* Each entry but "." and ".."; a non-zero return stops the listing. */
+typedef int (*nl_lower_dirent_fn)(void *arg, const char *name, ino_t ino, unsigned char type,
+				  bool whiteout);
+int nl_lower_readdir(struct nl_mount *m, int layer, const char *path, nl_lower_dirent_fn fn,
+		     void *arg);
+/* @fd holds @path's data, opened from the layer: check the image against it. */
+void nl_lower_opened(struct nl_mount *m, int layer, const char *path, int fd);
+
 /* readdir.c */
 struct nl_dirent {
 	char *name;

@@ -107,28 +107,24 @@ void nl_dir_list_free(struct nl_dirlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static bool dirent_is_whiteout(DIR *d, struct dirent *de)
-{
-	struct stat st;
+/* One layer's part of a listing being merged. */
+struct merge {
+	struct nl_mount *m;
+	struct nl_dirlist *l;
+	struct name_set *seen;
+	int layer;
+};
 
-	if (de->d_type != DT_CHR && de->d_type != DT_UNKNOWN)
-		return false;
-	if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
-		return false;
-	return nl_is_whiteout(&st);
-}
-
-/* Decide one entry of layer @j: hide, show, or skip as already seen. */
-static int add_entry(struct nl_mount *m, struct nl_dirlist *l,
-		     struct name_set *seen, DIR *d, struct dirent *de, int j)
+/* Decide one entry of a layer: hide, show, or skip as already seen. */
+static int add_entry(void *arg, const char *name, ino_t d_ino, unsigned char type,
+		     bool whiteout)
 {
-	const char *name = de->d_name;
+	struct merge *mg = arg;
+	struct nl_mount *m = mg->m;
 	char *key;
 	ino_t ino;
 	int r;
 
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return 0;
 	if (nl_name_is_private(name)) {
 		/* ".wh.NAME" hides NAME below; ".wh..wh..opq" was
 		 * handled when the merge depth was computed. */
@@ -137,7 +133,7 @@ static int add_entry(struct nl_mount *m, struct nl_dirlist *l,
 		key = strdup(name + 4);
 		if (!key)
 			return -ENOMEM;
-		r = set_add(seen, key);
+		r = set_add(mg->seen, key);
 		if (r <= 0)
 			free(key);
 		return r < 0 ? r : 0;
@@ -145,41 +141,27 @@ static int add_entry(struct nl_mount *m, struct nl_dirlist *l,
 	key = strdup(name);
 	if (!key)
 		return -ENOMEM;
-	r = set_add(seen, key);
+	r = set_add(mg->seen, key);
 	if (r <= 0) {
 		free(key);
 		return r;
 	}
-	if (dirent_is_whiteout(d, de))
+	if (whiteout)
 		return 0;
-	if (m->layers[j].upper)
-		ino = nl_ino_of_upper(m, m->layers[j].dev, de->d_ino);
+	if (m->layers[mg->layer].upper)
+		ino = nl_ino_of_upper(m, m->layers[mg->layer].dev, d_ino);
 	else
-		ino = nl_ino_map(m, m->layers[j].dev, de->d_ino);
-	return list_push(l, name, ino, de->d_type);
+		ino = nl_ino_map(m, m->layers[mg->layer].dev, d_ino);
+	return list_push(mg->l, name, ino, type);
 }
 
 static int list_layer(struct nl_mount *m, struct nl_dirlist *l,
 		      struct name_set *seen, const char *path, int j)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
+	struct merge mg = { m, l, seen, j };
+	int r = nl_lower_readdir(m, j, path, add_entry, &mg);
 
-	fd = openat(m->layers[j].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while (r == 0 && (errno = 0, de = readdir(d)))
-		r = add_entry(m, l, seen, d, de, j);
-	if (r == 0 && errno)
-		r = -errno;
-	closedir(d);
-	return r;
+	return r == -ENOENT || r == -ENOTDIR ? 0 : r;
 }
 
 int nl_dir_list(struct nl_mount *m, struct nl_node *dir, struct nl_dirlist *l)

@@ -24,7 +24,8 @@ void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    size_t size)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	char path[NL_PATH_BUF + PATH_MAX];
+	struct nl_node *node = nl_node_of(m, ino);
+	char path[NL_PATH_BUF];
 	char *buf = NULL;
 	ssize_t n;
 	int saverr;
@@ -37,9 +38,11 @@ void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		saverr = ENODATA;
 		goto out;
 	}
-	saverr = -node_abs_path(m, nl_node_of(m, ino), path, sizeof(path));
-	if (saverr)
+	n = nl_node_path(m, node, path, sizeof(path));
+	if (n) {
+		saverr = (int)-n;
 		goto out;
+	}
 	if (size) {
 		buf = malloc(size);
 		if (!buf) {
@@ -47,9 +50,9 @@ void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			goto out;
 		}
 	}
-	n = lgetxattr(path, name, buf, size);
+	n = nl_lower_getxattr(m, node->layer, path, name, buf, size);
 	if (n < 0) {
-		saverr = errno;
+		saverr = (int)-n;
 		goto out;
 	}
 	if (size)
@@ -82,7 +85,8 @@ static size_t filter_private(char *list, size_t len)
 void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	char path[NL_PATH_BUF + PATH_MAX];
+	struct nl_node *node = nl_node_of(m, ino);
+	char path[NL_PATH_BUF];
 	char *buf = NULL;
 	ssize_t n;
 	size_t len;
@@ -92,14 +96,16 @@ void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		saverr = ENOTSUP;
 		goto out;
 	}
-	saverr = -node_abs_path(m, nl_node_of(m, ino), path, sizeof(path));
-	if (saverr)
+	n = nl_node_path(m, node, path, sizeof(path));
+	if (n) {
+		saverr = (int)-n;
 		goto out;
+	}
 	/* The full list is read even when asked for its size, since the
 	 * private names must not count. */
-	n = llistxattr(path, NULL, 0);
+	n = nl_lower_listxattr(m, node->layer, path, NULL, 0);
 	if (n < 0) {
-		saverr = errno;
+		saverr = (int)-n;
 		goto out;
 	}
 	buf = malloc(n + 1);
@@ -107,9 +113,9 @@ void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		saverr = ENOMEM;
 		goto out;
 	}
-	n = llistxattr(path, buf, n);
+	n = nl_lower_listxattr(m, node->layer, path, buf, n);
 	if (n < 0) {
-		saverr = errno;
+		saverr = (int)-n;
 		goto out;
 	}
 	len = filter_private(buf, n);
