@@ -23,7 +23,7 @@
 /* The tiering keys the mount forwards to tier_config_set(). */
 static const char *const tier_keys[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
-	"range_threshold", "range_unit",
+	"range_threshold", "range_unit", "layer_meta",
 };
 
 static int load_config(struct tier_config *c, const struct nl_options *o,
@@ -137,6 +137,8 @@ void nl_tier_start(struct nl_mount *m)
 	r = tier_open(&t->cfg, &t->ctx, msg, sizeof(msg));
 	if (!r)
 		r = add_layers(m, t);
+	if (!r && t->cfg.layer_meta)
+		r = tier_meta_start(t->ctx);
 	if (!r && t->cfg.promote) {
 		/* Files earlier starts needed and that are not on NVM yet. */
 		r = tier_promote_hot(t->ctx);
@@ -173,7 +175,10 @@ static int open_layer_file(struct nl_mount *m, int layer, const char *path, int 
 {
 	int fd = openat(m->layers[layer].fd, path, flags);
 
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	nl_lower_opened(m, layer, path, fd);
+	return fd;
 }
 
 int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags,
@@ -189,8 +194,7 @@ int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags
 	/* Copies are read-only; a write open of lower data does not happen
 	 * (copy-up comes first), but never hand one a copy. */
 	if (tl < 0 || (flags & O_ACCMODE) != O_RDONLY ||
-	    fstatat(m->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW) ||
-	    !S_ISREG(st.st_mode))
+	    nl_lower_lstat(m, layer, path, &st) || !S_ISREG(st.st_mode))
 		return open_layer_file(m, layer, path, flags);
 	tier_trace_open(ctx, tl, path, (uint64_t)st.st_size);
 	if (tier_lookup_data(ctx, tl, path, &st, copy, sizeof(copy)) <= TIER_DATA_LAYER) {
