@@ -48,6 +48,21 @@ static void put_range_status(struct nl_tier *t, FILE *f)
 		r.served_nvm, r.served_layer);
 }
 
+/* Metadata images of HDD layers: lookups answered from NVM or the layer. */
+static void put_meta_status(struct nl_tier *t, FILE *f)
+{
+	struct tier_meta_status m;
+
+	if (tier_meta_status(t->ctx, &m) || !m.on)
+		return;
+	fprintf(f, "metadata images: %" PRIu64 " layers, %" PRIu64 " bytes\n", m.layers, m.bytes);
+	fprintf(f, "meta_layers %" PRIu64 "\nmeta_partial %" PRIu64 "\nmeta_bytes %" PRIu64
+		"\nmeta_entries %" PRIu64 "\n", m.layers, m.partial, m.bytes, m.entries);
+	fprintf(f, "meta_hits %" PRIu64 "\nmeta_misses %" PRIu64 "\nmeta_builds %" PRIu64
+		"\nmeta_rebuilds %" PRIu64 "\nmeta_pending %d\n", m.hits, m.misses, m.builds,
+		m.rebuilds, m.pending);
+}
+
 static void put_status(struct nl_tier *t, FILE *f)
 {
 	struct tier_status s;
@@ -66,6 +81,7 @@ static void put_status(struct nl_tier *t, FILE *f)
 	fprintf(f, "cold_starts %" PRIu64 "\npromote %s\n", s.cold_starts,
 		s.promote_on ? "on" : "off");
 	put_range_status(t, f);
+	put_meta_status(t, f);
 	for (size_t i = 0; i < tier_layer_count(t->ctx); i++)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",
@@ -101,7 +117,19 @@ static void do_wait(struct nl_tier *t, FILE *f, const char *arg)
 	/* Records still in the ring count as work not done yet. */
 	tier_trace_flush(t->ctx);
 	r = tier_wait_idle(t->ctx, ms);
+	/* and the metadata images still to build */
+	if (!r && tier_meta_wait(t->ctx, false, ms) == -ETIMEDOUT)
+		r = -ETIMEDOUT;
 	put_result(f, r, "idle");
+}
+
+/* Build the missing metadata images now (with @verify: compare every
+ * image with its layer first), even in a trace window. */
+static void do_meta_wait(struct nl_tier *t, FILE *f, const char *arg, bool verify)
+{
+	int ms = arg && *arg ? atoi(arg) * 1000 : -1;
+
+	put_result(f, tier_meta_wait(t->ctx, verify, ms), "idle");
 }
 
 static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *arg)
@@ -126,6 +154,8 @@ static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *a
 					 strtoull(arg, NULL, 10) : UINT64_MAX), "freed");
 	} else if (!strcmp(cmd, "wait")) {
 		do_wait(t, f, arg);
+	} else if (!strcmp(cmd, "meta-wait") || !strcmp(cmd, "meta-verify")) {
+		do_meta_wait(t, f, arg, !strcmp(cmd, "meta-verify"));
 	} else {
 		fprintf(f, "error unknown command '%s'\n", cmd);
 	}

@@ -179,7 +179,8 @@ static void usage(FILE *f)
 	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
 	      "       nlayerfsctl promote MOUNTPOINT\n"
 	      "       nlayerfsctl evict MOUNTPOINT [BYTES]\n"
-	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n", f);
+	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n"
+	      "       nlayerfsctl meta-wait|meta-verify MOUNTPOINT [SECONDS]\n", f);
 }
 
 static int trace_file(const char *what, const char *file, const char *mp)
@@ -250,6 +251,8 @@ int main(int argc, char **argv)
 		return cmd_arg("evict", argc, argv, true);
 	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
 		return cmd_arg("wait", argc, argv, false);
+	if ((!strcmp(c, "meta-wait") || !strcmp(c, "meta-verify")) && (argc == 3 || argc == 4))
+		return cmd_arg(c, argc, argv, false);
 	usage(stderr);
 	return 2;
 }
