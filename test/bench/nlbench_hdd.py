@@ -102,23 +102,31 @@ def disk_of(path):
 class ThrottledHdd:
     """A blkio cgroup that throttles the disk holding `path` for its members."""
 
-    def __init__(self, path, tag, cleanup, write=False, bps=HDD_BPS, iops=HDD_IOPS):
+    def __init__(self, path, tag, cleanup, write=False, bps=HDD_BPS, iops=HDD_IOPS,
+                 write_iops=None):
         self.dev, self.disk = disk_of(path)
         self.bps, self.iops, self.write = bps, iops, write
+        self.write_iops = write_iops
         if not os.path.isdir(BLKIO):
             raise RuntimeError(f"{BLKIO} is missing: the blkio controller (cgroup v1) is needed")
         self.cg = os.path.join(BLKIO, f"nl-{tag}-{os.getpid()}")
         os.mkdir(self.cg)
         cleanup.push(f"remove {self.cg}", self.remove)
-        kinds = ("read", "write") if write else ("read",)
-        for kind in kinds:
-            self.set(f"blkio.throttle.{kind}_bps_device", f"{self.dev} {bps}")
-            self.set(f"blkio.throttle.{kind}_iops_device", f"{self.dev} {iops}")
+        self.set("blkio.throttle.read_bps_device", f"{self.dev} {bps}")
+        self.set("blkio.throttle.read_iops_device", f"{self.dev} {iops}")
+        if write:
+            self.set("blkio.throttle.write_bps_device", f"{self.dev} {bps}")
+            if write_iops:
+                self.set("blkio.throttle.write_iops_device", f"{self.dev} {write_iops}")
 
     def describe(self):
-        what = "reads and writes" if self.write else "reads"
-        return (f"{self.disk} ({self.dev}) throttled to {self.bps / MiB:.0f} MiB/s and "
-                f"{self.iops} IOPS for {what}, in the blkio cgroup of the measured processes")
+        s = (f"{self.disk} ({self.dev}) throttled to {self.bps / MiB:.0f} MiB/s and "
+             f"{self.iops} IOPS for reads")
+        if self.write:
+            s += (f", {self.bps / MiB:.0f} MiB/s and " +
+                  (f"{self.write_iops} IOPS" if self.write_iops else "no IOPS limit") +
+                  " for writes")
+        return s + ", in the blkio cgroup of the measured processes"
 
     def set(self, name, value):
         with open(os.path.join(self.cg, name), "w") as f:
@@ -132,6 +140,15 @@ class ThrottledHdd:
             with open(procs, "w") as f:
                 f.write(f"{os.getpid()}\n")
         return enter
+
+    def enter(self):
+        """Moves this process itself into the cgroup (until leave())."""
+        with open(os.path.join(self.cg, "cgroup.procs"), "w") as f:
+            f.write(f"{os.getpid()}\n")
+
+    def leave(self):
+        with open(os.path.join(BLKIO, "cgroup.procs"), "w") as f:
+            f.write(f"{os.getpid()}\n")
 
     def stats(self):
         """I/Os and bytes of the members on the disk so far (blkio.reset_stats
@@ -255,3 +272,70 @@ def write_section(path, name, section):
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+class LoopHdd:
+    """An ext4 file system on a loop device over a file on the machine's
+    disk, throttled for everyone (rules on the root blkio cgroup).
+
+    For write benchmarks: cgroup v1 charges page-cache writeback and journal
+    commits to the kernel threads doing them, not to the cgroup that dirtied
+    the pages, so a throttled cgroup would not slow those writes.  Rules on
+    the root group of a device only we use cover every write, whoever
+    submits it.  Same interface as ThrottledHdd."""
+
+    def __init__(self, mnt, size, cleanup, bps=HDD_BPS, iops=HDD_IOPS):
+        self.bps, self.iops, self.write, self.write_iops = bps, iops, True, None
+        self.image = mnt.rstrip("/") + ".img"
+        self.disk = disk_of(os.path.dirname(self.image))[1]
+        with open(self.image, "wb") as f:
+            f.truncate(size)
+        cleanup.push(f"remove {self.image}", lambda: os.unlink(self.image))
+        self.loop = subprocess.run(["losetup", "-f", "--show", self.image], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+        cleanup.push(f"detach {self.loop}",
+                     lambda: subprocess.run(["losetup", "-d", self.loop], check=True))
+        with open(f"/sys/block/{os.path.basename(self.loop)}/dev") as f:
+            self.dev = f.read().strip()
+        subprocess.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                        self.loop], check=True)
+        os.makedirs(mnt, exist_ok=True)
+        subprocess.run(["mount", self.loop, mnt], check=True)
+
+        def undo_mount():
+            subprocess.run(["umount", mnt], check=True)
+            os.rmdir(mnt)
+        cleanup.push(f"umount {mnt}", undo_mount)
+        cleanup.push("remove the throttle rules", self.unthrottle)
+        for name, v in (("read_bps_device", bps), ("read_iops_device", iops),
+                        ("write_bps_device", bps)):
+            self.set(name, v)
+
+    def set(self, name, value):
+        with open(os.path.join(BLKIO, f"blkio.throttle.{name}"), "w") as f:
+            f.write(f"{self.dev} {value}\n")
+
+    def unthrottle(self):
+        for name in ("read_bps_device", "read_iops_device", "write_bps_device"):
+            self.set(name, 0)
+
+    def describe(self):
+        return (f"an ext4 file system on {self.loop} (a file on {self.disk}), the loop device "
+                f"throttled to {self.bps / MiB:.0f} MiB/s and {self.iops} IOPS for reads and "
+                f"{self.bps / MiB:.0f} MiB/s for writes for every process and kernel thread "
+                f"(rules on the root blkio group; page-cache writeback and journal commits "
+                f"included)")
+
+    def join(self):
+        return None
+
+    def stats(self):
+        res = {}
+        for fname, key in (("blkio.throttle.io_serviced", "ios"),
+                           ("blkio.throttle.io_service_bytes", "bytes")):
+            with open(os.path.join(BLKIO, fname)) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 3 and parts[0] == self.dev and parts[1] in ("Read", "Write"):
+                        res[f"{parts[1].lower()}_{key}"] = int(parts[2])
+        return res
