@@ -79,6 +79,8 @@ objects_are() {
 }
 
 object_bytes() { find "$T/nvm/objects" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+# NVM use: the objects and the metadata images of the HDD layers.
+nvm_bytes() { find "$T/nvm/objects" "$T/nvm/meta" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 
 # ---- the cases ----
 
@@ -100,7 +102,7 @@ start_promotes_exactly_hot() {
 bytes_accounted() {
 	local used
 	used=$(status_of nvm_used)
-	[ "$used" = "$(object_bytes)" ] && [ "$used" -gt 0 ] || { echo "nvm_used $used, objects $(object_bytes)"; return 1; }
+	[ "$used" = "$(nvm_bytes)" ] && [ "$used" -gt 0 ] || { echo "nvm_used $used, objects and images $(nvm_bytes)"; return 1; }
 }
 
 one_object_for_twins() {
@@ -130,7 +132,7 @@ served_from() {
 remount_keeps_index() {
 	umount_tier && mount_tier || return 1
 	[ "$(status_of promoted_files)" = 5 ] && [ "$(status_of objects)" = 4 ] &&
-		[ "$(status_of nvm_used)" = "$(object_bytes)" ] || { "$CTL" status "$MNT"; return 1; }
+		[ "$(status_of nvm_used)" = "$(nvm_bytes)" ] || { "$CTL" status "$MNT"; return 1; }
 }
 
 reads_from_nvm() {
