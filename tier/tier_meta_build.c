@@ -302,13 +302,13 @@ static void peek_marker(struct mb *b, const char *path, struct mb_ent *e)
 /* After listing dir @di: sort it, note markers, queue covered subdirs. */
 static int descend(struct mb *b, size_t di)
 {
-	struct mb_dir *dir = &b->dirs[di];
 	uint64_t root_dev = b->root.st.st_dev;
 	char child[PATH_MAX];
 	int r;
 
-	qsort(dir->ents, dir->n, sizeof(*dir->ents), cmp_ent);
-	for (size_t j = 0; j < dir->n; j++) {
+	qsort(b->dirs[di].ents, b->dirs[di].n, sizeof(*b->dirs[di].ents), cmp_ent);
+	/* push_dir() moves b->dirs: index it afresh each time */
+	for (size_t j = 0; j < b->dirs[di].n; j++) {
 		struct mb_ent *e = &b->dirs[di].ents[j];
 		const char *path = b->dirs[di].path;
 
