@@ -651,7 +651,8 @@ ssize_t tier_meta_readlink(struct tier_ctx *ctx, int layer, const char *relpath,
 	if (!S_ISLNK(ent->mode))
 		return -EINVAL;
 	n = ent->link_len < size ? ent->link_len : size;
-	memcpy(buf, img->strs + ent->link_off, n);
+	if (n)
+		memcpy(buf, img->strs + ent->link_off, n);
 	return (ssize_t)n;
 }
 

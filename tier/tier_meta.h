@@ -124,6 +124,9 @@ int tier_meta_build_mem(const char *layer_dir, const char *layer_id,
 			const struct tier_meta_cover *cover, void **out, size_t *len);
 /* Write an image: temp file, fsync, rename, fsync of the directory. */
 int tier_meta_write(const char *meta_dir, const char *layer_id, const void *buf, size_t len);
+/* The whole-layer image of @layer_dir into @nvm_dir/meta (nlayerfs-import
+ * for the layers it stores on HDD; a mount checks it like any other). */
+int tier_meta_build_file(const char *nvm_dir, const char *layer_dir, const char *layer_id);
 void tier_meta_cover_free(struct tier_meta_cover *c);
 int tier_meta_cover_add(struct tier_meta_cover *c, const char *dir);
 void tier_meta_cover_sort(struct tier_meta_cover *c);

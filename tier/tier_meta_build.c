@@ -89,6 +89,8 @@ void tier_meta_cover_sort(struct tier_meta_cover *c)
 {
 	size_t out = 0;
 
+	if (!c->n)
+		return;
 	qsort(c->paths, c->n, sizeof(*c->paths), cmp_str);
 	for (size_t i = 0; i < c->n; i++) {
 		if (out && !strcmp(c->paths[out - 1], c->paths[i])) {
@@ -111,7 +113,7 @@ void tier_meta_cover_free(struct tier_meta_cover *c)
 
 static bool covered(const struct tier_meta_cover *c, const char *path)
 {
-	return c->full || bsearch(&path, c->paths, c->n, sizeof(*c->paths), cmp_str);
+	return c->full || (c->n && bsearch(&path, c->paths, c->n, sizeof(*c->paths), cmp_str));
 }
 
 /* ---- reading one entry ---- */
@@ -306,7 +308,8 @@ static int descend(struct mb *b, size_t di)
 	char child[PATH_MAX];
 	int r;
 
-	qsort(b->dirs[di].ents, b->dirs[di].n, sizeof(*b->dirs[di].ents), cmp_ent);
+	if (b->dirs[di].n)
+		qsort(b->dirs[di].ents, b->dirs[di].n, sizeof(*b->dirs[di].ents), cmp_ent);
 	/* push_dir() moves b->dirs: index it afresh each time */
 	for (size_t j = 0; j < b->dirs[di].n; j++) {
 		struct mb_ent *e = &b->dirs[di].ents[j];
@@ -614,5 +617,22 @@ int tier_meta_write(const char *meta_dir, const char *layer_id, const void *buf,
 		unlink(tmp);
 	else
 		r = tier_fsync_dir(meta_dir);
+	return r;
+}
+
+int tier_meta_build_file(const char *nvm_dir, const char *layer_dir, const char *layer_id)
+{
+	struct tier_meta_cover c = { .full = true };
+	char meta[PATH_MAX];
+	void *buf;
+	size_t len;
+	int r;
+
+	if (snprintf(meta, sizeof(meta), "%s/%s", nvm_dir, TIER_META_DIR) >= (int)sizeof(meta))
+		return -ENAMETOOLONG;
+	r = tier_meta_build_mem(layer_dir, layer_id, &c, &buf, &len);
+	if (!r)
+		r = tier_meta_write(meta, layer_id, buf, len);
+	free(buf);
 	return r;
 }
