@@ -24,6 +24,7 @@
 
 #include "tier/import_private.h"
 #include "tier/tier.h"
+#include "tier/tier_meta.h"
 
 #define MiB (1024.0 * 1024.0)
 
@@ -349,6 +350,24 @@ static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 	return r;
 }
 
+/* The metadata images of the new HDD layers, on NVM, so that even their
+ * first mount walks no HDD directories (the mount builds them otherwise).
+ * Only after the import succeeded: a failed one leaves nothing behind. */
+static void build_meta_images(struct import_run *run)
+{
+	for (size_t i = 0; i < run->img.n; i++) {
+		struct nl_layer *l = &run->img.layers[i];
+		int m;
+
+		if (!l->created || l->tier != NL_LASS_HDD)
+			continue;
+		m = tier_meta_build_file(run->nvm, l->path, l->chain_id + 7);
+		if (m && !run->o->quiet)
+			fprintf(stderr, "nlayerfs-import: layer %zu: no metadata image: %s\n",
+				i + 1, strerror(-m));
+	}
+}
+
 static void *layer_worker(void *arg)
 {
 	struct import_run *run = arg;
@@ -452,10 +471,12 @@ static int import_locked(struct import_run *run, char *err, size_t errlen)
 		r = for_each_layer(run, store_layer, err, errlen);
 	if (!r)
 		r = nl_registry_put(run->nvm, &run->img, err, errlen);
-	if (r)
+	if (r) {
 		undo_created(run);
-	else
+	} else {
+		build_meta_images(run);
 		report_layers(run);
+	}
 	return r;
 }
 
