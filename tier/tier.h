@@ -39,12 +39,13 @@ struct tier_config {
 	uint64_t range_threshold;	/* files this big get range copies; 0: off */
 	uint64_t range_unit;		/* granularity of traced read ranges */
 	bool layer_meta;		/* metadata images of HDD layers */
+	bool writeback;			/* write back cold NVM-home files */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
 /* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit, layer_meta). -ENOENT: not a tiering key (the caller may own it);
+ * index_size, range_threshold, range_unit, layer_meta, writeback). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
@@ -118,6 +119,41 @@ int tier_evict_file(struct tier_ctx *ctx, int layer, const char *relpath);
  * NVM blocks (hole punch, size kept). The union must then follow
  * tier_lookup_data() for those files too. Returns files written back. */
 int tier_writeback_cold(struct tier_ctx *ctx, bool release);
+
+/* What one write-back pass did. */
+struct tier_wb_result {
+	uint64_t files, bytes;		/* copied to HDD and committed now */
+	uint64_t released, released_bytes; /* NVM files and blocks freed */
+	uint64_t busy;			/* held open: released by a later pass */
+};
+/* tier_writeback_cold() with its figures. Blocks of a file are released
+ * only when no descriptor of this process holds the layer file and no
+ * open bracketed by tier_open_begin/end() can still reach it; busy files
+ * stay written back (reads go to the HDD copy) and are released by a later
+ * pass. -ECANCELED after tier_writeback_abort(). */
+int tier_writeback_run(struct tier_ctx *ctx, bool release, struct tier_wb_result *res);
+/* Write back one file of an NVM-home layer now, whether traced or not.
+ * -EINVAL: not an NVM-home layer; -EALREADY: written back already (and
+ * released, when @release). @res may be NULL. */
+int tier_writeback_file(struct tier_ctx *ctx, int layer, const char *relpath, bool release,
+			struct tier_wb_result *res);
+/* Stop a running pass and refuse later ones (before tier_close()). */
+void tier_writeback_abort(struct tier_ctx *ctx);
+/* Remove temp files a crash left under HDD/writeback/<id>/ of the NVM-home
+ * layers. Returns how many. */
+int tier_writeback_clean(struct tier_ctx *ctx);
+struct tier_wb_status {
+	uint64_t files, bytes;		/* written back (index) */
+	uint64_t busy;			/* waiting for descriptors to close */
+};
+int tier_writeback_status(struct tier_ctx *ctx, struct tier_wb_status *s);
+/* The open path of lower data: bracket tier_lookup_data() and the open of
+ * what it named. Two atomic counters, no lock; a write-back waits for the
+ * opens that began before its index commit. */
+unsigned tier_open_begin(struct tier_ctx *ctx);
+void tier_open_end(struct tier_ctx *ctx, unsigned ticket);
+/* True while a trace window is open. */
+bool tier_trace_active(struct tier_ctx *ctx);
 
 /* Hot list: "# nlayerfs hot list 1" then "<layer id> <path>" lines in first
  * open order. Export writes the traced files of every known layer. */

@@ -18,6 +18,7 @@ void tier_config_defaults(struct tier_config *c)
 	c->range_threshold = 8ULL << 20;	/* libraries and images read in parts */
 	c->range_unit = 64ULL << 10;
 	c->layer_meta = true;
+	c->writeback = true;	/* NVM keeps the hot files, HDD the rest */
 }
 
 #ifndef NLAYERFS_SYSCONFDIR
@@ -139,6 +140,8 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		rc = parse_bool(value, &c->trace), want = "on or off";
 	} else if (!strcmp(key, "layer_meta")) {
 		rc = parse_bool(value, &c->layer_meta), want = "on or off";
+	} else if (!strcmp(key, "writeback")) {
+		rc = parse_bool(value, &c->writeback), want = "on or off";
 	} else if (!strcmp(key, "promote")) {
 		rc = parse_bool(value, &c->promote), want = "on or off";
 	} else if (!strcmp(key, "trace_window")) {

@@ -407,7 +407,8 @@ int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e)
 		pmemobj_tx_add_range_direct(e, sizeof(*e));
 		if (e->state == TIER_ST_RANGE)
 			tier_range_tx_clear_copy(ctx, e);
-		e->state = TIER_ST_TRACED;
+		/* a written-back file's data is in its HDD copy again */
+		e->state = e->wb ? TIER_ST_WRITTEN_BACK : TIER_ST_TRACED;
 		memset(e->digest, 0, 32);
 		if (last) {
 			pmemobj_tx_add_range_direct(&ctx->root->object_bytes, sizeof(uint64_t));
@@ -439,6 +440,7 @@ int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 		pmemobj_tx_add_range_direct(e, sizeof(*e));
 		set_source(e, src);
 		e->state = TIER_ST_WRITTEN_BACK;
+		e->wb = 1;
 	} TX_ONABORT {
 		rc = -EIO;
 	} TX_END

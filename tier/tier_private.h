@@ -23,7 +23,10 @@ enum tier_state { TIER_ST_TRACED = 0, TIER_ST_PROMOTED = 1, TIER_ST_WRITTEN_BACK
 
 /* One file in the pool. Laid out for persistence: fixed-size fields only. */
 struct tier_pentry {
-	uint8_t used, state, pad[6];
+	uint8_t used, state;
+	uint8_t wb;			/* written back: the HDD copy holds the
+					 * data, the layer file may be a hole */
+	uint8_t pad[5];
 	char layer[TIER_ID_LEN + 1];
 	char pad2[7];
 	PMEMoid path;			/* pmemobj string */
@@ -145,6 +148,13 @@ struct tier_ctx {
 	uint64_t rt_folded_ns;			/* last fold while the window is open */
 	bool rt_lock_init;
 	_Atomic uint64_t range_served_nvm, range_served_layer;
+
+	/* write-back of NVM-home layers (tier_writeback.c) */
+	_Atomic bool wb_running;		/* one pass or file at a time */
+	_Atomic bool wb_abort;			/* unmount: stop passes now */
+	_Atomic uint64_t open_epoch;		/* grace periods of lower opens */
+	_Atomic uint64_t opens[2];		/* opens in flight, by epoch parity */
+	_Atomic uint64_t wb_busy;		/* written back, held open, not released */
 
 	/* metadata images of HDD layers (tier_meta.c) */
 	struct tier_meta_state *meta;

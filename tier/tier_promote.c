@@ -142,7 +142,7 @@ int tier_evict_file(struct tier_ctx *ctx, int layer, const char *relpath)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&ctx->lock);
 	e = tier_index_find(ctx, ctx->layers[layer].id, relpath);
-	if (e && e->state == TIER_ST_PROMOTED)
+	if (e && (e->state == TIER_ST_PROMOTED || e->state == TIER_ST_RANGE))
 		rc = tier_index_drop_copy(ctx, e);
 	pthread_rwlock_unlock(&ctx->lock);
 	return rc;
@@ -197,6 +197,11 @@ static bool same_source(const struct stat *a, const struct stat *b)
 
 bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st)
 {
+	/* releasing a written-back file's blocks changes its mtime until the
+	 * old one is set back (or for good after a crash in between): size
+	 * and inode identify it */
+	if (e->wb)
+		return e->src_size == (uint64_t)st->st_size && e->src_ino == st->st_ino;
 	return e->src_size == (uint64_t)st->st_size && e->src_ino == st->st_ino &&
 	       e->src_mtime_ns == (uint64_t)st->st_mtim.tv_sec * 1000000000ULL +
 				  (uint64_t)st->st_mtim.tv_nsec;
@@ -247,6 +252,51 @@ static bool already_promoted(struct tier_ctx *ctx, int layer, const char *rel, c
 	return yes;
 }
 
+/* A written-back file of an NVM-home layer needed again: its layer file
+ * may be a hole now, so the object is copied from the HDD copy, and the
+ * layer file only names the entry (size and inode). */
+static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel)
+{
+	const struct tier_layer *l = &ctx->layers[layer];
+	char src[PATH_MAX], hdd[PATH_MAX], tmp[PATH_MAX];
+	struct stat st, st2, h1, h2;
+	struct tier_pentry *e;
+	uint8_t digest[32];
+	bool wb;
+	int fd, rc;
+
+	if (!ctx->cfg.hdd_dir ||
+	    snprintf(src, sizeof(src), "%s/%s", l->dir, rel) >= (int)sizeof(src) ||
+	    snprintf(hdd, sizeof(hdd), "%s/writeback/%s/%s", ctx->cfg.hdd_dir, l->id, rel) >=
+	    (int)sizeof(hdd) || lstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	pthread_rwlock_rdlock(&ctx->lock);
+	e = tier_index_find(ctx, l->id, rel);
+	wb = e && e->wb && e->state == TIER_ST_WRITTEN_BACK && tier_entry_matches(e, &st);
+	pthread_rwlock_unlock(&ctx->lock);
+	if (!wb || (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size))
+		return 0;
+	fd = open(hdd, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = fstat(fd, &h1) < 0 ? -errno : h1.st_size != st.st_size ? -ESTALE : 0;
+	if (!rc)
+		rc = copy_hashed(ctx, fd, tmp, sizeof(tmp), digest);
+	if (!rc && (fstat(fd, &h2) < 0 || !same_source(&h1, &h2) || lstat(src, &st2) < 0 ||
+		    st2.st_size != st.st_size || st2.st_ino != st.st_ino)) {
+		unlink(tmp);
+		rc = -EAGAIN;
+	}
+	close(fd);
+	if (rc)
+		return rc;
+	pthread_rwlock_wrlock(&ctx->lock);
+	rc = commit_copy(ctx, layer, rel, tmp, digest, &st);
+	pthread_rwlock_unlock(&ctx->lock);
+	unlink(tmp);
+	return rc;
+}
+
 static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 {
 	char src[PATH_MAX], tmp[PATH_MAX];
@@ -255,7 +305,7 @@ static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 	int fd, rc;
 
 	if (ctx->layers[layer].home == TIER_HOME_NVM)
-		return 0;
+		return promote_written_back(ctx, layer, rel);
 	if (snprintf(src, sizeof(src), "%s/%s", ctx->layers[layer].dir, rel) >= (int)sizeof(src))
 		return -ENAMETOOLONG;
 	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -403,7 +453,9 @@ int tier_promote_hot(struct tier_ctx *ctx)
 		if (!e->used || !e->heat || e->state == TIER_ST_PROMOTED)
 			continue;
 		for (size_t l = 0; l < ctx->nlayers; l++) {
-			if (ctx->layers[l].home != TIER_HOME_HDD || strcmp(ctx->layers[l].id, e->layer))
+			/* NVM-home files only when written back and needed again */
+			if ((ctx->layers[l].home != TIER_HOME_HDD && !e->wb) ||
+			    strcmp(ctx->layers[l].id, e->layer))
 				continue;
 			rc = tier_queue_push(ctx, (int)l, tier_entry_path(e), e->order);
 			queued += !rc;
