@@ -55,9 +55,10 @@ umount_meta() {
 
 status_of() { "$CTL" status "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
 
-# Every attribute of every entry, its link target and all its xattrs.
+# Every attribute of every entry, its link target and all its xattrs
+# (not st_dev: each FUSE mount gets its own device number).
 snapshot() {
-	(cd "$MNT" && find . -printf '%p %y %m %U %G %s %b %n %i %D %T@ %C@ %A@ %l\n' | sort &&
+	(cd "$MNT" && find . -printf '%p %y %m %U %G %s %b %n %i %T@ %C@ %A@ %l\n' | sort &&
 		find . -print0 | sort -z | xargs -0 getfattr -h -d -m - -e hex 2>/dev/null)
 }
 
