@@ -43,8 +43,16 @@ mount_meta() {
 	local i
 	"$NLAYERFS" nlayerfs "$MNT" -f -o "$opts${2:+,$2}" 2>>"$T/daemon.log" &
 	DPID=$!
-	for i in $(seq 100); do is_mounted "$MNT" && break; sleep 0.1; done
-	is_mounted "$MNT"
+	started
+}
+
+# The daemon opens the tiers (and images) at FUSE INIT, after the mount
+# appears: its control socket answers once that is done.
+started() {
+	local i
+	for i in $(seq 200); do is_mounted "$MNT" && break; sleep 0.1; done
+	for i in $(seq 200); do "$CTL" status "$MNT" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
 }
 
 umount_meta() {
@@ -229,13 +237,12 @@ changed_file_found_at_open() {
 
 # Copy-up reads the lower xattrs and link target from the image.
 copy_up_from_image() {
-	local i opts=lowerdir=$T/hdd/l1:$T/hdd/l2,upperdir=$T/upper,workdir=$T/work
+	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,upperdir=$T/upper,workdir=$T/work
 	mkdir -p "$T/upper" "$T/work"
 	"$NLAYERFS" nlayerfs "$MNT" -f -o "$opts,nvm=$T/nvm,hdd=$T/hdd,layer_meta=on" \
 		2>>"$T/daemon.log" &
 	DPID=$!
-	for i in $(seq 100); do is_mounted "$MNT" && break; sleep 0.1; done
-	"$CTL" meta-wait "$MNT" 120 || return 1
+	started && "$CTL" meta-wait "$MNT" 120 || return 1
 	chmod 4711 "$MNT/bin/ping" && touch -h "$MNT/bin/libc" || return 1
 	[ "$(status_of meta_misses)" = 0 ] || { "$CTL" status "$MNT"; return 1; }
 	[ "$(getfattr -h --only-values -n user.origin "$T/upper/bin/ping")" = "layer one" ] &&
