@@ -4,7 +4,8 @@
  * only, so that nothing appears in the tree a container sees. One thread
  * answers one command per connection, one at a time:
  *
- *   request:  "<command> [argument]\n" (import: the hot list follows)
+ *   request:  "<command> [argument]\n" (import: the hot list follows;
+ *             promote-paths, evict-paths: one merged-tree path a line)
  *   reply:    lines of text, then "ok" or "error <message>"
  */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fs/nlayerfs.h"
 #include "fs/tier_glue.h"
 
 #define NL_RUN_DIR "/run/nlayerfs"
@@ -63,6 +65,27 @@ static void put_meta_status(struct nl_tier *t, FILE *f)
 		m.rebuilds, m.pending);
 }
 
+/* Write-back of cold NVM-home files: what the index holds, what is left
+ * for later, and the last pass. */
+static void put_wb_status(struct nl_tier *t, FILE *f)
+{
+	struct tier_wb_status w;
+
+	if (tier_writeback_status(t->ctx, &w))
+		return;
+	fprintf(f, "writeback %s\nwriteback_files %" PRIu64 "\nwriteback_bytes %" PRIu64
+		"\nwriteback_busy %" PRIu64 "\n",
+		!t->wb.on ? "unavailable" : t->cfg.writeback ? "on" : "off",
+		w.files, w.bytes, w.busy);
+	if (!t->wb.on)
+		return;
+	pthread_mutex_lock(&t->wb.lock);
+	fprintf(f, "writeback_passes %" PRIu64 "\nwriteback_last_files %" PRIu64
+		"\nwriteback_last_released_bytes %" PRIu64 "\n", t->wb.passes,
+		t->wb.last.files, t->wb.last.released_bytes);
+	pthread_mutex_unlock(&t->wb.lock);
+}
+
 static void put_status(struct nl_tier *t, FILE *f)
 {
 	struct tier_status s;
@@ -81,6 +104,7 @@ static void put_status(struct nl_tier *t, FILE *f)
 	fprintf(f, "cold_starts %" PRIu64 "\npromote %s\n", s.cold_starts,
 		s.promote_on ? "on" : "off");
 	put_range_status(t, f);
+	put_wb_status(t, f);
 	put_meta_status(t, f);
 	for (size_t i = 0; i < tier_layer_count(t->ctx); i++)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
@@ -132,6 +156,221 @@ static void do_meta_wait(struct nl_tier *t, FILE *f, const char *arg, bool verif
 	put_result(f, tier_meta_wait(t->ctx, verify, ms), "idle");
 }
 
+static void do_writeback(struct nl_tier *t, FILE *f, const char *arg)
+{
+	bool wait = arg && !strcmp(arg, "wait");
+	struct tier_wb_result res = { 0 };
+	int r;
+
+	if (!t->cfg.hdd_dir) {
+		fputs("error write-back needs an HDD tier (the hdd= option)\n", f);
+		return;
+	}
+	r = nl_tier_writeback_now(t, wait, &res);
+	if (r < 0) {
+		fprintf(f, "error %s\n", strerror(-r));
+		return;
+	}
+	if (wait)
+		fprintf(f, "written_back %" PRIu64 "\nwritten_back_bytes %" PRIu64
+			"\nreleased %" PRIu64 "\nreleased_bytes %" PRIu64 "\nbusy %" PRIu64 "\n",
+			res.files, res.bytes, res.released, res.released_bytes, res.busy);
+	else
+		fputs("started\n", f);
+	fputs("ok\n", f);
+}
+
+/* Does @layer hide @name of @dir with an old-style ".wh.NAME" marker? */
+static bool wh_marker(struct nl_mount *m, int layer, const char *dir, const char *name)
+{
+	char wh[NL_PATH_BUF + 8];
+	struct stat st;
+
+	if (snprintf(wh, sizeof(wh), "%s%s.wh.%s", strcmp(dir, ".") ? dir : "",
+		     strcmp(dir, ".") ? "/" : "", name) >= (int)sizeof(wh))
+		return false;
+	return nl_lower_lstat(m, layer, wh, &st) == 0;
+}
+
+/* The lowest layer the directory @path found in @found merges down to:
+ * until a layer makes it opaque or holds a non-directory or a whiteout. */
+static int merge_end(struct nl_mount *m, const char *dir, const char *name, const char *path,
+		     int found, int end)
+{
+	struct stat st;
+
+	if (nl_dir_is_opaque(m, found, path))
+		return found;
+	for (int j = found + 1; j <= end; j++) {
+		int r = nl_lower_lstat(m, j, path, &st);
+
+		if (r) {
+			if (wh_marker(m, j, dir, name))
+				return j - 1;
+			continue;
+		}
+		if (nl_is_whiteout(&st) || !S_ISDIR(st.st_mode))
+			return j - 1;
+		if (nl_dir_is_opaque(m, j, path))
+			return j;
+	}
+	return end;
+}
+
+/*
+ * A path of the merged tree to the layer that shows it, the way lookups
+ * go: top layer first, whiteouts hide, a directory merges down as above.
+ */
+static int find_in_layers(struct nl_mount *m, const char *rel, int *layer, struct stat *st)
+{
+	char path[NL_PATH_BUF], dir[NL_PATH_BUF] = ".", name[NAME_MAX + 1];
+	const char *p = rel;
+	int start = 0, end = m->n_layers - 1, found;
+
+	if (!*rel || strlen(rel) >= sizeof(path))
+		return -EINVAL;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t nlen = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (!nlen || nlen > NAME_MAX)
+			return nlen ? -ENAMETOOLONG : -EINVAL;
+		memcpy(name, p, nlen);
+		name[nlen] = 0;
+		memcpy(path, rel, (size_t)(p - rel) + nlen);
+		path[(p - rel) + nlen] = 0;
+		if (nl_name_is_private(name))
+			return -ENOENT;
+		found = -1;
+		for (int j = start; j <= end && found < 0; j++) {
+			int r = nl_lower_lstat(m, j, path, st);
+
+			if (r == 0 && nl_is_whiteout(st))
+				return -ENOENT;
+			if (r == 0)
+				found = j;
+			else if (r != -ENOENT && r != -ENOTDIR)
+				return r;
+			else if (wh_marker(m, j, dir, name))
+				return -ENOENT;
+		}
+		if (found < 0)
+			return -ENOENT;
+		if (!slash)
+			break;
+		if (!S_ISDIR(st->st_mode))
+			return -ENOTDIR;
+		end = merge_end(m, dir, name, path, found, end);
+		start = found;
+		snprintf(dir, sizeof(dir), "%s", path);
+		p = slash + 1;
+	}
+	*layer = found;
+	return 0;
+}
+
+/* @rel to a tier layer and a message when it is not a lower regular file. */
+static int resolve_lower(struct nl_tier *t, const char *rel, int *tl, char *why, size_t len)
+{
+	struct stat st;
+	int layer, r;
+
+	while (*rel == '/')
+		rel++;
+	r = find_in_layers(t->m, rel, &layer, &st);
+	if (r) {
+		snprintf(why, len, "%s", r == -EINVAL ? "the mount's root" : strerror(-r));
+		return r;
+	}
+	if (t->m->layers[layer].upper || layer >= t->n_layers || t->layer_of[layer] < 0) {
+		snprintf(why, len, "in the upper layer (new or copied up), not a lower file");
+		return -EXDEV;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, len, "not a regular file");
+		return -EINVAL;
+	}
+	*tl = t->layer_of[layer];
+	return 0;
+}
+
+/* promote: an HDD-layer file, or a written-back one, is queued. */
+static int promote_path(struct nl_tier *t, int tl, const char *rel, char *msg, size_t len)
+{
+	int r = tier_promote_file(t->ctx, tl, rel);
+
+	if (!r)
+		snprintf(msg, len, "queued");
+	return r;
+}
+
+/* evict: an HDD-layer file loses its NVM copy; an NVM-home file is
+ * written back to HDD and its NVM blocks freed (when nothing holds it). */
+static int evict_path(struct nl_tier *t, int tl, const char *rel, char *msg, size_t len)
+{
+	struct tier_wb_result res;
+	int r;
+
+	if (tier_layer_home(t->ctx, tl) == TIER_HOME_HDD) {
+		r = tier_evict_file(t->ctx, tl, rel);
+		if (r == -ENOENT)
+			snprintf(msg, len, "has no NVM copy");
+		else if (!r)
+			snprintf(msg, len, "evicted");
+		return r == -ENOENT ? -EALREADY : r;
+	}
+	if (!t->cfg.hdd_dir) {
+		snprintf(msg, len, "an NVM-home file needs the hdd= tier to be evicted");
+		return -ENOENT;
+	}
+	/* a promoted copy of a written-back file goes first */
+	tier_evict_file(t->ctx, tl, rel);
+	r = tier_writeback_file(t->ctx, tl, rel, true, &res);
+	if (r == -EALREADY)
+		snprintf(msg, len, "already written back");
+	else if (!r && res.busy) {
+		snprintf(msg, len, "written back; NVM blocks freed when its descriptors close");
+		nl_tier_writeback_retry(t);
+	} else if (!r)
+		snprintf(msg, len, "written back, %" PRIu64 " NVM bytes freed", res.released_bytes);
+	return r;
+}
+
+/* One path a line; each gets "PATH: what happened", the end says how
+ * many failed. */
+static void do_paths(struct nl_tier *t, FILE *in, FILE *f, bool promote)
+{
+	char *line = NULL, why[256] = "";
+	size_t cap = 0;
+	unsigned bad = 0, n = 0;
+	ssize_t len;
+
+	while ((len = getline(&line, &cap, in)) > 0) {
+		int tl, r;
+
+		line[strcspn(line, "\n")] = 0;
+		if (!*line)
+			continue;
+		n++;
+		r = resolve_lower(t, line, &tl, why, sizeof(why));
+		if (!r)
+			r = promote ? promote_path(t, tl, line + strspn(line, "/"), why, sizeof(why)) :
+				      evict_path(t, tl, line + strspn(line, "/"), why, sizeof(why));
+		if (r && r != -EALREADY && !*why)
+			snprintf(why, sizeof(why), "%s", strerror(-r));
+		bad += r && r != -EALREADY;
+		fprintf(f, "%s: %s\n", line, why);
+		*why = 0;
+	}
+	free(line);
+	if (!n)
+		fputs("error no paths given\n", f);
+	else if (bad)
+		fprintf(f, "error %u of %u paths failed\n", bad, n);
+	else
+		fputs("ok\n", f);
+}
+
 static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *arg)
 {
 	if (!strcmp(cmd, "status")) {
@@ -154,6 +393,12 @@ static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *a
 					 strtoull(arg, NULL, 10) : UINT64_MAX), "freed");
 	} else if (!strcmp(cmd, "wait")) {
 		do_wait(t, f, arg);
+	} else if (!strcmp(cmd, "writeback")) {
+		do_writeback(t, f, arg);
+	} else if (!strcmp(cmd, "promote-paths")) {
+		do_paths(t, in, f, true);
+	} else if (!strcmp(cmd, "evict-paths")) {
+		do_paths(t, in, f, false);
 	} else if (!strcmp(cmd, "meta-wait") || !strcmp(cmd, "meta-verify")) {
 		do_meta_wait(t, f, arg, !strcmp(cmd, "meta-verify"));
 	} else {

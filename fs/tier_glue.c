@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/nlayerfs.h"
@@ -23,7 +24,7 @@
 /* The tiering keys the mount forwards to tier_config_set(). */
 static const char *const tier_keys[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
-	"range_threshold", "range_unit", "layer_meta",
+	"range_threshold", "range_unit", "layer_meta", "writeback",
 };
 
 static int load_config(struct tier_config *c, const struct nl_options *o,
@@ -105,6 +106,7 @@ int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen)
 		free(t);
 		return r;
 	}
+	t->m = m;
 	m->tier = t;
 	return 0;
 }
@@ -126,6 +128,171 @@ static int add_layers(struct nl_mount *m, struct nl_tier *t)
 	return 0;
 }
 
+/* ---- write-back of cold NVM-home files ---- */
+
+/* The window's hot files first (written-back ones needed again come back
+ * from HDD), then the rest of NVM goes to HDD. Never on a request path. */
+static int writeback_pass(struct nl_tier *t, struct tier_wb_result *res)
+{
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	tier_trace_flush(t->ctx);
+	if (t->cfg.promote) {
+		r = tier_promote_hot(t->ctx);
+		if (r < 0)
+			return r;
+		/* short waits, so that an unmount is not held up */
+		while ((r = tier_wait_idle(t->ctx, 500)) == -ETIMEDOUT)
+			if (__atomic_load_n(&t->wb.stop, __ATOMIC_RELAXED))
+				return -ECANCELED;
+	}
+	return tier_writeback_run(t->ctx, true, res);
+}
+
+static void wb_log(const struct tier_wb_result *res, int r)
+{
+	if (r && r != -ECANCELED)
+		syslog(LOG_WARNING, "nlayerfs: write-back: %s", strerror(-r));
+	else if (res->files || res->released)
+		syslog(LOG_INFO, "nlayerfs: write-back: %llu files (%llu bytes) to HDD, "
+		       "%llu NVM bytes released, %llu held open",
+		       (unsigned long long)res->files, (unsigned long long)res->bytes,
+		       (unsigned long long)res->released_bytes, (unsigned long long)res->busy);
+}
+
+/* Wait up to @ms for a request or the stop; the caller holds wb.lock. */
+static void wb_sleep(struct nl_wb *wb, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&wb->wake, &wb->lock, &ts);
+}
+
+static void *wb_main(void *arg)
+{
+	struct nl_tier *t = arg;
+	struct nl_wb *wb = &t->wb;
+	bool was_active = tier_trace_active(t->ctx);
+	struct tier_wb_result res;
+	unsigned idle = 0;
+	int r;
+
+	/* temps of copies a crash interrupted */
+	tier_writeback_clean(t->ctx);
+	pthread_mutex_lock(&wb->lock);
+	while (!wb->stop) {
+		bool active, closed, due;
+		uint64_t asked;
+
+		wb_sleep(wb, 1000);
+		if (wb->stop)
+			break;
+		active = tier_trace_active(t->ctx);
+		closed = was_active && !active;
+		was_active = active;
+		/* busy files: retried every few seconds while the window is shut */
+		due = wb->retry && !active && ++idle >= 5;
+		if (wb->asked == wb->finished && !(t->cfg.writeback && (closed || due)))
+			continue;
+		asked = wb->asked;
+		idle = 0;
+		pthread_mutex_unlock(&wb->lock);
+		r = writeback_pass(t, &res);
+		wb_log(&res, r);
+		pthread_mutex_lock(&wb->lock);
+		wb->finished = asked;
+		wb->last_rc = r;
+		wb->last = res;
+		wb->passes++;
+		wb->retry = !r && res.busy;
+		pthread_cond_broadcast(&wb->done);
+	}
+	wb->exited = true;
+	wb->finished = wb->asked;
+	wb->last_rc = -ECANCELED;
+	pthread_cond_broadcast(&wb->done);
+	pthread_mutex_unlock(&wb->lock);
+	return NULL;
+}
+
+int nl_tier_writeback_now(struct nl_tier *t, bool wait, struct tier_wb_result *res)
+{
+	struct nl_wb *wb = &t->wb;
+	uint64_t mine;
+	int r = 0;
+
+	if (!wb->on)
+		return -ENOENT;
+	pthread_mutex_lock(&wb->lock);
+	mine = ++wb->asked;
+	pthread_cond_signal(&wb->wake);
+	while (wait && !wb->exited && wb->finished < mine)
+		pthread_cond_wait(&wb->done, &wb->lock);
+	if (wait) {
+		r = wb->exited ? -ECANCELED : wb->last_rc;
+		if (res)
+			*res = wb->last;
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return r;
+}
+
+void nl_tier_writeback_retry(struct nl_tier *t)
+{
+	if (!t->wb.on)
+		return;
+	pthread_mutex_lock(&t->wb.lock);
+	t->wb.retry = true;
+	pthread_mutex_unlock(&t->wb.lock);
+}
+
+/* Only with an HDD tier to write to. */
+static int wb_start(struct nl_tier *t)
+{
+	struct nl_wb *wb = &t->wb;
+
+	if (!t->cfg.hdd_dir)
+		return 0;
+	pthread_mutex_init(&wb->lock, NULL);
+	pthread_cond_init(&wb->wake, NULL);
+	pthread_cond_init(&wb->done, NULL);
+	if (pthread_create(&wb->thread, NULL, wb_main, t)) {
+		pthread_mutex_destroy(&wb->lock);
+		pthread_cond_destroy(&wb->wake);
+		pthread_cond_destroy(&wb->done);
+		return -EAGAIN;
+	}
+	wb->on = true;
+	return 0;
+}
+
+static void wb_stop(struct nl_tier *t)
+{
+	struct nl_wb *wb = &t->wb;
+
+	if (!wb->on)
+		return;
+	pthread_mutex_lock(&wb->lock);
+	wb->stop = true;
+	pthread_cond_broadcast(&wb->wake);
+	pthread_mutex_unlock(&wb->lock);
+	/* a pass in progress stops between two files */
+	tier_writeback_abort(t->ctx);
+	pthread_join(wb->thread, NULL);
+	wb->on = false;
+	pthread_mutex_destroy(&wb->lock);
+	pthread_cond_destroy(&wb->wake);
+	pthread_cond_destroy(&wb->done);
+}
+
 void nl_tier_start(struct nl_mount *m)
 {
 	struct nl_tier *t = m->tier;
@@ -145,11 +312,14 @@ void nl_tier_start(struct nl_mount *m)
 		r = r < 0 ? r : 0;
 	}
 	if (!r)
+		r = wb_start(t);
+	if (!r)
 		r = nl_tier_ctl_start(t);
 	if (r) {
 		/* The mount is up already: serve every file from its layer. */
 		syslog(LOG_ERR, "nlayerfs: tiering off: %s", *msg ? msg : strerror(-r));
 		fprintf(stderr, "nlayerfs: tiering off: %s\n", *msg ? msg : strerror(-r));
+		wb_stop(t);
 		nl_tier_ctl_stop(t);
 		tier_close(t->ctx);
 		__atomic_store_n(&t->ctx, NULL, __ATOMIC_RELEASE);
@@ -162,6 +332,8 @@ void nl_tier_stop(struct nl_mount *m)
 
 	if (!t)
 		return;
+	/* first: a control command may be waiting for a pass */
+	wb_stop(t);
 	nl_tier_ctl_stop(t);
 	tier_close(t->ctx);
 	tier_config_free(&t->cfg);
@@ -181,14 +353,43 @@ static int open_layer_file(struct nl_mount *m, int layer, const char *path, int 
 	return fd;
 }
 
+/* Where the data is, and open it. Between the lookup and the open the
+ * file may be written back; the bracket makes its release wait for us. */
+static int open_tiered(struct nl_mount *m, struct tier_ctx *ctx, int layer, int tl,
+		       const char *path, int flags, const struct stat *st,
+		       struct nl_range **range)
+{
+	char copy[NL_PATH_BUF];
+	unsigned ticket = tier_open_begin(ctx);
+	int where = tier_lookup_data(ctx, tl, path, st, copy, sizeof(copy));
+	int fd;
+
+	if (where <= TIER_DATA_LAYER) {
+		/* a big file: its read ranges traced, some of them on NVM */
+		if (range)
+			*range = nl_range_open(ctx, tl, path, st);
+		fd = open_layer_file(m, layer, path, flags);
+	} else {
+		fd = open(copy, flags | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		/* A promoted copy that went away (evicted meanwhile) is no
+		 * error: the layer has the file. A written-back file's layer
+		 * file may be a hole: never read that instead. */
+		if (fd < 0 && where == TIER_DATA_NVM_COPY)
+			fd = open_layer_file(m, layer, path, flags);
+	}
+	tier_open_end(ctx, ticket);
+	return fd;
+}
+
 int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags,
 		      struct nl_range **range)
 {
 	struct nl_tier *t = m->tier;
 	struct tier_ctx *ctx = t ? __atomic_load_n(&t->ctx, __ATOMIC_ACQUIRE) : NULL;
-	char copy[NL_PATH_BUF];
 	struct stat st;
-	int tl, fd;
+	int tl;
 
 	tl = ctx && layer < t->n_layers ? t->layer_of[layer] : -1;
 	/* Copies are read-only; a write open of lower data does not happen
@@ -197,13 +398,5 @@ int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags
 	    nl_lower_lstat(m, layer, path, &st) || !S_ISREG(st.st_mode))
 		return open_layer_file(m, layer, path, flags);
 	tier_trace_open(ctx, tl, path, (uint64_t)st.st_size);
-	if (tier_lookup_data(ctx, tl, path, &st, copy, sizeof(copy)) <= TIER_DATA_LAYER) {
-		/* a big file: its read ranges traced, some of them on NVM */
-		if (range)
-			*range = nl_range_open(ctx, tl, path, &st);
-		return open_layer_file(m, layer, path, flags);
-	}
-	fd = open(copy, flags | O_CLOEXEC);
-	/* A copy that went away (evicted meanwhile) is no error. */
-	return fd >= 0 ? fd : open_layer_file(m, layer, path, flags);
+	return open_tiered(m, ctx, layer, tl, path, flags, &st, range);
 }

@@ -11,8 +11,25 @@
 
 #include "tier/tier.h"
 
+struct nl_mount;
+
+/* The write-back thread: after each trace window, or when asked. */
+struct nl_wb {
+	pthread_t thread;
+	bool on;		/* thread running */
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	bool stop, exited;
+	bool retry;		/* busy files left: another pass soon */
+	uint64_t asked, finished;	/* passes requested / completed */
+	int last_rc;
+	struct tier_wb_result last;
+	uint64_t passes;
+};
+
 struct nl_tier {
 	struct tier_config cfg;
+	struct nl_mount *m;
 	struct tier_ctx *ctx;
 	int *layer_of;		/* union layer -> tier layer, -1 for the upper */
 	int n_layers;
@@ -21,6 +38,7 @@ struct nl_tier {
 	pthread_t thread;
 	bool thread_on;
 	pthread_mutex_t cmd_lock;	/* one control command at a time */
+	struct nl_wb wb;
 };
 
 /* tier_ctl.c: the control socket of a mount */
@@ -30,5 +48,11 @@ int nl_tier_ctl_start(struct nl_tier *t);
 void nl_tier_ctl_stop(struct nl_tier *t);
 /* The socket path of @mountpoint (absolute): the tool computes the same. */
 int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len);
+
+/* tier_glue.c: ask for a write-back pass; with @wait, wait for it and get
+ * its figures in @res. Returns the pass's result, or -ENOENT without hdd=. */
+int nl_tier_writeback_now(struct nl_tier *t, bool wait, struct tier_wb_result *res);
+/* A pass soon: files were left busy. */
+void nl_tier_writeback_retry(struct nl_tier *t);
 
 #endif

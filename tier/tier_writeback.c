@@ -334,6 +334,11 @@ static bool committed(struct tier_ctx *ctx, const struct tier_layer *l, const ch
 	return yes;
 }
 
+static off_t round_up(off_t n, off_t unit)
+{
+	return (n + unit - 1) / unit * unit;
+}
+
 static int release_one(struct wb_run *w, const struct held *h, const struct wb_item *it)
 {
 	struct tier_ctx *ctx = w->ctx;
@@ -358,7 +363,9 @@ static int release_one(struct wb_run *w, const struct held *h, const struct wb_i
 		close(fd);
 		return 0;
 	}
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size) < 0) {
+	/* up to a whole block: a partial last block would only be zeroed */
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      round_up(st.st_size, st.st_blksize > 4096 ? st.st_blksize : 4096)) < 0) {
 		int e = errno;
 
 		close(fd);

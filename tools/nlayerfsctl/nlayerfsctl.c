@@ -4,6 +4,7 @@
  * control socket (/run/nlayerfs/<hash of the mountpoint>.sock).
  */
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -136,6 +137,9 @@ static int finish(char *buf, size_t len, FILE *out, int trailer)
 	char *summary = last_lines(buf, len, 1 + trailer);
 
 	if (strncmp(status, "ok", 2)) {
+		/* what came before the error says which part failed */
+		if (!strncmp(status, "error", 5))
+			fwrite(buf, 1, (size_t)(status - buf), stderr);
 		fprintf(stderr, "nlayerfsctl: %s", *status ? status : "no answer\n");
 		if (*status && strncmp(status, "error", 5))
 			fputs(buf, stderr);
@@ -177,8 +181,9 @@ static void usage(FILE *f)
 	fputs("usage: nlayerfsctl status MOUNTPOINT\n"
 	      "       nlayerfsctl trace start|stop MOUNTPOINT\n"
 	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
-	      "       nlayerfsctl promote MOUNTPOINT\n"
-	      "       nlayerfsctl evict MOUNTPOINT [BYTES]\n"
+	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
+	      "       nlayerfsctl evict MOUNTPOINT [BYTES | PATH...]\n"
+	      "       nlayerfsctl writeback MOUNTPOINT [--wait]\n"
 	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n"
 	      "       nlayerfsctl meta-wait|meta-verify MOUNTPOINT [SECONDS]\n", f);
 }
@@ -233,6 +238,77 @@ static int cmd_arg(const char *cmd, int argc, char **argv, bool size)
 	return request(argv[2], line, NULL, stdout, 0);
 }
 
+/* @path (absolute, or relative to the working directory) as a path of
+ * the merged tree of @mountpoint; the last component is not followed. */
+static int merged_rel(const char *mountpoint, const char *path, char *out, size_t len)
+{
+	char mp[PATH_MAX], dir[PATH_MAX], dcopy[PATH_MAX], bcopy[PATH_MAX], *b;
+	size_t n;
+
+	if (!realpath(mountpoint, mp)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
+		return -1;
+	}
+	snprintf(dcopy, sizeof(dcopy), "%s", path);
+	snprintf(bcopy, sizeof(bcopy), "%s", path);
+	b = basename(bcopy);
+	if (!realpath(dirname(dcopy), dir)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = strlen(mp);
+	if (!strcmp(b, "/") || !strcmp(b, ".") || !strcmp(b, "..") || strncmp(dir, mp, n) ||
+	    (dir[n] != '/' && dir[n] != 0)) {
+		fprintf(stderr, "nlayerfsctl: %s: not a file inside the mount %s\n", path, mp);
+		return -1;
+	}
+	if (snprintf(out, len, "%s%s%s", dir[n] ? dir + n + 1 : "", dir[n] ? "/" : "", b) >=
+	    (int)len) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	return 0;
+}
+
+/* promote/evict of files: the command, then their merged-tree paths,
+ * one a line, sent like a hot list. */
+static int cmd_paths(const char *cmd, const char *mp, int n, char **paths)
+{
+	char line[64], rel[PATH_MAX], *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+	int rc = 1;
+
+	if (!f)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		if (merged_rel(mp, paths[i], rel, sizeof(rel)))
+			goto out;
+		fprintf(f, "%s\n", rel);
+	}
+	if (fclose(f)) {
+		f = NULL;
+		goto out;
+	}
+	f = fmemopen(list, len, "r");
+	snprintf(line, sizeof(line), "%s-paths\n", cmd);
+	if (f)
+		rc = request(mp, line, f, stdout, 0);
+out:
+	if (f)
+		fclose(f);
+	free(list);
+	return rc;
+}
+
+/* A size after "evict MOUNTPOINT": no '/', and it parses. */
+static bool is_size(const char *s)
+{
+	uint64_t v;
+
+	return !strchr(s, '/') && !tier_parse_size(s, &v);
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -247,8 +323,16 @@ int main(int argc, char **argv)
 		return cmd_trace(argc, argv);
 	if (!strcmp(c, "promote") && argc == 3)
 		return request(argv[2], "promote\n", NULL, stdout, 0);
-	if (!strcmp(c, "evict") && (argc == 3 || argc == 4))
+	if (!strcmp(c, "promote") && argc > 3)
+		return cmd_paths("promote", argv[2], argc - 3, argv + 3);
+	if (!strcmp(c, "evict") && (argc == 3 || (argc == 4 && is_size(argv[3]))))
 		return cmd_arg("evict", argc, argv, true);
+	if (!strcmp(c, "evict") && argc > 3)
+		return cmd_paths("evict", argv[2], argc - 3, argv + 3);
+	if (!strcmp(c, "writeback") && argc == 3)
+		return request(argv[2], "writeback\n", NULL, stdout, 0);
+	if (!strcmp(c, "writeback") && argc == 4 && !strcmp(argv[3], "--wait"))
+		return request(argv[2], "writeback wait\n", NULL, stdout, 0);
 	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
 		return cmd_arg("wait", argc, argv, false);
 	if ((!strcmp(c, "meta-wait") || !strcmp(c, "meta-verify")) && (argc == 3 || argc == 4))
