@@ -92,10 +92,10 @@ static int copy_file(struct nl_mount *m, int layer, const char *path,
 {
 	int in, out, r;
 
-	in = openat(m->layers[layer].fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* where the data is: a written-back file's layer file is a hole */
+	in = nl_tier_open_data(m, layer, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, NULL);
 	if (in < 0)
-		return -errno;
-	nl_lower_opened(m, layer, path, in);
+		return in;
 	out = openat(m->workfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0) {
 		r = -errno;
