@@ -270,7 +270,8 @@ static int find_in_layers(struct nl_mount *m, const char *rel, int *layer, struc
 }
 
 /* @rel to a tier layer and a message when it is not a lower regular file. */
-static int resolve_lower(struct nl_tier *t, const char *rel, int *tl, char *why, size_t len)
+static int resolve_lower(struct nl_tier *t, const char *rel, int *tl, struct stat *stp,
+			 char *why, size_t len)
 {
 	struct stat st;
 	int layer, r;
@@ -279,7 +280,7 @@ static int resolve_lower(struct nl_tier *t, const char *rel, int *tl, char *why,
 		rel++;
 	r = find_in_layers(t->m, rel, &layer, &st);
 	if (r) {
-		snprintf(why, len, "%s", r == -EINVAL ? "the mount's root" : strerror(-r));
+		snprintf(why, len, "%s", r == -EINVAL ? "not a file of the mount" : strerror(-r));
 		return r;
 	}
 	if (t->m->layers[layer].upper || layer >= t->n_layers || t->layer_of[layer] < 0) {
@@ -291,13 +292,23 @@ static int resolve_lower(struct nl_tier *t, const char *rel, int *tl, char *why,
 		return -EINVAL;
 	}
 	*tl = t->layer_of[layer];
+	*stp = st;
 	return 0;
 }
 
 /* promote: an HDD-layer file, or a written-back one, is queued. */
-static int promote_path(struct nl_tier *t, int tl, const char *rel, char *msg, size_t len)
+static int promote_path(struct nl_tier *t, int tl, const char *rel, const struct stat *st,
+			char *msg, size_t len)
 {
-	int r = tier_promote_file(t->ctx, tl, rel);
+	char copy[NL_PATH_BUF];
+	int r;
+
+	if (tier_layer_home(t->ctx, tl) == TIER_HOME_NVM &&
+	    tier_lookup_data(t->ctx, tl, rel, st, copy, sizeof(copy)) != TIER_DATA_HDD_COPY) {
+		snprintf(msg, len, "on NVM already (its layer's home tier)");
+		return -EALREADY;
+	}
+	r = tier_promote_file(t->ctx, tl, rel);
 
 	if (!r)
 		snprintf(msg, len, "queued");
@@ -346,15 +357,16 @@ static void do_paths(struct nl_tier *t, FILE *in, FILE *f, bool promote)
 	ssize_t len;
 
 	while ((len = getline(&line, &cap, in)) > 0) {
+		struct stat st;
 		int tl, r;
 
 		line[strcspn(line, "\n")] = 0;
 		if (!*line)
 			continue;
 		n++;
-		r = resolve_lower(t, line, &tl, why, sizeof(why));
+		r = resolve_lower(t, line, &tl, &st, why, sizeof(why));
 		if (!r)
-			r = promote ? promote_path(t, tl, line + strspn(line, "/"), why, sizeof(why)) :
+			r = promote ? promote_path(t, tl, line + strspn(line, "/"), &st, why, sizeof(why)) :
 				      evict_path(t, tl, line + strspn(line, "/"), why, sizeof(why));
 		if (r && r != -EALREADY && !*why)
 			snprintf(why, sizeof(why), "%s", strerror(-r));

@@ -228,6 +228,22 @@ kill_during_writeback() {
 	all_identical && within_budget
 }
 
+# With an upper layer: a change to a written-back file copies up its real
+# bytes (from the HDD copy), not the hole left on NVM.
+copy_up_of_written_back() {
+	local out
+	umount_wb || return 1
+	mkdir -p "$T/u" "$T/w"
+	LOWERS=$NL:$HL U=$T/u W=$T/w nl_mount "nvm=$T/nvm,hdd=$T/hdd,nvm_size=$BUDGET,trace=off" || return 1
+	[ "$(blocks_of "$NL/cold3")" = 0 ] || { echo "cold3 not released before"; return 1; }
+	echo tail >>"$MNT/cold3" || return 1
+	cmp "$MNT/cold3" <(cat "$ORIG/cold3"; echo tail) && cmp "$T/u/cold3" <(cat "$ORIG/cold3"; echo tail) || return 1
+	out=$("$CTL" promote "$MNT" "$MNT/cold3" 2>&1) && { echo "promoted an upper file: $out"; return 1; }
+	echo "$out" | grep -q "upper layer" || { echo "$out"; return 1; }
+	out=$("$CTL" promote "$MNT" "$MNT/hot1") && echo "$out" | grep -q "on NVM already" || { echo "$out"; return 1; }
+	umount_wb && mount_wb
+}
+
 writeback_off_keeps_nvm() {
 	umount_wb || return 1
 	head -c 70000 /dev/urandom >"$NL/stay" && cp "$NL/stay" "$ORIG/stay"
@@ -280,6 +296,7 @@ check "per-file promote and evict by merged-tree path" per_file_control
 check "per-file control: clear errors for non-files" per_file_errors
 check "a descriptor opened before the release keeps its bytes" open_descriptor_survives
 check "kill -9 during write-back of many files: every file identical" kill_during_writeback
+check "copy-up of a written-back file copies its real bytes" copy_up_of_written_back
 check "writeback=off leaves NVM files in place" writeback_off_keeps_nvm
 check "a bad writeback= value refuses the mount" bad_option_refused
 nl_done
