@@ -19,6 +19,14 @@ CFLAGS     ?= -O2 -g
 SAN        ?=
 VERSION    := 0.1.0
 
+# Missing Debian packages are installed (as root) or named before anything
+# else is evaluated: the pkg-config lines below need them, and a parallel
+# build must not compile while apt-get runs.
+ifeq ($(filter-out clean uninstall,$(or $(MAKECMDGOALS),all)),)
+else ifneq ($(shell tools/install-deps --auto >&2; echo $$?),0)
+$(error nlayerfs: build dependencies are missing, see above)
+endif
+
 PKGS     := fuse3 libpmemobj libzbd libarchive libzstd libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -62,10 +70,10 @@ HELPER_BIN:= $(addprefix $(BUILD)/test/helpers/,$(HELPERS))
 
 .PHONY: all fs tier zns tools unit helpers check check-unit deps install \
         install-fuse-overlayfs-name uninstall clean bench demo demo-union
-all: deps $(PROGS) $(UNIT_BIN) $(HELPER_BIN)
+all: $(PROGS) $(UNIT_BIN) $(HELPER_BIN)
 
 deps:
-	@tools/install-deps --auto
+	@tools/install-deps
 
 fs: $(BUILD)/nlayerfs
 tier: $(LIBTIER)
