@@ -298,7 +298,7 @@ static void forget_link(struct nl_mount *m, int layer, const char *path)
 	dev_t odev;
 	ino_t oino;
 
-	if (fstatat(m->layers[layer].fd, path, &st, AT_SYMLINK_NOFOLLOW))
+	if (nl_lower_lstat(m, layer, path, &st))
 		return;
 	if (S_ISDIR(st.st_mode))
 		return;

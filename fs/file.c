@@ -26,8 +26,7 @@ static int open_lower(struct nl_mount *m, struct nl_node *n, const char *path, i
 
 	/* A hard link whose sibling was copied up reads the shared copy. */
 	if (m->upper && __atomic_load_n(&m->linkcounts, __ATOMIC_RELAXED) &&
-	    fstatat(m->layers[n->layer].fd, path, &st,
-				AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink > 1 &&
+	    nl_lower_lstat(m, n->layer, path, &st) == 0 && st.st_nlink > 1 &&
 	    nl_linked_copy(m, st.st_dev, st.st_ino, copy, sizeof(copy)) == 0)
 		fd = openat(m->upper->fd, copy, flags);
 	else if (m->tier)
@@ -160,9 +159,9 @@ void nl_op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	len = readlinkat(m->layers[n->layer].fd, path, target, sizeof(target) - 1);
+	len = nl_lower_readlink(m, n->layer, path, target, sizeof(target) - 1);
 	if (len < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-len);
 		return;
 	}
 	target[len] = '\0';
