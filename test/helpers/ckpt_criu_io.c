@@ -196,17 +196,18 @@ static int truncate_rename(const char *dir, const char *path, const unsigned cha
 int main(int argc, char **argv)
 {
 	char path[4096];
-	unsigned char *want = malloc(SIZE);
+	unsigned char *want;
+	int r;
 
-	if (argc != 2 || !want)
+	if (argc != 2)
 		return bad("usage: ckpt_criu_io DIR");
+	want = malloc(SIZE);
+	if (!want)
+		return fail("malloc");
 	snprintf(path, sizeof(path), "%s/pages-1.img", argv[1]);
-	if (write_image(path, want) || check_file(path, want, SIZE))
-		return 1;
-	if (punch_and_rewrite(path, want) || check_file(path, want, SIZE))
-		return 1;
-	if (check_symlink(argv[1]) || truncate_rename(argv[1], path, want))
-		return 1;
+	r = write_image(path, want) || check_file(path, want, SIZE) ||
+	    punch_and_rewrite(path, want) || check_file(path, want, SIZE) ||
+	    check_symlink(argv[1]) || truncate_rename(argv[1], path, want);
 	free(want);
-	return 0;
+	return r;
 }
