@@ -14,7 +14,9 @@ void tier_config_defaults(struct tier_config *c)
 	c->trace_window = 60;	/* covers the start-up of common services */
 	c->promote = true;
 	c->workers = 2;
-	c->index_size = 32ULL << 20;
+	/* the libpmemobj minimum: about 12000 files (see tier_index.c), far
+	 * more than a container start opens; the pool is all NVM */
+	c->index_size = PMEMOBJ_MIN_POOL;
 	c->range_threshold = 8ULL << 20;	/* libraries and images read in parts */
 	c->range_unit = 64ULL << 10;
 	c->layer_meta = true;

@@ -117,6 +117,8 @@ struct tier_ctx {
 	struct tier_prange **range_of;	/* by entry slot, rebuilt at open */
 	uint64_t nobjs;
 	uint64_t free_hint;		/* where to look for a free entry */
+	uint64_t nindexed;		/* entries in use */
+	_Atomic bool index_full;	/* a new entry did not fit: no tracing */
 
 	/* trace */
 	_Atomic uint64_t *seen;
@@ -177,6 +179,7 @@ struct tier_pentry *tier_index_find(struct tier_ctx *ctx, const char *layer_id, 
 int tier_index_ensure(struct tier_ctx *ctx, const char *layer_id, const char *path,
 		      struct tier_pentry **out);
 int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r);
+void tier_index_full(struct tier_ctx *ctx);
 int tier_index_new_cold_start(struct tier_ctx *ctx);
 int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
 			    const uint8_t *digest, const struct stat *src);

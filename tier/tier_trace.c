@@ -80,6 +80,8 @@ void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint6
 
 	if (!end || layer < 0 || (size_t)layer >= ctx->nlayers || !relpath)
 		return;
+	if (atomic_load_explicit(&ctx->index_full, memory_order_relaxed))
+		return;
 	if (tier_now_mono_ns() > end)
 		return;
 	if (!seen_claim(ctx, tier_hash_key(ctx->layers[layer].id, relpath)))

@@ -39,6 +39,8 @@ static void option_values(void **state)
 	(void)state;
 	tier_config_defaults(&c);
 	assert_true(c.trace && c.promote);
+	/* the index pool is NVM too: the libpmemobj minimum by default */
+	assert_int_equal(c.index_size, 8ULL << 20);
 	assert_int_equal(tier_config_set(&c, "nvm", "/mnt/pmem", err, sizeof(err)), 0);
 	assert_string_equal(c.nvm_dir, "/mnt/pmem");
 	assert_int_equal(tier_config_set(&c, "nvm_size", "1G", err, sizeof(err)), 0);

@@ -274,6 +274,100 @@ static void heat_accumulates(void **state)
 	tier_close(ctx);
 }
 
+/* Trace @n files named by @i with 120-character paths; returns the flush's count. */
+static int trace_batch(struct tier_ctx *ctx, int l, int from, int n)
+{
+	char p[160];
+
+	for (int i = from; i < from + n; i++) {
+		snprintf(p, sizeof(p), "usr/lib/%0112d", i);
+		tier_trace_open(ctx, l, p, 1);
+	}
+	return tier_trace_flush(ctx);
+}
+
+/* The smallest pool fills up: tracing stops with a message, the pool is
+ * intact, what it holds still serves, and the documented count fits. */
+static void index_full_stops_tracing(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	int l = tier_layer_add(ctx, t->l1), i = 0;
+	struct tier_status st;
+	struct tier_pentry *e;
+	uint64_t held;
+
+	assert_true(tier_trace_active(ctx));
+	while (tier_trace_active(ctx) && i < 100000) {
+		trace_batch(ctx, l, i, 1000);
+		i += 1000;
+	}
+	assert_false(tier_trace_active(ctx));
+	tier_status(ctx, &st);
+	held = st.indexed_files;
+	/* man/nlayerfs.conf.5: 8M holds about 6000 files of 120-character paths */
+	assert_true(held >= 6000 && held < (uint64_t)i);
+	/* a new window records nothing more, and nothing breaks */
+	tier_trace_start(ctx);
+	assert_int_equal(trace_batch(ctx, l, i, 10), 0);
+	pthread_rwlock_wrlock(&ctx->lock);
+	assert_int_equal(tier_index_ensure(ctx, tier_layer_id(ctx, l), "usr/bin/"
+					   "9999999999999999999999999999999999999999999999999999999999999999"
+					   "999999999999999999999999999999999999999999999999", &e), -ENOSPC);
+	pthread_rwlock_unlock(&ctx->lock);
+	tier_status(ctx, &st);
+	assert_int_equal(st.indexed_files, held);
+	tier_close(ctx);
+
+	ctx = open_ok(t, false);
+	l = tier_layer_add(ctx, t->l1);
+	tier_status(ctx, &st);
+	assert_int_equal(st.indexed_files, held);
+	pthread_rwlock_rdlock(&ctx->lock);
+	e = tier_index_find(ctx, tier_layer_id(ctx, l), "usr/lib/"
+			    "0000000000000000000000000000000000000000000000000000000000000000"
+			    "000000000000000000000000000000000000000000000001");
+	pthread_rwlock_unlock(&ctx->lock);
+	assert_non_null(e);
+	assert_int_equal(e->heat, 1);
+	tier_close(ctx);
+}
+
+/* A pool made with a bigger index_size (the old 32M default) is opened as
+ * it is by a mount with the smaller default: same size, same entries. */
+static void bigger_pool_kept(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_config c = tconf(t, false);
+	char err[512], path[PATH_MAX];
+	struct tier_status st;
+	struct tier_ctx *ctx;
+	struct stat s;
+	int l;
+
+	c.index_size = 32ULL << 20;
+	assert_int_equal(tier_open(&c, &ctx, err, sizeof(err)), 0);
+	tier_config_free(&c);
+	l = tier_layer_add(ctx, t->l1);
+	tier_trace_open(ctx, l, "bin/sh", 10);
+	tier_trace_flush(ctx);
+	tier_close(ctx);
+
+	tier_config_defaults(&c);
+	c.nvm_dir = strdup(t->nvm);
+	c.promote = false;
+	assert_int_equal(tier_open(&c, &ctx, err, sizeof(err)), 0);
+	tier_config_free(&c);
+	tier_layer_add(ctx, t->l1);
+	tier_status(ctx, &st);
+	assert_int_equal(st.indexed_files, 1);
+	assert_int_equal(ctx->root->capacity, (32ULL << 20) / 2 / (sizeof(struct tier_pentry) + 96));
+	tier_close(ctx);
+	snprintf(path, sizeof(path), "%s/tier.index", t->nvm);
+	assert_int_equal(stat(path, &s), 0);
+	assert_int_equal(s.st_size, 32 << 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +380,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(trace_order_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(trace_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(heat_accumulates, setup, teardown),
+		cmocka_unit_test_setup_teardown(index_full_stops_tracing, setup, teardown),
+		cmocka_unit_test_setup_teardown(bigger_pool_kept, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
