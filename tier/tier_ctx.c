@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
 
@@ -82,6 +83,10 @@ int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, siz
 	*out = NULL;
 	if (!ctx)
 		return -ENOMEM;
+	/* SHA-256 is all we ask of OpenSSL: its config file is one more cold
+	 * file on the host disk before the mount is up, and mounts are started
+	 * right when a container starts. No-op once OpenSSL is initialised. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	pthread_rwlock_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->qlock, NULL);
 	pthread_cond_init(&ctx->qcond, NULL);
