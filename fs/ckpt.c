@@ -75,6 +75,26 @@ static char *absolute(const char *p)
 	return r;
 }
 
+/* channels=, ways=: a real device does not report them. */
+static int opt_count(struct nl_options *o, const char *key, uint32_t *v, char *err,
+		     size_t errlen)
+{
+	const char *s = nl_options_extra(o, key);
+	unsigned long n;
+	char *end;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || end == s || *end || n == 0 || n > 65536) {
+		snprintf(err, errlen, "%s=%s: not a count from 1 to 65536", key, s);
+		return -EINVAL;
+	}
+	*v = (uint32_t)n;
+	return 0;
+}
+
 static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_t errlen)
 {
 	const char *adm = nl_options_extra(o, "admission");
@@ -99,6 +119,10 @@ static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_
 		r = opt_size(o, "stripe_unit", &c->sopts.stripe_unit, err, errlen);
 	if (!r)
 		r = opt_size(o, "bandwidth", &c->def_bw, err, errlen);
+	if (!r)
+		r = opt_count(o, "channels", &c->dopts.channels, err, errlen);
+	if (!r)
+		r = opt_count(o, "ways", &c->dopts.ways, err, errlen);
 	if (r)
 		return r;
 	c->sopts.zone_bw = zbw;

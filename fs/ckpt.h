@@ -87,6 +87,7 @@ struct ckpt_ctx {
 	struct ckpt_discard *pend;
 	size_t n_pend, cap_pend;
 	bool dirty;
+	bool recovered;		/* the tree is the pool's: only then written back */
 
 	char *dev_path;
 	char *pool_path;

@@ -721,6 +721,12 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 	const struct zns_geometry *g;
 	int r = zns_open(c->dev_path, &c->dopts, &c->dev);
 
+	if (r == -EINVAL && (c->dopts.channels || c->dopts.ways)) {
+		snprintf(err, errlen, "zns=%s: refused with channels=%u,ways=%u (at least 1 each, "
+			 "channels x ways at most the zone count)", c->dev_path,
+			 c->dopts.channels, c->dopts.ways);
+		return r;
+	}
 	if (r) {
 		snprintf(err, errlen, "zns=%s: %s", c->dev_path, strerror(-r));
 		return r;
@@ -735,8 +741,17 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 	}
 	r = zns_store_new(c->dev, &c->sopts, &c->store);
 	/* the restored allocation takes this mount's admission= */
-	if (!r && c->alloc_blob)
+	if (!r && c->alloc_blob) {
 		r = zns_store_restore_alloc(c->store, c->alloc_blob, c->alloc_len);
+		/* tenants' groups would be other zones: never reinterpret them */
+		if (r == -ERANGE) {
+			snprintf(err, errlen, "%s: the tenants' zone groups were laid out for "
+				 "another number of groups than this mount's %u (channels=%u x "
+				 "ways=%u): mount with the channels= and ways= it was made with",
+				 c->pool_path, zns_nr_groups(g), g->channels, g->ways);
+			return r;
+		}
+	}
 	if (r) {
 		snprintf(err, errlen, "zns=%s: cannot set up the store: %s", c->dev_path, strerror(-r));
 		return r;
@@ -744,8 +759,10 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 	r = ensure_root(c);
 	if (!r)
 		r = recover_tenants(c, err, errlen);
-	if (!r)
+	if (!r) {
+		c->recovered = true;
 		r = ckpt_commit(c);
+	}
 	if (r && !*err)
 		snprintf(err, errlen, "recovery failed: %s", strerror(-r));
 	return r;
@@ -753,7 +770,9 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 
 void ckpt_shutdown(struct ckpt_ctx *c)
 {
-	if (c->store)
+	/* A mount that failed recovery holds a partial tree (or an empty
+	 * allocation): writing it would overwrite the pool's tenants. */
+	if (c->store && c->recovered)
 		ckpt_commit(c);
 	for (uint64_t i = 0; i < c->n_nodes; i++) {
 		struct ckpt_node *n = c->nodes[i];

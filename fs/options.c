@@ -340,7 +340,7 @@ static const char *const extra_opts[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
 	"range_threshold", "range_unit", "layer_meta", "writeback",
 	"config", "image", "zns", "meta", "zone_bw", "stripe_unit",
-	"bandwidth", "admission", "max_threads", "max_idle_threads",
+	"bandwidth", "admission", "channels", "ways", "max_threads", "max_idle_threads",
 	"clone_fd", NULL
 };
 
@@ -982,6 +982,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  meta=DIR                metadata pool directory (on the NVM tier)\n"
 "  zone_bw=RATE            write bandwidth of one zone group\n"
 "  stripe_unit=SIZE        striping unit\n"
+"  channels=N,ways=N       independent groups of a real device (it does not tell)\n"
 "  bandwidth=RATE          default bandwidth a tenant asks for\n"
 "  admission=fair|strict   when groups run out: share fairly, or refuse\n"
 "\n"

@@ -1068,7 +1068,7 @@ int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len)
 		return rc;
 	if (zns_alloc_nr_groups(a) != zns_nr_groups(s->g)) {
 		zns_alloc_free(a);
-		return -EINVAL;
+		return -ERANGE;
 	}
 	pthread_mutex_lock(&s->lock);
 	/* the image's mode is that of the run that wrote it: ours wins */

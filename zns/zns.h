@@ -353,7 +353,8 @@ int zns_stream_seal(struct zns_stream *st);
  * Recovery: replace the store's allocation by a zns_alloc_encode image (no
  * stream open). The image gives the tenants and their groups; the admission
  * mode stays the store's own (zns_store_opts), so a mount's admission=
- * applies to tenants created after a restart.
+ * applies to tenants created after a restart. -ERANGE: the image was made
+ * for another number of groups; -EINVAL: it is damaged.
  */
 int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len);
 
