@@ -288,8 +288,39 @@ t_fair_after_strict() {
 }
 check "admission=fair after a strict mount applies to new tenants" t_fair_after_strict
 
+# The pool's tenants were laid out over 16 groups (4 x 4): a mount that
+# says otherwise is refused, naming what to pass.
+t_other_groups() {
+	ten1_sums >"$T/sums" && umount_ckpt || return 1
+	if mount_ckpt "channels=2,ways=2"; then echo "mounted with 4 groups"; return 1; fi
+	cat "${LOGS[-1]}"
+	grep -q "another number of groups than this mount's 4 (channels=2 x ways=2)" "${LOGS[-1]}" &&
+		mount_ckpt "channels=4,ways=4" && ten1_sums | cmp "$T/sums" -
+}
+check "channels=/ways= that do not match the pool are refused; matching ones mount" t_other_groups
+
 t_final() { umount_ckpt; }
 check "clean unmount" t_final
+
+# A real device does not tell its channels and ways: the options give them.
+# A device file made as one group, mounted as 4 x 2: tenants get disjoint groups.
+t_channels_ways() {
+	local dev2=$T/zdev2 meta2=$T/meta2 g1 g2
+	"$ZNS" create "$dev2" --zones 64 --zone-size 1M >/dev/null && mkdir "$meta2" || return 1
+	if DEV=$dev2 META=$meta2 mount_ckpt "channels=0"; then echo "channels=0 mounted"; return 1; fi
+	grep -q "channels=0: not a count" "${LOGS[-1]}" || return 1
+	if DEV=$dev2 META=$meta2 mount_ckpt "channels=65,ways=1"; then echo "65 groups of 64 zones mounted"; return 1; fi
+	grep -q "refused with channels=65,ways=1" "${LOGS[-1]}" || return 1
+	DEV=$dev2 META=$meta2 mount_ckpt "channels=4,ways=2,zone_bw=100M,bandwidth=300M" &&
+		mkdir "$MNT/a" "$MNT/b" && cp "$T/src/f3" "$MNT/a/f" && cp "$T/src/f3" "$MNT/b/f" &&
+		umount_ckpt || return 1
+	g1=$("$ZNS" report "$dev2" --channels 4 --ways 2 | awk 'NR > 1 && $4 > 0 { print $2 }' | sort -u | wc -l)
+	echo "groups written: $g1 of 8"
+	# 3 groups for each tenant, 6 in all; as one group there would be 1
+	[ "$g1" = 6 ] && DEV=$dev2 META=$meta2 mount_ckpt "channels=4,ways=2" &&
+		cmp "$T/src/f3" "$MNT/a/f" && cmp "$T/src/f3" "$MNT/b/f" && umount_ckpt
+}
+check "channels= and ways= set the groups of a device that does not tell them" t_channels_ways
 
 t_san() {
 	local l

@@ -24,7 +24,10 @@ done
 
 M=/tmp/ckpt
 mkdir -p $M /tmp/meta
-"$B/nlayerfs" -f -o zns=$DEV,meta=/tmp/meta,bandwidth=100M $M 2>/tmp/daemon.log &
+# the namespace does not tell its channels and ways: 4 x 2 groups, and a
+# tenant asking 300M gets 3 of them (zone_bw 100M)
+GEOM=channels=4,ways=2
+"$B/nlayerfs" -f -o zns=$DEV,meta=/tmp/meta,$GEOM,zone_bw=100M,bandwidth=300M $M 2>/tmp/daemon.log &
 D=$!
 for i in $(seq 50); do grep -q " $M " /proc/self/mountinfo && break; sleep 0.1; done
 grep -q " $M " /proc/self/mountinfo && ok "checkpoint mount on $DEV" ||
@@ -40,7 +43,7 @@ ls -la $M/c1/1 | sed 's/^/# /' | head -20
 # the images must come from the zones, not from the page cache
 fusermount3 -u $M
 wait $D
-"$B/nlayerfs" -f -o zns=$DEV,meta=/tmp/meta $M 2>>/tmp/daemon.log &
+"$B/nlayerfs" -f -o zns=$DEV,meta=/tmp/meta,$GEOM $M 2>>/tmp/daemon.log &
 D=$!
 for i in $(seq 50); do grep -q " $M " /proc/self/mountinfo && break; sleep 0.1; done
 if criu restore -D $M/c1/1 --shell-job -d -o restore.log; then ok "criu restore from the mount after a remount"
@@ -48,7 +51,13 @@ else bad "criu restore from the mount after a remount"; tail -20 $M/c1/1/restore
 if kill -0 "$P" 2>/dev/null && grep -q sleep /proc/$P/cmdline; then ok "the process is back with pid $P"
 else bad "the process is back"; fi
 kill "$P" 2>/dev/null
-blkzone report $DEV | awk '$0 !~ /wptr 0x000000 / { n++ } END { print "# zones written: " n + 0 }'
+# groups (zone number mod 8) of the zones the dump wrote
+groups=$(blkzone report $DEV | while read -r _ start _ len _ _ _ wp _; do
+	[ "$wp" = 0x000000 ] || echo $((${start%,} / ${len%,} % 8))
+done | sort -un | tr '\n' ' ')
+echo "# groups written: $groups"
+[ "$(echo $groups | wc -w)" = 3 ] && ok "the dump is striped over 3 groups of the device" ||
+	bad "the dump is striped over 3 groups of the device (wrote: $groups)"
 fusermount3 -u $M
 wait $D
 grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" /tmp/daemon.log && bad "sanitizer reports"
