@@ -176,15 +176,38 @@ static void wb_sleep(struct nl_wb *wb, long ms)
 	pthread_cond_timedwait(&wb->wake, &wb->lock, &ts);
 }
 
+/*
+ * Files earlier starts needed that are not on NVM (evicted, over the budget
+ * then, changed since) are queued only once this start is over: the window
+ * closed, or a window's time passed without tracing. Queued at the mount,
+ * their copies would read the HDD while the container starts from it.
+ */
+static void hot_when_quiet(struct nl_tier *t, bool closed, uint64_t since)
+{
+	struct timespec now;
+
+	if (!t->wb.hot_due || tier_trace_active(t->ctx))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!closed && (uint64_t)now.tv_sec < since + t->cfg.trace_window)
+		return;
+	t->wb.hot_due = false;
+	/* a write-back pass after a window queues them itself */
+	if (t->cfg.promote && !(closed && t->wb.on && t->cfg.writeback))
+		tier_promote_hot(t->ctx);
+}
+
 static void *wb_main(void *arg)
 {
 	struct nl_tier *t = arg;
 	struct nl_wb *wb = &t->wb;
 	bool was_active = tier_trace_active(t->ctx);
 	struct tier_wb_result res;
+	struct timespec start;
 	unsigned idle = 0;
 	int r;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	/* temps of copies a crash interrupted */
 	tier_writeback_clean(t->ctx);
 	pthread_mutex_lock(&wb->lock);
@@ -198,9 +221,11 @@ static void *wb_main(void *arg)
 		active = tier_trace_active(t->ctx);
 		closed = was_active && !active;
 		was_active = active;
+		hot_when_quiet(t, closed, (uint64_t)start.tv_sec);
 		/* busy files: retried every few seconds while the window is shut */
 		due = wb->retry && !active && ++idle >= 5;
-		if (wb->asked == wb->finished && !(t->cfg.writeback && (closed || due)))
+		if (wb->asked == wb->finished &&
+		    !(wb->on && t->cfg.writeback && (closed || due)))
 			continue;
 		asked = wb->asked;
 		idle = 0;
@@ -254,13 +279,13 @@ void nl_tier_writeback_retry(struct nl_tier *t)
 	pthread_mutex_unlock(&t->wb.lock);
 }
 
-/* Only with an HDD tier to write to. */
+/* Write-back only with an HDD tier to write to; the thread always. */
 static int wb_start(struct nl_tier *t)
 {
 	struct nl_wb *wb = &t->wb;
 
-	if (!t->cfg.hdd_dir)
-		return 0;
+	wb->hot_due = true;
+	wb->on = t->cfg.hdd_dir != NULL;	/* before the thread reads it */
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->wake, NULL);
 	pthread_cond_init(&wb->done, NULL);
@@ -268,9 +293,10 @@ static int wb_start(struct nl_tier *t)
 		pthread_mutex_destroy(&wb->lock);
 		pthread_cond_destroy(&wb->wake);
 		pthread_cond_destroy(&wb->done);
+		wb->on = false;
 		return -EAGAIN;
 	}
-	wb->on = true;
+	wb->running = true;
 	return 0;
 }
 
@@ -278,7 +304,7 @@ static void wb_stop(struct nl_tier *t)
 {
 	struct nl_wb *wb = &t->wb;
 
-	if (!wb->on)
+	if (!wb->running)
 		return;
 	pthread_mutex_lock(&wb->lock);
 	wb->stop = true;
@@ -287,6 +313,7 @@ static void wb_stop(struct nl_tier *t)
 	/* a pass in progress stops between two files */
 	tier_writeback_abort(t->ctx);
 	pthread_join(wb->thread, NULL);
+	wb->running = false;
 	wb->on = false;
 	pthread_mutex_destroy(&wb->lock);
 	pthread_cond_destroy(&wb->wake);
@@ -306,11 +333,7 @@ void nl_tier_start(struct nl_mount *m)
 		r = add_layers(m, t);
 	if (!r && t->cfg.layer_meta)
 		r = tier_meta_start(t->ctx);
-	if (!r && t->cfg.promote) {
-		/* Files earlier starts needed and that are not on NVM yet. */
-		r = tier_promote_hot(t->ctx);
-		r = r < 0 ? r : 0;
-	}
+	/* queues the hot files not on NVM yet, after this start */
 	if (!r)
 		r = wb_start(t);
 	if (!r)

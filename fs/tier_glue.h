@@ -13,10 +13,13 @@
 
 struct nl_mount;
 
-/* The write-back thread: after each trace window, or when asked. */
+/* The background thread of a mount: the hot files of earlier starts once
+ * this start is over, write-back after each trace window or when asked. */
 struct nl_wb {
 	pthread_t thread;
-	bool on;		/* thread running */
+	bool running;		/* thread running */
+	bool on;		/* write-back available (hdd=) */
+	bool hot_due;		/* earlier starts' hot files not queued yet */
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	bool stop, exited;

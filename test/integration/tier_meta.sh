@@ -235,6 +235,74 @@ changed_file_found_at_open() {
 	[ "$(stat -c %Y "$MNT/etc/group")" = "$(stat -c %Y "$T/hdd/l2/etc/group")" ] && umount_meta
 }
 
+# A promoted file is read from its NVM copy, and the open asks nothing of
+# the HDD layer: the image's stat stands in for the source's. Proof by
+# strace, and by bytes: the layer file is rewritten behind the mount with
+# its size, mtime and inode kept, and the mount still shows the copy.
+promote_group() {
+	mount_meta on trace_window=600 || return 1
+	"$CTL" meta-wait "$MNT" 120 || return 1
+	cat "$MNT/etc/group" >/dev/null || return 1
+	"$CTL" trace stop "$MNT" && "$CTL" promote "$MNT" && "$CTL" wait "$MNT" 120 || return 1
+	[ "$(status_of promoted_files)" -ge 1 ] || { "$CTL" status "$MNT"; return 1; }
+	"$CTL" meta-wait "$MNT" 120 && umount_meta
+}
+
+promoted_read_without_hdd() {
+	local f=$T/hdd/l2/etc/group mtime n orig
+	promote_group || return 1
+	orig=$(cat "$f")
+	mtime=$(stat -c %.9Y "$f")
+	head -c "$(stat -c %s "$f")" /dev/zero | tr '\0' X | dd of="$f" conv=notrunc status=none &&
+		touch -d "@$mtime" "$f" || return 1
+	[ "$(cat "$f")" != "$orig" ] || return 1
+	# no trace window: no verification walk while we look
+	mount_meta on trace=off,trace_window=600 || return 1
+	strace -f -y -qq -p "$DPID" -o "$T/strace" -e trace=%file,%desc &
+	local spid=$!
+	sleep 1
+	[ "$(cat "$MNT/etc/group")" = "$orig" ] || { echo "read $(cat "$MNT/etc/group")"; return 1; }
+	sleep 0.5
+	kill "$spid"
+	wait "$spid" 2>/dev/null
+	n=$(grep -c -- "$T/hdd/" "$T/strace")
+	[ "$n" = 0 ] || { echo "$n calls under $T/hdd:"; grep -- "$T/hdd/" "$T/strace" | head; return 1; }
+	grep -q "$T/nvm/objects/" "$T/strace" || { echo "no open of the copy"; head "$T/strace"; return 1; }
+	umount_meta
+}
+
+# The other side: a source that changed is dropped, never served, once
+# the image (verified after each window, or here by hand) shows it.
+changed_source_dropped() {
+	local f=$T/hdd/l2/etc/group before
+	echo more >>"$f"
+	mount_meta on trace=off,trace_window=600 || return 1
+	before=$(status_of promoted_files)
+	"$CTL" meta-verify "$MNT" 120 || return 1
+	[ "$(cat "$MNT/etc/group")" = "$(cat "$f")" ] || { echo "stale copy served"; return 1; }
+	[ "$(status_of promoted_files)" -lt "$before" ] || { "$CTL" status "$MNT"; return 1; }
+	umount_meta
+}
+
+# Hot files of earlier starts that are not on NVM are queued once the start
+# is over (a window's time without a trace), not at the mount.
+hot_files_queued_after_start() {
+	local i p0
+	promote_group || return 1
+	mount_meta on trace=off,trace_window=600 || return 1
+	p0=$(status_of promoted_files)
+	"$CTL" evict "$MNT" "$MNT/etc/group" && umount_meta || return 1
+	mount_meta on trace=off,trace_window=3 || return 1
+	[ "$(status_of promoted_files)" = $((p0 - 1)) ] && [ "$(status_of queue)" = 0 ] ||
+		{ echo "queued at the mount ($p0 promoted before)"; "$CTL" status "$MNT"; return 1; }
+	for i in $(seq 100); do
+		[ "$(status_of promoted_files)" = "$p0" ] && break
+		sleep 0.1
+	done
+	[ "$(status_of promoted_files)" = "$p0" ] || { "$CTL" status "$MNT"; return 1; }
+	[ "$(cat "$MNT/etc/group")" = "$(cat "$T/hdd/l2/etc/group")" ] && umount_meta
+}
+
 # Copy-up reads the lower xattrs and link target from the image.
 copy_up_from_image() {
 	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,upperdir=$T/upper,workdir=$T/work
@@ -278,6 +346,13 @@ check "a corrupt image is refused and rebuilt" corrupt_image_rebuilt
 check "a truncated image is refused and rebuilt" truncated_image_rebuilt
 check "a file changed behind the mount drops the image at open" changed_file_found_at_open
 check "copy-up takes xattrs and link targets from the image" copy_up_from_image
+if [ -z "$SKIP" ] && ! command -v strace >/dev/null; then
+	skip "a promoted file is read from NVM, nothing asked of its HDD layer" "no strace"
+else
+	check "a promoted file is read from NVM, nothing asked of its HDD layer" promoted_read_without_hdd
+fi
+check "a changed source is dropped once the image shows it, never served" changed_source_dropped
+check "hot files not on NVM are queued after the start, not at the mount" hot_files_queued_after_start
 if [ "$SAN" = 1 ] && [ -s "$T/daemon.log" ] && grep -q "Sanitizer" "$T/daemon.log"; then
 	not_ok "no sanitizer reports" "$(cat "$T/daemon.log")"
 fi
