@@ -45,8 +45,10 @@ int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
 void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
+	/* a lower descriptor may be a promoted copy: the layer has the attributes */
+	int fd = fi && !nl_file_of(fi)->lower ? nl_fd_of(fi) : -1;
 	struct stat st;
-	int r = nl_node_stat(m, nl_node_of(m, ino), nl_fd_of(fi), &st);
+	int r = nl_node_stat(m, nl_node_of(m, ino), fd, &st);
 
 	if (r)
 		fuse_reply_err(req, -r);
@@ -180,6 +182,8 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[NL_PATH_BUF];
 	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
 	struct nl_range *range = NULL;
+	struct stat lst;
+	bool lower;
 	int fd, r = 0;
 
 	if (wants_write(fi->flags))
@@ -188,26 +192,31 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = nl_node_path(m, n, path, sizeof(path));
 	if (r)
 		goto out;
-	if (n->layer == 0 && m->upper) {
+	lower = !(n->layer == 0 && m->upper);
+	if (!lower) {
 		fd = openat(m->upper->fd, path, flags);
 		if (fd < 0)
 			fd = -errno;
-	} else
-		fd = open_lower(m, n, path, flags, &range);
+	} else {
+		/* the layer's attributes (the image's, or cached by the open's
+		 * own lookup), kept for fstat after an unlink */
+		r = nl_lower_lstat(m, n->layer, path, &lst);
+		fd = r ? r : open_lower(m, n, path, flags, &range);
+	}
 	if (fd < 0) {
 		r = fd;
 		goto out;
 	}
-	r = nl_file_new(fi, fd, n->layer != 0);
+	r = nl_file_new(fi, fd, lower);
 	if (r) {
 		close(fd);
 		goto out;
 	}
 	nl_file_of(fi)->range = range;
 	range = NULL;
-	nl_node_opened(n, fd);
+	nl_node_opened(n, fd, lower ? &lst : NULL);
 	/* Lower data never changes: the kernel may keep its pages. */
-	fi->keep_cache = n->layer != 0;
+	fi->keep_cache = lower;
 	fi->noflush = !wants_write(fi->flags);
 	if (fuse_reply_open(req, fi)) {
 		nl_node_closed(n);

@@ -120,6 +120,7 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 		pthread_mutex_destroy(&n->lock);
 		if (n->stat_fd >= 0)
 			close(n->stat_fd);
+		free(n->open_st);
 		free(n->name);
 		free(n);
 		if (!parent)
@@ -483,9 +484,23 @@ int nl_node_stat_from(struct nl_mount *m, struct nl_node *n, struct stat *st)
 	return 0;
 }
 
+/* An unlinked lower file that is still open: the attributes from its open. */
+static int unlinked_lower_stat(struct nl_node *n, struct stat *st)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->open_st) {
+		*st = *n->open_st;
+		r = 0;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
 /*
  * stat of a node as the merged tree shows it: through @fd when the caller
- * has one open (unlinked files), else by path in the node's layer.
+ * has an upper file open (unlinked files), else by path in the node's layer.
  */
 int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 		 struct stat *st)
@@ -500,8 +515,10 @@ int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 			return -errno;
 		return nl_node_stat_from(m, n, st);
 	}
-	if (n->unlinked)
-		return -ENOENT;
+	if (n->unlinked) {
+		r = unlinked_lower_stat(n, st);
+		return r ? r : nl_node_stat_from(m, n, st);
+	}
 	r = nl_node_path(m, n, path, sizeof(path));
 	if (!r)
 		r = nl_lower_lstat(m, n->layer, path, st);
@@ -517,22 +534,36 @@ double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
 	return m->timeout;
 }
 
-/* Keep one descriptor of an open file, so that fstat still answers once
- * every name of the file is gone. */
-void nl_node_opened(struct nl_node *n, int fd)
+/*
+ * Keep what fstat needs once every name of an open file is gone: an upper
+ * file's descriptor, or a lower file's attributes (@lower_st, as its layer
+ * has them). A lower descriptor may be a promoted copy, whose own mode,
+ * owner, times and inode are not the file's; the layer never changes, so
+ * the attributes taken at open stay right.
+ */
+void nl_node_opened(struct nl_node *n, int fd, const struct stat *lower_st)
 {
 	pthread_mutex_lock(&n->lock);
-	if (n->nopen++ == 0 && n->stat_fd < 0)
+	n->nopen++;
+	if (!lower_st && n->stat_fd < 0) {
 		n->stat_fd = dup(fd);
+	} else if (lower_st && !n->open_st) {
+		n->open_st = malloc(sizeof(*n->open_st));
+		if (n->open_st)
+			*n->open_st = *lower_st;
+	}
 	pthread_mutex_unlock(&n->lock);
 }
 
 void nl_node_closed(struct nl_node *n)
 {
 	pthread_mutex_lock(&n->lock);
-	if (--n->nopen == 0 && n->stat_fd >= 0) {
-		close(n->stat_fd);
+	if (--n->nopen == 0) {
+		if (n->stat_fd >= 0)
+			close(n->stat_fd);
 		n->stat_fd = -1;
+		free(n->open_st);
+		n->open_st = NULL;
 	}
 	pthread_mutex_unlock(&n->lock);
 }

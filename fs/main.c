@@ -187,6 +187,7 @@ static void mount_free(struct nl_mount *m)
 			m->table[i] = n->hnext;
 			if (n->stat_fd >= 0)
 				close(n->stat_fd);
+			free(n->open_st);
 			free(n->name);
 			free(n);
 		}

@@ -140,6 +140,34 @@ reads_from_nvm() {
 		served_from c "$T/hdd/l1/c" && contents_identical
 }
 
+# fstat of an open promoted file, also once unlinked, gives the file's own
+# attributes, not those of its NVM copy (mode, owner, times, inode differ).
+promoted_fstat_after_unlink() {
+	local pid rc=0
+	umount_tier || return 1
+	mkdir -p "$T/up" "$T/wk"
+	"$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1:$T/hdd/l2,upperdir=$T/up,workdir=$T/wk,nvm=$T/nvm,hdd=$T/hdd,trace=off,timeout=0" ||
+		return 1
+	pid=$(daemon_pid) || return 1
+	python3 - "$MNT/b" "$pid" "$T/nvm/objects/" <<'PY' || rc=1
+import os, sys
+path, pid, objects = sys.argv[1:]
+fd = os.open(path, os.O_RDONLY)
+if not any(os.readlink(f"/proc/{pid}/fd/{d}").startswith(objects)
+           for d in os.listdir(f"/proc/{pid}/fd")):
+    sys.exit("b is not read from its NVM copy")
+want = os.stat(path)
+os.unlink(path)
+got = os.fstat(fd)
+keys = ("st_ino", "st_mode", "st_uid", "st_gid", "st_size", "st_mtime_ns")
+bad = [(k, getattr(want, k), getattr(got, k)) for k in keys if getattr(want, k) != getattr(got, k)]
+print("before unlink:", {k: getattr(want, k) for k in keys}, "nlink after:", got.st_nlink)
+if bad or got.st_nlink != 0 or want.st_uid != 1234 or want.st_mode & 0o7777 != 0o640:
+    sys.exit(f"fstat after unlink differs: {bad}, nlink {got.st_nlink}")
+PY
+	umount_tier && rm -rf "$T/up" "$T/wk" && mount_tier && return $rc
+}
+
 # Budget below what the index holds plus d: a (needed by two starts) and
 # d (needed now) stay, colder copies go, NVM never over the budget.
 budget_evicts_coldest() {
@@ -263,6 +291,7 @@ MNT=$T/mnt
 mkdir -p "$T/hdd/l1/dir" "$T/hdd/l2" "$T/nvm" "$MNT"
 head -c 30000 /dev/urandom >"$T/hdd/l1/a"
 head -c 20000 /dev/urandom >"$T/hdd/l1/b"
+chmod 640 "$T/hdd/l1/b" && chown 1234:5678 "$T/hdd/l1/b" && touch -d 2020-01-01 "$T/hdd/l1/b"
 head -c 10000 /dev/urandom >"$T/hdd/l1/c"
 head -c 40000 /dev/urandom >"$T/hdd/l1/d"
 head -c 5000 /dev/urandom >"$T/hdd/l1/dir/e"
@@ -276,6 +305,7 @@ check "identical files in two layers share one object" one_object_for_twins
 check "contents identical through the mount" contents_identical
 check "remount: index intact" remount_keeps_index
 check "remount: promoted files read from NVM, others from the layer" reads_from_nvm
+check "fstat of an open promoted file, also after unlink, shows the file's attributes" promoted_fstat_after_unlink
 check "trace start and stop through the control socket" trace_start_stop
 check "control channel: not in the tree, root only" control_channel_private
 check "budget too small: coldest evicted, never over budget" budget_evicts_coldest
