@@ -351,17 +351,34 @@ void nl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	fuse_reply_err(req, fallocate(nl_fd_of(fi), mode, offset, length) ? errno : 0);
 }
 
+/* The descriptor with the file's real layout: for a big lower file whose
+ * descriptor is its sparse range copy, the layer file. */
+static int data_fd_of(struct fuse_file_info *fi)
+{
+	struct nl_file *f = nl_file_of(fi);
+	int fd = nl_fd_of(fi);
+
+	if (f->range && __atomic_load_n(&f->old_fd, __ATOMIC_ACQUIRE) < 0)
+		return nl_range_data_fd(f->range, fd);
+	return fd;
+}
+
 void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
 			   off_t off_out, struct fuse_file_info *fi_out,
 			   size_t len, int flags)
 {
 	loff_t in = off_in, out = off_out;
+	int fd_in = data_fd_of(fi_in);
 	ssize_t n;
 
 	(void)ino_in;
 	(void)ino_out;
-	n = copy_file_range(nl_fd_of(fi_in), &in, nl_fd_of(fi_out), &out, len, flags);
+	if (fd_in < 0) {
+		fuse_reply_err(req, -fd_in);
+		return;
+	}
+	n = copy_file_range(fd_in, &in, nl_fd_of(fi_out), &out, len, flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -371,7 +388,8 @@ void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 void nl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 struct fuse_file_info *fi)
 {
-	off_t r = lseek(nl_fd_of(fi), off, whence);
+	int fd = data_fd_of(fi);
+	off_t r = fd < 0 ? (errno = -fd, -1) : lseek(fd, off, whence);
 
 	(void)ino;
 	if (r < 0)

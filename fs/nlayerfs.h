@@ -285,12 +285,15 @@ void nl_tier_start(struct nl_mount *m);
 void nl_tier_stop(struct nl_mount *m);
 int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags,
 		      struct nl_range **range);
+int nl_tier_open_layer_file(struct nl_mount *m, int layer, const char *path, int flags);
 
 /* tier_range.c: reads of big lower files with a range copy on NVM */
 struct tier_ctx;
-struct nl_range *nl_range_open(struct tier_ctx *ctx, int layer, const char *path,
-			       const struct stat *st);
+struct nl_range *nl_range_open(struct nl_mount *m, struct tier_ctx *ctx, int layer, int tl,
+			       const char *path, const struct stat *st);
+int nl_range_copy_fd(struct nl_range *r);
+int nl_range_data_fd(struct nl_range *r, int open_fd);
 void nl_range_free(struct nl_range *r);
-void nl_range_read(fuse_req_t req, struct nl_range *r, int layer_fd, size_t size, off_t off);
+void nl_range_read(fuse_req_t req, struct nl_range *r, int open_fd, size_t size, off_t off);
 
 #endif

@@ -366,7 +366,7 @@ void nl_tier_stop(struct nl_mount *m)
 	m->tier = NULL;
 }
 
-static int open_layer_file(struct nl_mount *m, int layer, const char *path, int flags)
+int nl_tier_open_layer_file(struct nl_mount *m, int layer, const char *path, int flags)
 {
 	int fd = openat(m->layers[layer].fd, path, flags);
 
@@ -390,8 +390,12 @@ static int open_tiered(struct nl_mount *m, struct tier_ctx *ctx, int layer, int 
 	if (where <= TIER_DATA_LAYER) {
 		/* a big file: its read ranges traced, some of them on NVM */
 		if (range)
-			*range = nl_range_open(ctx, tl, path, st);
-		fd = open_layer_file(m, layer, path, flags);
+			*range = nl_range_open(m, ctx, layer, tl, path, st);
+		/* With a range copy the layer file is opened at the first read
+		 * outside it: a start the copy serves walks no HDD directory. */
+		fd = range && *range ? nl_range_copy_fd(*range) : -1;
+		if (fd < 0)
+			fd = nl_tier_open_layer_file(m, layer, path, flags);
 	} else {
 		fd = open(copy, flags | O_CLOEXEC);
 		if (fd < 0)
@@ -400,7 +404,7 @@ static int open_tiered(struct nl_mount *m, struct tier_ctx *ctx, int layer, int 
 		 * error: the layer has the file. A written-back file's layer
 		 * file may be a hole: never read that instead. */
 		if (fd < 0 && where == TIER_DATA_NVM_COPY)
-			fd = open_layer_file(m, layer, path, flags);
+			fd = nl_tier_open_layer_file(m, layer, path, flags);
 	}
 	tier_open_end(ctx, ticket);
 	return fd;
@@ -426,7 +430,7 @@ int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags
 	 * that walk at the latest, and its copy is dropped at the next open. */
 	if (tl < 0 || (flags & O_ACCMODE) != O_RDONLY ||
 	    nl_lower_lstat(m, layer, path, &st) || !S_ISREG(st.st_mode))
-		return open_layer_file(m, layer, path, flags);
+		return nl_tier_open_layer_file(m, layer, path, flags);
 	tier_trace_open(ctx, tl, path, (uint64_t)st.st_size);
 	return open_tiered(m, ctx, layer, tl, path, flags, &st, range);
 }

@@ -2,17 +2,23 @@
 /*
  * Reads of big lower files that have a range copy on NVM.
  *
- * The open keeps the layer file as its descriptor (so lseek, copy ranges
- * and every other operation see the real file) and, beside it, the sparse
- * NVM copy and the extents it holds. A read inside an extent is answered
- * from the copy, one outside from the layer file, one across a boundary
- * with a buffer vector of both; all of them are fd-backed buffers, so the
- * kernel splices. The extent map is the one of the copy this open found:
- * a copy evicted or replaced later stays readable through its descriptor.
- * While a trace window is open each read also marks its blocks.
+ * Beside the open's descriptor the range keeps the sparse NVM copy and the
+ * extents it holds. A read inside an extent is answered from the copy, one
+ * outside from the layer file, one across a boundary with a buffer vector
+ * of both; all of them are fd-backed buffers, so the kernel splices. The
+ * extent map is the one of the copy this open found: a copy evicted or
+ * replaced later stays readable through its descriptor. While a trace
+ * window is open each read also marks its blocks.
+ *
+ * With a copy, the open's descriptor is the copy too, and the layer file
+ * is opened only when something needs it (a read outside the extents,
+ * lseek for data or holes, copy_file_range): opening it walks the layer's
+ * directories and reads its inode on the HDD, which is most of what a
+ * start that the copy serves would otherwise wait for.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +30,14 @@ struct nl_range {
 	struct tier_ctx *ctx;
 	struct tier_range tr;	/* trace handle, extents of the copy */
 	int nvm_fd;		/* the copy; -1: none, read the layer */
+	/* the layer file, opened at its first use when the open's
+	 * descriptor is the copy (lazy) */
+	struct nl_mount *m;
+	int layer;
+	char *path;
+	bool lazy;
+	int layer_fd;
+	pthread_mutex_t lock;
 };
 
 void nl_range_free(struct nl_range *r)
@@ -32,20 +46,31 @@ void nl_range_free(struct nl_range *r)
 		return;
 	if (r->nvm_fd >= 0)
 		close(r->nvm_fd);
+	if (r->layer_fd >= 0)
+		close(r->layer_fd);
+	pthread_mutex_destroy(&r->lock);
 	tier_range_close(&r->tr);
+	free(r->path);
 	free(r);
 }
 
-struct nl_range *nl_range_open(struct tier_ctx *ctx, int layer, const char *path,
-			       const struct stat *st)
+struct nl_range *nl_range_open(struct nl_mount *m, struct tier_ctx *ctx, int layer, int tl,
+			       const char *path, const struct stat *st)
 {
 	struct nl_range *r = calloc(1, sizeof(*r));
 
 	if (!r)
 		return NULL;
 	r->ctx = ctx;
+	r->m = m;
+	r->layer = layer;
 	r->nvm_fd = -1;
-	if (tier_range_open(ctx, layer, path, st, &r->tr) <= 0) {
+	r->layer_fd = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	r->path = strdup(path);
+	if (!r->path || tier_range_open(ctx, tl, path, st, &r->tr) <= 0) {
+		pthread_mutex_destroy(&r->lock);
+		free(r->path);
 		free(r);
 		return NULL;
 	}
@@ -60,6 +85,34 @@ struct nl_range *nl_range_open(struct tier_ctx *ctx, int layer, const char *path
 		return NULL;
 	}
 	return r;
+}
+
+/* The open's descriptor when the range has a copy: a second one of the
+ * copy, and from now on the layer file is opened when needed. */
+int nl_range_copy_fd(struct nl_range *r)
+{
+	int fd = r->nvm_fd >= 0 ? fcntl(r->nvm_fd, F_DUPFD_CLOEXEC, 0) : -1;
+
+	r->lazy = fd >= 0;
+	return fd;
+}
+
+/* The layer file: @open_fd unless the open's descriptor is the copy. */
+int nl_range_data_fd(struct nl_range *r, int open_fd)
+{
+	int fd;
+
+	if (!r->lazy)
+		return open_fd;
+	pthread_mutex_lock(&r->lock);
+	if (r->layer_fd < 0)
+		r->layer_fd = nl_tier_open_layer_file(r->m, r->layer, r->path,
+						      O_RDONLY | O_CLOEXEC);
+	fd = r->layer_fd;
+	if (fd < 0)
+		r->layer_fd = -1;	/* tried again by the next caller */
+	pthread_mutex_unlock(&r->lock);
+	return fd;
 }
 
 /* The first extent that ends after @off. */
@@ -110,15 +163,27 @@ static size_t split_read(const struct nl_range *r, int layer_fd, uint64_t off, u
 	return n;
 }
 
-void nl_range_read(fuse_req_t req, struct nl_range *r, int layer_fd, size_t size, off_t off)
+void nl_range_read(fuse_req_t req, struct nl_range *r, int open_fd, size_t size, off_t off)
 {
 	struct fuse_bufvec one = FUSE_BUFVEC_INIT(size), *bv = &one;
 	uint64_t nvm_bytes = 0;
+	int layer_fd = -1;
 	size_t n = 1;
 
+	if (!size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	tier_range_note_read(r->tr.trace, (uint64_t)off, size);
-	if (r->nvm_fd >= 0 && size)
-		n = split_read(r, layer_fd, (uint64_t)off, size, NULL, &nvm_bytes);
+	if (r->nvm_fd >= 0)
+		n = split_read(r, -1, (uint64_t)off, size, NULL, &nvm_bytes);
+	if (nvm_bytes < size) {
+		layer_fd = nl_range_data_fd(r, open_fd);
+		if (layer_fd < 0) {
+			fuse_reply_err(req, -layer_fd);
+			return;
+		}
+	}
 	if (n > 1) {
 		bv = calloc(1, sizeof(*bv) + (n - 1) * sizeof(bv->buf[0]));
 		if (!bv) {

@@ -105,6 +105,10 @@ remount_reads_from_nvm() {
 		{ exec 7<&-; ls -l "/proc/$pid/fd"; echo "the NVM copy is not open"; return 1; }
 	# 512 KiB inside the first promoted range, one read
 	same_read read $((5 * MiB + 4096)) $((512 * 1024)) || { exec 7<&-; return 1; }
+	# served by the copy alone: the layer file (HDD) was never opened
+	if ls -l "/proc/$pid/fd" | grep -q -- "-> $L/big\$"; then
+		exec 7<&-; ls -l "/proc/$pid/fd"; echo "the layer file was opened"; return 1
+	fi
 	exec 7<&-
 	after=$(status_of range_read_nvm)
 	layer_after=$(status_of range_read_layer)
@@ -126,6 +130,18 @@ boundary_reads_correct() {
 	done < <(H nl_ranges data "$(range_copy)")
 	same_read read $((40 * MiB - 10)) 100 && full_read_equal &&
 		[ "$(status_of range_read_layer)" -gt 0 ] && [ "$(status_of range_read_nvm)" -gt 0 ]
+}
+
+# The layer file is opened when the copy cannot answer: lseek for data
+# and holes (the copy is sparse, the file is not), a read outside the
+# ranges; each gives the file's own layout and bytes.
+layer_opened_when_needed() {
+	local regions
+	# the copy has two data regions, the file one
+	regions=$(H nl_ranges data "$MNT/big")
+	echo "data regions through the mount: $regions"
+	[ "$regions" = "0 $((40 * MiB))" ] || return 1
+	same_read read $((30 * MiB)) 4096
 }
 
 # Bytes past the traced ranges are not promoted by reads outside a window.
@@ -189,6 +205,7 @@ check "the copy holds exactly the ranges read" copy_holds_the_ranges
 check "a full read through the mount equals the original" full_read_equal
 check "remount: promoted ranges are read from the NVM copy" remount_reads_from_nvm
 check "reads across range boundaries are stitched correctly" boundary_reads_correct
+check "lseek for data and holes, reads outside the copy: the real file" layer_opened_when_needed
 check "reads outside a trace window add no ranges" no_trace_no_growth
 check "kill -9 during a range copy: remount reads original bytes" kill_during_range_copy
 check "a bad range_unit refuses the mount with a clear error" bad_unit_refused
