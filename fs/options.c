@@ -338,7 +338,7 @@ static const char *const mount_only_opts[] = {
  */
 static const char *const extra_opts[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
-	"range_threshold", "range_unit", "layer_meta", "writeback",
+	"range_threshold", "range_unit", "range_slack", "layer_meta", "writeback",
 	"config", "image", "zns", "meta", "zone_bw", "stripe_unit",
 	"bandwidth", "admission", "channels", "ways", "max_threads", "max_idle_threads",
 	"clone_fd", NULL
@@ -972,6 +972,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  promote=on|off          copy hot files to NVM in the background\n"
 "  range_threshold=SIZE    bigger files: only the ranges read go to NVM\n"
 "  range_unit=SIZE         granularity of those ranges\n"
+"  range_slack=SIZE        also copied on both sides of each range\n"
 "  layer_meta=on|off       HDD layers' metadata answered from NVM images\n"
 "  writeback=on|off        move cold files of NVM layers to HDD after a trace\n"
 "  image=NAME              mount an imported image by name (no lowerdir)\n"

@@ -24,7 +24,7 @@
 /* The tiering keys the mount forwards to tier_config_set(). */
 static const char *const tier_keys[] = {
 	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
-	"range_threshold", "range_unit", "layer_meta", "writeback",
+	"range_threshold", "range_unit", "range_slack", "layer_meta", "writeback",
 };
 
 static int load_config(struct tier_config *c, const struct nl_options *o,

@@ -38,6 +38,7 @@ struct tier_config {
 	uint64_t index_size;		/* bytes of the index pool */
 	uint64_t range_threshold;	/* files this big get range copies; 0: off */
 	uint64_t range_unit;		/* granularity of traced read ranges */
+	uint64_t range_slack;		/* copied on both sides of a traced range */
 	bool layer_meta;		/* metadata images of HDD layers */
 	bool writeback;			/* write back cold NVM-home files */
 };
@@ -45,7 +46,7 @@ struct tier_config {
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
 /* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit, layer_meta, writeback). -ENOENT: not a tiering key (the caller may own it);
+ * index_size, range_threshold, range_unit, range_slack, layer_meta, writeback). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);

@@ -19,6 +19,8 @@ void tier_config_defaults(struct tier_config *c)
 	c->index_size = PMEMOBJ_MIN_POOL;
 	c->range_threshold = 8ULL << 20;	/* libraries and images read in parts */
 	c->range_unit = 64ULL << 10;
+	/* the kernel reads ahead up to 128 KiB of a FUSE file */
+	c->range_slack = 128ULL << 10;
 	c->layer_meta = true;
 	c->writeback = true;	/* NVM keeps the hot files, HDD the rest */
 }
@@ -138,6 +140,14 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
 			rc = -EINVAL;
 		if (!rc)
 			c->range_unit = u;
+	} else if (!strcmp(key, "range_slack")) {
+		uint64_t s;
+
+		rc = tier_parse_size(value, &s), want = "a size from 0 to 1G";
+		if (!rc && s > (1ULL << 30))
+			rc = -EINVAL;
+		if (!rc)
+			c->range_slack = s;
 	} else if (!strcmp(key, "trace")) {
 		rc = parse_bool(value, &c->trace), want = "on or off";
 	} else if (!strcmp(key, "layer_meta")) {

@@ -27,8 +27,44 @@ struct range_plan {
 	uint64_t bytes;		/* sum of the extent lengths */
 };
 
-/* The traced extents inside the file's current size, unless the copy
- * the index has for this very source already holds them all. */
+/*
+ * Add @x widened by the slack to the plan, merged with the extent before
+ * it. Traced extents are sorted, so only the last one can overlap. The
+ * slack is there because a later start reads ahead by other amounts than
+ * the traced one did (the kernel's readahead window depends on timing):
+ * without it, a few pages past a traced range would make that start open
+ * the layer file on the HDD, walking its directories on the way.
+ */
+static void plan_add(struct range_plan *p, const struct tier_extent *x, uint64_t slack,
+		     uint64_t unit, uint64_t size)
+{
+	uint64_t off = x->off > slack ? x->off - slack : 0;
+	uint64_t end = x->off + x->len + slack;
+	struct tier_extent *last = p->n ? &p->ext[p->n - 1] : NULL;
+
+	if (slack && unit) {
+		off -= off % unit;
+		end += (unit - end % unit) % unit;
+	}
+	if (end > size)
+		end = size;
+	if (off >= end)
+		return;
+	if (last && off <= last->off + last->len) {
+		if (end > last->off + last->len) {
+			p->bytes += end - (last->off + last->len);
+			last->len = end - last->off;
+		}
+		return;
+	}
+	p->ext[p->n].off = off;
+	p->ext[p->n].len = end - off;
+	p->bytes += end - off;
+	p->n++;
+}
+
+/* The traced extents, with slack, inside the file's current size, unless
+ * the copy the index has for this very source already holds them all. */
 static int make_plan(struct tier_ctx *ctx, int layer, const char *rel, const struct stat *st,
 		     struct range_plan *p)
 {
@@ -49,12 +85,9 @@ static int make_plan(struct tier_ctx *ctx, int layer, const char *rel, const str
 		goto out;
 	}
 	t = pmemobj_direct(rec->traced);
-	for (uint64_t i = 0; i < rec->traced_n && t[i].off < (uint64_t)st->st_size; i++) {
-		p->ext[p->n] = t[i];
-		if (t[i].off + t[i].len > (uint64_t)st->st_size)
-			p->ext[p->n].len = (uint64_t)st->st_size - t[i].off;
-		p->bytes += p->ext[p->n++].len;
-	}
+	for (uint64_t i = 0; i < rec->traced_n && t[i].off < (uint64_t)st->st_size; i++)
+		plan_add(p, &t[i], ctx->cfg.range_slack, ctx->cfg.range_unit,
+			 (uint64_t)st->st_size);
 	if (e->state == TIER_ST_RANGE && tier_entry_matches(e, st) &&
 	    tier_extents_cover(pmemobj_direct(rec->copy), rec->copy_n, p->ext, p->n))
 		p->n = 0;

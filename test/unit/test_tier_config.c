@@ -59,6 +59,12 @@ static void option_values(void **state)
 	assert_int_equal(tier_config_set(&c, "trace_window", "0", err, sizeof(err)), -EINVAL);
 	assert_int_equal(tier_config_set(&c, "nvm", "relative/dir", err, sizeof(err)), -EINVAL);
 	assert_int_equal(tier_config_set(&c, "index_size", "1M", err, sizeof(err)), -EINVAL);
+	assert_int_equal(c.range_slack, 128 * 1024);
+	assert_int_equal(tier_config_set(&c, "range_slack", "0", err, sizeof(err)), 0);
+	assert_int_equal(c.range_slack, 0);
+	assert_int_equal(tier_config_set(&c, "range_slack", "2G", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "range_slack"));
+	assert_int_equal(c.range_slack, 0);
 	assert_string_equal(c.nvm_dir, "/mnt/pmem");
 	tier_config_free(&c);
 }

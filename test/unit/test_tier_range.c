@@ -32,7 +32,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct tier_ctx *open_range(struct tdirs *t, bool promote)
+static struct tier_ctx *open_range_slack(struct tdirs *t, bool promote, uint64_t slack)
 {
 	struct tier_config c = tconf(t, promote);
 	struct tier_ctx *ctx;
@@ -41,12 +41,19 @@ static struct tier_ctx *open_range(struct tdirs *t, bool promote)
 
 	c.range_threshold = 16 * UNIT;
 	c.range_unit = UNIT;
+	c.range_slack = slack;
 	rc = tier_open(&c, &ctx, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "tier_open: %s\n", err);
 	assert_int_equal(rc, 0);
 	tier_config_free(&c);
 	return ctx;
+}
+
+/* Copies of exactly the traced extents, unless a test asks for slack. */
+static struct tier_ctx *open_range(struct tdirs *t, bool promote)
+{
+	return open_range_slack(t, promote, 0);
 }
 
 static void set_bit(uint64_t *v, uint64_t b)
@@ -315,6 +322,37 @@ static void promotion_copies_exactly_the_extents(void **state)
 	tier_close(ctx);
 }
 
+/* The copy holds each traced extent widened by the slack, in whole units,
+ * merged where the widened extents meet, clipped to the file. */
+static void slack_widens_the_copy(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_range_slack(t, true, 2 * UNIT);
+	int l = tier_layer_add(ctx, t->l1);
+	const uint64_t reads[][2] = { { 0, 1 }, { 10 * UNIT + 5, UNIT }, { 14 * UNIT, UNIT },
+				      { 63 * UNIT, 10 } };
+	const uint64_t traced[][2] = { { 0, UNIT }, { 10 * UNIT, 2 * UNIT }, { 14 * UNIT, UNIT },
+				       { 63 * UNIT, UNIT } };
+	const uint64_t want[][2] = { { 0, 3 * UNIT }, { 8 * UNIT, 9 * UNIT },
+				     { 61 * UNIT, 3 * UNIT + 100 } };
+	struct tier_range r;
+	char src[PATH_MAX];
+
+	twrite(t->l1, "big", BIG, 2);
+	snprintf(src, sizeof(src), "%s/big", t->l1);
+	read_ranges(ctx, l, "big", reads, 4);
+	end_window(ctx);
+	assert_int_equal(tier_wait_idle(ctx, 10000), 0);
+	/* the index keeps what was read; the copy has the slack */
+	assert_extents(ctx, l, "big", false, traced, 4);
+	assert_extents(ctx, l, "big", true, want, 3);
+	tier_trace_stop(ctx);
+	assert_int_equal(ropen(ctx, l, "big", &r), 1);
+	assert_copy_matches(&r, src);
+	tier_range_close(&r);
+	tier_close(ctx);
+}
+
 static void new_ranges_extend_the_copy(void **state)
 {
 	struct tdirs *t = *state;
@@ -487,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(threshold_and_shared_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(ranges_merge_across_starts, setup, teardown),
 		cmocka_unit_test_setup_teardown(promotion_copies_exactly_the_extents, setup, teardown),
+		cmocka_unit_test_setup_teardown(slack_widens_the_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(new_ranges_extend_the_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_source_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(kill9_during_range_copy, setup, teardown),
