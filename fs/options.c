@@ -972,7 +972,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  promote=on|off          copy hot files to NVM in the background\n"
 "  range_threshold=SIZE    bigger files: only the ranges read go to NVM\n"
 "  range_unit=SIZE         granularity of those ranges\n"
-"  range_slack=SIZE        also copied on both sides of each range\n"
+"  range_slack=SIZE        also copied after each range (half before)\n"
 "  layer_meta=on|off       HDD layers' metadata answered from NVM images\n"
 "  writeback=on|off        move cold files of NVM layers to HDD after a trace\n"
 "  image=NAME              mount an imported image by name (no lowerdir)\n"

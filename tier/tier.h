@@ -38,7 +38,7 @@ struct tier_config {
 	uint64_t index_size;		/* bytes of the index pool */
 	uint64_t range_threshold;	/* files this big get range copies; 0: off */
 	uint64_t range_unit;		/* granularity of traced read ranges */
-	uint64_t range_slack;		/* copied on both sides of a traced range */
+	uint64_t range_slack;		/* copied after a traced range, half before */
 	bool layer_meta;		/* metadata images of HDD layers */
 	bool writeback;			/* write back cold NVM-home files */
 };

@@ -33,12 +33,14 @@ struct range_plan {
  * slack is there because a later start reads ahead by other amounts than
  * the traced one did (the kernel's readahead window depends on timing):
  * without it, a few pages past a traced range would make that start open
- * the layer file on the HDD, walking its directories on the way.
+ * the layer file on the HDD, walking its directories on the way. Reads
+ * run ahead, so the whole slack goes after a range; before it only half,
+ * for the pages a fault in a mapping reads around itself.
  */
 static void plan_add(struct range_plan *p, const struct tier_extent *x, uint64_t slack,
 		     uint64_t unit, uint64_t size)
 {
-	uint64_t off = x->off > slack ? x->off - slack : 0;
+	uint64_t off = x->off > slack / 2 ? x->off - slack / 2 : 0;
 	uint64_t end = x->off + x->len + slack;
 	struct tier_extent *last = p->n ? &p->ext[p->n - 1] : NULL;
 

@@ -78,14 +78,14 @@ copy_about_two_mib() {
 }
 
 # The copy holds the traced ranges, 5 MiB and 23 MiB onwards, with the
-# default slack of 128 KiB on both sides, and nothing far from them.
+# default slack (64 KiB before, 128 KiB after), and nothing far from them.
 copy_holds_the_ranges() {
 	local regions slack=$((128 * 1024))
 	regions=$(H nl_ranges data "$(range_copy)")
 	echo "$regions"
 	[ "$(echo "$regions" | wc -l)" = 2 ] &&
-		echo "$regions" | awk -v a=$((5 * MiB - slack)) -v b=$((23 * MiB - slack)) \
-			-v m=$((MiB + 2 * slack)) '
+		echo "$regions" | awk -v a=$((5 * MiB - slack / 2)) -v b=$((23 * MiB - slack / 2)) \
+			-v m=$((MiB + slack)) '
 			NR == 1 && $1 == a && $2 >= m && $2 <= 2 * m { ok++ }
 			NR == 2 && $1 == b && $2 >= m && $2 <= 2 * m { ok++ }
 			END { exit ok != 2 }'

@@ -322,8 +322,9 @@ static void promotion_copies_exactly_the_extents(void **state)
 	tier_close(ctx);
 }
 
-/* The copy holds each traced extent widened by the slack, in whole units,
- * merged where the widened extents meet, clipped to the file. */
+/* The copy holds each traced extent widened by the slack after it and half
+ * of it before, in whole units, merged where the widened extents meet,
+ * clipped to the file. */
 static void slack_widens_the_copy(void **state)
 {
 	struct tdirs *t = *state;
@@ -333,8 +334,8 @@ static void slack_widens_the_copy(void **state)
 				      { 63 * UNIT, 10 } };
 	const uint64_t traced[][2] = { { 0, UNIT }, { 10 * UNIT, 2 * UNIT }, { 14 * UNIT, UNIT },
 				       { 63 * UNIT, UNIT } };
-	const uint64_t want[][2] = { { 0, 3 * UNIT }, { 8 * UNIT, 9 * UNIT },
-				     { 61 * UNIT, 3 * UNIT + 100 } };
+	const uint64_t want[][2] = { { 0, 3 * UNIT }, { 9 * UNIT, 8 * UNIT },
+				     { 62 * UNIT, 2 * UNIT + 100 } };
 	struct tier_range r;
 	char src[PATH_MAX];
 
