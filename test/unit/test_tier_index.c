@@ -305,8 +305,10 @@ static void index_full_stops_tracing(void **state)
 	assert_false(tier_trace_active(ctx));
 	tier_status(ctx, &st);
 	held = st.indexed_files;
-	/* man/nlayerfs.conf.5: 8M holds about 6000 files of 120-character paths */
-	assert_true(held >= 6000 && held < (uint64_t)i);
+	/* man/nlayerfs.conf.5: 8M holds about 6000 files of 120-character
+	 * paths; how many exactly varies with the allocator's layout from
+	 * run to run (5700 to 6800 seen) */
+	assert_true(held >= 5000 && held < (uint64_t)i);
 	/* a new window records nothing more, and nothing breaks */
 	tier_trace_start(ctx);
 	assert_int_equal(trace_batch(ctx, l, i, 10), 0);
