@@ -442,6 +442,20 @@ int tier_promote_file(struct tier_ctx *ctx, int layer, const char *relpath)
 	return tier_queue_push(ctx, layer, relpath, 0);
 }
 
+/* A range copy that holds every traced range already: queueing it would
+ * only make a worker read its source on the HDD to learn that. */
+static bool range_copy_done(struct tier_ctx *ctx, const struct tier_pentry *e)
+{
+	struct tier_prange *rec;
+
+	if (e->state != TIER_ST_RANGE)
+		return false;
+	rec = tier_range_rec(ctx, e);
+	return rec && rec->copy_n &&
+	       tier_extents_cover(pmemobj_direct(rec->copy), rec->copy_n,
+				  pmemobj_direct(rec->traced), rec->traced_n);
+}
+
 int tier_promote_hot(struct tier_ctx *ctx)
 {
 	int queued = 0, rc = 0;
@@ -450,7 +464,8 @@ int tier_promote_hot(struct tier_ctx *ctx)
 	for (uint64_t i = 0; i < ctx->root->capacity && !rc; i++) {
 		struct tier_pentry *e = &ctx->ent[i];
 
-		if (!e->used || !e->heat || e->state == TIER_ST_PROMOTED)
+		if (!e->used || !e->heat || e->state == TIER_ST_PROMOTED ||
+		    range_copy_done(ctx, e))
 			continue;
 		for (size_t l = 0; l < ctx->nlayers; l++) {
 			/* NVM-home files only when written back and needed again */
