@@ -98,7 +98,8 @@ static void put_status(struct nl_tier *t, FILE *f)
 	fprintf(f, "nvm_used %" PRIu64 "\nnvm_budget %" PRIu64 "\n", s.nvm_used, s.nvm_budget);
 	fprintf(f, "promoted_files %" PRIu64 "\npromoted_bytes %" PRIu64 "\nobjects %" PRIu64 "\n",
 		s.promoted_files, s.promoted_bytes, s.objects);
-	fprintf(f, "queue %" PRIu64 "\nindexed_files %" PRIu64 "\n", s.queue_len, s.indexed_files);
+	fprintf(f, "queue %" PRIu64 "\nindexed_files %" PRIu64 "\nindex_full %s\n", s.queue_len,
+		s.indexed_files, s.index_full ? "yes" : "no");
 	fprintf(f, "trace %s\ntrace_records %" PRIu64 "\ntrace_dropped %" PRIu64 "\n",
 		s.trace_active ? "active" : "stopped", s.trace_records, s.trace_dropped);
 	fprintf(f, "cold_starts %" PRIu64 "\npromote %s\n", s.cold_starts,

@@ -171,6 +171,7 @@ struct tier_status {
 	uint64_t promoted_files, promoted_bytes, objects;
 	uint64_t queue_len;
 	uint64_t indexed_files;
+	bool index_full;		/* tracing stopped: no room for more files */
 	uint64_t trace_records, trace_dropped;
 	uint64_t cold_starts;		/* trace windows ever opened */
 	bool trace_active, promote_on;

@@ -359,6 +359,7 @@ int tier_status(struct tier_ctx *ctx, struct tier_status *s)
 	pthread_mutex_lock(&ctx->qlock);
 	s->queue_len = ctx->qlen + ctx->busy;
 	pthread_mutex_unlock(&ctx->qlock);
+	s->index_full = atomic_load(&ctx->index_full);
 	s->trace_records = atomic_load(&ctx->trace_records);
 	s->trace_dropped = atomic_load(&ctx->trace_dropped);
 	s->trace_active = atomic_load(&ctx->trace_end) > tier_now_mono_ns();

@@ -67,6 +67,7 @@ static void create_and_reopen(void **state)
 	tier_status(ctx, &st);
 	assert_int_equal(st.indexed_files, 2);
 	assert_int_equal(st.cold_starts, 1);
+	assert_false(st.index_full);
 	tier_close(ctx);
 
 	ctx = open_ok(t, false);
@@ -304,6 +305,7 @@ static void index_full_stops_tracing(void **state)
 	}
 	assert_false(tier_trace_active(ctx));
 	tier_status(ctx, &st);
+	assert_true(st.index_full);
 	held = st.indexed_files;
 	/* man/nlayerfs.conf.5: 8M holds about 6000 files of 120-character
 	 * paths; how many exactly varies with the allocator's layout from
