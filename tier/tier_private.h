@@ -201,6 +201,7 @@ int tier_workers_start(struct tier_ctx *ctx);
 void tier_workers_stop(struct tier_ctx *ctx);
 int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order);
 bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st);
+bool tier_same_source(const struct stat *a, const struct stat *b);
 uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
 int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes);
 int tier_make_room_locked(struct tier_ctx *ctx, uint64_t need, const struct tier_pentry *than);

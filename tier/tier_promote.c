@@ -189,7 +189,9 @@ done:
 	return rc;
 }
 
-static bool same_source(const struct stat *a, const struct stat *b)
+/* The same source file, unchanged, as far as a copy cares: a rewrite in
+ * place changes the mtime, a replacement the inode. */
+bool tier_same_source(const struct stat *a, const struct stat *b)
 {
 	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
@@ -282,7 +284,7 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 	rc = fstat(fd, &h1) < 0 ? -errno : h1.st_size != st.st_size ? -ESTALE : 0;
 	if (!rc)
 		rc = copy_hashed(ctx, fd, tmp, sizeof(tmp), digest);
-	if (!rc && (fstat(fd, &h2) < 0 || !same_source(&h1, &h2) || lstat(src, &st2) < 0 ||
+	if (!rc && (fstat(fd, &h2) < 0 || !tier_same_source(&h1, &h2) || lstat(src, &st2) < 0 ||
 		    st2.st_size != st.st_size || st2.st_ino != st.st_ino)) {
 		unlink(tmp);
 		rc = -EAGAIN;
@@ -326,7 +328,7 @@ static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 		return 0;
 	}
 	rc = copy_hashed(ctx, fd, tmp, sizeof(tmp), digest);
-	if (!rc && (fstat(fd, &st2) < 0 || !same_source(&st, &st2)))
+	if (!rc && (fstat(fd, &st2) < 0 || !tier_same_source(&st, &st2)))
 		rc = -EAGAIN;	/* changed while copying: do not keep it */
 	close(fd);
 	if (rc) {

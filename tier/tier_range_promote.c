@@ -187,12 +187,6 @@ done:
 	return rc;
 }
 
-static bool same_source(const struct stat *a, const struct stat *b)
-{
-	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
 /* Under the write lock: make room, rename the temp into place, commit. */
 static int commit_range(struct tier_ctx *ctx, int layer, const char *rel, const char *tmp,
 			const uint8_t *digest, const struct stat *st,
@@ -239,7 +233,7 @@ int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
 	rc = write_copy(ctx, fd, st, &p, tmp, sizeof(tmp), digest, &bytes);
 	if (rc)
 		goto out;
-	if (fstat(fd, &st2) < 0 || !same_source(st, &st2)) {
+	if (fstat(fd, &st2) < 0 || !tier_same_source(st, &st2)) {
 		unlink(tmp);	/* changed while copying: do not keep it */
 		rc = -EAGAIN;
 		goto out;

@@ -251,12 +251,6 @@ static int wb_path(const struct tier_ctx *ctx, const struct tier_layer *l, const
 	return 0;
 }
 
-static bool same_source(const struct stat *a, const struct stat *b)
-{
-	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
 /* Copy one file to HDD and commit it in the index. */
 static int copy_and_commit(struct wb_run *w, int layer, const char *rel)
 {
@@ -278,7 +272,7 @@ static int copy_and_commit(struct wb_run *w, int layer, const char *rel)
 	if (!rc)
 		rc = copy_durably(fd, dst);
 	/* changed while copying: the copy may be torn, do not name it */
-	if (!rc && (fstat(fd, &st2) < 0 || !same_source(&st, &st2)))
+	if (!rc && (fstat(fd, &st2) < 0 || !tier_same_source(&st, &st2)))
 		rc = -EAGAIN;
 	close(fd);
 	if (rc)
