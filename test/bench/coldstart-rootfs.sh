@@ -16,70 +16,31 @@
 #   test/bench/coldstart-rootfs.sh [DEST]
 # A complete tree has DEST/stamp; delete DEST to build it again.
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-/var/tmp/nl-coldstart/layers}
+scratch="$dest.scratch"
+tag=coldstart-rootfs
 stamp_text="nl-coldstart layers 2: minbase bookworm, python3, ca-certificates tzdata, cleanup, app"
-mirror=${NL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+. "$here/rootfs-lib.sh"
 
 if [ -f "$dest/stamp" ] && [ "$(cat "$dest/stamp")" = "$stamp_text" ]; then
-	echo "coldstart-rootfs: $dest is complete"
+	echo "$tag: $dest is complete"
 	exit 0
 fi
-[ "$(id -u)" = 0 ] || { echo "coldstart-rootfs: needs root" >&2; exit 1; }
-command -v debootstrap >/dev/null ||
-	{ echo "coldstart-rootfs: debootstrap is missing (apt-get install -y debootstrap)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "$tag: needs root" >&2; exit 1; }
 
-scratch="$dest.scratch"
-mnt="$scratch/merged"
-cleanup() {
-	for m in "$mnt/dev" "$mnt/proc" "$mnt"; do
-		mountpoint -q "$m" 2>/dev/null && umount "$m"
-	done
-	rm -rf "$scratch"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+rootfs_traps
 rm -rf "$dest" "$scratch"
 mkdir -p "$dest" "$scratch"
+rootfs_base
 
-echo "coldstart-rootfs: l0 base (debootstrap minbase bookworm from $mirror)"
-debootstrap --variant=minbase bookworm "$dest/l0" "$mirror" >"$dest.debootstrap.log" 2>&1 ||
-	{ echo "coldstart-rootfs: debootstrap failed, see $dest.debootstrap.log" >&2; exit 1; }
-
-# run_layer K CMD: runs CMD in a chroot of l0..l(K-1) with lK as the upper dir.
-run_layer() {
-	local k=$1 lower="" j
-	shift
-	for ((j = k - 1; j >= 0; j--)); do lower="$lower${lower:+:}$dest/l$j"; done
-	mkdir -p "$dest/l$k" "$scratch/work$k" "$mnt"
-	mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dest/l$k,workdir=$scratch/work$k" "$mnt"
-	mount -t proc proc "$mnt/proc"
-	mount --bind /dev "$mnt/dev"
-	cp /etc/resolv.conf "$scratch/resolv.conf"
-	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C \
-		chroot "$mnt" /bin/sh -ec "$*"
-	umount "$mnt/dev" "$mnt/proc" "$mnt"
-	rm -rf "$scratch/work$k"
-}
-
-# The kernel marks its upper dirs with origin, impure and uuid attributes
-# that mean nothing in a lower layer; images carry only whiteouts and opaque.
-strip_overlay_xattrs() {
-	local f a
-	find "$1" -path "$1/l0" -prune -o -print0 |
-		while IFS= read -r -d '' f; do
-			for a in trusted.overlay.origin trusted.overlay.impure trusted.overlay.uuid; do
-				setfattr -h -x "$a" "$f" 2>/dev/null || true
-			done
-		done
-}
-
-echo "coldstart-rootfs: l1 python3"
-run_layer 1 "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 >/dev/null && apt-get clean"
-echo "coldstart-rootfs: l2 ca-certificates tzdata"
-run_layer 2 "apt-get install -y -qq --no-install-recommends ca-certificates tzdata >/dev/null && apt-get clean"
-echo "coldstart-rootfs: l3 cleanup"
-run_layer 3 "rm -rf /usr/share/doc/* /usr/share/man /usr/share/info /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log"
-echo "coldstart-rootfs: l4 app"
+echo "$tag: l1 python3"
+rootfs_layer 1 "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 >/dev/null && apt-get clean"
+echo "$tag: l2 ca-certificates tzdata"
+rootfs_layer 2 "apt-get install -y -qq --no-install-recommends ca-certificates tzdata >/dev/null && apt-get clean"
+echo "$tag: l3 cleanup"
+rootfs_layer 3 "rm -rf /usr/share/doc/* /usr/share/man /usr/share/info /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*.log"
+echo "$tag: l4 app"
 mkdir -p "$dest/l4/app"
 cat >"$dest/l4/app/start.py" <<'APP'
 # The application: imports a few stdlib modules, reads its configuration,
@@ -105,7 +66,7 @@ APP
 cat >"$dest/l4/app/config.json" <<'CONF'
 {"names": ["alpha", "beta", "gamma", "delta"], "subject": "started", "zone": "Europe/Paris"}
 CONF
-strip_overlay_xattrs "$dest"
+rootfs_strip_xattrs
 echo "$stamp_text" >"$dest/stamp"
 sync
 for k in 0 1 2 3 4; do

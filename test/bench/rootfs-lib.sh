@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Shell functions for building layered Debian roots for the benchmarks;
-# sourced by test/bench/jre-rootfs.sh. The caller sets:
+# sourced by test/bench/coldstart-rootfs.sh and jre-rootfs.sh. The caller sets:
 #   dest     the layers directory (l0, l1, ...)
 #   scratch  a scratch directory (work dirs, the overlay mount point)
 #   tag      the name in messages
