@@ -256,6 +256,10 @@ done:
 	n->layer = 0;
 	if (!S_ISDIR(st.st_mode))
 		n->lowest = 0;
+	/* Files open on the lower layer read the copy from now on; fstat
+	 * after an unlink answers from it too. */
+	if (n->nopen && n->stat_fd < 0)
+		n->stat_fd = openat(m->upper->fd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	return 0;
 }
 

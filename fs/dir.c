@@ -236,7 +236,7 @@ out:
 		fuse_reply_err(req, -r);
 		return;
 	}
-	nl_node_opened(nl_node_of(m, e.ino), fd, NULL);
+	nl_node_opened(nl_node_of(m, e.ino), fd);
 	if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(nl_node_of(m, e.ino));
 		nl_file_free(fi);

@@ -182,7 +182,6 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[NL_PATH_BUF];
 	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
 	struct nl_range *range = NULL;
-	struct stat lst;
 	bool lower;
 	int fd, r = 0;
 
@@ -198,10 +197,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			fd = -errno;
 	} else {
-		/* the layer's attributes (the image's, or cached by the open's
-		 * own lookup), kept for fstat after an unlink */
-		r = nl_lower_lstat(m, n->layer, path, &lst);
-		fd = r ? r : open_lower(m, n, path, flags, &range);
+		fd = open_lower(m, n, path, flags, &range);
 	}
 	if (fd < 0) {
 		r = fd;
@@ -214,7 +210,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	nl_file_of(fi)->range = range;
 	range = NULL;
-	nl_node_opened(n, fd, lower ? &lst : NULL);
+	nl_node_opened(n, lower ? -1 : fd);
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = lower;
 	fi->noflush = !wants_write(fi->flags);

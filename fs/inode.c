@@ -141,12 +141,41 @@ void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count)
 }
 
 /*
+ * An open lower file that loses its name keeps the layer's attributes for
+ * fstat: its descriptor may be a promoted copy, whose own mode, owner,
+ * times and inode are not the file's. The layer never changes, so what is
+ * read here stays right.
+ */
+static void keep_lower_attrs(struct nl_mount *m, struct nl_node *n)
+{
+	char path[NL_PATH_BUF];
+	struct stat st;
+	int nopen;
+
+	if (n->layer == 0 && m->upper)
+		return;
+	pthread_mutex_lock(&n->lock);
+	nopen = n->nopen;
+	pthread_mutex_unlock(&n->lock);
+	if (!nopen || nl_node_path(m, n, path, sizeof(path)) ||
+	    nl_lower_lstat(m, n->layer, path, &st))
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (!n->open_st)
+		n->open_st = malloc(sizeof(*n->open_st));
+	if (n->open_st)
+		*n->open_st = st;
+	pthread_mutex_unlock(&n->lock);
+}
+
+/*
  * The entry is gone from the merged tree: later lookups of the name must
  * make a fresh node, while the kernel may still hold this one (open files).
  * The node keeps its parent (and its name for nothing but debugging).
  */
 void nl_node_detach(struct nl_mount *m, struct nl_node *n)
 {
+	keep_lower_attrs(m, n);
 	pthread_rwlock_wrlock(&m->ns);
 	if (!n->unlinked) {
 		table_unlink(m, n);
@@ -534,24 +563,16 @@ double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
 	return m->timeout;
 }
 
-/*
- * Keep what fstat needs once every name of an open file is gone: an upper
- * file's descriptor, or a lower file's attributes (@lower_st, as its layer
- * has them). A lower descriptor may be a promoted copy, whose own mode,
- * owner, times and inode are not the file's; the layer never changes, so
- * the attributes taken at open stay right.
- */
-void nl_node_opened(struct nl_node *n, int fd, const struct stat *lower_st)
+/* Keep one descriptor of an open upper file (@upper_fd; -1 for a lower
+ * one), so that fstat still answers once every name of the file is gone.
+ * Lower files get their attributes kept when they lose their name
+ * (keep_lower_attrs), not at every open. */
+void nl_node_opened(struct nl_node *n, int upper_fd)
 {
 	pthread_mutex_lock(&n->lock);
 	n->nopen++;
-	if (!lower_st && n->stat_fd < 0) {
-		n->stat_fd = dup(fd);
-	} else if (lower_st && !n->open_st) {
-		n->open_st = malloc(sizeof(*n->open_st));
-		if (n->open_st)
-			*n->open_st = *lower_st;
-	}
+	if (upper_fd >= 0 && n->stat_fd < 0)
+		n->stat_fd = dup(upper_fd);
 	pthread_mutex_unlock(&n->lock);
 }
 

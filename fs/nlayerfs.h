@@ -39,8 +39,9 @@ struct nl_node {
 	bool unlinked;		/* removed while the kernel still holds it */
 	int nopen;		/* open files, under lock */
 	int stat_fd;		/* an upper descriptor, for fstat after unlink; -1 */
-	struct stat *open_st;	/* a lower file's attributes while it is open, for
-				 * the same: its descriptor may be an NVM copy */
+	struct stat *open_st;	/* an open lower file's attributes from its
+				 * unlink on, for the same: its descriptor
+				 * may be an NVM copy */
 	pthread_mutex_t lock;	/* serialises copy-up of this node */
 };
 
@@ -164,7 +165,7 @@ int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
 bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
 		  const char *name);
 
-void nl_node_opened(struct nl_node *n, int fd, const struct stat *lower_st);
+void nl_node_opened(struct nl_node *n, int upper_fd);
 void nl_node_closed(struct nl_node *n);
 
 /*

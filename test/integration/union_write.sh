@@ -14,7 +14,7 @@ if [ -z "$SKIP_ALL" ]; then
 	touch -d '2001-02-03 04:05:06.5' "$L2/cu"
 	truncate -s 64M "$L2/sparse"; printf 'head' | dd of="$L2/sparse" conv=notrunc status=none
 	printf 'tail' | dd of="$L2/sparse" bs=1 seek=$((40 * 1024 * 1024)) conv=notrunc status=none
-	for f in app trunc otrunc falloc cfr del unl fsy rofd rofd2 rounl; do seq 1 2000 >"$L2/$f"; done
+	for f in app trunc otrunc falloc cfr del unl unl3 fsy rofd rofd2 rounl; do seq 1 2000 >"$L2/$f"; done
 	mkdir -p "$L2/dd/sub" "$L1/dd"; echo 1 >"$L2/dd/x"; echo 2 >"$L1/dd/y"; echo 3 >"$L2/dd/sub/z"
 	mkdir -p "$L2/rd"; echo 1 >"$L2/rd/a"; echo 2 >"$L2/rd/b"
 	mkdir -p "$L2/emptyd" "$L2/redo"; echo old >"$L2/redo/old"
@@ -167,6 +167,21 @@ check "tar unpacks a layer through the mount over lower content" unpack
 check "unlinked-open lower file: read, write, fstat st_nlink 0" H nl_unlinked "$MNT/unl"
 check "unlinked-open upper file: read, write, fstat st_nlink 0" \
 	eval 'seq 1 10 >"$MNT/unl2" && H nl_unlinked "$MNT/unl2"'
+# Opened on the lower layer, then copied up by a chmod, then unlinked:
+# fstat answers for the copy (mode 0600), not for the lower file.
+fstat_after_copy_up() {
+	python3 - "$MNT/unl3" <<'PY'
+import os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_RDONLY)
+os.chmod(p, 0o600)
+os.unlink(p)
+st = os.fstat(fd)
+print(f"mode {st.st_mode & 0o7777:o}, nlink {st.st_nlink}")
+sys.exit(st.st_mode & 0o7777 != 0o600 or st.st_nlink != 0 or os.read(fd, 4) != b"1\n2\n")
+PY
+}
+check "opened lower, copied up, unlinked: fstat shows the copy, st_nlink 0" fstat_after_copy_up
 
 dino_all() { local d rc=0; while read -r d; do H nl_dino "$d" || rc=1; done < <(find "$MNT" -type d); return $rc; }
 check "readdir d_ino equals st_ino in every directory after the changes" dino_all
