@@ -104,13 +104,17 @@ int nl_range_data_fd(struct nl_range *r, int open_fd)
 
 	if (!r->lazy)
 		return open_fd;
+	fd = __atomic_load_n(&r->layer_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		return fd;
 	pthread_mutex_lock(&r->lock);
-	if (r->layer_fd < 0)
-		r->layer_fd = nl_tier_open_layer_file(r->m, r->layer, r->path,
-						      O_RDONLY | O_CLOEXEC);
 	fd = r->layer_fd;
-	if (fd < 0)
-		r->layer_fd = -1;	/* tried again by the next caller */
+	if (fd < 0) {
+		/* a failure is tried again by the next caller */
+		fd = nl_tier_open_layer_file(r->m, r->layer, r->path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			__atomic_store_n(&r->layer_fd, fd, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&r->lock);
 	return fd;
 }

@@ -212,6 +212,7 @@ size_t tier_bitmap_extents(const uint64_t *bits, uint64_t nbits, uint64_t unit, 
 			   struct tier_extent *out);
 size_t tier_extents_union(const struct tier_extent *a, size_t na, const struct tier_extent *b,
 			  size_t nb, struct tier_extent *out);
+void tier_extent_push_merged(struct tier_extent *out, size_t *n, uint64_t off, uint64_t len);
 bool tier_extents_cover(const struct tier_extent *have, size_t nh, const struct tier_extent *want,
 			size_t nw);
 struct tier_range_trace *tier_range_trace_get(struct tier_ctx *ctx, int layer, const char *rel,

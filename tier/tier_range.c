@@ -49,8 +49,9 @@ size_t tier_bitmap_extents(const uint64_t *bits, uint64_t nbits, uint64_t unit, 
 	return n;
 }
 
-/* Append [off, off + len) to @out, joining an overlapping or touching tail. */
-static void push_merged(struct tier_extent *out, size_t *n, uint64_t off, uint64_t len)
+/* Append [off, off + len) to @out, joining an overlapping or touching tail.
+ * Appends must come in order of @off. */
+void tier_extent_push_merged(struct tier_extent *out, size_t *n, uint64_t off, uint64_t len)
 {
 	struct tier_extent *last = *n ? &out[*n - 1] : NULL;
 
@@ -80,7 +81,7 @@ size_t tier_extents_union(const struct tier_extent *a, size_t na, const struct t
 			x = &a[i++];
 		else
 			x = &b[j++];
-		push_merged(out, &n, x->off, x->len);
+		tier_extent_push_merged(out, &n, x->off, x->len);
 	}
 	return n;
 }

@@ -42,7 +42,6 @@ static void plan_add(struct range_plan *p, const struct tier_extent *x, uint64_t
 {
 	uint64_t off = x->off > slack / 2 ? x->off - slack / 2 : 0;
 	uint64_t end = x->off + x->len + slack;
-	struct tier_extent *last = p->n ? &p->ext[p->n - 1] : NULL;
 
 	if (slack && unit) {
 		off -= off % unit;
@@ -50,19 +49,8 @@ static void plan_add(struct range_plan *p, const struct tier_extent *x, uint64_t
 	}
 	if (end > size)
 		end = size;
-	if (off >= end)
-		return;
-	if (last && off <= last->off + last->len) {
-		if (end > last->off + last->len) {
-			p->bytes += end - (last->off + last->len);
-			last->len = end - last->off;
-		}
-		return;
-	}
-	p->ext[p->n].off = off;
-	p->ext[p->n].len = end - off;
-	p->bytes += end - off;
-	p->n++;
+	if (off < end)
+		tier_extent_push_merged(p->ext, &p->n, off, end - off);
 }
 
 /* The traced extents, with slack, inside the file's current size, unless
@@ -90,6 +78,8 @@ static int make_plan(struct tier_ctx *ctx, int layer, const char *rel, const str
 	for (uint64_t i = 0; i < rec->traced_n && t[i].off < (uint64_t)st->st_size; i++)
 		plan_add(p, &t[i], ctx->cfg.range_slack, ctx->cfg.range_unit,
 			 (uint64_t)st->st_size);
+	for (size_t i = 0; i < p->n; i++)
+		p->bytes += p->ext[i].len;
 	if (e->state == TIER_ST_RANGE && tier_entry_matches(e, st) &&
 	    tier_extents_cover(pmemobj_direct(rec->copy), rec->copy_n, p->ext, p->n))
 		p->n = 0;
