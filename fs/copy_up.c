@@ -28,28 +28,34 @@ int nl_make_temp_name(struct nl_mount *m, char *buf, size_t len)
 	       -ENAMETOOLONG : 0;
 }
 
-static int work_abs(struct nl_mount *m, const char *tmp, char *buf, size_t len)
-{
-	return snprintf(buf, len, "%s/work/%s", m->opt->workdir, tmp) >= (int)len ?
-	       -ENAMETOOLONG : 0;
-}
-
 /* Copies the xattrs a user can see; overlay's markers stay behind because
  * an opaque marker copied up would hide the lower part of the directory. */
-static void copy_xattrs(struct nl_mount *m, int layer, const char *path, const char *dst)
+static void copy_xattrs(struct nl_mount *m, int layer, const char *path, const char *tmp)
 {
 	char list[65536], *name;
 	char value[65536];
 	ssize_t ln, vn;
+	int dst = openat(m->workfd, tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
+	if (dst < 0)
+		return;
 	ln = nl_lower_listxattr(m, layer, path, list, sizeof(list));
 	for (name = list; ln > 0 && name < list + ln; name += strlen(name) + 1) {
 		if (nl_xattr_is_private(name))
 			continue;
 		vn = nl_lower_getxattr(m, layer, path, name, value, sizeof(value));
 		if (vn >= 0)
-			lsetxattr(dst, name, value, vn, 0);
+			nl_fd_setxattr(dst, name, value, vn, 0);
 	}
+	close(dst);
+}
+
+/* A short write of a regular file is a full file system. */
+static int write_all(int fd, const char *buf, ssize_t n, off_t pos)
+{
+	ssize_t w = pwrite(fd, buf, n, pos);
+
+	return w < 0 ? -errno : w != n ? -ENOSPC : 0;
 }
 
 /* Data segments only, so that sparse files stay sparse. */
@@ -58,6 +64,7 @@ static int copy_data(int in, int out, off_t size)
 	off_t data = 0, hole, pos;
 	char buf[1 << 16];
 	ssize_t n;
+	int r = 0;
 
 	while (data < size) {
 		data = lseek(in, data, SEEK_DATA);
@@ -74,8 +81,10 @@ static int copy_data(int in, int out, off_t size)
 				      errno == ENOSYS || errno == EOPNOTSUPP)) {
 				n = pread(in, buf, sizeof(buf) < (size_t)(hole - pos) ?
 					  sizeof(buf) : (size_t)(hole - pos), pos);
-				if (n > 0 && pwrite(out, buf, n, pos) != n)
-					return -EIO;
+				if (n > 0)
+					r = write_all(out, buf, n, pos);
+				if (r)
+					return r;
 			}
 			if (n < 0)
 				return -errno;
@@ -153,114 +162,120 @@ static void remove_temp(struct nl_mount *m, const char *tmp)
 		unlinkat(m->workfd, tmp, AT_REMOVEDIR);
 }
 
-/* The relative path of the directory holding @path ("." at the top). */
-static void parent_path(const char *path, char *buf, size_t len)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash)
-		snprintf(buf, len, "%.*s", (int)(slash - path), path);
-	else
-		snprintf(buf, len, ".");
-}
-
-/* Putting an entry into an upper directory must not change the times the
- * merged tree shows for that directory. */
-static void keep_parent_times(struct nl_mount *m, const char *path,
-			      const struct stat *before)
-{
-	char parent[NL_PATH_BUF];
-	struct timespec ts[2] = { before->st_atim, before->st_mtim };
-
-	parent_path(path, parent, sizeof(parent));
-	utimensat(m->upper->fd, parent, ts, AT_SYMLINK_NOFOLLOW);
-}
-
-static int parent_stat(struct nl_mount *m, const char *path, struct stat *st)
-{
-	char parent[NL_PATH_BUF];
-
-	parent_path(path, parent, sizeof(parent));
-	return fstatat(m->upper->fd, parent, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
-}
+/* A copy-up in progress: the lower entry and its temporary copy. */
+struct nl_copy {
+	struct nl_node *n;
+	char path[NL_PATH_BUF];	/* relative path, the same in every layer */
+	char tmp[64];		/* name of the copy in workdir/work */
+	struct stat st;		/* the lower entry */
+	bool linked;		/* tmp is a link to an earlier copy */
+};
 
 /* Another name of this hard-linked lower file was copied up already: this
  * name becomes a link to that copy instead of a second, diverging copy. */
-static int link_to_copy(struct nl_mount *m, const struct stat *st,
-			const char *path, const char *tmp,
-			const struct stat *pst)
+static int link_to_copy(struct nl_mount *m, struct nl_copy *c)
 {
 	char copy[NL_PATH_BUF];
-
-	if (nl_linked_copy(m, st->st_dev, st->st_ino, copy, sizeof(copy)))
-		return -ENOENT;
-	if (linkat(m->upper->fd, copy, m->workfd, tmp, 0))
-		return -errno;
-	if (renameat(m->workfd, tmp, m->upper->fd, path)) {
-		int r = -errno;
-
-		unlinkat(m->workfd, tmp, 0);
-		return r;
-	}
-	keep_parent_times(m, path, pst);
-	return 0;
-}
-
-static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
-{
-	char path[NL_PATH_BUF], tmp[64];
-	char dst[NL_PATH_BUF + PATH_MAX];
-	struct stat st, ust, pst;
+	struct nl_at at;
 	int r;
 
-	r = nl_node_path(m, n, path, sizeof(path));
+	if (nl_linked_copy(m, c->st.st_dev, c->st.st_ino, copy, sizeof(copy)))
+		return -ENOENT;
+	r = nl_at_parent(m->upper->fd, copy, &at);
 	if (r)
 		return r;
-	r = nl_lower_lstat(m, n->layer, path, &st);
-	if (r)
-		return r;
-	r = nl_make_temp_name(m, tmp, sizeof(tmp));
-	if (!r)
-		r = parent_stat(m, path, &pst);
-	if (r)
-		return r;
-	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-		r = link_to_copy(m, &st, path, tmp, &pst);
+	r = linkat(at.dfd, at.name, m->workfd, c->tmp, 0) ? -errno : 0;
+	nl_at_done(&at);
+	return r;
+}
+
+static int build_copy(struct nl_mount *m, struct nl_copy *c)
+{
+	int r;
+
+	if (!S_ISDIR(c->st.st_mode) && c->st.st_nlink > 1) {
+		r = link_to_copy(m, c);
+		c->linked = r == 0;
 		if (r != -ENOENT)
-			goto done;
+			return r;
 	}
-	r = make_copy(m, n->layer, path, tmp, &st);
-	if (r)
-		return r;
-	r = work_abs(m, tmp, dst, sizeof(dst));
+	r = make_copy(m, c->n->layer, c->path, c->tmp, &c->st);
 	if (!r && !m->opt->noxattrs)
-		copy_xattrs(m, n->layer, path, dst);
+		copy_xattrs(m, c->n->layer, c->path, c->tmp);
 	if (!r)
-		r = copy_attrs(m, tmp, &st);
-	if (!r && renameat(m->workfd, tmp, m->upper->fd, path))
-		r = -errno;
-	if (r) {
-		remove_temp(m, tmp);
-		return r;
-	}
-	keep_parent_times(m, path, &pst);
-	if (fstatat(m->upper->fd, path, &ust, AT_SYMLINK_NOFOLLOW) == 0) {
-		nl_origin_add(m, &ust, &st);
-		if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
-			nl_linkcount_track(m, st.st_dev, st.st_ino, st.st_nlink,
-					   path, ust.st_ino);
-	}
-done:
+		r = copy_attrs(m, c->tmp, &c->st);
+	return r;
+}
+
+/*
+ * Move the finished copy into its upper directory, reached as the node
+ * tree has it at this moment. Putting an entry into an upper directory
+ * must not change the times the merged tree shows for that directory.
+ * Caller holds m->names.
+ */
+static int commit_copy(struct nl_mount *m, struct nl_copy *c)
+{
+	struct stat pst, ust;
+	struct timespec ts[2];
+	struct nl_at at;
+	int r;
+
+	if (c->n->unlinked)
+		return -ENOENT;	/* removed while it was being copied */
+	r = nl_node_path(m, c->n, c->path, sizeof(c->path));
+	if (!r)
+		r = nl_at_parent(m->upper->fd, c->path, &at);
 	if (r)
 		return r;
-	n->layer = 0;
-	if (!S_ISDIR(st.st_mode))
-		n->lowest = 0;
-	/* Files open on the lower layer read the copy from now on; fstat
-	 * after an unlink answers from it too. */
-	if (n->nopen && n->stat_fd < 0)
-		n->stat_fd = openat(m->upper->fd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	return 0;
+	r = fstatat(at.dfd, "", &pst, AT_EMPTY_PATH) ? -errno : 0;
+	if (!r && renameat(m->workfd, c->tmp, at.dfd, at.name))
+		r = -errno;
+	if (!r) {
+		ts[0] = pst.st_atim;
+		ts[1] = pst.st_mtim;
+		utimensat(at.dfd, "", ts, AT_EMPTY_PATH);
+	}
+	if (!r && !c->linked && fstatat(at.dfd, at.name, &ust, AT_SYMLINK_NOFOLLOW) == 0) {
+		nl_origin_add(m, &ust, &c->st);
+		if (!S_ISDIR(c->st.st_mode) && c->st.st_nlink > 1)
+			nl_linkcount_track(m, c->st.st_dev, c->st.st_ino, c->st.st_nlink,
+					   c->path, ust.st_ino);
+	}
+	nl_at_done(&at);
+	return r;
+}
+
+/*
+ * The copy is made without m->names (a big file takes a while, and the
+ * lower entry cannot change), and moved into place with it: a rename or
+ * an unlink of the node's name is then either wholly before or after.
+ */
+static int copy_up_locked(struct nl_mount *m, struct nl_node *n)
+{
+	struct nl_copy c = { .n = n };
+	int r;
+
+	r = nl_node_path(m, n, c.path, sizeof(c.path));
+	if (!r)
+		r = nl_lower_lstat(m, n->layer, c.path, &c.st);
+	if (!r)
+		r = nl_make_temp_name(m, c.tmp, sizeof(c.tmp));
+	if (r)
+		return r;
+	r = build_copy(m, &c);
+	if (!r) {
+		pthread_rwlock_rdlock(&m->names);
+		r = commit_copy(m, &c);
+		if (!r) {
+			n->layer = 0;
+			if (!S_ISDIR(c.st.st_mode))
+				n->lowest = 0;
+		}
+		pthread_rwlock_unlock(&m->names);
+	}
+	if (r)
+		remove_temp(m, c.tmp);
+	return r;
 }
 
 int nl_copy_up(struct nl_mount *m, struct nl_node *n)
@@ -320,10 +335,10 @@ int nl_copy_up_tree(struct nl_mount *m, struct nl_node *n)
 	return r;
 }
 
-/* Replace whatever the upper layer has at @path with a whiteout. */
-int nl_whiteout_at(struct nl_mount *m, const char *path)
+/* Replace whatever the upper directory @dfd has at @name with a whiteout. */
+int nl_whiteout_at(struct nl_mount *m, int dfd, const char *name)
 {
-	char tmp[64], wh[NL_PATH_BUF + 8], *slash;
+	char tmp[64], wh[NAME_MAX + 1];
 	struct stat st;
 	int r;
 
@@ -331,15 +346,13 @@ int nl_whiteout_at(struct nl_mount *m, const char *path)
 	if (r)
 		return r;
 	if (mknodat(m->workfd, tmp, S_IFCHR | 0, makedev(0, 0)) == 0) {
-		if (fstatat(m->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISDIR(st.st_mode)) {
-			r = nl_clear_upper_dir(m, path);
-			if (!r && renameat2(m->workfd, tmp, m->upper->fd, path,
-					    RENAME_EXCHANGE))
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+			r = nl_clear_upper_dir(dfd, name);
+			if (!r && renameat2(m->workfd, tmp, dfd, name, RENAME_EXCHANGE))
 				r = -errno;
 			if (!r && unlinkat(m->workfd, tmp, AT_REMOVEDIR))
 				r = -errno;
-		} else if (renameat(m->workfd, tmp, m->upper->fd, path)) {
+		} else if (renameat(m->workfd, tmp, dfd, name)) {
 			r = -errno;
 		}
 		if (r)
@@ -349,45 +362,44 @@ int nl_whiteout_at(struct nl_mount *m, const char *path)
 	if (errno != EPERM)
 		return -errno;
 	/* No device nodes here (an unprivileged mount): the old marker. */
-	if (unlinkat(m->upper->fd, path, 0) && errno == EISDIR) {
-		r = nl_clear_upper_dir(m, path);
-		if (r || unlinkat(m->upper->fd, path, AT_REMOVEDIR))
+	if (unlinkat(dfd, name, 0) && errno == EISDIR) {
+		r = nl_clear_upper_dir(dfd, name);
+		if (r || unlinkat(dfd, name, AT_REMOVEDIR))
 			return r ? r : -errno;
 	}
-	snprintf(wh, sizeof(wh), "%s", path);
-	slash = strrchr(wh, '/');
-	if (snprintf(slash ? slash + 1 : wh, NAME_MAX + 1, ".wh.%s",
-		     slash ? strrchr(path, '/') + 1 : path) > NAME_MAX)
+	if (snprintf(wh, sizeof(wh), ".wh.%s", name) >= (int)sizeof(wh))
 		return -ENAMETOOLONG;
-	r = openat(m->upper->fd, wh, O_WRONLY | O_CREAT | O_CLOEXEC, 0);
+	r = openat(dfd, wh, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (r < 0)
 		return -errno;
 	close(r);
 	return 0;
 }
 
-int nl_set_opaque(struct nl_mount *m, const char *path)
+int nl_set_opaque(int dfd, const char *name)
 {
-	char abs[NL_PATH_BUF + PATH_MAX];
-	int r = nl_abs_path(m, 0, path, abs, sizeof(abs));
+	int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int r;
 
+	if (fd < 0)
+		return -errno;
+	r = nl_fd_setxattr(fd, "trusted.overlay.opaque", "y", 1, 0);
 	if (r)
-		return r;
-	if (lsetxattr(abs, "trusted.overlay.opaque", "y", 1, 0) == 0)
-		return 0;
-	return lsetxattr(abs, "user.overlay.opaque", "y", 1, 0) ? -errno : 0;
+		r = nl_fd_setxattr(fd, "user.overlay.opaque", "y", 1, 0);
+	close(fd);
+	return r;
 }
 
 /* An upper directory that is empty in the merged view may still hold
  * whiteouts and markers; they go before the directory itself can. */
-int nl_clear_upper_dir(struct nl_mount *m, const char *path)
+int nl_clear_upper_dir(int dfd, const char *name)
 {
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
 	int fd, r = 0;
 
-	fd = openat(m->upper->fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);

@@ -19,7 +19,7 @@
 struct nl_create {
 	struct nl_node *parent;
 	const char *name;
-	char path[NL_PATH_BUF];
+	int pfd;		/* the parent's upper directory (O_PATH), or -1 */
 	char tmp[64];
 	bool over_whiteout;	/* the upper layer has a whiteout there */
 	uid_t uid;
@@ -34,6 +34,7 @@ static int create_prepare(fuse_req_t req, struct nl_mount *m,
 	struct stat st;
 	int layer, lowest, r;
 
+	c->pfd = -1;
 	if (!m->upper)
 		return -EROFS;
 	if (strlen(c->name) > NAME_MAX)
@@ -47,50 +48,51 @@ static int create_prepare(fuse_req_t req, struct nl_mount *m,
 		return r;
 	r = nl_copy_up(m, c->parent);
 	if (!r)
-		r = nl_child_path(m, c->parent, c->name, c->path, sizeof(c->path));
-	if (!r)
 		r = nl_make_temp_name(m, c->tmp, sizeof(c->tmp));
 	if (r)
 		return r;
-	c->over_whiteout = fstatat(m->upper->fd, c->path, &st,
-				   AT_SYMLINK_NOFOLLOW) == 0;
+	/* The entry goes into the directory the parent node names now,
+	 * wherever a rename moves it meanwhile. */
+	c->pfd = nl_node_handle(m, c->parent);
+	if (c->pfd < 0)
+		return c->pfd;
+	c->over_whiteout = fstatat(c->pfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	c->uid = nl_uid_to_outer(m, ctx->uid);
 	c->gid = nl_gid_to_outer(m, ctx->gid);
-	if (nl_node_stat(m, c->parent, -1, &st) == 0 && (st.st_mode & S_ISGID)) {
-		char ppath[NL_PATH_BUF];
-
-		if (nl_node_path(m, c->parent, ppath, sizeof(ppath)) == 0 &&
-		    fstatat(m->upper->fd, ppath, &st, 0) == 0) {
-			c->gid = st.st_gid;
-			c->inherit_sgid = true;
-		}
+	if (nl_node_stat(m, c->parent, -1, &st) == 0 && (st.st_mode & S_ISGID) &&
+	    fstatat(c->pfd, "", &st, AT_EMPTY_PATH) == 0) {
+		c->gid = st.st_gid;
+		c->inherit_sgid = true;
 	}
 	return 0;
+}
+
+static void create_done(struct nl_create *c)
+{
+	if (c->pfd >= 0)
+		close(c->pfd);
+	c->pfd = -1;
 }
 
 /* Move the finished temporary into place, over a whiteout if there is one. */
 static int create_commit(struct nl_mount *m, struct nl_create *c, bool is_dir)
 {
-	char wh[NL_PATH_BUF + 8];
-	const char *slash;
+	char wh[NAME_MAX + 1];
 
 	if (is_dir && c->over_whiteout) {
 		/* A directory cannot be renamed over a device node:
 		 * swap them, then drop the whiteout. */
-		if (renameat2(m->workfd, c->tmp, m->upper->fd, c->path,
-			      RENAME_EXCHANGE))
+		if (renameat2(m->workfd, c->tmp, c->pfd, c->name, RENAME_EXCHANGE))
 			return -errno;
 		unlinkat(m->workfd, c->tmp, 0);
-		return nl_set_opaque(m, c->path);
+		return nl_set_opaque(c->pfd, c->name);
 	}
-	if (renameat(m->workfd, c->tmp, m->upper->fd, c->path))
+	if (renameat(m->workfd, c->tmp, c->pfd, c->name))
 		return -errno;
 	/* The old-style marker of an unprivileged mount, if any. */
-	slash = strrchr(c->path, '/');
-	snprintf(wh, sizeof(wh), "%.*s.wh.%s", slash ? (int)(slash - c->path + 1) : 0,
-		 c->path, slash ? slash + 1 : c->path);
-	if (unlinkat(m->upper->fd, wh, 0) == 0 && is_dir)
-		return nl_set_opaque(m, c->path);
+	if (snprintf(wh, sizeof(wh), ".wh.%s", c->name) < (int)sizeof(wh) &&
+	    unlinkat(c->pfd, wh, 0) == 0 && is_dir)
+		return nl_set_opaque(c->pfd, c->name);
 	return 0;
 }
 
@@ -170,6 +172,7 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = make_node(m, &c, mode, rdev, link);
 	if (!r)
 		r = new_entry(m, &c, -1, &e);
+	create_done(&c);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -223,6 +226,7 @@ void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = new_entry(m, &c, fd, &e);
 out:
+	create_done(&c);
 	if (r) {
 		if (fd >= 0)
 			close(fd);
@@ -236,11 +240,30 @@ out:
 		fuse_reply_err(req, -r);
 		return;
 	}
-	nl_node_opened(nl_node_of(m, e.ino), fd);
+	nl_node_opened(nl_node_of(m, e.ino));
 	if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(nl_node_of(m, e.ino));
 		nl_file_free(fi);
 	}
+}
+
+/* A new name for @src's upper file, made as @tmp in the work directory. */
+static int link_upper(struct nl_mount *m, struct nl_node *src, const char *tmp)
+{
+	char path[NL_PATH_BUF];
+	struct nl_at at;
+	int r;
+
+	pthread_rwlock_rdlock(&m->names);
+	r = nl_node_path(m, src, path, sizeof(path));
+	if (!r)
+		r = nl_at_parent(m->upper->fd, path, &at);
+	if (!r) {
+		r = linkat(at.dfd, at.name, m->workfd, tmp, 0) ? -errno : 0;
+		nl_at_done(&at);
+	}
+	pthread_rwlock_unlock(&m->names);
+	return r;
 }
 
 void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -248,8 +271,7 @@ void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *src = nl_node_of(m, ino);
-	struct nl_create c = { .parent = nl_node_of(m, newparent), .name = newname };
-	char spath[NL_PATH_BUF];
+	struct nl_create c = { .parent = nl_node_of(m, newparent), .name = newname, .pfd = -1 };
 	struct fuse_entry_param e;
 	struct stat st;
 	dev_t odev;
@@ -264,24 +286,21 @@ void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (!r)
 		r = nl_copy_up(m, src);
 	if (!r)
-		r = nl_node_path(m, src, spath, sizeof(spath));
+		r = link_upper(m, src, c.tmp);
 	if (r)
 		goto out;
-	if (linkat(m->upper->fd, spath, m->workfd, c.tmp, 0)) {
-		r = -errno;
-		goto out;
-	}
 	r = create_commit(m, &c, false);
 	if (r) {
 		remove_tmp(m, c.tmp);
 		goto out;
 	}
-	if (fstatat(m->upper->fd, c.path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(c.pfd, c.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		nl_origin_of(m, &st, &odev, &oino);
 		nl_linkcount_adjust(m, odev, oino, +1);
 	}
 	r = new_entry(m, &c, -1, &e);
 out:
+	create_done(&c);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -291,52 +310,78 @@ out:
 	fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
 }
 
-/* One link fewer for a lower file whose names are spread over layers. */
-static void forget_link(struct nl_mount *m, int layer, const char *path)
+/* One link fewer for a file whose names are spread over layers. */
+static void forget_link(struct nl_mount *m, const struct stat *st)
 {
-	struct stat st;
 	dev_t odev;
 	ino_t oino;
 
-	if (nl_lower_lstat(m, layer, path, &st))
+	if (S_ISDIR(st->st_mode))
 		return;
-	if (S_ISDIR(st.st_mode))
-		return;
-	nl_origin_of(m, &st, &odev, &oino);
+	nl_origin_of(m, st, &odev, &oino);
 	nl_linkcount_adjust(m, odev, oino, -1);
 }
 
-/* Remove @name from the merged tree: a whiteout where lower layers still
- * have it, a plain removal where only the upper layer does. */
-static int remove_name(struct nl_mount *m, struct nl_node *parent,
-		       const char *name, int layer, bool is_dir)
+/* The upper directory a directory node names (O_PATH). Caller holds
+ * m->names for writing. */
+static int upper_dir_locked(struct nl_mount *m, struct nl_node *dir)
 {
 	char path[NL_PATH_BUF];
-	struct nl_node *n;
+	int r = nl_node_path(m, dir, path, sizeof(path));
+
+	return r ? r : nl_open_beneath(m->upper->fd, path, O_PATH | O_DIRECTORY, 0);
+}
+
+/* Take @name out of the upper directory @dfd: a whiteout where lower
+ * layers still have it, else a plain removal. */
+static int remove_upper(struct nl_mount *m, int dfd, const char *name, bool is_dir,
+			bool lower)
+{
 	int r;
 
-	r = nl_copy_up(m, parent);
-	if (!r)
-		r = nl_child_path(m, parent, name, path, sizeof(path));
-	if (r)
-		return r;
+	if (lower)
+		return nl_whiteout_at(m, dfd, name);
 	if (!is_dir)
-		forget_link(m, layer, path);
-	if (nl_lower_has(m, parent, name)) {
-		r = nl_whiteout_at(m, path);
-	} else if (is_dir) {
-		r = nl_clear_upper_dir(m, path);
-		if (!r && unlinkat(m->upper->fd, path, AT_REMOVEDIR))
-			r = -errno;
-	} else if (unlinkat(m->upper->fd, path, 0)) {
+		return unlinkat(dfd, name, 0) ? -errno : 0;
+	r = nl_clear_upper_dir(dfd, name);
+	if (!r && unlinkat(dfd, name, AT_REMOVEDIR))
 		r = -errno;
-	}
+	return r;
+}
+
+/* Remove @name from the merged tree. The disk and the node tree change
+ * together under m->names; a node the kernel still holds keeps a handle
+ * of the file it named. */
+static int remove_name(struct nl_mount *m, struct nl_node *parent,
+		       const char *name, const struct stat *st, bool is_dir)
+{
+	struct nl_node *n;
+	bool lower;
+	int dfd, r;
+
+	r = nl_copy_up(m, parent);
 	if (r)
 		return r;
+	lower = nl_lower_has(m, parent, name);
 	n = nl_node_find(m, parent, name);
 	if (n)
+		nl_node_keep_lower_attrs(m, n);
+	pthread_rwlock_wrlock(&m->names);
+	dfd = upper_dir_locked(m, parent);
+	r = dfd < 0 ? dfd : 0;
+	n = r ? NULL : nl_node_find(m, parent, name);
+	if (n)
+		nl_node_keep_gone(n, dfd, name);
+	if (!r)
+		r = remove_upper(m, dfd, name, is_dir, lower);
+	if (!r && !is_dir)
+		forget_link(m, st);
+	if (!r && n)
 		nl_node_detach(m, n);
-	return 0;
+	pthread_rwlock_unlock(&m->names);
+	if (dfd >= 0)
+		close(dfd);
+	return r;
 }
 
 void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -350,7 +395,7 @@ void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!r && S_ISDIR(st.st_mode))
 		r = -EISDIR;
 	if (!r)
-		r = remove_name(m, p, name, layer, false);
+		r = remove_name(m, p, name, &st, false);
 	fuse_reply_err(req, -r);
 }
 
@@ -385,7 +430,7 @@ void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!r)
 		r = dir_check_empty(m, p, name, layer, lowest);
 	if (!r)
-		r = remove_name(m, p, name, layer, true);
+		r = remove_name(m, p, name, &st, true);
 	fuse_reply_err(req, -r);
 }
 
@@ -396,7 +441,7 @@ struct nl_rename {
 	struct nl_node *src, *dst;	/* dst NULL when the name is free */
 	struct stat sst, dst_st;
 	bool dst_exists, src_lower, dst_lower;
-	char spath[NL_PATH_BUF], dpath[NL_PATH_BUF];
+	int sdfd, ddfd;		/* the upper directories (O_PATH), or -1 */
 	unsigned int flags;
 };
 
@@ -451,28 +496,23 @@ static int rename_copy_up(struct nl_mount *m, struct nl_rename *rn)
 						  nl_copy_up(m, rn->dst);
 	if (!r)
 		r = nl_copy_up(m, rn->dparent);
-	if (!r)
-		r = nl_node_path(m, rn->src, rn->spath, sizeof(rn->spath));
-	if (!r)
-		r = nl_child_path(m, rn->dparent, rn->dname, rn->dpath,
-				  sizeof(rn->dpath));
 	return r;
 }
 
 /* Make room at the destination in the upper layer: whiteouts and the
  * markers of an empty directory go away. */
-static int rename_clear_dst(struct nl_mount *m, struct nl_rename *rn)
+static int rename_clear_dst(struct nl_rename *rn)
 {
 	struct stat st;
 
 	if (rn->flags & RENAME_EXCHANGE)
 		return 0;
-	if (fstatat(m->upper->fd, rn->dpath, &st, AT_SYMLINK_NOFOLLOW))
+	if (fstatat(rn->ddfd, rn->dname, &st, AT_SYMLINK_NOFOLLOW))
 		return 0;
 	if (S_ISDIR(st.st_mode))
-		return nl_clear_upper_dir(m, rn->dpath);
+		return nl_clear_upper_dir(rn->ddfd, rn->dname);
 	if (nl_is_whiteout(&st) && S_ISDIR(rn->sst.st_mode) &&
-	    unlinkat(m->upper->fd, rn->dpath, 0))
+	    unlinkat(rn->ddfd, rn->dname, 0))
 		return -errno;
 	return 0;
 }
@@ -482,27 +522,23 @@ static int rename_finish(struct nl_mount *m, struct nl_rename *rn)
 	int r = 0;
 
 	if (!(rn->flags & RENAME_EXCHANGE) && rn->src_lower)
-		r = nl_whiteout_at(m, rn->spath);
+		r = nl_whiteout_at(m, rn->sdfd, rn->sname);
 	/* A moved directory is complete in the upper layer: whatever lower
 	 * layers hold at its new name must not show through. */
 	if (!r && S_ISDIR(rn->sst.st_mode) && rn->dst_lower)
-		r = nl_set_opaque(m, rn->dpath);
+		r = nl_set_opaque(rn->ddfd, rn->dname);
 	if (!r && (rn->flags & RENAME_EXCHANGE) &&
 	    S_ISDIR(rn->dst_st.st_mode) && rn->src_lower)
-		r = nl_set_opaque(m, rn->spath);
+		r = nl_set_opaque(rn->sdfd, rn->sname);
 	return r;
 }
 
 static void rename_nodes(struct nl_mount *m, struct nl_rename *rn)
 {
 	if (rn->dst) {
-		if (rn->flags & RENAME_EXCHANGE) {
-			nl_node_detach(m, rn->dst);
-		} else {
-			if (!S_ISDIR(rn->dst_st.st_mode))
-				forget_link(m, 0, rn->dpath);
-			nl_node_detach(m, rn->dst);
-		}
+		if (!(rn->flags & RENAME_EXCHANGE))
+			forget_link(m, &rn->dst_st);
+		nl_node_detach(m, rn->dst);
 	}
 	nl_node_move(m, rn->src, rn->dparent, rn->dname);
 	rn->src->layer = 0;
@@ -514,6 +550,29 @@ static void rename_nodes(struct nl_mount *m, struct nl_rename *rn)
 		if (S_ISDIR(rn->dst_st.st_mode))
 			rn->dst->lowest = 0;
 	}
+}
+
+/* The names change on disk and in the node tree under m->names held for
+ * writing: no other thread resolves a path between the two. */
+static int rename_locked(struct nl_mount *m, struct nl_rename *rn)
+{
+	int r;
+
+	rn->sdfd = upper_dir_locked(m, rn->sparent);
+	if (rn->sdfd < 0)
+		return rn->sdfd;
+	rn->ddfd = upper_dir_locked(m, rn->dparent);
+	if (rn->ddfd < 0)
+		return rn->ddfd;
+	r = rename_clear_dst(rn);
+	if (r)
+		return r;
+	if (rn->dst && !(rn->flags & RENAME_EXCHANGE))
+		nl_node_keep_gone(rn->dst, rn->ddfd, rn->dname);
+	if (renameat2(rn->sdfd, rn->sname, rn->ddfd, rn->dname, rn->flags & RENAME_EXCHANGE))
+		return -errno;
+	rename_nodes(m, rn);
+	return rename_finish(m, rn);
 }
 
 static int do_rename(struct nl_mount *m, struct nl_rename *rn)
@@ -539,15 +598,14 @@ static int do_rename(struct nl_mount *m, struct nl_rename *rn)
 	rn->src_lower = nl_lower_has(m, rn->sparent, rn->sname);
 	rn->dst_lower = nl_lower_has(m, rn->dparent, rn->dname);
 	r = rename_copy_up(m, rn);
-	if (!r)
-		r = rename_clear_dst(m, rn);
 	if (r)
 		return r;
-	if (renameat2(m->upper->fd, rn->spath, m->upper->fd, rn->dpath,
-		      rn->flags & RENAME_EXCHANGE))
-		return -errno;
-	rename_nodes(m, rn);
-	return rename_finish(m, rn);
+	if (rn->dst && !(rn->flags & RENAME_EXCHANGE))
+		nl_node_keep_lower_attrs(m, rn->dst);
+	pthread_rwlock_wrlock(&m->names);
+	r = rename_locked(m, rn);
+	pthread_rwlock_unlock(&m->names);
+	return r;
 }
 
 void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -557,10 +615,14 @@ void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct nl_rename rn = {
 		.sparent = nl_node_of(m, parent), .sname = name,
 		.dparent = nl_node_of(m, newparent), .dname = newname,
-		.flags = flags,
+		.sdfd = -1, .ddfd = -1, .flags = flags,
 	};
 	int r = do_rename(m, &rn);
 
+	if (rn.sdfd >= 0)
+		close(rn.sdfd);
+	if (rn.ddfd >= 0)
+		close(rn.ddfd);
 	if (rn.src)
 		nl_node_forget(m, rn.src, 1);
 	if (rn.dst)

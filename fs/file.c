@@ -28,12 +28,12 @@ static int open_lower(struct nl_mount *m, struct nl_node *n, const char *path, i
 	if (m->upper && __atomic_load_n(&m->linkcounts, __ATOMIC_RELAXED) &&
 	    nl_lower_lstat(m, n->layer, path, &st) == 0 && st.st_nlink > 1 &&
 	    nl_linked_copy(m, st.st_dev, st.st_ino, copy, sizeof(copy)) == 0)
-		fd = openat(m->upper->fd, copy, flags);
+		fd = nl_open_beneath(m->upper->fd, copy, flags, 0);
 	else if (m->tier)
-		return nl_tier_open_data(m, n->layer, path, flags, range);
+		fd = nl_tier_open_data(m, n->layer, path, flags, range);
 	else
-		fd = openat(m->layers[n->layer].fd, path, flags);
-	return fd < 0 ? -errno : fd;
+		fd = nl_open_beneath(m->layers[n->layer].fd, path, flags, 0);
+	return fd;
 }
 
 int nl_open_lower_data(struct nl_mount *m, struct nl_node *n, const char *path,
@@ -56,23 +56,27 @@ void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_attr(req, &st, nl_attr_timeout(m, &st));
 }
 
-static int set_size(struct nl_mount *m, const char *path, int fd, off_t size)
+static int set_mode(int h, mode_t mode)
 {
-	int r = 0;
+	char p[32];
 
-	if (fd >= 0)
-		return ftruncate(fd, size) ? -errno : 0;
-	fd = openat(m->upper->fd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	nl_fd_path(h, p, sizeof(p));
+	return chmod(p, mode & 07777) ? -errno : 0;
+}
+
+static int set_size(int h, off_t size)
+{
+	int fd = nl_fd_reopen(h, O_WRONLY | O_NONBLOCK);
+	int r;
+
 	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, size))
-		r = -errno;
+		return fd;
+	r = ftruncate(fd, size) ? -errno : 0;
 	close(fd);
 	return r;
 }
 
-static int set_times(struct nl_mount *m, const char *path, int fd,
-		     const struct stat *attr, int to_set)
+static int set_times(int h, const struct stat *attr, int to_set)
 {
 	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
 
@@ -84,50 +88,49 @@ static int set_times(struct nl_mount *m, const char *path, int fd,
 		ts[1].tv_nsec = UTIME_NOW;
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		ts[1] = attr->st_mtim;
-	if (fd >= 0)
-		return futimens(fd, ts) ? -errno : 0;
-	return utimensat(m->upper->fd, path, ts, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	return utimensat(h, "", ts, AT_EMPTY_PATH) ? -errno : 0;
 }
 
-static int apply_setattr(struct nl_mount *m, struct nl_node *n,
-			 const struct stat *attr, int to_set, int fd)
+/* Each change goes through a handle of the upper file (never a path), so
+ * it lands on the file the node names even if a rename races it. */
+static int setattr_upper(struct nl_mount *m, struct nl_node *n, int h,
+			 const struct stat *attr, int to_set)
 {
-	char path[NL_PATH_BUF];
 	uid_t uid = -1;
 	gid_t gid = -1;
-	int r;
+	int r = 0;
 
-	r = nl_copy_up(m, n);
-	if (!r)
-		r = nl_node_path(m, n, path, sizeof(path));
-	if (r)
-		return r;
-	/* The path is gone for an unlinked file; only its descriptor is left. */
-	if (!n->unlinked)
-		fd = -1;
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		r = fd >= 0 ? fchmod(fd, attr->st_mode & 07777) :
-			      fchmodat(m->upper->fd, path, attr->st_mode & 07777, 0);
-		if (r)
-			return -errno;
-	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		r = n->type == S_IFLNK ? -EOPNOTSUPP : set_mode(h, attr->st_mode);
 	if (to_set & FUSE_SET_ATTR_UID)
 		uid = nl_uid_to_outer(m, attr->st_uid);
 	if (to_set & FUSE_SET_ATTR_GID)
 		gid = nl_gid_to_outer(m, attr->st_gid);
-	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
-	    (fd >= 0 ? fchown(fd, uid, gid) :
-		       fchownat(m->upper->fd, path, uid, gid, AT_SYMLINK_NOFOLLOW)))
-		return -errno;
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		r = set_size(m, path, fd, attr->st_size);
-		if (r)
-			return r;
-	}
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
-		return set_times(m, path, fd, attr, to_set);
-	return 0;
+	if (!r && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    fchownat(h, "", uid, gid, AT_EMPTY_PATH))
+		r = -errno;
+	if (!r && (to_set & FUSE_SET_ATTR_SIZE))
+		r = set_size(h, attr->st_size);
+	if (!r && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+		r = set_times(h, attr, to_set);
+	return r;
+}
+
+static int apply_setattr(struct nl_mount *m, struct nl_node *n,
+			 const struct stat *attr, int to_set)
+{
+	int h, r;
+
+	r = nl_copy_up(m, n);
+	if (r)
+		return r;
+	h = nl_node_handle(m, n);
+	if (h < 0)
+		return h;
+	r = setattr_upper(m, n, h, attr, to_set);
+	close(h);
+	return r;
 }
 
 void nl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -138,8 +141,7 @@ void nl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int r;
 
-	r = m->upper ? apply_setattr(m, n, attr, to_set, nl_fd_of(fi)) :
-		       -EROFS;
+	r = m->upper ? apply_setattr(m, n, attr, to_set) : -EROFS;
 	if (!r)
 		r = nl_node_stat(m, n, n->unlinked ? nl_fd_of(fi) : -1, &st);
 	if (r)
@@ -154,14 +156,12 @@ void nl_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct nl_node *n = nl_node_of(m, ino);
 	char path[NL_PATH_BUF], target[PATH_MAX + 1];
 	ssize_t len;
-	int r;
 
-	r = nl_node_path(m, n, path, sizeof(path));
-	if (r) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	len = nl_lower_readlink(m, n->layer, path, target, sizeof(target) - 1);
+	pthread_rwlock_rdlock(&m->names);
+	len = nl_node_path(m, n, path, sizeof(path));
+	if (!len)
+		len = nl_lower_readlink(m, n->layer, path, target, sizeof(target) - 1);
+	pthread_rwlock_unlock(&m->names);
 	if (len < 0) {
 		fuse_reply_err(req, (int)-len);
 		return;
@@ -187,18 +187,14 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (wants_write(fi->flags))
 		r = m->upper ? nl_copy_up(m, n) : -EROFS;
-	if (!r)
-		r = nl_node_path(m, n, path, sizeof(path));
 	if (r)
 		goto out;
 	lower = !(n->layer == 0 && m->upper);
-	if (!lower) {
-		fd = openat(m->upper->fd, path, flags);
-		if (fd < 0)
-			fd = -errno;
-	} else {
+	/* A lower layer never changes: its path needs no lock. */
+	if (!lower)
+		fd = nl_node_open_upper(m, n, flags);
+	else if (!(fd = nl_node_path(m, n, path, sizeof(path))))
 		fd = open_lower(m, n, path, flags, &range);
-	}
 	if (fd < 0) {
 		r = fd;
 		goto out;
@@ -210,7 +206,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	nl_file_of(fi)->range = range;
 	range = NULL;
-	nl_node_opened(n, lower ? -1 : fd);
+	nl_node_opened(n);
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = lower;
 	fi->noflush = !wants_write(fi->flags);
@@ -255,13 +251,11 @@ void nl_file_free(struct fuse_file_info *fi)
 static void follow_copy_up(struct nl_mount *m, struct nl_node *n,
 			   struct nl_file *f)
 {
-	char path[NL_PATH_BUF];
 	int fd;
 
 	pthread_mutex_lock(&n->lock);
-	if (f->lower && f->old_fd < 0 && !n->unlinked &&
-	    nl_node_path(m, n, path, sizeof(path)) == 0) {
-		fd = openat(m->upper->fd, path, O_RDONLY | O_CLOEXEC);
+	if (f->lower && f->old_fd < 0) {
+		fd = nl_node_open_upper(m, n, O_RDONLY);
 		if (fd >= 0) {
 			f->old_fd = f->fd;
 			__atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);

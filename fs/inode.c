@@ -8,6 +8,7 @@
  * same for every hard link of a lower file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -98,7 +99,7 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			return NULL;
 		}
 		pthread_mutex_init(&n->lock, NULL);
-		n->stat_fd = -1;
+		n->gone_fd = -1;
 		n->parent = parent;
 		parent->nchild++;
 		n->hnext = m->table[node_hash(parent, name)];
@@ -118,8 +119,8 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 		if (parent)
 			table_unlink(m, n);
 		pthread_mutex_destroy(&n->lock);
-		if (n->stat_fd >= 0)
-			close(n->stat_fd);
+		if (n->gone_fd >= 0)
+			close(n->gone_fd);
 		free(n->open_st);
 		free(n->name);
 		free(n);
@@ -144,9 +145,9 @@ void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count)
  * An open lower file that loses its name keeps the layer's attributes for
  * fstat: its descriptor may be a promoted copy, whose own mode, owner,
  * times and inode are not the file's. The layer never changes, so what is
- * read here stays right.
+ * read here stays right. Called before the name goes, outside m->names.
  */
-static void keep_lower_attrs(struct nl_mount *m, struct nl_node *n)
+void nl_node_keep_lower_attrs(struct nl_mount *m, struct nl_node *n)
 {
 	char path[NL_PATH_BUF];
 	struct stat st;
@@ -175,7 +176,6 @@ static void keep_lower_attrs(struct nl_mount *m, struct nl_node *n)
  */
 void nl_node_detach(struct nl_mount *m, struct nl_node *n)
 {
-	keep_lower_attrs(m, n);
 	pthread_rwlock_wrlock(&m->ns);
 	if (!n->unlinked) {
 		table_unlink(m, n);
@@ -421,8 +421,7 @@ int nl_linked_copy(struct nl_mount *m, dev_t odev, ino_t oino, char *path,
 	}
 	pthread_mutex_unlock(&m->ino_lock);
 	/* Renamed or removed since: the copy is no longer at that path. */
-	if (!r && (fstatat(m->upper->fd, path, &st, AT_SYMLINK_NOFOLLOW) ||
-		   st.st_ino != c->upper_ino))
+	if (!r && (nl_lstat_beneath(m->upper->fd, path, &st) || st.st_ino != c->upper_ino))
 		r = -ENOENT;
 	return r;
 }
@@ -492,8 +491,10 @@ int nl_node_stat_from(struct nl_mount *m, struct nl_node *n, struct stat *st)
 		dev_t d = st->st_dev;
 		ino_t i = st->st_ino;
 
-		if (fstatat(m->upper->fd, path, st, AT_SYMLINK_NOFOLLOW))
-			return -errno;
+		int r = nl_lstat_beneath(m->upper->fd, path, st);
+
+		if (r)
+			return r;
 		st->st_dev = d;
 		st->st_ino = i;
 	}
@@ -537,21 +538,70 @@ int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
 	char path[NL_PATH_BUF];
 	int r;
 
+	pthread_rwlock_rdlock(&m->names);
 	if (fd < 0 && n->unlinked)
-		fd = n->stat_fd;
-	if (fd >= 0) {
-		if (fstat(fd, st))
-			return -errno;
-		return nl_node_stat_from(m, n, st);
-	}
-	if (n->unlinked) {
+		fd = n->gone_fd;
+	if (fd >= 0)
+		r = fstat(fd, st) ? -errno : 0;
+	else if (n->unlinked)
 		r = unlinked_lower_stat(n, st);
-		return r ? r : nl_node_stat_from(m, n, st);
-	}
-	r = nl_node_path(m, n, path, sizeof(path));
-	if (!r)
+	else if (!(r = nl_node_path(m, n, path, sizeof(path))))
 		r = nl_lower_lstat(m, n->layer, path, st);
-	return r ? r : nl_node_stat_from(m, n, st);
+	if (!r)
+		r = nl_node_stat_from(m, n, st);
+	pthread_rwlock_unlock(&m->names);
+	return r;
+}
+
+/*
+ * An O_PATH descriptor of the file @n names in its layer, reached without
+ * following a symlink; the caller closes it. Calls that change an upper
+ * file go through it, so that they act on the file the node names at the
+ * moment of the call, whatever is renamed after.
+ */
+int nl_node_handle(struct nl_mount *m, struct nl_node *n)
+{
+	char path[NL_PATH_BUF];
+	int fd;
+
+	pthread_rwlock_rdlock(&m->names);
+	if (n->unlinked && n->layer == 0 && n->gone_fd < 0) {
+		fd = -ENOENT;
+	} else if (n->unlinked && n->gone_fd >= 0) {
+		fd = fcntl(n->gone_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	} else if (!(fd = nl_node_path(m, n, path, sizeof(path))))
+		fd = nl_open_beneath(m->layers[n->layer].fd, path, O_PATH | O_NOFOLLOW, 0);
+	pthread_rwlock_unlock(&m->names);
+	return fd;
+}
+
+/* Open the upper file @n names (its node's layer is the upper one). */
+int nl_node_open_upper(struct nl_mount *m, struct nl_node *n, int flags)
+{
+	char path[NL_PATH_BUF];
+	int fd;
+
+	pthread_rwlock_rdlock(&m->names);
+	if (n->unlinked)
+		fd = n->gone_fd >= 0 ? nl_fd_reopen(n->gone_fd, flags) : -ENOENT;
+	else if (!(fd = nl_node_path(m, n, path, sizeof(path))))
+		fd = nl_open_beneath(m->upper->fd, path, flags, 0);
+	pthread_rwlock_unlock(&m->names);
+	return fd;
+}
+
+/*
+ * @n's upper entry, (@dfd, @name), is about to lose its name while the
+ * kernel may still send requests for the node: keep a handle of it.
+ * Caller holds m->names for writing.
+ */
+void nl_node_keep_gone(struct nl_node *n, int dfd, const char *name)
+{
+	if (n->layer != 0 || n->gone_fd >= 0)
+		return;
+	n->gone_fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
 
 double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
@@ -563,16 +613,13 @@ double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
 	return m->timeout;
 }
 
-/* Keep one descriptor of an open upper file (@upper_fd; -1 for a lower
- * one), so that fstat still answers once every name of the file is gone.
- * Lower files get their attributes kept when they lose their name
- * (keep_lower_attrs), not at every open. */
-void nl_node_opened(struct nl_node *n, int upper_fd)
+/* Upper files keep a handle when they lose their name (nl_node_keep_gone);
+ * lower files get their attributes kept then (nl_node_keep_lower_attrs),
+ * not at every open. */
+void nl_node_opened(struct nl_node *n)
 {
 	pthread_mutex_lock(&n->lock);
 	n->nopen++;
-	if (upper_fd >= 0 && n->stat_fd < 0)
-		n->stat_fd = dup(upper_fd);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -580,9 +627,6 @@ void nl_node_closed(struct nl_node *n)
 {
 	pthread_mutex_lock(&n->lock);
 	if (--n->nopen == 0) {
-		if (n->stat_fd >= 0)
-			close(n->stat_fd);
-		n->stat_fd = -1;
 		free(n->open_st);
 		n->open_st = NULL;
 	}

@@ -43,7 +43,7 @@ int nl_lower_lstat(struct nl_mount *m, int layer, const char *path, struct stat 
 		if (r != TIER_META_MISS)
 			return r;
 	}
-	return fstatat(m->layers[layer].fd, path, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	return nl_lstat_beneath(m->layers[layer].fd, path, st);
 }
 
 ssize_t nl_lower_readlink(struct nl_mount *m, int layer, const char *path, char *buf,
@@ -59,14 +59,12 @@ ssize_t nl_lower_readlink(struct nl_mount *m, int layer, const char *path, char 
 		if (n != TIER_META_MISS)
 			return n;
 	}
-	n = readlinkat(m->layers[layer].fd, path, buf, size);
-	return n < 0 ? -errno : n;
+	return nl_readlink_beneath(m->layers[layer].fd, path, buf, size);
 }
 
 ssize_t nl_lower_getxattr(struct nl_mount *m, int layer, const char *path, const char *name,
 			  void *buf, size_t size)
 {
-	char abs[NL_PATH_BUF + PATH_MAX];
 	struct tier_ctx *ctx;
 	ssize_t n;
 	int tl;
@@ -77,17 +75,12 @@ ssize_t nl_lower_getxattr(struct nl_mount *m, int layer, const char *path, const
 		if (n != TIER_META_MISS)
 			return n;
 	}
-	n = nl_abs_path(m, layer, path, abs, sizeof(abs));
-	if (n)
-		return n;
-	n = lgetxattr(abs, name, buf, size);
-	return n < 0 ? -errno : n;
+	return nl_getxattr_beneath(m->layers[layer].fd, path, name, buf, size);
 }
 
 ssize_t nl_lower_listxattr(struct nl_mount *m, int layer, const char *path, char *buf,
 			   size_t size)
 {
-	char abs[NL_PATH_BUF + PATH_MAX];
 	struct tier_ctx *ctx;
 	ssize_t n;
 	int tl;
@@ -98,11 +91,7 @@ ssize_t nl_lower_listxattr(struct nl_mount *m, int layer, const char *path, char
 		if (n != TIER_META_MISS)
 			return n;
 	}
-	n = nl_abs_path(m, layer, path, abs, sizeof(abs));
-	if (n)
-		return n;
-	n = llistxattr(abs, buf, size);
-	return n < 0 ? -errno : n;
+	return nl_listxattr_beneath(m->layers[layer].fd, path, buf, size);
 }
 
 struct image_dirent {
@@ -130,16 +119,13 @@ static bool dirent_is_whiteout(DIR *d, const struct dirent *de)
 	return nl_is_whiteout(&st);
 }
 
-static int readdir_real(struct nl_mount *m, int layer, const char *path, nl_lower_dirent_fn fn,
-			void *arg)
+/* Lists the directory open on @fd, and closes it. */
+int nl_readdir_fd(int fd, nl_lower_dirent_fn fn, void *arg)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = 0;
 
-	fd = openat(m->layers[layer].fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -161,7 +147,7 @@ int nl_lower_readdir(struct nl_mount *m, int layer, const char *path, nl_lower_d
 {
 	struct image_dirent d = { fn, arg };
 	struct tier_ctx *ctx;
-	int tl, r;
+	int tl, r, fd;
 
 	ctx = meta_of(m, layer, &tl);
 	if (ctx) {
@@ -169,7 +155,8 @@ int nl_lower_readdir(struct nl_mount *m, int layer, const char *path, nl_lower_d
 		if (r != TIER_META_MISS)
 			return r;
 	}
-	return readdir_real(m, layer, path, fn, arg);
+	fd = nl_open_beneath(m->layers[layer].fd, path, O_RDONLY | O_DIRECTORY, 0);
+	return fd < 0 ? fd : nl_readdir_fd(fd, fn, arg);
 }
 
 /* The data of a lower file was opened from its layer: what the real file

@@ -151,11 +151,12 @@ static int mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 		if (m->layers[n].dev != m->layers[0].dev)
 			m->one_device = false;
 	pthread_rwlock_init(&m->ns, NULL);
+	pthread_rwlock_init(&m->names, NULL);
 	pthread_mutex_init(&m->ino_lock, NULL);
 	pthread_mutex_init(&m->root.lock, NULL);
 	m->root.name = "";
 	m->root.nlookup = 1;
-	m->root.stat_fd = -1;
+	m->root.gone_fd = -1;
 	m->root.type = S_IFDIR;
 	m->root.layer = 0;
 	m->root.lowest = m->n_layers - 1;
@@ -185,8 +186,8 @@ static void mount_free(struct nl_mount *m)
 			struct nl_node *n = m->table[i];
 
 			m->table[i] = n->hnext;
-			if (n->stat_fd >= 0)
-				close(n->stat_fd);
+			if (n->gone_fd >= 0)
+				close(n->gone_fd);
 			free(n->open_st);
 			free(n->name);
 			free(n);

@@ -44,18 +44,6 @@ bool nl_xattr_is_private(const char *name)
 	       strncmp(name, "user.nlayerfs.", 14) == 0;
 }
 
-int nl_abs_path(struct nl_mount *m, int layer, const char *rel, char *buf,
-		size_t len)
-{
-	int r;
-
-	if (strcmp(rel, ".") == 0)
-		r = snprintf(buf, len, "%s", m->layers[layer].path);
-	else
-		r = snprintf(buf, len, "%s/%s", m->layers[layer].path, rel);
-	return r < 0 || (size_t)r >= len ? -ENAMETOOLONG : 0;
-}
-
 static bool exists_in(struct nl_mount *m, int layer, const char *path)
 {
 	struct stat st;
@@ -185,20 +173,25 @@ int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
 
 	if (nl_name_is_private(name))
 		return strlen(name) > NAME_MAX ? -ENAMETOOLONG : -ENOENT;
+	/* The name is found and its node made while no rename can come
+	 * between: the node then names the file that was found. */
+	pthread_rwlock_rdlock(&m->names);
 	r = nl_resolve(m, parent, name, 0, &layer, &lowest, &st);
-	if (r)
-		return r;
-	n = nl_node_get(m, parent, name);
-	if (!n)
-		return -ENOMEM;
-	n->layer = layer;
-	n->lowest = lowest;
-	n->type = st.st_mode & S_IFMT;
-	memset(e, 0, sizeof(*e));
-	e->attr = st;
-	r = nl_node_stat_from(m, n, &e->attr);
+	n = r ? NULL : nl_node_get(m, parent, name);
+	if (!r && !n)
+		r = -ENOMEM;
+	if (!r) {
+		n->layer = layer;
+		n->lowest = lowest;
+		n->type = st.st_mode & S_IFMT;
+		memset(e, 0, sizeof(*e));
+		e->attr = st;
+		r = nl_node_stat_from(m, n, &e->attr);
+	}
+	pthread_rwlock_unlock(&m->names);
 	if (r) {
-		nl_node_forget(m, n, 1);
+		if (n)
+			nl_node_forget(m, n, 1);
 		return r;
 	}
 	e->ino = (uintptr_t)n;

@@ -16,8 +16,12 @@
 
 #include "fs/options.h"
 
-/* Relative paths inside a layer can be as long as the merged path. */
-#define NL_PATH_BUF (PATH_MAX + NAME_MAX + 2)
+/*
+ * Relative paths inside a layer can be longer than PATH_MAX (a process
+ * inside the mount reaches deep trees relative to its working directory);
+ * they are resolved in pieces (resolve.c). This is their bound.
+ */
+#define NL_PATH_BUF (4 * PATH_MAX)
 
 struct nl_layer {
 	int fd;			/* O_PATH|O_DIRECTORY fd of the layer root */
@@ -38,7 +42,10 @@ struct nl_node {
 	mode_t type;		/* S_IFMT bits */
 	bool unlinked;		/* removed while the kernel still holds it */
 	int nopen;		/* open files, under lock */
-	int stat_fd;		/* an upper descriptor, for fstat after unlink; -1 */
+	int gone_fd;		/* O_PATH handle of an upper entry that lost its
+				 * name (unlink, rename over it), taken before it
+				 * went, so that the kernel's later requests for
+				 * this node reach that file and no other; -1 */
 	struct stat *open_st;	/* an open lower file's attributes from its
 				 * unlink on, for the same: its descriptor
 				 * may be an NVM copy */
@@ -79,6 +86,16 @@ struct nl_mount {
 	struct fuse_session *se;
 	struct nl_node root;
 	pthread_rwlock_t ns;		/* node table and names */
+	/*
+	 * Held for reading from building an upper node's path to resolving
+	 * it to a descriptor, and for writing while a name changes on disk
+	 * and in the node tree, so that no thread ever resolves a path the
+	 * tree and the disk disagree on (a rename over a file would otherwise
+	 * open the new file for the old node). Lower layers never change and
+	 * need it not. Reader-preferring: readers may nest; a writer never
+	 * takes a node's lock.
+	 */
+	pthread_rwlock_t names;
 	struct nl_node **table;
 
 	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
@@ -92,6 +109,28 @@ struct nl_mount {
 	bool ro;
 	struct nl_tier *tier;		/* NULL: no tiering (tier_glue.c) */
 };
+
+/* resolve.c: reaching a layer's entries from its descriptor, never
+ * following a symlink, never leaving the layer. Negative errno returns. */
+struct nl_at {
+	int dfd;		/* the directory holding the entry */
+	const char *name;	/* the entry's name in it */
+	bool own;		/* dfd is to be closed by nl_at_done */
+};
+int nl_open_beneath(int root, const char *rel, int flags, mode_t mode);
+int nl_at_parent(int root, const char *rel, struct nl_at *at);
+void nl_at_done(struct nl_at *at);
+int nl_lstat_beneath(int root, const char *rel, struct stat *st);
+ssize_t nl_readlink_beneath(int root, const char *rel, char *buf, size_t size);
+ssize_t nl_getxattr_beneath(int root, const char *rel, const char *name, void *buf,
+			    size_t size);
+ssize_t nl_listxattr_beneath(int root, const char *rel, char *buf, size_t size);
+void nl_fd_path(int fd, char *buf, size_t len);
+int nl_fd_reopen(int fd, int flags);
+ssize_t nl_fd_getxattr(int fd, const char *name, void *buf, size_t size);
+ssize_t nl_fd_listxattr(int fd, char *buf, size_t size);
+int nl_fd_setxattr(int fd, const char *name, const void *value, size_t size, int flags);
+int nl_fd_removexattr(int fd, const char *name);
 
 /* Build the path of @n relative to a layer root ("." for the root). */
 int nl_node_path(struct nl_mount *m, struct nl_node *n, char *buf, size_t len);
@@ -130,6 +169,10 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			    const char *name);
 void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count);
 void nl_node_detach(struct nl_mount *m, struct nl_node *n);
+void nl_node_keep_lower_attrs(struct nl_mount *m, struct nl_node *n);
+void nl_node_keep_gone(struct nl_node *n, int dfd, const char *name);
+int nl_node_handle(struct nl_mount *m, struct nl_node *n);
+int nl_node_open_upper(struct nl_mount *m, struct nl_node *n, int flags);
 void nl_node_move(struct nl_mount *m, struct nl_node *n,
 		  struct nl_node *newparent, const char *newname);
 struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
@@ -165,7 +208,7 @@ int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
 bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
 		  const char *name);
 
-void nl_node_opened(struct nl_node *n, int upper_fd);
+void nl_node_opened(struct nl_node *n);
 void nl_node_closed(struct nl_node *n);
 
 /*
@@ -185,6 +228,7 @@ typedef int (*nl_lower_dirent_fn)(void *arg, const char *name, ino_t ino, unsign
 				  bool whiteout);
 int nl_lower_readdir(struct nl_mount *m, int layer, const char *path, nl_lower_dirent_fn fn,
 		     void *arg);
+int nl_readdir_fd(int fd, nl_lower_dirent_fn fn, void *arg);
 /* @fd holds @path's data, opened from the layer: check the image against it. */
 void nl_lower_opened(struct nl_mount *m, int layer, const char *path, int fd);
 
@@ -206,11 +250,9 @@ int nl_dir_is_empty(struct nl_mount *m, struct nl_node *dir);
 int nl_copy_up(struct nl_mount *m, struct nl_node *n);
 int nl_copy_up_tree(struct nl_mount *m, struct nl_node *n);
 int nl_make_temp_name(struct nl_mount *m, char *buf, size_t len);
-int nl_whiteout_at(struct nl_mount *m, const char *path);
-int nl_set_opaque(struct nl_mount *m, const char *path);
-int nl_clear_upper_dir(struct nl_mount *m, const char *path);
-int nl_abs_path(struct nl_mount *m, int layer, const char *rel, char *buf,
-		size_t len);
+int nl_whiteout_at(struct nl_mount *m, int dfd, const char *name);
+int nl_set_opaque(int dfd, const char *name);
+int nl_clear_upper_dir(int dfd, const char *name);
 
 /* image.c: -o image=NAME fills the lowerdirs from the image registry */
 int nl_image_layers(struct nl_options *o, char *err, size_t errlen);

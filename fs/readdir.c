@@ -155,12 +155,18 @@ static int add_entry(void *arg, const char *name, ino_t d_ino, unsigned char typ
 	return list_push(mg->l, name, ino, type);
 }
 
+/* Layer @j's entries of the directory at @path; the upper layer's from
+ * @upper_fd, opened when the path was built. */
 static int list_layer(struct nl_mount *m, struct nl_dirlist *l,
-		      struct name_set *seen, const char *path, int j)
+		      struct name_set *seen, const char *path, int j, int upper_fd)
 {
 	struct merge mg = { m, l, seen, j };
-	int r = nl_lower_readdir(m, j, path, add_entry, &mg);
+	int r;
 
+	if (m->layers[j].upper)
+		r = upper_fd < 0 ? upper_fd : nl_readdir_fd(upper_fd, add_entry, &mg);
+	else
+		r = nl_lower_readdir(m, j, path, add_entry, &mg);
 	return r == -ENOENT || r == -ENOTDIR ? 0 : r;
 }
 
@@ -168,12 +174,21 @@ int nl_dir_list(struct nl_mount *m, struct nl_node *dir, struct nl_dirlist *l)
 {
 	char path[NL_PATH_BUF];
 	struct name_set seen = { 0 };
-	int j, r;
+	int j, r, upper_fd = -ENOENT;
 
 	memset(l, 0, sizeof(*l));
+	pthread_rwlock_rdlock(&m->names);
 	r = nl_node_path(m, dir, path, sizeof(path));
-	for (j = dir->layer; r == 0 && j <= dir->lowest; j++)
-		r = list_layer(m, l, &seen, path, j);
+	if (!r && m->upper && dir->layer == 0)
+		upper_fd = nl_open_beneath(m->upper->fd, path, O_RDONLY | O_DIRECTORY, 0);
+	pthread_rwlock_unlock(&m->names);
+	for (j = dir->layer; r == 0 && j <= dir->lowest; j++) {
+		r = list_layer(m, l, &seen, path, j, upper_fd);
+		if (m->layers[j].upper)
+			upper_fd = -ENOENT;	/* closed by the listing */
+	}
+	if (upper_fd >= 0)
+		close(upper_fd);
 	set_free(&seen);
 	if (r)
 		nl_dir_list_free(l);
@@ -313,22 +328,19 @@ void nl_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		    struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	char path[NL_PATH_BUF];
+	struct nl_node *n = nl_node_of(m, ino);
 	int fd, r = 0;
 
 	(void)fi;
-	if (!m->upper || !m->opt->fsync) {
+	if (!m->upper || !m->opt->fsync || n->layer != 0) {
 		fuse_reply_err(req, 0);
 		return;
 	}
-	r = nl_node_path(m, nl_node_of(m, ino), path, sizeof(path));
-	if (r == 0) {
-		fd = openat(m->upper->fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
-			if (datasync ? fdatasync(fd) : fsync(fd))
-				r = -errno;
-			close(fd);
-		}
+	fd = nl_node_open_upper(m, n, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		if (datasync ? fdatasync(fd) : fsync(fd))
+			r = -errno;
+		close(fd);
 	}
 	fuse_reply_err(req, -r);
 }

@@ -368,10 +368,10 @@ void nl_tier_stop(struct nl_mount *m)
 
 int nl_tier_open_layer_file(struct nl_mount *m, int layer, const char *path, int flags)
 {
-	int fd = openat(m->layers[layer].fd, path, flags);
+	int fd = nl_open_beneath(m->layers[layer].fd, path, flags, 0);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	nl_lower_opened(m, layer, path, fd);
 	return fd;
 }

@@ -8,17 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs/nlayerfs.h"
-
-static int node_abs_path(struct nl_mount *m, struct nl_node *n, char *buf,
-			 size_t len)
-{
-	char rel[NL_PATH_BUF];
-	int r = nl_node_path(m, n, rel, sizeof(rel));
-
-	return r ? r : nl_abs_path(m, n->layer, rel, buf, len);
-}
 
 void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    size_t size)
@@ -38,11 +30,6 @@ void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		saverr = ENODATA;
 		goto out;
 	}
-	n = nl_node_path(m, node, path, sizeof(path));
-	if (n) {
-		saverr = (int)-n;
-		goto out;
-	}
 	if (size) {
 		buf = malloc(size);
 		if (!buf) {
@@ -50,7 +37,11 @@ void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			goto out;
 		}
 	}
-	n = nl_lower_getxattr(m, node->layer, path, name, buf, size);
+	pthread_rwlock_rdlock(&m->names);
+	n = nl_node_path(m, node, path, sizeof(path));
+	if (!n)
+		n = nl_lower_getxattr(m, node->layer, path, name, buf, size);
+	pthread_rwlock_unlock(&m->names);
 	if (n < 0) {
 		saverr = (int)-n;
 		goto out;
@@ -96,24 +87,18 @@ void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		saverr = ENOTSUP;
 		goto out;
 	}
-	n = nl_node_path(m, node, path, sizeof(path));
-	if (n) {
-		saverr = (int)-n;
-		goto out;
-	}
 	/* The full list is read even when asked for its size, since the
 	 * private names must not count. */
-	n = nl_lower_listxattr(m, node->layer, path, NULL, 0);
-	if (n < 0) {
-		saverr = (int)-n;
-		goto out;
-	}
-	buf = malloc(n + 1);
-	if (!buf) {
-		saverr = ENOMEM;
-		goto out;
-	}
-	n = nl_lower_listxattr(m, node->layer, path, buf, n);
+	pthread_rwlock_rdlock(&m->names);
+	n = nl_node_path(m, node, path, sizeof(path));
+	if (!n)
+		n = nl_lower_listxattr(m, node->layer, path, NULL, 0);
+	buf = n < 0 ? NULL : malloc(n + 1);
+	if (n >= 0 && !buf)
+		n = -ENOMEM;
+	if (n >= 0)
+		n = nl_lower_listxattr(m, node->layer, path, buf, n);
+	pthread_rwlock_unlock(&m->names);
 	if (n < 0) {
 		saverr = (int)-n;
 		goto out;
@@ -132,8 +117,8 @@ out:
 	fuse_reply_err(req, saverr);
 }
 
-static int change_prepare(struct nl_mount *m, fuse_ino_t ino, const char *name,
-			  char *path, size_t len)
+/* A handle of the upper file whose attributes are to change. */
+static int change_prepare(struct nl_mount *m, fuse_ino_t ino, const char *name)
 {
 	struct nl_node *n = nl_node_of(m, ino);
 	int r;
@@ -145,28 +130,30 @@ static int change_prepare(struct nl_mount *m, fuse_ino_t ino, const char *name,
 	if (nl_xattr_is_private(name))
 		return -EPERM;
 	r = nl_copy_up(m, n);
-	return r ? r : node_abs_path(m, n, path, len);
+	return r ? r : nl_node_handle(m, n);
 }
 
 void nl_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    const char *value, size_t size, int flags)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	char path[NL_PATH_BUF + PATH_MAX];
-	int r = change_prepare(m, ino, name, path, sizeof(path));
+	int h = change_prepare(m, ino, name), r = h;
 
-	if (!r && lsetxattr(path, name, value, size, flags))
-		r = -errno;
+	if (h >= 0) {
+		r = nl_fd_setxattr(h, name, value, size, flags);
+		close(h);
+	}
 	fuse_reply_err(req, -r);
 }
 
 void nl_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	char path[NL_PATH_BUF + PATH_MAX];
-	int r = change_prepare(m, ino, name, path, sizeof(path));
+	int h = change_prepare(m, ino, name), r = h;
 
-	if (!r && lremovexattr(path, name))
-		r = -errno;
+	if (h >= 0) {
+		r = nl_fd_removexattr(h, name);
+		close(h);
+	}
 	fuse_reply_err(req, -r);
 }

@@ -67,7 +67,7 @@ static int setup(void **state)
 	f->m.root.name = "";
 	f->m.root.type = S_IFDIR;
 	f->m.root.lowest = 2;
-	f->m.root.stat_fd = -1;
+	f->m.root.gone_fd = -1;
 	*state = f;
 	return 0;
 }
