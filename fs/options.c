@@ -791,6 +791,46 @@ static int check_separate(const char *upper, const char *work,
 	return rc;
 }
 
+/*
+ * A lower layer that is, holds or lies in upperdir or workdir would see
+ * the mount's own writes (whiteouts written into a lower layer, a tree
+ * that shows itself): refused, as the kernel overlayfs refuses it.
+ */
+static int check_lower_apart(const char *lower, const char *role, const char *dir,
+			     char *err, size_t errlen)
+{
+	char *l = realpath(lower, NULL);
+	char *d = realpath(dir, NULL);
+	int rc = 0;
+
+	if (!l || !d)
+		rc = fail(err, errlen, -errno, "cannot resolve lowerdir %s or %s %s: %s",
+			  lower, role, dir, strerror(errno));
+	else if (path_within(l, d) || path_within(d, l))
+		rc = fail(err, errlen, -EINVAL,
+			  "lowerdir %s and %s %s overlap (%s): each layer needs a "
+			  "directory of its own", lower, role, dir,
+			  strcmp(l, d) == 0 ? "the same directory" :
+			  path_within(l, d) ? "the lowerdir is inside it" :
+					      "it is inside the lowerdir");
+	free(l);
+	free(d);
+	return rc;
+}
+
+static int check_lowers_apart(const struct nl_options *o, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < o->n_lower; i++) {
+		rc = check_lower_apart(o->lowerdirs[i], "upperdir", o->upperdir, err, errlen);
+		if (rc == 0)
+			rc = check_lower_apart(o->lowerdirs[i], "workdir", o->workdir, err,
+					       errlen);
+	}
+	return rc;
+}
+
 static int check_upper_work(const struct nl_options *o, char *err, size_t errlen)
 {
 	struct stat su, sw;
@@ -916,6 +956,8 @@ int nl_options_validate(const struct nl_options *o, char *err, size_t errlen)
 			return fail(err, errlen, -EINVAL,
 				    "workdir= is required with upperdir=");
 		rc = check_upper_work(o, err, errlen);
+		if (rc == 0)
+			rc = check_lowers_apart(o, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
