@@ -135,6 +135,17 @@ static bool layer_dir_exists(const char *store, const char *chain, char *path, s
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int nl_layer_root_fix(const char *layer_dir)
+{
+	struct stat st;
+
+	if (lstat(layer_dir, &st) != 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700)
+		return 0;
+	return chmod(layer_dir, 0755) == 0 ? 1 : -errno;
+}
+
 static void find_present(struct import_run *run)
 {
 	for (size_t i = 0; i < run->img.n; i++) {
@@ -148,6 +159,8 @@ static void find_present(struct import_run *run)
 		else
 			continue;
 		l->present = true;
+		if (nl_layer_root_fix(l->path) > 0 && !run->o->quiet)
+			printf("layer %zu: root mode 0700 of an earlier import set to 0755\n", i + 1);
 	}
 }
 

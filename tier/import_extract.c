@@ -34,6 +34,7 @@ struct extractor {
 	char **opaque;			/* relative dirs marked opaque */
 	size_t n_opaque;
 	size_t skipped_devices;
+	bool root_seen;			/* the tar had a "./" or "/" entry */
 	char *err;
 	size_t errlen;
 };
@@ -49,6 +50,14 @@ static int xfail(struct extractor *x, int r, const char *fmt, ...)
 	return r;
 }
 
+/* "/" (or "/./") names the layer root, as some tar writers put it. */
+static bool is_absolute_root(const char *name)
+{
+	if (name[0] != '/')
+		return false;
+	return name[strspn(name, "/.")] == '\0' && !strstr(name, "..");
+}
+
 /*
  * Normalise a tar name into @out: drop "./" and "." components and
  * duplicate slashes; refuse absolute names and "..". "" is the layer root.
@@ -58,6 +67,10 @@ static int clean_name(const char *name, char *out, size_t outlen)
 	size_t n = 0;
 	const char *p = name;
 
+	if (is_absolute_root(name)) {
+		out[0] = '\0';
+		return 0;
+	}
 	if (name[0] == '/')
 		return -EPERM;
 	while (*p) {
@@ -215,6 +228,8 @@ static int one_entry(struct extractor *x, struct archive_entry *e)
 	r = whiteout_entry(x, e, rel, &skip);
 	if (r || skip)
 		return r;
+	if (!*rel)
+		x->root_seen = true;
 	r = check_on_disk(x, rel, "entry", true);
 	if (!r && hl && !archive_entry_hardlink(e))
 		hl = NULL;	/* turned into a whiteout */
@@ -293,6 +308,17 @@ static int mark_opaque(struct extractor *x, const char *rel)
 	return 0;
 }
 
+/* Layer tars written by podman, buildah and skopeo have no "./" entry: the
+ * root would keep mkdtemp's 0700 and lock every other user out of the
+ * image. Runtimes show such a root as 0755. */
+static int default_root_mode(struct extractor *x)
+{
+	if (chmod(x->dir, 0755) != 0)
+		return xfail(x, -errno, "cannot set the mode of the layer root: %s",
+			     strerror(errno));
+	return 0;
+}
+
 static int open_streams(struct extractor *x, const char *blob)
 {
 	int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
@@ -327,6 +353,8 @@ static int extract_all(struct extractor *x)
 		r = xfail(x, -EIO, "finishing the layer: %s", archive_error_string(x->out));
 	for (size_t i = 0; !r && i < x->n_opaque; i++)
 		r = mark_opaque(x, x->opaque[i]);
+	if (!r && !x->root_seen)
+		r = default_root_mode(x);
 	return r;
 }
 

@@ -291,6 +291,60 @@ static void test_truncated_refused(void **state)
 	assert_non_null(strstr(f->err, "runcated"));
 }
 
+/* An entry naming the layer root, with its own mode. */
+static void add_root(struct fixture *f, const char *name, mode_t mode)
+{
+	struct archive_entry *e = archive_entry_new();
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, mode);
+	assert_int_equal(archive_write_header(f->w, e), ARCHIVE_OK);
+	archive_entry_free(e);
+}
+
+static mode_t root_mode(struct fixture *f)
+{
+	struct stat st;
+
+	assert_int_equal(stat(f->layer, &st), 0);
+	return st.st_mode & 07777;
+}
+
+/* The import extracts into a mkdtemp dir (0700); podman's layers have no
+ * "./" entry, and the root must still be readable by everyone. */
+static void test_root_without_entry_is_0755(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(chmod(f->layer, 0700), 0);
+	add(f, "etc/hostname", AE_IFREG, "h", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_int_equal(root_mode(f), 0755);
+}
+
+static void test_root_mode_from_dot_entry(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(chmod(f->layer, 0700), 0);
+	add_root(f, "./", 0750);
+	add(f, "etc/hostname", AE_IFREG, "h", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_int_equal(root_mode(f), 0750);
+}
+
+static void test_root_mode_from_slash_entry(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(chmod(f->layer, 0700), 0);
+	add_root(f, "/", 0711);
+	add(f, "etc/hostname", AE_IFREG, "h", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_int_equal(root_mode(f), 0711);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -308,6 +362,9 @@ int main(void)
 		T(test_opaque_marker_without_dir),
 		T(test_opaque_through_symlink_refused),
 		T(test_truncated_refused),
+		T(test_root_without_entry_is_0755),
+		T(test_root_mode_from_dot_entry),
+		T(test_root_mode_from_slash_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
