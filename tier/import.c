@@ -334,9 +334,9 @@ static int sync_dir(const char *path)
 static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 {
 	const char *store = tier_dir(run, l->tier);
-	size_t skipped = 0;
+	size_t skipped = 0, dropped = 0;
 	struct nl_extract_opts eo = { .mknod_whiteouts = geteuid() == 0,
-				      .skipped_devices = &skipped };
+				      .skipped_devices = &skipped, .dropped_xattrs = &dropped };
 	char tmp[PATH_MAX], xerr[400];
 	int r;
 
@@ -344,15 +344,19 @@ static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 	snprintf(tmp, sizeof(tmp), "%s/layers/.tmp-%.12s-XXXXXX", store, l->chain_id + 7);
 	if (!mkdtemp(tmp))
 		return nl_errf(l->err, sizeof(l->err), -errno, "layer %zu: %s: %s", idx + 1, tmp,
-			     strerror(errno));
+			     errno == ENOSPC ? "no space left on the file system" : strerror(errno));
 	r = nl_extract_layer(l->blob, tmp, &eo, xerr, sizeof(xerr));
 	if (r)
 		nl_errf(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, xerr);
 	if (skipped && !run->o->quiet)
 		fprintf(stderr, "nlayerfs-import: layer %zu: %zu device nodes not created "
 			"(not permitted)\n", idx + 1, skipped);
+	if (dropped && !run->o->quiet)
+		fprintf(stderr, "nlayerfs-import: layer %zu: %zu overlay xattrs of the image dropped "
+			"(only opaque is kept)\n", idx + 1, dropped);
 	if (!r && (r = sync_dir(tmp)))
-		nl_errf(l->err, sizeof(l->err), r, "layer %zu: sync: %s", idx + 1, strerror(-r));
+		nl_errf(l->err, sizeof(l->err), r, "layer %zu: sync of %s: %s", idx + 1, store,
+			r == -ENOSPC ? "no space left on the file system" : strerror(-r));
 	if (!r && rename(tmp, l->path) != 0)
 		r = nl_errf(l->err, sizeof(l->err), -errno, "layer %zu: rename into %s: %s", idx + 1,
 			  l->path, strerror(errno));

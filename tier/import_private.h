@@ -56,6 +56,7 @@ int nl_chain_id(const char *parent, const char *diff_id, char out[72]);
 struct nl_extract_opts {
 	bool mknod_whiteouts;	/* char 0/0 whiteouts; else keep ".wh." files */
 	size_t *skipped_devices;	/* out, may be NULL: nodes mknod refused */
+	size_t *dropped_xattrs;		/* out, may be NULL: overlay xattrs dropped */
 };
 /* Extract the (possibly compressed) layer tar at @blob into the empty
  * directory @dir, converting OCI whiteouts to the overlay format and

@@ -127,32 +127,44 @@ static int mkdirs(char *path, size_t base)
 
 /* Only regular files and directories are taken: that is all a layout or a
  * docker save needs; links in the outer archive are ignored. */
-static int unpack_entry(struct archive *a, struct archive_entry *e, const char *dir,
-			char *err, size_t errlen)
+static const char *unpack_error(struct archive *a, int r, const char *dir)
+{
+	static __thread char msg[PATH_MAX + 64];
+
+	if (r == -EINVAL)
+		return archive_error_string(a);
+	if (r == -ENOSPC || r == -EDQUOT) {
+		snprintf(msg, sizeof(msg), "no space left on %s", dir);
+		return msg;
+	}
+	return strerror(-r);
+}
+
+static int unpack_entry(struct archive *a, struct archive_entry *e, const char *file,
+			const char *dir, char *err, size_t errlen)
 {
 	const char *name = archive_entry_pathname(e);
 	char path[PATH_MAX];
 	int r;
 
-	if (!name || !safe_rel(name))
-		return nl_errf(err, errlen, -EPERM, "refusing archive entry '%s': absolute "
-			     "path or '..' (path traversal)", name ? name : "");
+	if (!name)
+		return nl_errf(err, errlen, -EINVAL, "%s: an entry has no readable name "
+			     "(corrupt archive?)", file);
+	if (!safe_rel(name))
+		return nl_errf(err, errlen, -EPERM, "%s: refusing archive entry '%s': absolute "
+			     "path or '..' (path traversal)", file, name);
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-		return nl_errf(err, errlen, -ENAMETOOLONG, "archive entry name too long");
+		return nl_errf(err, errlen, -ENAMETOOLONG, "%s: archive entry '%.64s...': path "
+			     "too long", file, name);
 	r = mkdirs(path, strlen(dir));
+	if (!r && archive_entry_filetype(e) == AE_IFDIR && mkdir(path, 0700) != 0 &&
+	    errno != EEXIST)
+		r = -errno;
+	if (!r && archive_entry_filetype(e) == AE_IFREG)
+		r = write_entry_file(a, path);
 	if (r)
-		return nl_errf(err, errlen, r, "unpacking '%s': %s", name, strerror(-r));
-	if (archive_entry_filetype(e) == AE_IFDIR) {
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return nl_errf(err, errlen, -errno, "unpacking '%s': %s", name, strerror(errno));
-		return 0;
-	}
-	if (archive_entry_filetype(e) != AE_IFREG)
-		return 0;
-	r = write_entry_file(a, path);
-	if (r)
-		return nl_errf(err, errlen, r, "unpacking '%s': %s", name,
-			     r == -EINVAL ? archive_error_string(a) : strerror(-r));
+		return nl_errf(err, errlen, r, "%s: unpacking '%s': %s", file, name,
+			     unpack_error(a, r, dir));
 	return 0;
 }
 
@@ -176,7 +188,7 @@ static int unpack_archive(const char *file, const char *dir, char *err, size_t e
 			r = nl_errf(err, errlen, -EINVAL, "%s: bad archive: %s", file,
 				  archive_error_string(a));
 		else
-			r = unpack_entry(a, e, dir, err, errlen);
+			r = unpack_entry(a, e, file, dir, err, errlen);
 	}
 	archive_read_free(a);
 	return r;
