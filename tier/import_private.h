@@ -96,6 +96,22 @@ struct nl_image {
 	struct nl_json *config;
 };
 
+/* An image source as skopeo and podman name it: [TRANSPORT:]PATH[:REFERENCE],
+ * split at the first colon after the transport (a path holding colons
+ * is taken whole when it exists). */
+struct nl_source {
+	char transport[32];	/* "oci", "oci-archive", "docker-archive" or "" */
+	char path[4096];
+	char ref[256];		/* "" when none */
+	long index;		/* docker-archive:PATH:@N, else -1 */
+};
+/* -EPROTONOSUPPORT for transports that are not read here (docker://,
+ * containers-storage:, dir:, ...), with the skopeo command that makes an
+ * OCI layout of the image in @err. */
+int nl_source_parse(const char *source, struct nl_source *s, char *err, size_t errlen);
+/* Docker references equal once normalised ("app" = "docker.io/library/app:latest"). */
+bool nl_ref_equal(const char *a, const char *b);
+
 /* Open @source (OCI layout dir/tar, docker-save tar; "oci:", "oci-archive:",
  * "docker-archive:" prefixes and ":REF" accepted), unpacking archives into a
  * staging dir under @scratch_dir. Fills layers, digests and names. */
