@@ -453,6 +453,9 @@ static int extract_all(struct extractor *x)
 		if (ar < ARCHIVE_WARN)
 			return xfail(x, -EINVAL, "bad tar: %s", archive_error_string(x->in));
 		r = one_entry(x, e);
+		if (x->o->progress)
+			__atomic_store_n(x->o->progress, (uint64_t)archive_filter_bytes(x->in, -1),
+					 __ATOMIC_RELAXED);
 	}
 	if (!r && archive_write_close(x->out) < ARCHIVE_WARN)
 		r = xfail(x, -EIO, "finishing the layer: %s", archive_error_string(x->out));

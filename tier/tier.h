@@ -360,6 +360,9 @@ struct nl_import_opts {
 	size_t n_download_done;
 	unsigned workers;		/* concurrent layer workers (3) */
 	bool quiet;
+	/* per-layer progress on stderr: none, one line per stored layer, or
+	 * a status line rewritten in place (a terminal) */
+	enum { NL_PROGRESS_NONE, NL_PROGRESS_LINES, NL_PROGRESS_TTY } progress;
 };
 
 /* Import one image; on error *err holds a message for the user. */

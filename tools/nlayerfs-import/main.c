@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tier/tier.h"
 
@@ -33,7 +34,7 @@ static void usage(FILE *f)
 		"  --hdd-speed SIZE     HDD write bytes per second (150M)\n"
 		"  --nvm-speed SIZE     NVM write bytes per second (2G)\n"
 		"  --workers N          concurrent layer workers (3)\n"
-		"  -q, --quiet          print errors only\n"
+		"  -q, --quiet          print errors only (no progress)\n"
 		"  -h, --help\n");
 }
 
@@ -207,6 +208,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		o.source = argv[optind];
+		o.progress = o.quiet ? NL_PROGRESS_NONE
+			   : isatty(STDERR_FILENO) ? NL_PROGRESS_TTY : NL_PROGRESS_LINES;
 		r = nl_import_image(&o, err, sizeof(err));
 	}
 	free((void *)o.download_done);
