@@ -27,7 +27,7 @@ else ifneq ($(shell tools/install-deps --auto >&2; echo $$?),0)
 $(error nlayerfs: build dependencies are missing, see above)
 endif
 
-PKGS     := fuse3 libpmemobj libzbd libarchive libzstd libcrypto
+PKGS     := fuse3 libpmemobj libzbd libarchive libzstd libcrypto json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null)

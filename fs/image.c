@@ -37,6 +37,10 @@ int nl_image_layers(struct nl_options *o, char *err, size_t errlen)
 		snprintf(err, errlen, "image %s: the registry lists no layers", name);
 		return -EINVAL;
 	}
+	/* Imports before the layer root got its mode left it 0700, which
+	 * denies every non-root user the whole image. */
+	for (int i = 0; i < n; i++)
+		nl_layer_root_fix(dirs[i]);
 	o->lowerdirs = dirs;
 	o->n_lower = n;
 	return 0;

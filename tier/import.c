@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -36,6 +38,8 @@ struct import_run {
 	size_t next;		/* next layer for a worker */
 	int (*step)(struct import_run *, struct nl_layer *, size_t);
 	bool failed;		/* stop handing out layers */
+	pthread_t reporter;
+	bool reporting, stop_reporting;
 };
 
 static const char *tier_dir(const struct import_run *run, int tier)
@@ -135,6 +139,17 @@ static bool layer_dir_exists(const char *store, const char *chain, char *path, s
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int nl_layer_root_fix(const char *layer_dir)
+{
+	struct stat st;
+
+	if (lstat(layer_dir, &st) != 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700)
+		return 0;
+	return chmod(layer_dir, 0755) == 0 ? 1 : -errno;
+}
+
 static void find_present(struct import_run *run)
 {
 	for (size_t i = 0; i < run->img.n; i++) {
@@ -148,6 +163,8 @@ static void find_present(struct import_run *run)
 		else
 			continue;
 		l->present = true;
+		if (nl_layer_root_fix(l->path) > 0 && !run->o->quiet)
+			printf("layer %zu: root mode 0700 of an earlier import set to 0755\n", i + 1);
 	}
 }
 
@@ -281,16 +298,126 @@ static int place_layers(struct import_run *run, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- progress ---- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void phase_start(struct nl_layer *l, int phase)
+{
+	__atomic_store_n(&l->done, 0, __ATOMIC_RELAXED);
+	l->started = now_s();
+	__atomic_store_n(&l->phase, phase, __ATOMIC_RELEASE);
+}
+
+static double rate_mib(uint64_t bytes, double seconds)
+{
+	return seconds > 0.001 ? (double)bytes / MiB / seconds : 0.0;
+}
+
+/* Not a terminal (a log, CI): one line per layer once it is stored. */
+static void report_layer_line(const struct import_run *run, const struct nl_layer *l, size_t idx)
+{
+	double unpack_s = now_s() - l->started;
+	uint64_t blob = l->size ? l->size : l->done;
+
+	if (run->o->progress != NL_PROGRESS_LINES)
+		return;
+	fprintf(stderr, "layer %zu/%zu: %.1f MiB verified in %.1f s (%.1f MiB/s), unpacked in "
+		"%.1f s (%.1f MiB/s)\n", idx + 1, run->img.n, (double)blob / MiB, l->verify_s,
+		rate_mib(blob, l->verify_s), unpack_s, rate_mib(blob, unpack_s));
+}
+
+static int terminal_width(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		return ws.ws_col < 512 ? ws.ws_col : 511;
+	return 80;
+}
+
+/* "2/5 unpack 34.1/110.0 MiB 52.3 MiB/s" for each layer being worked on. */
+static size_t status_line(const struct import_run *run, char *line, size_t len)
+{
+	static const char *const names[] = { "", "verify", "unpack", "" };
+	size_t n = 0;
+
+	line[0] = '\0';
+	for (size_t i = 0; i < run->img.n && n < len; i++) {
+		const struct nl_layer *l = &run->img.layers[i];
+		int phase = __atomic_load_n(&l->phase, __ATOMIC_ACQUIRE);
+		uint64_t done = __atomic_load_n(&l->done, __ATOMIC_RELAXED);
+
+		if (phase != NL_PHASE_VERIFY && phase != NL_PHASE_UNPACK)
+			continue;
+		int w = snprintf(line + n, len - n, "%slayer %zu/%zu %s %.1f/%.1f MiB %.1f MiB/s",
+				 n ? " | " : "", i + 1, run->img.n, names[phase],
+				 (double)done / MiB, (double)l->size / MiB,
+				 rate_mib(done, now_s() - l->started));
+
+		n += w > 0 ? (size_t)w : 0;
+	}
+	return n < len ? n : len - 1;
+}
+
+/* A terminal: one status line on stderr, rewritten in place. */
+static void *reporter(void *arg)
+{
+	struct import_run *run = arg;
+	char line[512];
+
+	while (!__atomic_load_n(&run->stop_reporting, __ATOMIC_ACQUIRE)) {
+		size_t width = (size_t)terminal_width();
+
+		status_line(run, line, sizeof(line));
+		if (strlen(line) >= width)
+			line[width - 1] = '\0';
+		fprintf(stderr, "\r\033[K%s", line);
+		fflush(stderr);
+		usleep(200 * 1000);
+	}
+	fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+	return NULL;
+}
+
+static void start_reporter(struct import_run *run)
+{
+	if (run->o->progress != NL_PROGRESS_TTY)
+		return;
+	run->stop_reporting = false;
+	run->reporting = pthread_create(&run->reporter, NULL, reporter, run) == 0;
+}
+
+static void stop_reporter(struct import_run *run)
+{
+	if (!run->reporting)
+		return;
+	__atomic_store_n(&run->stop_reporting, true, __ATOMIC_RELEASE);
+	pthread_join(run->reporter, NULL);
+	run->reporting = false;
+}
+
 /* ---- storing one layer ---- */
 
 static int verify_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 {
 	char blob_digest[72], diff_id[72], herr[256];
 	uint64_t size;
-	int r = nl_hash_layer(l->blob, blob_digest, diff_id, &size, &l->tar_size, herr,
-			      sizeof(herr));
+	int r;
 
 	(void)run;
+	phase_start(l, NL_PHASE_VERIFY);
+	r = nl_hash_layer(l->blob, blob_digest, diff_id, &size, &l->tar_size, &l->done, herr,
+			  sizeof(herr));
+	l->verify_s = now_s() - l->started;
+	__atomic_store_n(&l->phase, NL_PHASE_WAIT, __ATOMIC_RELEASE);
 	if (l->digest[0] && blob_digest[0] && strcmp(l->digest, blob_digest) != 0)
 		return nl_errf(l->err, sizeof(l->err), -EINVAL, "layer %zu: blob digest mismatch: "
 			     "manifest says %s, blob is %s", idx + 1, l->digest, blob_digest);
@@ -321,9 +448,10 @@ static int sync_dir(const char *path)
 static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 {
 	const char *store = tier_dir(run, l->tier);
-	size_t skipped = 0;
+	size_t skipped = 0, dropped = 0;
 	struct nl_extract_opts eo = { .mknod_whiteouts = geteuid() == 0,
-				      .skipped_devices = &skipped };
+				      .skipped_devices = &skipped, .dropped_xattrs = &dropped,
+				      .progress = &l->done };
 	char tmp[PATH_MAX], xerr[400];
 	int r;
 
@@ -331,23 +459,31 @@ static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 	snprintf(tmp, sizeof(tmp), "%s/layers/.tmp-%.12s-XXXXXX", store, l->chain_id + 7);
 	if (!mkdtemp(tmp))
 		return nl_errf(l->err, sizeof(l->err), -errno, "layer %zu: %s: %s", idx + 1, tmp,
-			     strerror(errno));
+			     errno == ENOSPC ? "no space left on the file system" : strerror(errno));
+	phase_start(l, NL_PHASE_UNPACK);
 	r = nl_extract_layer(l->blob, tmp, &eo, xerr, sizeof(xerr));
 	if (r)
 		nl_errf(l->err, sizeof(l->err), r, "layer %zu: %s", idx + 1, xerr);
 	if (skipped && !run->o->quiet)
 		fprintf(stderr, "nlayerfs-import: layer %zu: %zu device nodes not created "
 			"(not permitted)\n", idx + 1, skipped);
+	if (dropped && !run->o->quiet)
+		fprintf(stderr, "nlayerfs-import: layer %zu: %zu overlay xattrs of the image dropped "
+			"(only opaque is kept)\n", idx + 1, dropped);
 	if (!r && (r = sync_dir(tmp)))
-		nl_errf(l->err, sizeof(l->err), r, "layer %zu: sync: %s", idx + 1, strerror(-r));
+		nl_errf(l->err, sizeof(l->err), r, "layer %zu: sync of %s: %s", idx + 1, store,
+			r == -ENOSPC ? "no space left on the file system" : strerror(-r));
 	if (!r && rename(tmp, l->path) != 0)
 		r = nl_errf(l->err, sizeof(l->err), -errno, "layer %zu: rename into %s: %s", idx + 1,
 			  l->path, strerror(errno));
-	if (r)
+	__atomic_store_n(&l->phase, NL_PHASE_DONE, __ATOMIC_RELEASE);
+	if (r) {
 		nl_rm_tree(tmp);
-	else
-		l->created = true;
-	return r;
+		return r;
+	}
+	l->created = true;
+	report_layer_line(run, l, idx);
+	return 0;
 }
 
 /* The metadata images of the new HDD layers, on NVM, so that even their
@@ -462,13 +598,18 @@ static int import_locked(struct import_run *run, char *err, size_t errlen)
 	if (!nl_image_name_valid(run->img.name))
 		return nl_errf(err, errlen, -EINVAL, "invalid image name '%s'", run->img.name);
 	find_present(run);
+	start_reporter(run);
 	/* Everything is verified before anything is stored: a bad layer is
 	 * found before the good ones below it become visible. */
 	r = for_each_layer(run, verify_layer, err, errlen);
-	if (!r)
+	if (!r) {
+		stop_reporter(run);	/* LASS prints its plan */
 		r = place_layers(run, err, errlen);
+		start_reporter(run);
+	}
 	if (!r)
 		r = for_each_layer(run, store_layer, err, errlen);
+	stop_reporter(run);
 	if (!r)
 		r = nl_registry_put(run->nvm, &run->img, err, errlen);
 	if (r) {

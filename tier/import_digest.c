@@ -118,6 +118,7 @@ struct blob_reader {
 	int fd;
 	EVP_MD_CTX *ctx;
 	uint64_t size;
+	uint64_t *progress;
 	unsigned char buf[HASH_BUF];
 };
 
@@ -135,6 +136,8 @@ static la_ssize_t blob_read(struct archive *a, void *data, const void **out)
 		return -1;
 	}
 	b->size += (uint64_t)n;
+	if (b->progress)
+		__atomic_store_n(b->progress, b->size, __ATOMIC_RELAXED);
 	*out = b->buf;
 	return n;
 }
@@ -178,7 +181,8 @@ static struct archive *raw_reader(void)
 }
 
 int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
-		  uint64_t *blob_size, uint64_t *tar_size, char *err, size_t errlen)
+		  uint64_t *blob_size, uint64_t *tar_size, uint64_t *progress,
+		  char *err, size_t errlen)
 {
 	struct blob_reader *b = calloc(1, sizeof(*b));
 	EVP_MD_CTX *diff = sha256_new();
@@ -188,6 +192,7 @@ int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
 	blob_digest[0] = '\0';
 	if (!b || !diff || !a || !(b->ctx = sha256_new()))
 		goto out;
+	b->progress = progress;
 	b->fd = open(blob, O_RDONLY | O_CLOEXEC);
 	if (b->fd < 0) {
 		r = -errno;

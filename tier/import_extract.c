@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -34,6 +35,8 @@ struct extractor {
 	char **opaque;			/* relative dirs marked opaque */
 	size_t n_opaque;
 	size_t skipped_devices;
+	size_t dropped_xattrs;
+	bool root_seen;			/* the tar had a "./" or "/" entry */
 	char *err;
 	size_t errlen;
 };
@@ -49,6 +52,38 @@ static int xfail(struct extractor *x, int r, const char *fmt, ...)
 	return r;
 }
 
+static bool out_of_space(struct extractor *x)
+{
+	struct statvfs sv;
+	int e = archive_errno(x->out);
+
+	if (e == ENOSPC || e == EDQUOT)
+		return true;
+	/* libarchive retries a failed create and may report the retry's
+	 * EEXIST; the file system says what really happened */
+	return statvfs(x->dir, &sv) == 0 && (sv.f_bavail == 0 || (sv.f_files && sv.f_favail == 0));
+}
+
+/* A write into the layer failed: say "no space" when that is why. */
+static int disk_fail(struct extractor *x, const char *what, const char *rel)
+{
+	const char *slash = strrchr(x->dir, '/');
+	int len = slash ? (int)(slash - x->dir) : (int)strlen(x->dir);
+
+	if (out_of_space(x))
+		return xfail(x, -ENOSPC, "no space left on %.*s (%s '%s'): free space there "
+			     "or import to another directory", len, x->dir, what, rel);
+	return xfail(x, -EIO, "%s '%s': %s", what, rel, archive_error_string(x->out));
+}
+
+/* "/" (or "/./") names the layer root, as some tar writers put it. */
+static bool is_absolute_root(const char *name)
+{
+	if (name[0] != '/')
+		return false;
+	return name[strspn(name, "/.")] == '\0' && !strstr(name, "..");
+}
+
 /*
  * Normalise a tar name into @out: drop "./" and "." components and
  * duplicate slashes; refuse absolute names and "..". "" is the layer root.
@@ -58,6 +93,10 @@ static int clean_name(const char *name, char *out, size_t outlen)
 	size_t n = 0;
 	const char *p = name;
 
+	if (is_absolute_root(name)) {
+		out[0] = '\0';
+		return 0;
+	}
 	if (name[0] == '/')
 		return -EPERM;
 	while (*p) {
@@ -158,13 +197,18 @@ static int copy_data(struct extractor *x, const char *rel)
 
 	while ((r = archive_read_data_block(x->in, &buf, &len, &off)) == ARCHIVE_OK) {
 		if (archive_write_data_block(x->out, buf, len, off) < ARCHIVE_OK)
-			return xfail(x, -EIO, "writing '%s': %s", rel,
-				     archive_error_string(x->out));
+			return disk_fail(x, "writing", rel);
 	}
 	if (r != ARCHIVE_EOF)
 		return xfail(x, -EINVAL, "reading '%s': %s (truncated or corrupt tar?)", rel,
 			     archive_error_string(x->in));
 	return 0;
+}
+
+/* ".wh." + "", "." or ".." would hide the directory holding it. */
+static bool names_a_file(const char *name)
+{
+	return *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 /* Rewrites a whiteout entry in place; *skip when nothing is to be written. */
@@ -188,13 +232,75 @@ static int whiteout_entry(struct extractor *x, struct archive_entry *e, char *re
 		*skip = true;	/* aufs bookkeeping (.wh..wh.plnk...), no meaning here */
 		return 0;
 	}
+	if (!names_a_file(base + strlen(WH_PREFIX)))
+		return xfail(x, -EINVAL, "refusing whiteout entry '%s': it names no file, and "
+			     "would white out the whole directory '%.*s'", rel,
+			     slash ? (int)(slash - rel) : 1, slash ? rel : "/");
 	if (!x->o->mknod_whiteouts)
 		return 0;
 	memmove(base, base + strlen(WH_PREFIX), strlen(base) - strlen(WH_PREFIX) + 1);
-	if (!*base)
-		return xfail(x, -EINVAL, "whiteout entry with an empty name");
 	make_whiteout(e);
 	return 0;
+}
+
+/* Overlay xattrs other than opaque (redirect, metacopy, origin, ...) would
+ * be obeyed by the kernel's overlayfs on these layers: an image must not
+ * redirect a lookup or pass a file off as metadata only. */
+static bool overlay_xattr_dropped(const char *name)
+{
+	static const char *const ns[] = { "trusted.overlay.", "user.overlay." };
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		if (strncmp(name, ns[i], strlen(ns[i])) == 0)
+			return strcmp(name + strlen(ns[i]), "opaque") != 0;
+	return false;
+}
+
+struct xattr_copy {
+	char *name;
+	void *value;
+	size_t size;
+};
+
+static int drop_overlay_xattrs(struct extractor *x, struct archive_entry *e)
+{
+	int n = archive_entry_xattr_reset(e), kept = 0, r = 0;
+	struct xattr_copy *keep;
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (n <= 0)
+		return 0;
+	keep = calloc((size_t)n, sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		if (overlay_xattr_dropped(name)) {
+			x->dropped_xattrs++;
+			continue;
+		}
+		keep[kept].name = strdup(name);
+		keep[kept].value = malloc(size ? size : 1);
+		if (!keep[kept].name || !keep[kept].value) {
+			r = -ENOMEM;
+			kept++;
+			break;
+		}
+		memcpy(keep[kept].value, value, size);
+		keep[kept++].size = size;
+	}
+	if (!r && kept < n) {
+		archive_entry_xattr_clear(e);
+		for (int i = 0; i < kept; i++)
+			archive_entry_xattr_add_entry(e, keep[i].name, keep[i].value, keep[i].size);
+	}
+	for (int i = 0; i < kept; i++) {
+		free(keep[i].name);
+		free(keep[i].value);
+	}
+	free(keep);
+	return r;
 }
 
 static bool is_device(struct archive_entry *e)
@@ -209,16 +315,30 @@ static int one_entry(struct extractor *x, struct archive_entry *e)
 	bool skip;
 	int r;
 
-	if (!name || clean_name(name, rel, sizeof(rel)) != 0)
-		return xfail(x, -EPERM, "refusing entry '%s': absolute path or '..' "
-			     "(path traversal)", name ? name : "(no name)");
+	if (!name)
+		return xfail(x, -EINVAL, "an entry has no readable name (corrupt tar?)");
+	r = clean_name(name, rel, sizeof(rel));
+	if (r == -ENAMETOOLONG)
+		return xfail(x, r, "refusing entry '%.64s...': path too long (%zu bytes, at most "
+			     "%d)", name, strlen(name), PATH_MAX - 1);
+	if (r)
+		return xfail(x, r, "refusing entry '%s': absolute path or '..' (path traversal)",
+			     name);
 	r = whiteout_entry(x, e, rel, &skip);
 	if (r || skip)
 		return r;
+	if (!*rel)
+		x->root_seen = true;
+	r = drop_overlay_xattrs(x, e);
+	if (r)
+		return xfail(x, r, "entry '%s': %s", rel, strerror(-r));
 	r = check_on_disk(x, rel, "entry", true);
 	if (!r && hl && !archive_entry_hardlink(e))
 		hl = NULL;	/* turned into a whiteout */
 	if (!r && hl) {
+		if (clean_name(hl, link, sizeof(link)) == -ENAMETOOLONG)
+			return xfail(x, -ENAMETOOLONG, "refusing hard link '%s': target path too "
+				     "long (%zu bytes)", rel, strlen(hl));
 		if (clean_name(hl, link, sizeof(link)) != 0 || !*link)
 			return xfail(x, -EPERM, "refusing hard link '%s' -> '%s': target "
 				     "outside the layer", rel, hl);
@@ -239,12 +359,12 @@ static int one_entry(struct extractor *x, struct archive_entry *e)
 			x->skipped_devices++;	/* no CAP_MKNOD: the layer works without */
 			return 0;
 		}
-		return xfail(x, -EIO, "cannot create '%s': %s", rel, archive_error_string(x->out));
+		return disk_fail(x, "cannot create", rel);
 	}
 	if (!hl)
 		r = copy_data(x, rel);
 	if (!r && archive_write_finish_entry(x->out) < ARCHIVE_WARN)
-		return xfail(x, -EIO, "cannot finish '%s': %s", rel, archive_error_string(x->out));
+		return disk_fail(x, "cannot finish", rel);
 	return r;
 }
 
@@ -293,6 +413,17 @@ static int mark_opaque(struct extractor *x, const char *rel)
 	return 0;
 }
 
+/* Layer tars written by podman, buildah and skopeo have no "./" entry: the
+ * root would keep mkdtemp's 0700 and lock every other user out of the
+ * image. Runtimes show such a root as 0755. */
+static int default_root_mode(struct extractor *x)
+{
+	if (chmod(x->dir, 0755) != 0)
+		return xfail(x, -errno, "cannot set the mode of the layer root: %s",
+			     strerror(errno));
+	return 0;
+}
+
 static int open_streams(struct extractor *x, const char *blob)
 {
 	int flags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
@@ -322,11 +453,16 @@ static int extract_all(struct extractor *x)
 		if (ar < ARCHIVE_WARN)
 			return xfail(x, -EINVAL, "bad tar: %s", archive_error_string(x->in));
 		r = one_entry(x, e);
+		if (x->o->progress)
+			__atomic_store_n(x->o->progress, (uint64_t)archive_filter_bytes(x->in, -1),
+					 __ATOMIC_RELAXED);
 	}
 	if (!r && archive_write_close(x->out) < ARCHIVE_WARN)
 		r = xfail(x, -EIO, "finishing the layer: %s", archive_error_string(x->out));
 	for (size_t i = 0; !r && i < x->n_opaque; i++)
 		r = mark_opaque(x, x->opaque[i]);
+	if (!r && !x->root_seen)
+		r = default_root_mode(x);
 	return r;
 }
 
@@ -340,6 +476,8 @@ int nl_extract_layer(const char *blob, const char *dir, const struct nl_extract_
 		r = extract_all(&x);
 	if (o->skipped_devices)
 		*o->skipped_devices = x.skipped_devices;
+	if (o->dropped_xattrs)
+		*o->dropped_xattrs = x.dropped_xattrs;
 	if (x.in)
 		archive_read_free(x.in);
 	if (x.out)

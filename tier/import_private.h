@@ -56,18 +56,24 @@ int nl_chain_id(const char *parent, const char *diff_id, char out[72]);
 struct nl_extract_opts {
 	bool mknod_whiteouts;	/* char 0/0 whiteouts; else keep ".wh." files */
 	size_t *skipped_devices;	/* out, may be NULL: nodes mknod refused */
+	size_t *dropped_xattrs;		/* out, may be NULL: overlay xattrs dropped */
+	uint64_t *progress;		/* out, may be NULL: blob bytes read so far */
 };
 /* Extract the (possibly compressed) layer tar at @blob into the empty
  * directory @dir, converting OCI whiteouts to the overlay format and
  * refusing any entry that would land outside @dir. */
 int nl_extract_layer(const char *blob, const char *dir, const struct nl_extract_opts *o,
 		     char *err, size_t errlen);
-/* Hash the blob (compressed) and its uncompressed stream in one read. */
+/* Hash the blob (compressed) and its uncompressed stream in one read;
+ * *@progress (may be NULL) follows the blob bytes read. */
 int nl_hash_layer(const char *blob, char blob_digest[72], char diff_id[72],
-		  uint64_t *blob_size, uint64_t *tar_size, char *err, size_t errlen);
+		  uint64_t *blob_size, uint64_t *tar_size, uint64_t *progress,
+		  char *err, size_t errlen);
 int nl_hash_file(const char *path, char digest[72], uint64_t *size);
 
 /* ---- images being imported ---- */
+enum nl_import_phase { NL_PHASE_WAIT, NL_PHASE_VERIFY, NL_PHASE_UNPACK, NL_PHASE_DONE };
+
 struct nl_layer {
 	char blob[4096];	/* path of the layer blob */
 	char digest[72];	/* expected blob digest, "" when the source has none */
@@ -81,6 +87,11 @@ struct nl_layer {
 	int reason;		/* enum nl_lass_reason, -1: kept where it was */
 	bool present;		/* stored by an earlier import */
 	bool created;		/* stored by this import */
+	/* progress, read by the reporter while a worker writes it */
+	int phase;		/* enum nl_import_phase */
+	uint64_t done;		/* blob bytes of the current phase */
+	double started;		/* of the current phase, seconds */
+	double verify_s;	/* how long verification took */
 	int result;
 	char err[512];
 };
@@ -94,6 +105,22 @@ struct nl_image {
 	struct nl_layer *layers;	/* bottom first */
 	struct nl_json *config;
 };
+
+/* An image source as skopeo and podman name it: [TRANSPORT:]PATH[:REFERENCE],
+ * split at the first colon after the transport (a path holding colons
+ * is taken whole when it exists). */
+struct nl_source {
+	char transport[32];	/* "oci", "oci-archive", "docker-archive" or "" */
+	char path[4096];
+	char ref[256];		/* "" when none */
+	long index;		/* docker-archive:PATH:@N, else -1 */
+};
+/* -EPROTONOSUPPORT for transports that are not read here (docker://,
+ * containers-storage:, dir:, ...), with the skopeo command that makes an
+ * OCI layout of the image in @err. */
+int nl_source_parse(const char *source, struct nl_source *s, char *err, size_t errlen);
+/* Docker references equal once normalised ("app" = "docker.io/library/app:latest"). */
+bool nl_ref_equal(const char *a, const char *b);
 
 /* Open @source (OCI layout dir/tar, docker-save tar; "oci:", "oci-archive:",
  * "docker-archive:" prefixes and ":REF" accepted), unpacking archives into a

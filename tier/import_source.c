@@ -127,32 +127,44 @@ static int mkdirs(char *path, size_t base)
 
 /* Only regular files and directories are taken: that is all a layout or a
  * docker save needs; links in the outer archive are ignored. */
-static int unpack_entry(struct archive *a, struct archive_entry *e, const char *dir,
-			char *err, size_t errlen)
+static const char *unpack_error(struct archive *a, int r, const char *dir)
+{
+	static __thread char msg[PATH_MAX + 64];
+
+	if (r == -EINVAL)
+		return archive_error_string(a);
+	if (r == -ENOSPC || r == -EDQUOT) {
+		snprintf(msg, sizeof(msg), "no space left on %s", dir);
+		return msg;
+	}
+	return strerror(-r);
+}
+
+static int unpack_entry(struct archive *a, struct archive_entry *e, const char *file,
+			const char *dir, char *err, size_t errlen)
 {
 	const char *name = archive_entry_pathname(e);
 	char path[PATH_MAX];
 	int r;
 
-	if (!name || !safe_rel(name))
-		return nl_errf(err, errlen, -EPERM, "refusing archive entry '%s': absolute "
-			     "path or '..' (path traversal)", name ? name : "");
+	if (!name)
+		return nl_errf(err, errlen, -EINVAL, "%s: an entry has no readable name "
+			     "(corrupt archive?)", file);
+	if (!safe_rel(name))
+		return nl_errf(err, errlen, -EPERM, "%s: refusing archive entry '%s': absolute "
+			     "path or '..' (path traversal)", file, name);
 	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-		return nl_errf(err, errlen, -ENAMETOOLONG, "archive entry name too long");
+		return nl_errf(err, errlen, -ENAMETOOLONG, "%s: archive entry '%.64s...': path "
+			     "too long", file, name);
 	r = mkdirs(path, strlen(dir));
+	if (!r && archive_entry_filetype(e) == AE_IFDIR && mkdir(path, 0700) != 0 &&
+	    errno != EEXIST)
+		r = -errno;
+	if (!r && archive_entry_filetype(e) == AE_IFREG)
+		r = write_entry_file(a, path);
 	if (r)
-		return nl_errf(err, errlen, r, "unpacking '%s': %s", name, strerror(-r));
-	if (archive_entry_filetype(e) == AE_IFDIR) {
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return nl_errf(err, errlen, -errno, "unpacking '%s': %s", name, strerror(errno));
-		return 0;
-	}
-	if (archive_entry_filetype(e) != AE_IFREG)
-		return 0;
-	r = write_entry_file(a, path);
-	if (r)
-		return nl_errf(err, errlen, r, "unpacking '%s': %s", name,
-			     r == -EINVAL ? archive_error_string(a) : strerror(-r));
+		return nl_errf(err, errlen, r, "%s: unpacking '%s': %s", file, name,
+			     unpack_error(a, r, dir));
 	return 0;
 }
 
@@ -176,7 +188,7 @@ static int unpack_archive(const char *file, const char *dir, char *err, size_t e
 			r = nl_errf(err, errlen, -EINVAL, "%s: bad archive: %s", file,
 				  archive_error_string(a));
 		else
-			r = unpack_entry(a, e, dir, err, errlen);
+			r = unpack_entry(a, e, file, dir, err, errlen);
 	}
 	archive_read_free(a);
 	return r;
@@ -330,10 +342,11 @@ static const struct nl_json *pick_by_ref(const struct nl_json *list, const char 
 		return NULL;
 	}
 	for (size_t i = 0; i < list->count; i++) {
-		const char *r = nl_json_get_str(nl_json_get(list->items[i], "annotations"),
-						"org.opencontainers.image.ref.name");
+		const struct nl_json *ann = nl_json_get(list->items[i], "annotations");
+		const char *r = nl_json_get_str(ann, "org.opencontainers.image.ref.name");
+		const char *c = nl_json_get_str(ann, "io.containerd.image.name");
 
-		if (r && strcmp(r, ref) == 0)
+		if ((r && nl_ref_equal(r, ref)) || (c && nl_ref_equal(c, ref)))
 			return list->items[i];
 	}
 	nl_errf(err, errlen, -ENOENT, "no image with reference '%s' in the layout", ref);
@@ -512,21 +525,24 @@ static int docker_config(struct nl_image *img, const struct nl_json *entry, char
 	return load_json(path, "config", &img->config, err, errlen);
 }
 
-static const struct nl_json *docker_pick(const struct nl_json *m, const char *ref)
+static const struct nl_json *docker_pick(const struct nl_json *m, const char *ref, long index)
 {
+	if (index >= 0)
+		return (size_t)index < m->count ? m->items[index] : NULL;
 	if (!ref)
 		return m->count == 1 ? m->items[0] : NULL;
 	for (size_t i = 0; i < m->count; i++) {
 		const struct nl_json *tags = nl_json_get(m->items[i], "RepoTags");
 
 		for (size_t t = 0; tags && tags->type == NL_JSON_ARRAY && t < tags->count; t++)
-			if (tags->items[t]->str && strcmp(tags->items[t]->str, ref) == 0)
+			if (tags->items[t]->str && nl_ref_equal(tags->items[t]->str, ref))
 				return m->items[i];
 	}
 	return NULL;
 }
 
-static int docker_open(struct nl_image *img, const char *ref, char *err, size_t errlen)
+static int docker_open(struct nl_image *img, const char *ref, long index, char *err,
+		       size_t errlen)
 {
 	char path[PATH_MAX];
 	struct nl_json *m = NULL;
@@ -539,11 +555,14 @@ static int docker_open(struct nl_image *img, const char *ref, char *err, size_t 
 		return r;
 	if (m->type != NL_JSON_ARRAY || m->count == 0)
 		nl_errf(err, errlen, -EINVAL, "manifest.json: expected a non-empty array");
-	else if (!(entry = docker_pick(m, ref)) && ref)
+	else if (!(entry = docker_pick(m, ref, index)) && index >= 0)
+		nl_errf(err, errlen, -ENOENT, "no image @%ld in the archive: it holds %zu (@0 to "
+			"@%zu)", index, m->count, m->count - 1);
+	else if (!entry && ref)
 		nl_errf(err, errlen, -ENOENT, "no image tagged '%s' in the archive", ref);
 	else if (!entry)
-		nl_errf(err, errlen, -EINVAL, "the archive holds %zu images: name one as PATH:REF",
-		      m->count);
+		nl_errf(err, errlen, -EINVAL, "the archive holds %zu images: name one as "
+			"PATH:TAG or PATH:@INDEX", m->count);
 	if (!entry) {
 		nl_json_free(m);
 		return -EINVAL;
@@ -618,25 +637,6 @@ static int read_config(struct nl_image *img, char *err, size_t errlen)
 
 /* ---- opening a source ---- */
 
-static void split_source(const char *source, char *path, size_t len, char *ref, size_t reflen)
-{
-	static const char *const transports[] = { "oci:", "oci-archive:", "docker-archive:" };
-	struct stat st;
-	char *colon, *slash;
-
-	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
-		if (strncmp(source, transports[i], strlen(transports[i])) == 0)
-			source += strlen(transports[i]);
-	snprintf(path, len, "%s", source);
-	ref[0] = '\0';
-	colon = strrchr(path, ':');
-	slash = strrchr(path, '/');
-	if (stat(path, &st) != 0 && colon && (!slash || colon > slash)) {
-		*colon = '\0';
-		snprintf(ref, reflen, "%s", colon + 1);
-	}
-}
-
 static int unpack_source(struct nl_image *img, const char *path, const char *scratch,
 			 char *err, size_t errlen)
 {
@@ -655,11 +655,15 @@ static int unpack_source(struct nl_image *img, const char *path, const char *scr
 int nl_image_open(struct nl_image *img, const char *source, const char *scratch_dir,
 		  char *err, size_t errlen)
 {
-	char path[PATH_MAX], ref[256], probe[PATH_MAX];
+	struct nl_source src;
+	const char *path = src.path, *ref;
+	char probe[PATH_MAX];
 	struct stat st;
-	int r;
+	int r = nl_source_parse(source, &src, err, errlen);
 
-	split_source(source, path, sizeof(path), ref, sizeof(ref));
+	if (r)
+		return r;
+	ref = src.ref[0] && src.index < 0 ? src.ref : NULL;
 	if (stat(path, &st) != 0)
 		return nl_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	if (S_ISDIR(st.st_mode))
@@ -671,13 +675,13 @@ int nl_image_open(struct nl_image *img, const char *source, const char *scratch_
 		return r;
 	snprintf(probe, sizeof(probe), "%s/index.json", img->root);
 	if (access(probe, F_OK) == 0) {
-		r = oci_open(img, ref[0] ? ref : NULL, err, errlen);
+		r = oci_open(img, ref, err, errlen);
 	} else {
 		snprintf(probe, sizeof(probe), "%s/manifest.json", img->root);
 		if (access(probe, F_OK) != 0)
 			return nl_errf(err, errlen, -EINVAL, "%s: neither an OCI image layout "
 				     "(index.json) nor a docker save (manifest.json)", path);
-		r = docker_open(img, ref[0] ? ref : NULL, err, errlen);
+		r = docker_open(img, ref, src.index, err, errlen);
 	}
 	return r ? r : read_config(img, err, errlen);
 }

@@ -360,6 +360,9 @@ struct nl_import_opts {
 	size_t n_download_done;
 	unsigned workers;		/* concurrent layer workers (3) */
 	bool quiet;
+	/* per-layer progress on stderr: none, one line per stored layer, or
+	 * a status line rewritten in place (a terminal) */
+	enum { NL_PROGRESS_NONE, NL_PROGRESS_LINES, NL_PROGRESS_TTY } progress;
 };
 
 /* Import one image; on error *err holds a message for the user. */
@@ -369,5 +372,8 @@ int nl_registry_lowerdir(const char *nvm_dir, const char *name, char **lowerdir,
 			 char *err, size_t errlen);
 /* Print every image with its layers and their tiers to @out (a FILE *). */
 int nl_registry_list(const char *nvm_dir, void *out, char *err, size_t errlen);
+/* A stored layer root left at mkdtemp's 0700 by an earlier import becomes 0755;
+ * 1 when it was changed, 0 when not needed, negative errno. */
+int nl_layer_root_fix(const char *layer_dir);
 
 #endif

@@ -336,6 +336,38 @@ nlayerfs_matches() {	# NVM IMAGE EXPECT: the image mounted by name
 	return $rc
 }
 
+layer_roots() {	# NVM IMAGE: the mode of every layer root, topmost first
+	local lower d
+	lower=$("$IMPORT" --nvm "$1" --print-lowerdir "$2") || return 1
+	IFS=: read -ra dirs <<<"$lower"
+	for d in "${dirs[@]}"; do stat -c %a "$d"; done | tr '\n' ' '
+}
+
+roots_0700() {	# NVM IMAGE: what an import that kept mkdtemp's mode left
+	local lower
+	lower=$("$IMPORT" --nvm "$1" --print-lowerdir "$2") || return 1
+	IFS=: read -ra dirs <<<"$lower"
+	chmod 0700 "${dirs[@]}"
+}
+
+nobody_reads_mount() {	# NVM IMAGE: a non-root user lists and reads the mounted image
+	local mnt=$D/nbmnt-$RANDOM rc=0
+	mkdir -p "$mnt"
+	chmod 0755 "$D"	# mktemp's 0700 would stop nobody before the mount
+	# the daemon of the previous mount may still hold the tier index
+	for _ in $(seq 50); do
+		"$NLAYERFS" -o "image=$2,nvm=$1" "$mnt" 2>"$D/nb.err" && break
+		sleep 0.1
+	done
+	mountpoint -q "$mnt" || { cat "$D/nb.err"; return 1; }
+	MOUNTS+=("$mnt")
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat "$mnt/etc/os-release" || rc=1
+	fusermount3 -u "$mnt" || rc=1
+	echo "# layer roots after the mount: $(layer_roots "$1" "$2")"
+	[ "$(layer_roots "$1" "$2")" = "755 755 755 " ] || rc=1
+	return $rc
+}
+
 tier_of() {	# NVM IMAGE INDEX(0 = bottom): prints nvm or hdd from the registry
 	awk -v img="$2" -v k="$3" '$1 == "image" { on = ($2 == img); i = 0; next }
 		on && $1 == "layer" { if (i == k) print $2; i++ }' "$1/images"
@@ -367,6 +399,8 @@ if [ "$ROOT" = 1 ]; then
 	check "OCI layers extracted exactly: whiteouts, opaque, links, xattrs, caps, owners" \
 		layers_match "$NVM" img/oci "$D/oci.expect.json"
 	check "registry tiers match where the layers are" dirs_on_tiers "$NVM" "$HDD" img/oci
+	check "layer tars without a ./ entry get a 0755 root, not mkdtemp's 0700" \
+		test "$(layer_roots "$NVM" img/oci)" = "755 755 755 "
 	check "LASS put the top layers on NVM, the base on HDD" \
 		test "$(tier_of "$NVM" img/oci 0)/$(tier_of "$NVM" img/oci 2)" = hdd/nvm
 	if grep -qw overlay /proc/filesystems; then
@@ -381,9 +415,19 @@ if [ "$ROOT" = 1 ]; then
 	else
 		skip "nlayerfs -o image=NAME" "no nlayerfs daemon or /dev/fuse"
 	fi
+	if [ -x "${NLAYERFS:-}" ] && [ -c /dev/fuse ] && command -v setpriv >/dev/null; then
+		roots_0700 "$NVM" img/oci
+		check "layer roots 0700 from an earlier import: the mount by name fixes them, nobody reads" \
+			nobody_reads_mount "$NVM" img/oci
+	else
+		skip "0700 layer roots fixed at mount" "no nlayerfs daemon, /dev/fuse or setpriv"
+	fi
+	roots_0700 "$NVM" img/oci
 	out=$("$IMPORT" --nvm "$NVM" --hdd "$HDD" --name img/again "oci-archive:$D/oci.tar" 2>&1)
 	check "an OCI archive of the same image reuses every stored layer" \
 		test "$(grep -c 'already present' <<<"$out")" = 3
+	check "layer roots 0700 from an earlier import are 0755 after the next import" \
+		test "$(layer_roots "$NVM" img/again)" = "755 755 755 "
 	# a store of its own: the same layers in the first one would be reused
 	N2=$D/nvm2 H2=$D/hdd2
 	out=$("$IMPORT" --nvm "$N2" --hdd "$H2" --nvm-budget 0 "$D/docker.tar" 2>&1)

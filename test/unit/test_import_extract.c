@@ -291,6 +291,152 @@ static void test_truncated_refused(void **state)
 	assert_non_null(strstr(f->err, "runcated"));
 }
 
+/* An entry naming the layer root, with its own mode. */
+static void add_root(struct fixture *f, const char *name, mode_t mode)
+{
+	struct archive_entry *e = archive_entry_new();
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, mode);
+	assert_int_equal(archive_write_header(f->w, e), ARCHIVE_OK);
+	archive_entry_free(e);
+}
+
+static mode_t root_mode(struct fixture *f)
+{
+	struct stat st;
+
+	assert_int_equal(stat(f->layer, &st), 0);
+	return st.st_mode & 07777;
+}
+
+/* The import extracts into a mkdtemp dir (0700); podman's layers have no
+ * "./" entry, and the root must still be readable by everyone. */
+static void test_root_without_entry_is_0755(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(chmod(f->layer, 0700), 0);
+	add(f, "etc/hostname", AE_IFREG, "h", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_int_equal(root_mode(f), 0755);
+}
+
+static void test_root_mode_from_dot_entry(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(chmod(f->layer, 0700), 0);
+	add_root(f, "./", 0750);
+	add(f, "etc/hostname", AE_IFREG, "h", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_int_equal(root_mode(f), 0750);
+}
+
+static void test_root_mode_from_slash_entry(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(chmod(f->layer, 0700), 0);
+	add_root(f, "/", 0711);
+	add(f, "etc/hostname", AE_IFREG, "h", NULL);
+	assert_int_equal(extract(f, false), 0);
+	assert_int_equal(root_mode(f), 0711);
+}
+
+static void expect_error(struct fixture *f, bool mknod, int r, const char *what)
+{
+	assert_int_equal(extract(f, mknod), r);
+	if (!strstr(f->err, what))
+		fail_msg("expected '%s' in '%s'", what, f->err);
+}
+
+/* ".wh.." would become a whiteout named "." (or a ".wh.." the union reads
+ * as one): the whole directory would disappear. */
+static void test_whiteout_of_dot_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+
+	add(f, "etc/passwd", AE_IFREG, "root", NULL);
+	add(f, "etc/.wh..", AE_IFREG, "", NULL);
+	expect_error(f, geteuid() == 0, -EINVAL, "refusing whiteout entry 'etc/.wh..'");
+	assert_non_null(strstr(f->err, "whole directory 'etc'"));
+	assert_true(exists(f, "etc/passwd", &st) && S_ISREG(st.st_mode));
+}
+
+static void test_whiteout_empty_name_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	add(f, "etc/.wh.", AE_IFREG, "", NULL);
+	/* without mknod the entry used to be kept as a file named ".wh." */
+	expect_error(f, false, -EINVAL, "refusing whiteout entry 'etc/.wh.'");
+}
+
+static void add_with_xattrs(struct fixture *f, const char *name, unsigned type)
+{
+	static const char *const names[] = {
+		"trusted.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.origin",
+		"trusted.overlay.opaque", "user.overlay.opaque", "user.keep",
+	};
+	struct archive_entry *e = archive_entry_new();
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, type);
+	archive_entry_set_perm(e, 0755);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		archive_entry_xattr_add_entry(e, names[i], i < 2 ? "/etc" : "y", i < 2 ? 4 : 1);
+	assert_int_equal(archive_write_header(f->w, e), ARCHIVE_OK);
+	archive_entry_free(e);
+}
+
+static bool has_xattr(struct fixture *f, const char *rel, const char *name)
+{
+	char p[PATH_MAX], v[16];
+
+	snprintf(p, sizeof(p), "%s/%s", f->layer, rel);
+	return lgetxattr(p, name, v, sizeof(v)) >= 0;
+}
+
+/* The kernel's overlayfs would follow a redirect or trust a metacopy
+ * written by the image; only the opaque marks have a meaning in a layer. */
+static void test_overlay_xattrs_dropped(void **state)
+{
+	struct fixture *f = *state;
+	size_t dropped = 0;
+	struct nl_extract_opts o = { .dropped_xattrs = &dropped };
+
+	add_with_xattrs(f, "d", AE_IFDIR);
+	assert_int_equal(archive_write_close(f->w), ARCHIVE_OK);
+	archive_write_free(f->w);
+	f->w = NULL;
+	assert_int_equal(nl_extract_layer(f->tar, f->layer, &o, f->err, sizeof(f->err)), 0);
+	assert_false(has_xattr(f, "d", "user.overlay.origin"));
+	assert_true(has_xattr(f, "d", "user.overlay.opaque"));
+	assert_true(has_xattr(f, "d", "user.keep"));
+	if (geteuid() == 0) {
+		assert_false(has_xattr(f, "d", "trusted.overlay.redirect"));
+		assert_false(has_xattr(f, "d", "trusted.overlay.metacopy"));
+		assert_true(has_xattr(f, "d", "trusted.overlay.opaque"));
+	}
+	assert_true(dropped >= 3);	/* pax may carry each twice (SCHILY. and LIBARCHIVE.) */
+}
+
+static void test_long_path_not_traversal(void **state)
+{
+	struct fixture *f = *state;
+	char name[5000];
+
+	for (size_t i = 0; i + 2 < sizeof(name); i += 2)
+		memcpy(name + i, "a/", 2);
+	strcpy(name + sizeof(name) - 3, "f");
+	add(f, name, AE_IFREG, "x", NULL);
+	expect_error(f, false, -ENAMETOOLONG, "path too long");
+	assert_null(strstr(f->err, "traversal"));
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -308,6 +454,13 @@ int main(void)
 		T(test_opaque_marker_without_dir),
 		T(test_opaque_through_symlink_refused),
 		T(test_truncated_refused),
+		T(test_root_without_entry_is_0755),
+		T(test_root_mode_from_dot_entry),
+		T(test_root_mode_from_slash_entry),
+		T(test_whiteout_of_dot_refused),
+		T(test_whiteout_empty_name_refused),
+		T(test_overlay_xattrs_dropped),
+		T(test_long_path_not_traversal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tier/tier.h"
 
@@ -20,7 +21,9 @@ static void usage(FILE *f)
 		"       nlayerfs-import --nvm DIR --list\n"
 		"\n"
 		"SOURCE: an OCI image layout directory or tar (oci:PATH[:REF],\n"
-		"oci-archive:PATH[:REF]) or a docker save tarball (docker-archive:PATH[:TAG]).\n"
+		"oci-archive:PATH[:REF]) or a docker save tarball (docker-archive:PATH[:TAG]\n"
+		"or docker-archive:PATH:@INDEX), as skopeo and podman name them; REF may hold\n"
+		"colons (oci-archive:app.tar:localhost/app:latest).\n"
 		"\n"
 		"  --name NAME          register the image under NAME (default: its tag)\n"
 		"  --placement P        lass (default), nvm or hdd\n"
@@ -31,7 +34,7 @@ static void usage(FILE *f)
 		"  --hdd-speed SIZE     HDD write bytes per second (150M)\n"
 		"  --nvm-speed SIZE     NVM write bytes per second (2G)\n"
 		"  --workers N          concurrent layer workers (3)\n"
-		"  -q, --quiet          print errors only\n"
+		"  -q, --quiet          print errors only (no progress)\n"
 		"  -h, --help\n");
 }
 
@@ -205,6 +208,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		o.source = argv[optind];
+		o.progress = o.quiet ? NL_PROGRESS_NONE
+			   : isatty(STDERR_FILENO) ? NL_PROGRESS_TTY : NL_PROGRESS_LINES;
 		r = nl_import_image(&o, err, sizeof(err));
 	}
 	free((void *)o.download_done);
