@@ -657,6 +657,29 @@ static void test_usage_lists_every_option(void **state)
 	free(buf);
 }
 
+/* --help once named the fields of uidmapping= the other way round from
+ * the parser (and from fuse-overlayfs): the first is the stored id. */
+static void test_usage_idmap_order_matches_parser(void **state)
+{
+	struct nl_idmap *m;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_int_equal(nl_parse_idmap("1000:0:10", &m), 1);
+	assert_int_equal(nl_idmap_to_inner(m, 1, 1000), 0);
+	assert_int_equal(nl_idmap_to_outer(m, 1, 0), 1000);
+	free(m);
+	assert_non_null(f);
+	nl_options_usage(f, "nlayerfs");
+	fclose(f);
+	assert_non_null(strstr(buf, "uidmapping=STORED:SHOWN:N"));
+	assert_non_null(strstr(buf, "STORED..STORED+N-1 in the layers show as\n"
+				    "                          SHOWN..SHOWN+N-1 in the mount"));
+	free(buf);
+}
+
 /* ---- validate() on real directories ------------------------------------- */
 
 struct tree {
@@ -944,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_several_and_glued_o),
 		cmocka_unit_test(test_debug_implies_foreground),
 		cmocka_unit_test(test_help_and_version_need_nothing),
+		cmocka_unit_test(test_usage_idmap_order_matches_parser),
 		cmocka_unit_test(test_required_options),
 		cmocka_unit_test(test_fd_mountpoint_kept),
 		cmocka_unit_test(test_usage_lists_every_option),
