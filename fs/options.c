@@ -538,6 +538,10 @@ static int pass_to_fuse(struct nl_options *o, const struct nl_opt_in *in,
 		o->allow_other = true;
 	else if (strcmp(key, "default_permissions") == 0)
 		o->default_permissions = true;
+	else if (strcmp(key, "nosuid") == 0)
+		o->nosuid = true;
+	else if (strcmp(key, "suid") == 0)
+		o->nosuid = false;
 	if (list_append_escaped(&o->fuse_opts, in->text) < 0)
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	return 0;

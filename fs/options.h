@@ -61,6 +61,7 @@ struct nl_options {
 	bool ro;		/* "ro" was given */
 	bool allow_other;
 	bool default_permissions;
+	bool nosuid;		/* "nosuid" was given last, not "suid" */
 
 	/* Options that belong to other parts (tiering, zoned checkpoints):
 	 * kept as "key=value" strings, in order, for those parts to read. */
