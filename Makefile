@@ -3,8 +3,10 @@
 #   make                 build everything into $(BUILD)/
 #   make check           unit + integration tests, then the integration tests
 #                        again against an ASan+UBSan build (build-san/)
-#   make install         PREFIX=/usr/local DESTDIR= (also installs the
-#                        fuse-overlayfs name, see install-fuse-overlayfs-name)
+#   (make and make install ask for the build packages of tools/install-deps,
+#   make check and make bench for the test packages as well)
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make install-fuse-overlayfs-name   also the name containerd execs (see below)
 #   make fs|tier|zns|tools|unit   build one part only
 #   make SAN=1 BUILD=build-san    sanitizer build
 
@@ -21,10 +23,14 @@ VERSION    := 0.1.0
 
 # Missing Debian packages are installed (as root) or named before anything
 # else is evaluated: the pkg-config lines below need them, and a parallel
-# build must not compile while apt-get runs.
+# build must not compile while apt-get runs. A build asks for the build
+# set only; the goals that run tests or benchmarks for the test set too
+# (fuse-overlayfs, podman, matplotlib, ...).
+TEST_GOALS := check bench
+DEPS_SET   := $(if $(filter $(TEST_GOALS),$(MAKECMDGOALS)),test,build)
 ifeq ($(filter-out clean uninstall,$(or $(MAKECMDGOALS),all)),)
-else ifneq ($(shell tools/install-deps --auto >&2; echo $$?),0)
-$(error nlayerfs: build dependencies are missing, see above)
+else ifneq ($(shell tools/install-deps --auto $(DEPS_SET) >&2; echo $$?),0)
+$(error nlayerfs: $(DEPS_SET) dependencies are missing, see above)
 endif
 
 PKGS     := fuse3 libpmemobj libzbd libarchive libzstd libcrypto json-c
@@ -73,7 +79,7 @@ HELPER_BIN:= $(addprefix $(BUILD)/test/helpers/,$(HELPERS))
 all: $(PROGS) $(UNIT_BIN) $(HELPER_BIN)
 
 deps:
-	@tools/install-deps
+	@tools/install-deps test
 
 fs: $(BUILD)/nlayerfs
 tier: $(LIBTIER)
@@ -137,9 +143,42 @@ install: all
 
 # containerd's fuse-overlayfs snapshotter execs "fuse-overlayfs"; this makes
 # that name run nlayerfs. Kept separate so it never replaces a real
-# fuse-overlayfs by surprise.
+# fuse-overlayfs by surprise: another fuse-overlayfs anywhere in PATH (or a
+# file that is not our link at the target) stops it unless FORCE=1, since
+# which one runs then depends on the PATH of whoever execs the name.
+FORCE ?=
 install-fuse-overlayfs-name: install
-	ln -sf nlayerfs $(DESTDIR)$(BINDIR)/fuse-overlayfs
+	@link="$(DESTDIR)$(BINDIR)/fuse-overlayfs"; \
+	if [ -e "$$link" ] && [ "$$(readlink "$$link")" != nlayerfs ] && [ "$(FORCE)" != 1 ]; then \
+		echo "nlayerfs: $$link exists and is not a link to nlayerfs; not replaced." >&2; \
+		echo "nlayerfs: run 'make install-fuse-overlayfs-name FORCE=1' to replace it." >&2; \
+		exit 1; \
+	fi; \
+	others=""; \
+	if [ -z "$(DESTDIR)" ]; then \
+		oldifs=$$IFS; IFS=:; \
+		for d in $$PATH; do \
+			f="$${d:-.}/fuse-overlayfs"; \
+			[ -x "$$f" ] && [ "$$(realpath "$$f")" != "$$(realpath "$(BINDIR)/nlayerfs")" ] && \
+				case " $$others " in *" $$(realpath "$$f") "*) ;; *) others="$$others $$(realpath "$$f")";; esac; \
+		done; \
+		IFS=$$oldifs; \
+	fi; \
+	if [ -n "$$others" ] && [ "$(FORCE)" != 1 ]; then \
+		echo "nlayerfs: another fuse-overlayfs is installed:$$others" >&2; \
+		echo "nlayerfs: a program that execs 'fuse-overlayfs' runs the first one in its PATH;" >&2; \
+		echo "nlayerfs: a link in $(BINDIR) would hide that one, or be hidden by it, depending" >&2; \
+		echo "nlayerfs: on that PATH (containerd's comes from its service unit)." >&2; \
+		echo "nlayerfs: nothing installed; run 'make install-fuse-overlayfs-name FORCE=1' to install" >&2; \
+		echo "nlayerfs: the link anyway, or point the program at $(BINDIR)/nlayerfs directly." >&2; \
+		exit 1; \
+	fi; \
+	ln -sf nlayerfs "$$link" && echo "nlayerfs: installed $$link -> nlayerfs"; \
+	if [ -n "$$others" ]; then \
+		first=$$(command -v fuse-overlayfs); \
+		echo "nlayerfs: with PATH=$$PATH, 'fuse-overlayfs' runs $$first ($$(realpath "$$first"))"; \
+		echo "nlayerfs: other programs run the first fuse-overlayfs of their own PATH"; \
+	fi
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGS)))

@@ -215,13 +215,17 @@ static int build_fuse_args(struct fuse_args *args, const char *prog,
 	int len;
 
 	/* Without an upper layer nothing can change: say so to the kernel
-	 * too, as containerd probes a read-only mount exactly so. */
-	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s%s",
+	 * too, as containerd probes a read-only mount exactly so. Run by
+	 * root, mount as fuse-overlayfs does: setuid programs of an image
+	 * (su, sudo, ping) must work in its containers, and libfuse would
+	 * mount nosuid. "nosuid" given by the caller wins. */
+	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s%s%s",
 		       o->source ? o->source : "nlayerfs",
 		       o->upperdir ? "" : ",ro",
 		       geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
 		       geteuid() == 0 && !o->default_permissions ?
-		       ",default_permissions" : "");
+		       ",default_permissions" : "",
+		       geteuid() == 0 && !o->nosuid ? ",suid" : "");
 	if (o->fuse_opts && *o->fuse_opts)
 		len += snprintf(opts + len, sizeof(opts) - len, ",%s", o->fuse_opts);
 	if (len >= (int)sizeof(opts))

@@ -7,6 +7,7 @@
  * it only looks.
  */
 #include "fs/options.h"
+#include "tier/tier.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -311,47 +312,6 @@ unsigned int nl_idmap_to_inner(const struct nl_idmap *m, size_t n,
 
 /* ---- one -o option --------------------------------------------------------- */
 
-/* Options handed to libfuse unchanged (flags, then "name=value" ones). */
-static const char *const fuse_flag_opts[] = {
-	"allow_other", "allow_root", "default_permissions", "auto_unmount",
-	"blkdev", "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec",
-	"noexec", "sync", "async", "dirsync", "atime", "noatime", "diratime",
-	"nodiratime", "relatime", "norelatime", "strictatime",
-	"nostrictatime", "lazytime", "nolazytime", NULL
-};
-static const char *const fuse_value_opts[] = {
-	"max_read", "fsname", "subtype", "blksize", "context", "fscontext",
-	"defcontext", "rootcontext", NULL
-};
-
-/* Options that mount(8) consumes itself; they may still reach us when a
- * caller runs the daemon directly, and libfuse would refuse them. */
-static const char *const mount_only_opts[] = {
-	"defaults", "auto", "noauto", "user", "nouser", "users", "owner",
-	"group", "nofail", "_netdev", "remount", "bind", "loop", NULL
-};
-
-/*
- * Options of the tiering and zoned-checkpoint parts, kept for them; and the
- * request loop's settings, which fuse-overlayfs accepts but which libfuse
- * takes through its loop configuration, not with the mount options.
- */
-static const char *const extra_opts[] = {
-	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
-	"range_threshold", "range_unit", "range_slack", "layer_meta", "writeback",
-	"config", "image", "zns", "meta", "zone_bw", "stripe_unit",
-	"bandwidth", "admission", "channels", "ways", "max_threads", "max_idle_threads",
-	"clone_fd", NULL
-};
-
-static bool in_list(const char *const *list, const char *key)
-{
-	for (; *list; list++)
-		if (strcmp(*list, key) == 0)
-			return true;
-	return false;
-}
-
 static int set_path(char **slot, const char *key, const char *value,
 		    char *err, size_t errlen)
 {
@@ -465,8 +425,111 @@ static int set_timeout(struct nl_options *o, const char *value,
 	return 0;
 }
 
-static int pass_to_fuse(struct nl_options *o, const char *opt, const char *key)
+/* One option as given: the whole text, its name and its value (NULL for
+ * a bare flag). */
+struct nl_opt_in {
+	const char *text;
+	const char *key;
+	const char *value;
+};
+
+typedef int nl_opt_set(struct nl_options *o, const struct nl_opt_in *in,
+		       char *err, size_t errlen);
+
+static int opt_lowerdir(struct nl_options *o, const struct nl_opt_in *in,
+			char *err, size_t errlen)
 {
+	return set_lowerdirs(o, in->value, err, errlen);
+}
+
+static int opt_upperdir(struct nl_options *o, const struct nl_opt_in *in,
+			char *err, size_t errlen)
+{
+	return set_path(&o->upperdir, in->key, in->value, err, errlen);
+}
+
+static int opt_workdir(struct nl_options *o, const struct nl_opt_in *in,
+		       char *err, size_t errlen)
+{
+	return set_path(&o->workdir, in->key, in->value, err, errlen);
+}
+
+static int opt_uidmapping(struct nl_options *o, const struct nl_opt_in *in,
+			  char *err, size_t errlen)
+{
+	return set_idmap(&o->uidmap, &o->n_uidmap, in->key, in->value, err, errlen);
+}
+
+static int opt_gidmapping(struct nl_options *o, const struct nl_opt_in *in,
+			  char *err, size_t errlen)
+{
+	return set_idmap(&o->gidmap, &o->n_gidmap, in->key, in->value, err, errlen);
+}
+
+static int opt_squash_uid(struct nl_options *o, const struct nl_opt_in *in,
+			  char *err, size_t errlen)
+{
+	return set_id(&o->squash_to_uid, in->key, in->value, err, errlen);
+}
+
+static int opt_squash_gid(struct nl_options *o, const struct nl_opt_in *in,
+			  char *err, size_t errlen)
+{
+	return set_id(&o->squash_to_gid, in->key, in->value, err, errlen);
+}
+
+static int opt_squash_root(struct nl_options *o, const struct nl_opt_in *in,
+			   char *err, size_t errlen)
+{
+	return set_bool01(&o->squash_to_root, in->key, in->value, true, err, errlen);
+}
+
+static int opt_static_nlink(struct nl_options *o, const struct nl_opt_in *in,
+			    char *err, size_t errlen)
+{
+	return set_bool01(&o->static_nlink, in->key, in->value, true, err, errlen);
+}
+
+static int opt_noxattrs(struct nl_options *o, const struct nl_opt_in *in,
+			char *err, size_t errlen)
+{
+	return set_bool01(&o->noxattrs, in->key, in->value, true, err, errlen);
+}
+
+static int opt_fsync(struct nl_options *o, const struct nl_opt_in *in,
+		     char *err, size_t errlen)
+{
+	return set_bool01(&o->fsync, in->key, in->value, true, err, errlen);
+}
+
+static int opt_timeout(struct nl_options *o, const struct nl_opt_in *in,
+		       char *err, size_t errlen)
+{
+	return set_timeout(o, in->value, err, errlen);
+}
+
+/* overlayfs' name for "do not sync" */
+static int opt_volatile(struct nl_options *o, const struct nl_opt_in *in,
+			char *err, size_t errlen)
+{
+	(void)in, (void)err, (void)errlen;
+	o->fsync = false;
+	return 0;
+}
+
+static int opt_debug(struct nl_options *o, const struct nl_opt_in *in,
+		     char *err, size_t errlen)
+{
+	(void)in, (void)err, (void)errlen;
+	o->debug = o->foreground = true;
+	return 0;
+}
+
+static int pass_to_fuse(struct nl_options *o, const struct nl_opt_in *in,
+			char *err, size_t errlen)
+{
+	const char *key = in->key;
+
 	if (strcmp(key, "ro") == 0)
 		o->ro = true;
 	else if (strcmp(key, "rw") == 0)
@@ -475,47 +538,178 @@ static int pass_to_fuse(struct nl_options *o, const char *opt, const char *key)
 		o->allow_other = true;
 	else if (strcmp(key, "default_permissions") == 0)
 		o->default_permissions = true;
-	return list_append_escaped(&o->fuse_opts, opt);
+	else if (strcmp(key, "nosuid") == 0)
+		o->nosuid = true;
+	else if (strcmp(key, "suid") == 0)
+		o->nosuid = false;
+	if (list_append_escaped(&o->fuse_opts, in->text) < 0)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	return 0;
 }
 
-/* The options nlayerfs itself interprets; returns 1 when @key is not one. */
-static int apply_union_option(struct nl_options *o, const char *key,
-			      const char *value, char *err, size_t errlen)
+/* Kept as "key=value" for the part of the daemon that owns the option. */
+static int keep_extra(struct nl_options *o, const struct nl_opt_in *in,
+		      char *err, size_t errlen)
 {
-	if (strcmp(key, "lowerdir") == 0)
-		return set_lowerdirs(o, value, err, errlen);
-	if (strcmp(key, "upperdir") == 0)
-		return set_path(&o->upperdir, key, value, err, errlen);
-	if (strcmp(key, "workdir") == 0)
-		return set_path(&o->workdir, key, value, err, errlen);
-	if (strcmp(key, "uidmapping") == 0)
-		return set_idmap(&o->uidmap, &o->n_uidmap, key, value, err, errlen);
-	if (strcmp(key, "gidmapping") == 0)
-		return set_idmap(&o->gidmap, &o->n_gidmap, key, value, err, errlen);
-	if (strcmp(key, "squash_to_uid") == 0)
-		return set_id(&o->squash_to_uid, key, value, err, errlen);
-	if (strcmp(key, "squash_to_gid") == 0)
-		return set_id(&o->squash_to_gid, key, value, err, errlen);
-	if (strcmp(key, "squash_to_root") == 0)
-		return set_bool01(&o->squash_to_root, key, value, true, err, errlen);
-	if (strcmp(key, "static_nlink") == 0)
-		return set_bool01(&o->static_nlink, key, value, true, err, errlen);
-	if (strcmp(key, "noxattrs") == 0)
-		return set_bool01(&o->noxattrs, key, value, true, err, errlen);
-	if (strcmp(key, "fsync") == 0)
-		return set_bool01(&o->fsync, key, value, true, err, errlen);
-	if (strcmp(key, "timeout") == 0)
-		return set_timeout(o, value, err, errlen);
-	if (strcmp(key, "volatile") == 0 && !value) {
-		/* overlayfs' name for "do not sync" */
-		o->fsync = false;
-		return 0;
-	}
-	if (strcmp(key, "debug") == 0 && !value) {
-		o->debug = o->foreground = true;
-		return 0;
-	}
-	return 1;
+	if (strv_push(&o->extra, &o->n_extra, in->text) < 0)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* mount(8) consumes these itself; they still reach us when a caller runs
+ * the daemon directly, and libfuse would refuse them. */
+static int drop_quietly(struct nl_options *o, const struct nl_opt_in *in,
+			char *err, size_t errlen)
+{
+	(void)o, (void)in, (void)err, (void)errlen;
+	return 0;
+}
+
+/* Options of fuse-overlayfs or of the kernel overlay that callers pass for
+ * those (containers/storage adds some from storage.conf): refusing them
+ * would break the drop-in, but their effect does not exist here. */
+static int drop_noted(struct nl_options *o, const struct nl_opt_in *in,
+		      char *err, size_t errlen)
+{
+	(void)o, (void)err, (void)errlen;
+	fprintf(stderr, "nlayerfs: note: option '%s' has no effect in nlayerfs\n",
+		in->text);
+	return 0;
+}
+
+enum nl_opt_arg {
+	NL_FLAG,	/* "name" only */
+	NL_VALUE,	/* "name=value" only */
+	NL_EITHER,	/* the setter decides */
+};
+
+/*
+ * Every option name the daemon accepts, and what becomes of it. The
+ * tiering keys are not listed: tier_config_has_key() knows them. The
+ * request loop settings (max_threads=, max_idle_threads=, clone_fd) are
+ * kept in @extra: libfuse takes them through its loop configuration, and
+ * would refuse them as mount options.
+ */
+static const struct nl_optdef {
+	const char *name;
+	enum nl_opt_arg arg;
+	nl_opt_set *set;
+} nl_optdefs[] = {
+	/* The union mount, with fuse-overlayfs' meaning. */
+	{ "lowerdir", NL_EITHER, opt_lowerdir },
+	{ "upperdir", NL_EITHER, opt_upperdir },
+	{ "workdir", NL_EITHER, opt_workdir },
+	{ "uidmapping", NL_EITHER, opt_uidmapping },
+	{ "gidmapping", NL_EITHER, opt_gidmapping },
+	{ "squash_to_uid", NL_EITHER, opt_squash_uid },
+	{ "squash_to_gid", NL_EITHER, opt_squash_gid },
+	{ "squash_to_root", NL_EITHER, opt_squash_root },
+	{ "static_nlink", NL_EITHER, opt_static_nlink },
+	{ "noxattrs", NL_EITHER, opt_noxattrs },
+	{ "fsync", NL_EITHER, opt_fsync },
+	{ "timeout", NL_EITHER, opt_timeout },
+	{ "volatile", NL_FLAG, opt_volatile },
+	{ "debug", NL_FLAG, opt_debug },
+	/* Image names, the config file, the checkpoint mount (fs/ckpt.c). */
+	{ "image", NL_VALUE, keep_extra },
+	{ "config", NL_VALUE, keep_extra },
+	{ "zns", NL_VALUE, keep_extra },
+	{ "meta", NL_VALUE, keep_extra },
+	{ "zone_bw", NL_VALUE, keep_extra },
+	{ "stripe_unit", NL_VALUE, keep_extra },
+	{ "bandwidth", NL_VALUE, keep_extra },
+	{ "admission", NL_VALUE, keep_extra },
+	{ "channels", NL_VALUE, keep_extra },
+	{ "ways", NL_VALUE, keep_extra },
+	/* The request loop (fs/main.c). */
+	{ "max_threads", NL_VALUE, keep_extra },
+	{ "max_idle_threads", NL_VALUE, keep_extra },
+	{ "clone_fd", NL_FLAG, keep_extra },
+	/* libfuse and the kernel's mount flags. */
+	{ "allow_other", NL_FLAG, pass_to_fuse },
+	{ "allow_root", NL_FLAG, pass_to_fuse },
+	{ "default_permissions", NL_FLAG, pass_to_fuse },
+	{ "auto_unmount", NL_FLAG, pass_to_fuse },
+	{ "blkdev", NL_FLAG, pass_to_fuse },
+	{ "ro", NL_FLAG, pass_to_fuse },
+	{ "rw", NL_FLAG, pass_to_fuse },
+	{ "dev", NL_FLAG, pass_to_fuse },
+	{ "nodev", NL_FLAG, pass_to_fuse },
+	{ "suid", NL_FLAG, pass_to_fuse },
+	{ "nosuid", NL_FLAG, pass_to_fuse },
+	{ "exec", NL_FLAG, pass_to_fuse },
+	{ "noexec", NL_FLAG, pass_to_fuse },
+	{ "sync", NL_FLAG, pass_to_fuse },
+	{ "async", NL_FLAG, pass_to_fuse },
+	{ "dirsync", NL_FLAG, pass_to_fuse },
+	{ "atime", NL_FLAG, pass_to_fuse },
+	{ "noatime", NL_FLAG, pass_to_fuse },
+	{ "diratime", NL_FLAG, pass_to_fuse },
+	{ "nodiratime", NL_FLAG, pass_to_fuse },
+	{ "relatime", NL_FLAG, pass_to_fuse },
+	{ "norelatime", NL_FLAG, pass_to_fuse },
+	{ "strictatime", NL_FLAG, pass_to_fuse },
+	{ "nostrictatime", NL_FLAG, pass_to_fuse },
+	{ "lazytime", NL_FLAG, pass_to_fuse },
+	{ "nolazytime", NL_FLAG, pass_to_fuse },
+	{ "max_read", NL_VALUE, pass_to_fuse },
+	{ "fsname", NL_VALUE, pass_to_fuse },
+	{ "subtype", NL_VALUE, pass_to_fuse },
+	{ "blksize", NL_VALUE, pass_to_fuse },
+	{ "context", NL_VALUE, pass_to_fuse },
+	{ "fscontext", NL_VALUE, pass_to_fuse },
+	{ "defcontext", NL_VALUE, pass_to_fuse },
+	{ "rootcontext", NL_VALUE, pass_to_fuse },
+	/* mount(8)'s own. */
+	{ "defaults", NL_FLAG, drop_quietly },
+	{ "auto", NL_FLAG, drop_quietly },
+	{ "noauto", NL_FLAG, drop_quietly },
+	{ "user", NL_EITHER, drop_quietly },
+	{ "nouser", NL_FLAG, drop_quietly },
+	{ "users", NL_FLAG, drop_quietly },
+	{ "owner", NL_FLAG, drop_quietly },
+	{ "group", NL_FLAG, drop_quietly },
+	{ "nofail", NL_FLAG, drop_quietly },
+	{ "_netdev", NL_FLAG, drop_quietly },
+	{ "remount", NL_FLAG, drop_quietly },
+	{ "bind", NL_FLAG, drop_quietly },
+	{ "loop", NL_EITHER, drop_quietly },
+	{ "comment", NL_VALUE, drop_quietly },
+	/* fuse-overlayfs' tuning knobs and the kernel overlay's features. */
+	{ "threaded", NL_VALUE, drop_noted },
+	{ "fast_ino", NL_VALUE, drop_noted },
+	{ "plugins", NL_VALUE, drop_noted },
+	{ "xattr_permissions", NL_VALUE, drop_noted },
+	{ "ino32_t", NL_FLAG, drop_noted },
+	{ "noacl", NL_FLAG, drop_noted },
+	{ "splice_write", NL_FLAG, drop_noted },
+	{ "splice_read", NL_FLAG, drop_noted },
+	{ "splice_move", NL_FLAG, drop_noted },
+	{ "kernel_cache", NL_FLAG, drop_noted },
+	{ "max_write", NL_EITHER, drop_noted },
+	{ "xino", NL_VALUE, drop_noted },
+	{ "redirect_dir", NL_VALUE, drop_noted },
+	{ "metacopy", NL_VALUE, drop_noted },
+	{ "index", NL_VALUE, drop_noted },
+	{ "nfs_export", NL_VALUE, drop_noted },
+	{ "userxattr", NL_FLAG, drop_noted },
+	{ "uuid", NL_VALUE, drop_noted },
+};
+
+static const struct nl_optdef tier_optdef = { "(tiering)", NL_VALUE, keep_extra };
+static const struct nl_optdef mount_x_optdef = { "x-*", NL_EITHER, drop_quietly };
+
+static const struct nl_optdef *find_optdef(const char *key)
+{
+	for (size_t i = 0; i < sizeof(nl_optdefs) / sizeof(nl_optdefs[0]); i++)
+		if (strcmp(nl_optdefs[i].name, key) == 0)
+			return &nl_optdefs[i];
+	if (tier_config_has_key(key))
+		return &tier_optdef;
+	/* mount(8) and systemd keep "x-" options for user space tools. */
+	if (strncmp(key, "x-", 2) == 0)
+		return &mount_x_optdef;
+	return NULL;
 }
 
 /* Apply one option "key" or "key=value" (already unescaped). */
@@ -523,28 +717,28 @@ static int apply_option(struct nl_options *o, const char *opt,
 			char *err, size_t errlen)
 {
 	const char *eq = strchr(opt, '=');
-	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
-	char *key = strndup(opt, klen);
-	const char *value = eq ? eq + 1 : NULL;
+	char *key = strndup(opt, eq ? (size_t)(eq - opt) : strlen(opt));
+	struct nl_opt_in in = { opt, key, eq ? eq + 1 : NULL };
+	const struct nl_optdef *def;
 	int rc;
 
 	if (!key)
 		return fail(err, errlen, -ENOMEM, "out of memory");
-	rc = apply_union_option(o, key, value, err, errlen);
-	if (rc <= 0)
-		goto out;
-	rc = 0;
-	if (in_list(extra_opts, key))
-		rc = strv_push(&o->extra, &o->n_extra, opt);
-	else if ((!value && in_list(fuse_flag_opts, key)) ||
-		 (value && in_list(fuse_value_opts, key)))
-		rc = pass_to_fuse(o, opt, key);
-	else if (!in_list(mount_only_opts, key) && strncmp(key, "x-", 2))
-		fprintf(stderr, "nlayerfs: warning: unknown option '%s' ignored\n",
-			opt);
-	if (rc < 0)
-		fail(err, errlen, rc, "out of memory");
-out:
+	def = find_optdef(key);
+	/* A misspelt upperdir= would otherwise give a read-only mount that
+	 * looks as if it worked. */
+	if (!def)
+		rc = fail(err, errlen, -EINVAL,
+			  "unknown option '%s': check its spelling (nlayerfs --help "
+			  "lists every option)", opt);
+	else if (def->arg == NL_FLAG && in.value)
+		rc = fail(err, errlen, -EINVAL,
+			  "option '%s' takes no value: write '%s' alone", opt, key);
+	else if (def->arg == NL_VALUE && !in.value)
+		rc = fail(err, errlen, -EINVAL,
+			  "option '%s' needs a value: write '%s=VALUE'", opt, key);
+	else
+		rc = def->set(o, &in, err, errlen);
 	free(key);
 	return rc;
 }
@@ -991,8 +1185,12 @@ void nl_options_usage(FILE *out, const char *progname)
 "  squash_to_root          every file appears owned by root\n"
 "  squash_to_uid=UID       every file appears owned by UID\n"
 "  squash_to_gid=GID       every file appears owned by group GID\n"
-"  uidmapping=I:O:N[:...]  ids I..I+N-1 seen in the mount are stored as\n"
-"  gidmapping=I:O:N[:...]    O..O+N-1 in the layers; others show as 65534\n"
+"  uidmapping=STORED:SHOWN:N[:...]\n"
+"  gidmapping=STORED:SHOWN:N[:...]\n"
+"                          ids STORED..STORED+N-1 in the layers show as\n"
+"                          SHOWN..SHOWN+N-1 in the mount (and are written\n"
+"                          back so); unmapped ids show as 65534. The order\n"
+"                          of fuse-overlayfs and podman: CONTAINER_ID:HOST_ID:N\n"
 "  static_nlink            directories report a link count of 1\n"
 "  noxattrs=0|1            1: extended attributes are not supported (default 0)\n"
 "  fsync=0|1               0: fsync does nothing (default 1); volatile = fsync=0\n"
@@ -1029,7 +1227,11 @@ void nl_options_usage(FILE *out, const char *progname)
 "  bandwidth=RATE          default bandwidth a tenant asks for\n"
 "  admission=fair|strict   when groups run out: share fairly, or refuse\n"
 "\n"
-"Unknown options are reported on stderr and otherwise ignored.\n",
+"Any key of nlayerfs.conf(5) is also a mount option. An unknown option stops\n"
+"the mount with a message naming it; options of mount(8) (defaults, noauto,\n"
+"x-*, ...) are dropped, and fuse-overlayfs' or the kernel overlay's tuning\n"
+"options (threaded=, xino=, redirect_dir=, metacopy=, userxattr, ...) are\n"
+"accepted with a note that they have no effect.\n",
 		progname, progname, progname, NL_DEFAULT_TIMEOUT,
 		NLAYERFS_SYSCONFDIR);
 }

@@ -5,9 +5,9 @@
  * The daemon accepts the invocations fuse-overlayfs accepts:
  *   nlayerfs -o OPTS MOUNTPOINT
  *   nlayerfs SOURCE MOUNTPOINT -o OPTS        (what mount.fuse3 runs)
- * plus -f, -d, -h/--help, -V/--version. Options nlayerfs does not know are
- * warned about and otherwise ignored, because mount.fuse3 and containerd add
- * their own.
+ * plus -f, -d, -h/--help, -V/--version. An option nlayerfs does not know
+ * fails the parse with a message naming it; what mount(8), mount.fuse3,
+ * containerd and podman add is known (some of it accepted and ignored).
  */
 #ifndef NLAYERFS_FS_OPTIONS_H
 #define NLAYERFS_FS_OPTIONS_H
@@ -61,6 +61,7 @@ struct nl_options {
 	bool ro;		/* "ro" was given */
 	bool allow_other;
 	bool default_permissions;
+	bool nosuid;		/* "nosuid" was given last, not "suid" */
 
 	/* Options that belong to other parts (tiering, zoned checkpoints):
 	 * kept as "key=value" strings, in order, for those parts to read. */
@@ -70,8 +71,8 @@ struct nl_options {
 
 /*
  * Parse argv into @o (which is zeroed and filled with defaults first).
- * Returns 0, or -EINVAL with a message naming the problem in @err.
- * Warnings about unknown options go to stderr.
+ * Returns 0, or -EINVAL with a message naming the problem (an unknown
+ * option, a bad value) in @err.
  * On failure @o is left freed and zeroed. The loop settings max_threads=,
  * max_idle_threads= and clone_fd are kept in @o->extra.
  */

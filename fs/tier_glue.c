@@ -21,12 +21,6 @@
 #include "fs/nlayerfs.h"
 #include "fs/tier_glue.h"
 
-/* The tiering keys the mount forwards to tier_config_set(). */
-static const char *const tier_keys[] = {
-	"nvm", "nvm_size", "hdd", "trace", "trace_window", "promote",
-	"range_threshold", "range_unit", "range_slack", "layer_meta", "writeback",
-};
-
 static int load_config(struct tier_config *c, const struct nl_options *o,
 		       char *err, size_t errlen)
 {
@@ -40,17 +34,23 @@ static int load_config(struct tier_config *c, const struct nl_options *o,
 		r = 0;
 	else if (r == -ENOENT)
 		snprintf(err, errlen, "config=%s: %s", file, strerror(ENOENT));
-	for (size_t i = 0; !r && i < sizeof(tier_keys) / sizeof(*tier_keys); i++) {
-		const char *v = nl_options_extra(o, tier_keys[i]);
-		char real[PATH_MAX];
+	/* In the order given, so that a later option wins; the tier library
+	 * says which options are its own. */
+	for (size_t i = 0; !r && i < o->n_extra; i++) {
+		const char *eq = strchr(o->extra[i], '=');
+		char key[64], real[PATH_MAX];
+		const char *v = eq ? eq + 1 : "";
 
+		snprintf(key, sizeof(key), "%.*s", (int)(eq ? eq - o->extra[i] : 63),
+			 o->extra[i]);
+		if (!tier_config_has_key(key))
+			continue;
 		/* Directories relative to where the mount was started, as for
 		 * lowerdir=; the daemon itself runs in "/". */
-		if (v && (!strcmp(tier_keys[i], "nvm") || !strcmp(tier_keys[i], "hdd")) &&
-		    v[0] != '/' && realpath(v, real))
+		if ((!strcmp(key, "nvm") || !strcmp(key, "hdd")) && v[0] != '/' &&
+		    realpath(v, real))
 			v = real;
-		if (v)
-			r = tier_config_set(c, tier_keys[i], v, err, errlen);
+		r = tier_config_set(c, key, v, err, errlen);
 	}
 	return r;
 }

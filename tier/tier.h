@@ -50,6 +50,9 @@ void tier_config_defaults(struct tier_config *c);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
+/* true when @key is one of the keys tier_config_set() takes, so that the
+ * mount can accept it as an option without a list of its own. */
+bool tier_config_has_key(const char *key);
 /* Read "key = value" lines ('#' starts a comment) from @path. Errors name
  * file:line. -ENOENT when the file does not exist (not an error for the
  * default path). */

@@ -170,6 +170,19 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
 	return rc;
 }
 
+/* tier_config_set() answers -ENOENT only for a key it does not know, before
+ * looking at the value: asking it keeps the keys in one place. */
+bool tier_config_has_key(const char *key)
+{
+	struct tier_config scratch;
+	int rc;
+
+	tier_config_defaults(&scratch);
+	rc = tier_config_set(&scratch, key, "", NULL, 0);
+	tier_config_free(&scratch);
+	return rc != -ENOENT;
+}
+
 static char *trim(char *s)
 {
 	char *e;

@@ -61,7 +61,7 @@ umount_meta() {
 	DPID=""
 }
 
-status_of() { "$CTL" status "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
+status_of() { "$CTL" status --raw "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # Every attribute of every entry, its link target and all its xattrs
 # (not st_dev: each FUSE mount gets its own device number).
@@ -125,7 +125,7 @@ images_built() {
 	"$CTL" meta-wait "$MNT" 120 || return 1
 	[ "$(status_of meta_layers)" = 2 ] && [ "$(status_of meta_pending)" = 0 ] &&
 		[ "$(ls "$T/nvm/meta" | wc -l)" = 2 ] || { "$CTL" status "$MNT"; return 1; }
-	"$CTL" status "$MNT" | grep -q "^metadata images: 2 layers, [0-9]* bytes" &&
+	"$CTL" status --raw "$MNT" | grep -q "^metadata images: 2 layers, [0-9]* bytes" &&
 		[ "$(status_of meta_bytes)" = "$(cat "$T"/nvm/meta/*.img | wc -c)" ] &&
 		[ "$(status_of nvm_used)" -ge "$(status_of meta_bytes)" ] && umount_meta
 }

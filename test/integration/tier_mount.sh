@@ -68,7 +68,7 @@ umount_tier() {
 	while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 0.05; done
 }
 
-status_of() { "$CTL" status "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
+status_of() { "$CTL" status --raw "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # The objects on NVM and the digests of the given layer files must match.
 objects_are() {
@@ -215,7 +215,18 @@ control_channel_private() {
 	"$NLAYERFS" nlayerfs "$T/plain" -o "lowerdir=$T/hdd/l1" || return 1
 	if "$CTL" status "$T/plain" 2>"$T/err"; then fusermount3 -u "$T/plain"; return 1; fi
 	fusermount3 -u "$T/plain"
-	grep -q "no tiering control socket" "$T/err"
+	grep -q "this nlayerfs mount has no tiering" "$T/err" || { cat "$T/err"; return 1; }
+}
+
+# status: a short summary for people by default, key/value lines with --raw
+status_summary() {
+	local human raw
+	human=$("$CTL" status "$MNT") && raw=$("$CTL" status --raw "$MNT") || return 1
+	echo "$human"
+	grep -q "^$MNT: tiering on" <<<"$human" && grep -q "^  NVM: " <<<"$human" &&
+		grep -q "^  layer 0: *$T/hdd/l1 on HDD" <<<"$human" &&
+		! grep -q "^nvm_used " <<<"$human" &&
+		grep -q "^nvm_used [0-9]*$" <<<"$raw" && grep -q "^promoted_files [0-9]*$" <<<"$raw"
 }
 
 hotlist_round_trip() {
@@ -262,7 +273,7 @@ config_file_enables_tiering() {
 	umount_tier || return 1
 	printf 'nvm = %s\nhdd = %s\n' "$T/nvm" "$T/hdd" >"$T/nlayerfs.conf"
 	"$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1:$T/hdd/l2,config=$T/nlayerfs.conf" || return 1
-	"$CTL" status "$MNT" | grep -q "^layer 0 .* hdd " && contents_identical
+	"$CTL" status --raw "$MNT" | grep -q "^layer 0 .* hdd " && contents_identical
 }
 
 corrupt_pool_refused() {
@@ -308,6 +319,7 @@ check "remount: promoted files read from NVM, others from the layer" reads_from_
 check "fstat of an open promoted file, also after unlink, shows the file's attributes" promoted_fstat_after_unlink
 check "trace start and stop through the control socket" trace_start_stop
 check "control channel: not in the tree, root only" control_channel_private
+check "status: a summary by default, key/value lines with --raw" status_summary
 check "budget too small: coldest evicted, never over budget" budget_evicts_coldest
 check "evict all by hand" evict_by_hand
 check "hot list export and import" hotlist_round_trip

@@ -39,7 +39,7 @@ umount_range() {
 	while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 0.05; done
 }
 
-status_of() { "$CTL" status "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
+status_of() { "$CTL" status --raw "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # The range copy of big: the one object on NVM bigger than the small file.
 range_copy() { find "$NVM/objects" -type f -size +1M | head -1; }

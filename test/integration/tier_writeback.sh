@@ -35,7 +35,7 @@ daemon_pid() {
 	return 1
 }
 
-status_of() { "$CTL" status "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
+status_of() { "$CTL" status --raw "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
 blocks_of() { stat -c %b "$1"; }
 wb_copy() { echo "$T/hdd/writeback/$LID/$1"; }
 
@@ -68,7 +68,7 @@ within_budget() {
 traced_start_writes_back() {
 	local f i p
 	mount_wb trace_window=600 || return 1
-	LID=$("$CTL" status "$MNT" | awk '$1 == "layer" && $4 == "nvm" { print $3 }')
+	LID=$("$CTL" status --raw "$MNT" | awk '$1 == "layer" && $4 == "nvm" { print $3 }')
 	[ -n "$LID" ] || { "$CTL" status "$MNT"; return 1; }
 	USED0=$(status_of nvm_used)
 	for f in $HOT h1; do cat "$MNT/$f" >/dev/null || return 1; done

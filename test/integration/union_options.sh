@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Daemon options with fuse-overlayfs' meaning: id mappings, squashing,
 # static_nlink, noxattrs, ro, escaped colons in lowerdir, the cleaning of
-# workdir/work, the SOURCE MOUNTPOINT form. These are options of a FUSE
+# workdir/work, the SOURCE MOUNTPOINT form, suid by default when run by
+# root, the options other programs pass. These are options of a FUSE
 # daemon; the kernel overlay has none of them.
 . "$(dirname "$0")/lib.sh"
 nl_init
@@ -98,6 +99,43 @@ source_form() {
 	return $rc
 }
 check "invocation as SOURCE MOUNTPOINT -o OPTS (what mount.fuse3 runs)" source_form
+unmount_set
+# mount_flags MNT: the per-mount flags field of mountinfo ("rw,nosuid,...")
+mount_flags() { awk -v m="$1" '$5 == m { print $6 }' /proc/self/mountinfo; }
+
+# suid_set [OPTS]: a lower layer holding a setuid-root copy of id(1), which
+# prints "euid=0(root)" when the setuid bit took effect.
+suid_set() {
+	new_layers 1
+	[ -z "$SKIP_ALL" ] || return 0
+	cp /usr/bin/id "$D/l1/id" && chown 0:0 "$D/l1/id" && chmod 4755 "$D/l1/id"
+	freeze_lowers
+	nl_mount "$1"
+}
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+# fuse-overlayfs mounts suid when run by root; libfuse alone mounts nosuid,
+# and su, sudo or ping then fail inside containers.
+suid_set || SKIP_ALL=${SKIP_ALL:-"mount failed"}
+check "run by root: mounted without nosuid ($(mount_flags "$MNT"))" \
+	eval '! mount_flags "$MNT" | grep -qw nosuid'
+check "a setuid-root program of a lower layer run by uid 65534 gets euid 0" \
+	eval 'out=$(as_nobody "$MNT/id") && echo "$out" && grep -q "euid=0(" <<<"$out"'
+unmount_set
+suid_set nosuid || SKIP_ALL=${SKIP_ALL:-"mount failed"}
+check "-o nosuid: mounted nosuid ($(mount_flags "$MNT"))" \
+	eval 'mount_flags "$MNT" | grep -qw nosuid'
+check "-o nosuid: the setuid program runs with the caller's euid" \
+	eval 'out=$(as_nobody "$MNT/id") && echo "$out" && ! grep -q "euid=" <<<"$out"'
+unmount_set
+
+# What mount(8), podman's storage.conf and fuse-overlayfs users pass must
+# still mount (an unknown option is refused, see union_errors.sh).
+fresh "rw,nodev,exec,noatime,defaults,x-systemd.automount,threaded=1,xino=off,userxattr" ||
+	SKIP_ALL=${SKIP_ALL:-"mount failed"}
+check_nl "options of mount(8), storage.conf and fuse-overlayfs are accepted" \
+	"fuse-overlayfs refuses some of the kernel overlay's" \
+	eval 'eq "$(cat "$MNT/rootf")" r && mount_flags "$MNT" | grep -qw nodev'
 unmount_set
 check_lowers_unchanged
 nl_done

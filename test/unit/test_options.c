@@ -370,22 +370,21 @@ static void test_failed_parse_leaves_nothing(void **state)
 	nl_options_free(&o);	/* still safe */
 }
 
-static int parse_unknown(void *arg)
+static int parse_mount_only(void *arg)
 {
-	return parse_o("lowerdir=/l,frobnicate=3,allow_other,defaults,"
-		       "x-systemd.automount", arg);
+	return parse_o("lowerdir=/l,allow_other,defaults,noauto,_netdev,"
+		       "x-systemd.automount,comment=x", arg);
 }
 
-static void test_unknown_warned_not_fatal(void **state)
+static void test_mount_only_dropped_quietly(void **state)
 {
 	struct nl_options o;
 	int rc;
 	char *out;
 
 	(void)state;
-	out = capture_stderr(parse_unknown, &o, &rc);
+	out = capture_stderr(parse_mount_only, &o, &rc);
 	assert_int_equal(rc, 0);
-	assert_non_null(strstr(out, "frobnicate=3"));
 	/* options mount(8) consumes are dropped without noise */
 	assert_null(strstr(out, "defaults"));
 	assert_null(strstr(out, "x-systemd"));
@@ -393,6 +392,78 @@ static void test_unknown_warned_not_fatal(void **state)
 	assert_string_equal(o.fuse_opts, "allow_other");
 	assert_int_equal(o.n_extra, 0);
 	free(out);
+	nl_options_free(&o);
+}
+
+/* A misspelt upperdir= used to give a read-only mount with a warning. */
+static void test_unknown_refused(void **state)
+{
+	struct {
+		const char *opts;
+		const char *msg;
+	} cases[] = {
+		{ "lowerdir=/l,uperdir=/u,workdir=/w", "unknown option 'uperdir=/u'" },
+		{ "lowerdir=/l,frobnicate=3", "unknown option 'frobnicate=3'" },
+		{ "lowerdir=/l,nosiud", "unknown option 'nosiud'" },
+		{ "lowerdir=/l,nvm_sise=1G", "unknown option 'nvm_sise=1G'" },
+		{ "lowerdir=/l,ro=1", "option 'ro=1' takes no value" },
+		{ "lowerdir=/l,volatile=1", "option 'volatile=1' takes no value" },
+		{ "lowerdir=/l,fsname", "option 'fsname' needs a value" },
+		{ "lowerdir=/l,image", "option 'image' needs a value" },
+	};
+	struct nl_options o;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse_o(cases[i].opts, &o), -EINVAL);
+		if (!strstr(err, cases[i].msg))
+			fail_msg("'%s': got '%s', want '%s'", cases[i].opts, err,
+				 cases[i].msg);
+		/* nothing half-parsed is left to mount with */
+		assert_null(o.lowerdirs);
+		nl_options_free(&o);
+	}
+}
+
+static int parse_compat(void *arg)
+{
+	return parse_o("lowerdir=/l,threaded=1,xino=off,redirect_dir=off,"
+		       "metacopy=on,userxattr,xattr_permissions=2,noacl,"
+		       "splice_read,nodev", arg);
+}
+
+/* What podman, containerd and fuse-overlayfs users pass still mounts. */
+static void test_compat_options_accepted(void **state)
+{
+	struct nl_options o;
+	int rc;
+	char *out;
+
+	(void)state;
+	out = capture_stderr(parse_compat, &o, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "'metacopy=on' has no effect"));
+	assert_non_null(strstr(out, "'threaded=1' has no effect"));
+	assert_string_equal(o.fuse_opts, "nodev");
+	assert_int_equal(o.n_extra, 0);
+	free(out);
+	nl_options_free(&o);
+}
+
+/* The tier library's own keys are mount options without a list here:
+ * workers= and index_size= were never in fs/options.c. */
+static void test_tier_keys_from_tier_library(void **state)
+{
+	struct nl_options o;
+
+	(void)state;
+	assert_int_equal(parse_o("lowerdir=/l,workers=4,index_size=16M,"
+				 "range_slack=0,layer_meta=off", &o), 0);
+	assert_string_equal(nl_options_extra(&o, "workers"), "4");
+	assert_string_equal(nl_options_extra(&o, "index_size"), "16M");
+	assert_string_equal(nl_options_extra(&o, "range_slack"), "0");
+	assert_string_equal(nl_options_extra(&o, "layer_meta"), "off");
+	assert_null(o.fuse_opts);
 	nl_options_free(&o);
 }
 
@@ -583,6 +654,29 @@ static void test_usage_lists_every_option(void **state)
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strstr(buf, names[i]))
 			fail_msg("--help does not mention %s", names[i]);
+	free(buf);
+}
+
+/* --help once named the fields of uidmapping= the other way round from
+ * the parser (and from fuse-overlayfs): the first is the stored id. */
+static void test_usage_idmap_order_matches_parser(void **state)
+{
+	struct nl_idmap *m;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_int_equal(nl_parse_idmap("1000:0:10", &m), 1);
+	assert_int_equal(nl_idmap_to_inner(m, 1, 1000), 0);
+	assert_int_equal(nl_idmap_to_outer(m, 1, 0), 1000);
+	free(m);
+	assert_non_null(f);
+	nl_options_usage(f, "nlayerfs");
+	fclose(f);
+	assert_non_null(strstr(buf, "uidmapping=STORED:SHOWN:N"));
+	assert_non_null(strstr(buf, "STORED..STORED+N-1 in the layers show as\n"
+				    "                          SHOWN..SHOWN+N-1 in the mount"));
 	free(buf);
 }
 
@@ -863,13 +957,17 @@ int main(void)
 		cmocka_unit_test(test_fuse_passthrough),
 		cmocka_unit_test(test_parse_string_accumulates),
 		cmocka_unit_test(test_failed_parse_leaves_nothing),
-		cmocka_unit_test(test_unknown_warned_not_fatal),
+		cmocka_unit_test(test_mount_only_dropped_quietly),
+		cmocka_unit_test(test_unknown_refused),
+		cmocka_unit_test(test_compat_options_accepted),
+		cmocka_unit_test(test_tier_keys_from_tier_library),
 		cmocka_unit_test(test_extra_options),
 		cmocka_unit_test(test_checkpoint_mount_needs_no_lowerdir),
 		cmocka_unit_test(test_source_mountpoint_form),
 		cmocka_unit_test(test_several_and_glued_o),
 		cmocka_unit_test(test_debug_implies_foreground),
 		cmocka_unit_test(test_help_and_version_need_nothing),
+		cmocka_unit_test(test_usage_idmap_order_matches_parser),
 		cmocka_unit_test(test_required_options),
 		cmocka_unit_test(test_fd_mountpoint_kept),
 		cmocka_unit_test(test_usage_lists_every_option),

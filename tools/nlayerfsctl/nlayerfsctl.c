@@ -4,6 +4,7 @@
  * control socket (/run/nlayerfs/<hash of the mountpoint>.sock).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/sha.h>
@@ -34,6 +35,57 @@ static int sock_path(const char *mountpoint, char *buf, size_t len)
 	return 0;
 }
 
+/* The file system type of the mount at @mountpoint ("fuse.nlayerfs"), or
+ * an empty string when nothing is mounted there. */
+static void mount_type(const char *mountpoint, char *type, size_t len)
+{
+	char real[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	type[0] = 0;
+	if (!f || !realpath(mountpoint, real)) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], fstype[64];
+
+		/* id parent major:minor root mountpoint options [optional...] - type */
+		char *dash = strstr(line, " - ");
+
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(dash + 3, "%63s", fstype) != 1)
+			continue;
+		if (!strcmp(mp, real))
+			snprintf(type, len, "%s", fstype);
+	}
+	free(line);
+	fclose(f);
+}
+
+/* No socket: say why in words, as most often the mount simply has no
+ * tiering. */
+static void explain_no_socket(const char *mountpoint, const char *sock, int err)
+{
+	char type[64];
+
+	mount_type(mountpoint, type, sizeof(type));
+	if (!strcmp(type, "fuse.nlayerfs") && (err == ENOENT || err == ECONNREFUSED))
+		fprintf(stderr, "nlayerfsctl: %s: this nlayerfs mount has no tiering "
+			"(it was mounted without nvm= and no nlayerfs.conf names one); "
+			"every file is read from its layer\n", mountpoint);
+	else if (!*type)
+		fprintf(stderr, "nlayerfsctl: %s: nothing is mounted there\n", mountpoint);
+	else if (strcmp(type, "fuse.nlayerfs"))
+		fprintf(stderr, "nlayerfsctl: %s: not an nlayerfs mount (%s)\n",
+			mountpoint, type);
+	else
+		fprintf(stderr, "nlayerfsctl: %s: cannot reach the tiering control "
+			"socket %s: %s\n", mountpoint, sock, strerror(err));
+}
+
 /* The daemon opens its socket just after the mount appears: retry a bit. */
 static int ctl_connect(const char *mountpoint)
 {
@@ -54,8 +106,7 @@ static int ctl_connect(const char *mountpoint)
 			break;
 		nanosleep(&pause, NULL);
 	}
-	fprintf(stderr, "nlayerfsctl: %s: no tiering control socket (%s): %s\n",
-		mountpoint, sa.sun_path, strerror(errno));
+	explain_no_socket(mountpoint, sa.sun_path, errno);
 	return -1;
 }
 
@@ -129,6 +180,23 @@ static char *last_lines(char *buf, size_t len, int k)
 	return buf;
 }
 
+/* 1 after telling stderr what went wrong, when the reply does not end in
+ * "ok". */
+static int reply_failed(char *buf, size_t len)
+{
+	char *status = last_lines(buf, len, 1);
+
+	if (!strncmp(status, "ok", 2))
+		return 0;
+	/* what came before the error says which part failed */
+	if (!strncmp(status, "error", 5))
+		fwrite(buf, 1, (size_t)(status - buf), stderr);
+	fprintf(stderr, "nlayerfsctl: %s", *status ? status : "no answer\n");
+	if (*status && strncmp(status, "error", 5))
+		fputs(buf, stderr);
+	return 1;
+}
+
 /* Print the reply (without its final "ok") to @out; 0 when it ends in ok.
  * @trailer lines before "ok" are a summary that goes to stderr. */
 static int finish(char *buf, size_t len, FILE *out, int trailer)
@@ -136,49 +204,183 @@ static int finish(char *buf, size_t len, FILE *out, int trailer)
 	char *status = last_lines(buf, len, 1);
 	char *summary = last_lines(buf, len, 1 + trailer);
 
-	if (strncmp(status, "ok", 2)) {
-		/* what came before the error says which part failed */
-		if (!strncmp(status, "error", 5))
-			fwrite(buf, 1, (size_t)(status - buf), stderr);
-		fprintf(stderr, "nlayerfsctl: %s", *status ? status : "no answer\n");
-		if (*status && strncmp(status, "error", 5))
-			fputs(buf, stderr);
+	if (reply_failed(buf, len))
 		return 1;
-	}
 	fwrite(buf, 1, (size_t)(summary - buf), out);
 	if (trailer)
 		fwrite(summary, 1, (size_t)(status - summary), stderr);
 	return 0;
 }
 
-static int request(const char *mountpoint, const char *line, FILE *in, FILE *out,
-		   int trailer)
+/* Send @line (and @in) to the daemon; its whole reply, or NULL after a
+ * message. */
+static char *ask(const char *mountpoint, const char *line, FILE *in, size_t *len)
 {
-	int fd = ctl_connect(mountpoint), rc = 1;
-	size_t len;
+	int fd = ctl_connect(mountpoint);
 	char *buf;
 
 	if (fd < 0)
-		return 1;
+		return NULL;
 	if (write_all(fd, line, strlen(line)) || (in && send_file(fd, in)) ||
 	    shutdown(fd, SHUT_WR)) {
 		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
 		close(fd);
-		return 1;
+		return NULL;
 	}
-	buf = read_reply(fd, &len);
+	buf = read_reply(fd, len);
 	close(fd);
+	if (!buf)
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
+	return buf;
+}
+
+static int request(const char *mountpoint, const char *line, FILE *in, FILE *out,
+		   int trailer)
+{
+	size_t len;
+	char *buf = ask(mountpoint, line, in, &len);
+	int rc = 1;
+
 	if (buf)
 		rc = finish(buf, len, out, trailer);
+	free(buf);
+	return rc;
+}
+
+/* ---- status for people ---------------------------------------------------- */
+
+/* The value of "key value" in the status reply, or NULL. */
+static const char *status_value(const char *reply, const char *key, char *val,
+				size_t len)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = reply; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		if (!strncmp(p, key, klen) && p[klen] == ' ') {
+			size_t n = strcspn(p + klen + 1, "\n");
+
+			snprintf(val, len, "%.*s", (int)n, p + klen + 1);
+			return val;
+		}
+	}
+	return NULL;
+}
+
+static uint64_t status_num(const char *reply, const char *key)
+{
+	char v[64];
+
+	return status_value(reply, key, v, sizeof(v)) ? strtoull(v, NULL, 10) : 0;
+}
+
+static const char *human_bytes(uint64_t b, char *out, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4)
+		v /= 1024, u++;
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return out;
+}
+
+static void summary_nvm(const char *r, FILE *out)
+{
+	uint64_t used = status_num(r, "nvm_used"), budget = status_num(r, "nvm_budget");
+	char a[32], b[32];
+
+	if (budget)
+		fprintf(out, "  NVM:        %s used of a %s budget (%.0f%%)\n",
+			human_bytes(used, a, sizeof(a)), human_bytes(budget, b, sizeof(b)),
+			100.0 * (double)used / (double)budget);
 	else
-		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
+		fprintf(out, "  NVM:        %s used, no budget set\n",
+			human_bytes(used, a, sizeof(a)));
+	fprintf(out, "  promoted:   %" PRIu64 " files, %s; %" PRIu64 " queued; promotion %s\n",
+		status_num(r, "promoted_files"),
+		human_bytes(status_num(r, "promoted_bytes"), a, sizeof(a)),
+		status_num(r, "queue"), status_value(r, "promote", b, sizeof(b)) ? b : "?");
+	fprintf(out, "  index:      %" PRIu64 " files%s\n", status_num(r, "indexed_files"),
+		status_value(r, "index_full", a, sizeof(a)) && !strcmp(a, "yes") ?
+		", FULL: new hot files are not recorded (raise index_size)" : "");
+}
+
+static void summary_trace(const char *r, FILE *out)
+{
+	char t[32];
+
+	fprintf(out, "  trace:      %s, %" PRIu64 " first opens recorded",
+		status_value(r, "trace", t, sizeof(t)) ? t : "?",
+		status_num(r, "trace_records"));
+	if (status_num(r, "trace_dropped"))
+		fprintf(out, ", %" PRIu64 " dropped", status_num(r, "trace_dropped"));
+	fprintf(out, "; %" PRIu64 " cold starts\n", status_num(r, "cold_starts"));
+}
+
+static void summary_parts(const char *r, FILE *out)
+{
+	char a[32], b[32], v[32];
+
+	if (status_num(r, "range_files"))
+		fprintf(out, "  ranges:     %" PRIu64 " big files, %s on NVM of %s\n",
+			status_num(r, "range_files"),
+			human_bytes(status_num(r, "range_nvm_bytes"), a, sizeof(a)),
+			human_bytes(status_num(r, "range_file_bytes"), b, sizeof(b)));
+	if (status_value(r, "writeback", v, sizeof(v)))
+		fprintf(out, "  write-back: %s, %" PRIu64 " files (%s) moved to HDD\n", v,
+			status_num(r, "writeback_files"),
+			human_bytes(status_num(r, "writeback_bytes"), a, sizeof(a)));
+	if (status_value(r, "meta_layers", v, sizeof(v)))
+		fprintf(out, "  metadata:   images of %s HDD layers, %s; %" PRIu64
+			" lookups from NVM, %" PRIu64 " from HDD\n", v,
+			human_bytes(status_num(r, "meta_bytes"), a, sizeof(a)),
+			status_num(r, "meta_hits"), status_num(r, "meta_misses"));
+}
+
+/* "layer N ID HOME NVM_BYTES DIR" lines, one short line each. */
+static void summary_layers(const char *r, FILE *out)
+{
+	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		char id[128], home[8], dir[PATH_MAX], a[32];
+		unsigned long long bytes;
+		int n;
+
+		if (strncmp(p, "layer ", 6) ||
+		    sscanf(p, "layer %d %127s %7s %llu %4095s", &n, id, home, &bytes, dir) != 5)
+			continue;
+		fprintf(out, "  layer %d:    %s on %s, %s on NVM (%.19s%s)\n", n, dir,
+			!strcmp(home, "nvm") ? "NVM" : "HDD", human_bytes(bytes, a, sizeof(a)),
+			id, strlen(id) > 19 ? "..." : "");
+	}
+}
+
+static int cmd_status(const char *mp, bool raw)
+{
+	size_t len;
+	char *buf;
+	int rc;
+
+	if (raw)
+		return request(mp, "status\n", NULL, stdout, 0);
+	buf = ask(mp, "status\n", NULL, &len);
+	if (!buf)
+		return 1;
+	rc = reply_failed(buf, len);
+	if (!rc) {
+		printf("%s: tiering on\n", mp);
+		summary_nvm(buf, stdout);
+		summary_trace(buf, stdout);
+		summary_parts(buf, stdout);
+		summary_layers(buf, stdout);
+	}
 	free(buf);
 	return rc;
 }
 
 static void usage(FILE *f)
 {
-	fputs("usage: nlayerfsctl status MOUNTPOINT\n"
+	fputs("usage: nlayerfsctl status [--raw] MOUNTPOINT\n"
 	      "       nlayerfsctl trace start|stop MOUNTPOINT\n"
 	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
@@ -318,7 +520,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(c, "status") && argc == 3)
-		return request(argv[2], "status\n", NULL, stdout, 0);
+		return cmd_status(argv[2], false);
+	if (!strcmp(c, "status") && argc == 4 && !strcmp(argv[2], "--raw"))
+		return cmd_status(argv[3], true);
 	if (!strcmp(c, "trace"))
 		return cmd_trace(argc, argv);
 	if (!strcmp(c, "promote") && argc == 3)
