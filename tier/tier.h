@@ -41,12 +41,16 @@ struct tier_config {
 	uint64_t range_slack;		/* copied after a traced range, half before */
 	bool layer_meta;		/* metadata images of HDD layers */
 	bool writeback;			/* write back cold NVM-home files */
+	unsigned trace_quiet;		/* seconds without a first open end a start; 0: off */
+	unsigned host_idle;		/* seconds a host service stays without work */
+	bool trace_at_open;		/* tier_open() opens a trace window (not a key) */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
 /* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit, range_slack, layer_meta, writeback). -ENOENT: not a tiering key (the caller may own it);
+ * index_size, range_threshold, range_unit, range_slack, layer_meta, writeback,
+ * trace_quiet, host_idle). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
@@ -89,10 +93,17 @@ uint64_t tier_layer_nvm_bytes(struct tier_ctx *ctx, int layer);
 /* The open path: record the first open of @relpath (no leading '/') in
  * @layer while the trace window is open. No I/O, no lock: an atomic
  * "seen" set and a ring drained by a background thread. */
-void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint64_t size);
+bool tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint64_t size);
 /* Open a new trace window (a new cold start) / close it now. */
 int tier_trace_start(struct tier_ctx *ctx);
 void tier_trace_stop(struct tier_ctx *ctx);
+/* A start (a mount) begins: opens a window, or joins the open one. The
+ * window ends when every start in it ended (tier_trace_end() with the
+ * number returned here), when no first open came for trace_quiet seconds,
+ * or after trace_window seconds, whichever is first. Its end is handled
+ * in the tier's own thread: records folded, hot files and ranges queued. */
+uint64_t tier_trace_begin(struct tier_ctx *ctx);
+void tier_trace_end(struct tier_ctx *ctx, uint64_t gen);
 /* Fold the pending trace records into the index now. */
 int tier_trace_flush(struct tier_ctx *ctx);
 

@@ -23,6 +23,9 @@ void tier_config_defaults(struct tier_config *c)
 	c->range_slack = 128ULL << 10;
 	c->layer_meta = true;
 	c->writeback = true;	/* NVM keeps the hot files, HDD the rest */
+	c->trace_quiet = 3;	/* a start opens its files in bursts under a second apart */
+	c->host_idle = 30;	/* a container restart finds the service still there */
+	c->trace_at_open = true;
 }
 
 #ifndef NLAYERFS_SYSCONFDIR
@@ -158,6 +161,10 @@ int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		rc = parse_bool(value, &c->promote), want = "on or off";
 	} else if (!strcmp(key, "trace_window")) {
 		rc = parse_uint(value, 1, 86400, &c->trace_window), want = "seconds, 1 to 86400";
+	} else if (!strcmp(key, "trace_quiet")) {
+		rc = parse_uint(value, 0, 86400, &c->trace_quiet), want = "seconds, 0 (off) to 86400";
+	} else if (!strcmp(key, "host_idle")) {
+		rc = parse_uint(value, 0, 86400, &c->host_idle), want = "seconds, 0 to 86400";
 	} else if (!strcmp(key, "workers")) {
 		rc = parse_uint(value, 1, 64, &c->workers), want = "a number, 1 to 64";
 	} else {

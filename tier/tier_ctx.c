@@ -68,7 +68,7 @@ static int ctx_start(struct tier_ctx *ctx, char *err, size_t errlen)
 	rc = tier_trace_init(ctx);
 	if (!rc && ctx->cfg.promote)
 		rc = tier_workers_start(ctx);
-	if (!rc && ctx->cfg.trace)
+	if (!rc && ctx->cfg.trace && ctx->cfg.trace_at_open)
 		rc = tier_trace_start(ctx);
 	if (rc)
 		tier_err(err, errlen, "cannot start the tier threads: %s", strerror(-rc));
@@ -88,11 +88,15 @@ int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, siz
 	 * right when a container starts. No-op once OpenSSL is initialised. */
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	pthread_rwlock_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->start_lock, NULL);
 	pthread_mutex_init(&ctx->qlock, NULL);
 	pthread_cond_init(&ctx->qcond, NULL);
 	pthread_cond_init(&ctx->idle, NULL);
-	rc = copy_config(&ctx->cfg, c);
-	if (rc)
+	ctx->layers = calloc(TIER_MAX_LAYERS, sizeof(*ctx->layers));
+	rc = ctx->layers ? copy_config(&ctx->cfg, c) : -ENOMEM;
+	if (rc == -ENOMEM)
+		tier_err(err, errlen, "%s", strerror(ENOMEM));
+	else if (rc)
 		tier_err(err, errlen, "nvm=%s: %s", c->nvm_dir ? c->nvm_dir : "(not set)",
 			 c->nvm_dir ? strerror(-rc) : "the NVM directory is required");
 	else
@@ -119,6 +123,7 @@ void tier_close(struct tier_ctx *ctx)
 	free(ctx->objdir);
 	tier_config_free(&ctx->cfg);
 	pthread_rwlock_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->start_lock);
 	pthread_mutex_destroy(&ctx->qlock);
 	pthread_cond_destroy(&ctx->qcond);
 	pthread_cond_destroy(&ctx->idle);
@@ -199,10 +204,38 @@ static bool under_dir(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
+/* Under the write lock: the number of the layer with @id, or -1. */
+static int layer_find_locked(const struct tier_ctx *ctx, const char *id)
+{
+	for (size_t i = 0; i < ctx->nlayers; i++)
+		if (!strcmp(ctx->layers[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+/* Under the write lock: append @l; its number or -ENOSPC. */
+static int layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
+{
+	uint64_t used, budget = ctx->cfg.nvm_size;
+	size_t n = ctx->nlayers;
+
+	if (n >= TIER_MAX_LAYERS)
+		return -ENOSPC;
+	ctx->layers[n] = *l;
+	/* readers index the array without the lock once they see the count */
+	__atomic_store_n(&ctx->nlayers, n + 1, __ATOMIC_RELEASE);
+	/* a new NVM-home layer takes room from the coldest copies */
+	used = tier_nvm_used_locked(ctx);
+	if (budget && used > budget)
+		tier_evict_locked(ctx, used - budget);
+	return (int)n;
+}
+
 int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 {
-	struct tier_layer l = { 0 }, *v;
+	struct tier_layer l = { 0 };
 	struct stat st;
+	bool added = false;
 	int rc;
 
 	l.dir = realpath(dir, NULL);
@@ -216,26 +249,21 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 	if (rc)
 		goto fail;
 	l.home = under_dir(l.dir, ctx->cfg.nvm_dir) ? TIER_HOME_NVM : TIER_HOME_HDD;
-	if (l.home == TIER_HOME_NVM)
-		l.bytes = dir_bytes(open(l.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 	pthread_rwlock_wrlock(&ctx->lock);
-	v = realloc(ctx->layers, (ctx->nlayers + 1) * sizeof(*v));
-	if (v) {
-		uint64_t used, budget = ctx->cfg.nvm_size;
-
-		ctx->layers = v;
-		v[ctx->nlayers] = l;
-		rc = (int)ctx->nlayers++;
-		/* a new NVM-home layer takes room from the coldest copies */
-		used = tier_nvm_used_locked(ctx);
-		if (budget && used > budget)
-			tier_evict_locked(ctx, used - budget);
-	} else {
-		rc = -ENOMEM;
+	/* every mount of an image shares the tier layer of each of its layers */
+	rc = layer_find_locked(ctx, l.id);
+	if (rc < 0) {
+		if (l.home == TIER_HOME_NVM)
+			l.bytes = dir_bytes(open(l.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		rc = layer_append_locked(ctx, &l);
+		added = rc >= 0;
 	}
 	pthread_rwlock_unlock(&ctx->lock);
-	if (rc >= 0)
+	if (added) {
+		/* the first time the tier sees the layer: its image now */
+		tier_meta_layer_added(ctx, (size_t)rc);
 		return rc;
+	}
 fail:
 	free(l.dir);
 	return rc;
@@ -243,12 +271,13 @@ fail:
 
 size_t tier_layer_count(const struct tier_ctx *ctx)
 {
-	return ctx->nlayers;
+	return __atomic_load_n(&ctx->nlayers, __ATOMIC_ACQUIRE);
 }
 
 static const struct tier_layer *layer_at(const struct tier_ctx *ctx, int layer)
 {
-	return layer >= 0 && (size_t)layer < ctx->nlayers ? &ctx->layers[layer] : NULL;
+	return layer >= 0 && (size_t)layer < __atomic_load_n(&ctx->nlayers, __ATOMIC_ACQUIRE) ?
+	       &ctx->layers[layer] : NULL;
 }
 
 const char *tier_layer_id(const struct tier_ctx *ctx, int layer)

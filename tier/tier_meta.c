@@ -40,6 +40,8 @@ struct tier_meta_layer {
 	dev_t dev;			/* the layer root's current device */
 	bool hdd;			/* gets an image */
 	bool want_build, want_verify;
+	bool fresh;			/* new to the tier: built even in a window */
+	bool known;			/* looked at by start or layer_added */
 	bool changed;			/* the next build replaces a stale image */
 };
 
@@ -333,6 +335,14 @@ static long next_job(struct tier_ctx *ctx, bool *verify, bool *changed)
 {
 	struct tier_meta_state *s = ctx->meta;
 
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->l[i].want_build && s->l[i].fresh) {
+			s->l[i].want_build = s->l[i].fresh = false;
+			*verify = false;
+			*changed = false;
+			return (long)i;
+		}
+	}
 	if (in_window(ctx) && !s->force)
 		return -1;
 	for (size_t i = 0; i < s->n; i++) {
@@ -433,7 +443,8 @@ int tier_meta_start(struct tier_ctx *ctx)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->l = calloc(ctx->nlayers ? ctx->nlayers : 1, sizeof(*s->l));
+	/* as many as the context can hold: layers come with later mounts */
+	s->l = calloc(TIER_MAX_LAYERS, sizeof(*s->l));
 	if (!s->l || asprintf(&s->dir, "%s/%s", ctx->cfg.nvm_dir, TIER_META_DIR) < 0) {
 		free(s->l);
 		free(s);
@@ -442,18 +453,40 @@ int tier_meta_start(struct tier_ctx *ctx)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
-	s->n = ctx->nlayers;
+	s->n = tier_layer_count(ctx);
 	s->quiet_after = tier_now_mono_ns() + (uint64_t)ctx->cfg.trace_window * 1000000000ULL;
 	ctx->meta = s;
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		if (ctx->layers[i].home == TIER_HOME_HDD)
 			open_existing(ctx, i);
+		s->l[i].known = true;
+	}
 	if (pthread_create(&s->thread, NULL, meta_main, ctx)) {
 		tier_meta_stop(ctx);
 		return -EAGAIN;
 	}
 	s->thread_on = true;
 	return 0;
+}
+
+/* A layer the tier sees for the first time: its image is opened, or built
+ * at once rather than after a window, so the next start walks NVM. */
+void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer)
+{
+	struct tier_meta_state *s = ctx->meta;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (!s->l[layer].known && ctx->layers[layer].home == TIER_HOME_HDD) {
+		open_existing(ctx, layer);
+		s->l[layer].fresh = s->l[layer].want_build;
+	}
+	s->l[layer].known = true;
+	if (layer >= s->n)
+		s->n = layer + 1;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void tier_meta_stop(struct tier_ctx *ctx)

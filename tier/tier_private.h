@@ -17,6 +17,9 @@
 #define TIER_OBJECTS_DIR "objects"
 #define TIER_SEEN_BITS 16
 #define TIER_RING_BITS 12
+/* Layers of one context: allocated whole at open, so that readers without
+ * the lock never see the array move while mounts add layers. */
+#define TIER_MAX_LAYERS 4096
 
 enum tier_state { TIER_ST_TRACED = 0, TIER_ST_PROMOTED = 1, TIER_ST_WRITTEN_BACK = 2,
 		  TIER_ST_RANGE = 3 /* a sparse copy of traced ranges (v2) */ };
@@ -107,8 +110,8 @@ struct tier_ctx {
 	struct tier_pentry *ent;
 	pthread_rwlock_t lock;		/* index, map, objects, layers */
 
-	struct tier_layer *layers;
-	size_t nlayers;
+	struct tier_layer *layers;	/* TIER_MAX_LAYERS entries */
+	size_t nlayers;			/* published with a release store */
 
 	struct tier_map_node **map;
 	size_t map_size;
@@ -129,6 +132,13 @@ struct tier_ctx {
 	_Atomic uint64_t trace_base;	/* ring position where this trace began */
 	_Atomic uint64_t trace_end;	/* 0: closed; else CLOCK_MONOTONIC ns */
 	_Atomic uint64_t trace_records, trace_dropped;
+	/* starts (mounts) in the current window: it closes when they are
+	 * over, quiet, or at trace_window, whichever is first */
+	_Atomic uint64_t trace_gen;		/* windows opened */
+	_Atomic uint64_t trace_starts;		/* starts of trace_gen not over */
+	_Atomic uint64_t trace_last_ns;		/* last first open (or window start) */
+	_Atomic uint64_t trace_folded_gen;	/* last window whose end was handled */
+	pthread_mutex_t start_lock;		/* tier_trace_begin/end */
 	pthread_t drainer;
 	bool drainer_on, drainer_stop;
 	pthread_cond_t drain_cond;
@@ -194,7 +204,12 @@ const char *tier_entry_path(const struct tier_pentry *e);
 
 /* tier_trace.c */
 int tier_trace_init(struct tier_ctx *ctx);
+/* the window ended: fold, queue the hot files (drainer thread) */
+void tier_trace_window_ended(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);
+
+/* tier_meta.c: a layer registered after tier_meta_start() */
+void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
 
 /* tier_promote.c */
 int tier_workers_start(struct tier_ctx *ctx);

@@ -73,19 +73,22 @@ static bool ring_pop(struct tier_ctx *ctx, struct tier_trace_rec *r)
 	return true;
 }
 
-void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint64_t size)
+bool tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint64_t size)
 {
-	uint64_t end = atomic_load_explicit(&ctx->trace_end, memory_order_relaxed);
+	uint64_t end = atomic_load_explicit(&ctx->trace_end, memory_order_relaxed), now;
 	struct tier_trace_rec r;
 
-	if (!end || layer < 0 || (size_t)layer >= ctx->nlayers || !relpath)
-		return;
+	if (!end || layer < 0 || (size_t)layer >= tier_layer_count(ctx) || !relpath)
+		return false;
 	if (atomic_load_explicit(&ctx->index_full, memory_order_relaxed))
-		return;
-	if (tier_now_mono_ns() > end)
-		return;
+		return false;
+	now = tier_now_mono_ns();
+	if (now > end)
+		return false;
 	if (!seen_claim(ctx, tier_hash_key(ctx->layers[layer].id, relpath)))
-		return;
+		return false;
+	/* a start that still opens new files is not quiet */
+	atomic_store_explicit(&ctx->trace_last_ns, now, memory_order_relaxed);
 	r.layer = layer;
 	r.size = size;
 	r.time = (uint64_t)time(NULL);
@@ -93,9 +96,10 @@ void tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint6
 	if (!r.path || !ring_push(ctx, &r)) {
 		free(r.path);
 		atomic_fetch_add(&ctx->trace_dropped, 1);
-		return;
+		return false;
 	}
 	atomic_fetch_add_explicit(&ctx->trace_records, 1, memory_order_relaxed);
+	return true;
 }
 
 /* Read ranges of big files; the fold after the window closes queues them. */
@@ -104,6 +108,19 @@ static int fold_ranges(struct tier_ctx *ctx)
 	uint64_t end = atomic_load(&ctx->trace_end);
 
 	return tier_range_fold(ctx, !end || tier_now_mono_ns() > end);
+}
+
+/* Once per window, at the first flush after it ended (its records and
+ * ranges are folded by then): the hot files of every start not on NVM yet are queued. */
+static void end_of_window(struct tier_ctx *ctx)
+{
+	uint64_t gen = atomic_load(&ctx->trace_gen), done = atomic_load(&ctx->trace_folded_gen);
+
+	if (atomic_load(&ctx->trace_end) || done == gen ||
+	    !atomic_compare_exchange_strong(&ctx->trace_folded_gen, &done, gen))
+		return;
+	if (ctx->cfg.promote)
+		tier_promote_hot(ctx);
 }
 
 int tier_trace_flush(struct tier_ctx *ctx)
@@ -129,7 +146,21 @@ int tier_trace_flush(struct tier_ctx *ctx)
 	if (e && !rc)
 		rc = e;
 	pthread_mutex_unlock(&ctx->drain_lock);
+	end_of_window(ctx);
 	return rc ? rc : n;
+}
+
+/* The window is over by time: its length, or quiet since the last first
+ * open. Closed here, so that the end is handled without any mount. */
+static void close_if_due(struct tier_ctx *ctx)
+{
+	uint64_t end = atomic_load(&ctx->trace_end), now = tier_now_mono_ns();
+	uint64_t quiet = (uint64_t)ctx->cfg.trace_quiet * 1000000000ULL;
+
+	if (!end)
+		return;
+	if (now > end || (quiet && now > atomic_load(&ctx->trace_last_ns) + quiet))
+		atomic_compare_exchange_strong(&ctx->trace_end, &end, 0);
 }
 
 static void *drainer_main(void *arg)
@@ -150,6 +181,7 @@ static void *drainer_main(void *arg)
 		if (ctx->drainer_stop)
 			break;
 		pthread_mutex_unlock(&ctx->drain_lock);
+		close_if_due(ctx);
 		tier_trace_flush(ctx);
 		pthread_mutex_lock(&ctx->drain_lock);
 	}
@@ -169,6 +201,9 @@ int tier_trace_start(struct tier_ctx *ctx)
 	pthread_rwlock_wrlock(&ctx->lock);
 	rc = tier_index_new_cold_start(ctx);
 	pthread_rwlock_unlock(&ctx->lock);
+	atomic_store(&ctx->trace_starts, 0);
+	atomic_store(&ctx->trace_last_ns, tier_now_mono_ns());
+	atomic_fetch_add(&ctx->trace_gen, 1);
 	atomic_store(&ctx->trace_end,
 		     tier_now_mono_ns() + (uint64_t)ctx->cfg.trace_window * 1000000000ULL);
 	return rc;
@@ -177,6 +212,36 @@ int tier_trace_start(struct tier_ctx *ctx)
 void tier_trace_stop(struct tier_ctx *ctx)
 {
 	atomic_store(&ctx->trace_end, 0);
+}
+
+/* Starts running at once share one window (one seen-set): a start that
+ * finds a window open joins it and keeps it open with its first opens. */
+uint64_t tier_trace_begin(struct tier_ctx *ctx)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&ctx->start_lock);
+	if (!tier_trace_active(ctx))
+		tier_trace_start(ctx);
+	else
+		atomic_store(&ctx->trace_last_ns, tier_now_mono_ns());
+	atomic_fetch_add(&ctx->trace_starts, 1);
+	gen = atomic_load(&ctx->trace_gen);
+	pthread_mutex_unlock(&ctx->start_lock);
+	return gen;
+}
+
+void tier_trace_end(struct tier_ctx *ctx, uint64_t gen)
+{
+	pthread_mutex_lock(&ctx->start_lock);
+	/* a start of a window that closed already has nothing to end */
+	if (gen == atomic_load(&ctx->trace_gen) && tier_trace_active(ctx) &&
+	    atomic_fetch_sub(&ctx->trace_starts, 1) == 1)
+		tier_trace_stop(ctx);
+	pthread_mutex_unlock(&ctx->start_lock);
+	pthread_mutex_lock(&ctx->drain_lock);
+	pthread_cond_signal(&ctx->drain_cond);
+	pthread_mutex_unlock(&ctx->drain_lock);
 }
 
 int tier_trace_init(struct tier_ctx *ctx)

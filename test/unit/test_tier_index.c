@@ -382,6 +382,87 @@ static void bigger_pool_kept(void **state)
 	assert_int_equal(s.st_size, 32 << 20);
 }
 
+/* Twenty mounts of one image register its layers twenty times: one tier
+ * layer each, the same number every time. */
+static void layer_added_twice_shared(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	char via_dot[PATH_MAX];
+	int a, b;
+
+	a = tier_layer_add(ctx, t->l1);
+	b = tier_layer_add(ctx, t->l2);
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 1);
+	snprintf(via_dot, sizeof(via_dot), "%s/./", t->l1);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(tier_layer_add(ctx, t->l1), a);
+		assert_int_equal(tier_layer_add(ctx, via_dot), a);
+		assert_int_equal(tier_layer_add(ctx, t->l2), b);
+	}
+	assert_int_equal(tier_layer_count(ctx), 2);
+	tier_close(ctx);
+}
+
+static struct tier_ctx *open_per_start(struct tdirs *t, unsigned quiet)
+{
+	struct tier_config c = tconf(t, false);
+	struct tier_ctx *ctx;
+	char err[512];
+
+	c.trace_at_open = false;
+	c.trace_quiet = quiet;
+	assert_int_equal(tier_open(&c, &ctx, err, sizeof(err)), 0);
+	tier_config_free(&c);
+	return ctx;
+}
+
+/* Two starts share a window; it ends with the last of them, not before. */
+static void window_ends_with_last_start(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_per_start(t, 0);
+	uint64_t g1, g2;
+
+	assert_false(tier_trace_active(ctx));
+	g1 = tier_trace_begin(ctx);
+	g2 = tier_trace_begin(ctx);
+	assert_int_equal(g1, g2);
+	assert_true(tier_trace_active(ctx));
+	tier_trace_end(ctx, g1);
+	assert_true(tier_trace_active(ctx));
+	tier_trace_end(ctx, g2);
+	assert_false(tier_trace_active(ctx));
+	/* a later start opens a window of its own: one more cold start */
+	g1 = tier_trace_begin(ctx);
+	assert_int_not_equal(g1, g2);
+	tier_trace_end(ctx, g1);
+	struct tier_status st;
+	tier_status(ctx, &st);
+	assert_int_equal(st.cold_starts, 2);
+	tier_close(ctx);
+}
+
+/* A start that opens nothing new for trace_quiet seconds is over, with
+ * its mount still there: the tier's own thread closes the window. */
+static void quiet_start_ends_window(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_per_start(t, 1);
+	int l = tier_layer_add(ctx, t->l1);
+	int i = 0;
+
+	tier_trace_begin(ctx);
+	assert_true(tier_trace_open(ctx, l, "bin/sh", 10));
+	assert_false(tier_trace_open(ctx, l, "bin/sh", 10));
+	while (tier_trace_active(ctx) && i++ < 300)
+		usleep(10 * 1000);
+	assert_false(tier_trace_active(ctx));
+	assert_true(i >= 50);	/* not before the quiet time */
+	tier_close(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +477,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(heat_accumulates, setup, teardown),
 		cmocka_unit_test_setup_teardown(index_full_stops_tracing, setup, teardown),
 		cmocka_unit_test_setup_teardown(bigger_pool_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(layer_added_twice_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(window_ends_with_last_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(quiet_start_ends_window, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
