@@ -69,21 +69,22 @@ static void put_meta_status(struct nl_tier *t, FILE *f)
  * for later, and the last pass. */
 static void put_wb_status(struct nl_tier *t, FILE *f)
 {
+	struct nl_wb *wb = &t->host->wb;
 	struct tier_wb_status w;
 
 	if (tier_writeback_status(t->ctx, &w))
 		return;
 	fprintf(f, "writeback %s\nwriteback_files %" PRIu64 "\nwriteback_bytes %" PRIu64
 		"\nwriteback_busy %" PRIu64 "\n",
-		!t->wb.on ? "unavailable" : t->cfg.writeback ? "on" : "off",
+		!wb->on ? "unavailable" : t->host->cfg.writeback ? "on" : "off",
 		w.files, w.bytes, w.busy);
-	if (!t->wb.on)
+	if (!wb->on)
 		return;
-	pthread_mutex_lock(&t->wb.lock);
+	pthread_mutex_lock(&wb->lock);
 	fprintf(f, "writeback_passes %" PRIu64 "\nwriteback_last_files %" PRIu64
-		"\nwriteback_last_released_bytes %" PRIu64 "\n", t->wb.passes,
-		t->wb.last.files, t->wb.last.released_bytes);
-	pthread_mutex_unlock(&t->wb.lock);
+		"\nwriteback_last_released_bytes %" PRIu64 "\n", wb->passes,
+		wb->last.files, wb->last.released_bytes);
+	pthread_mutex_unlock(&wb->lock);
 }
 
 static void put_status(struct nl_tier *t, FILE *f)
@@ -107,6 +108,12 @@ static void put_status(struct nl_tier *t, FILE *f)
 	put_range_status(t, f);
 	put_wb_status(t, f);
 	put_meta_status(t, f);
+	/* the service and its mounts, then what this mount's start traced */
+	if (t->host->put_status)
+		t->host->put_status(t->host->arg, f);
+	fprintf(f, "mount %s\nmount_traced %" PRIu64 "\nmount_tracing %s\n", t->mountpoint,
+		__atomic_load_n(&t->traced, __ATOMIC_RELAXED),
+		t->tracing && tier_trace_active(t->ctx) ? "yes" : "no");
 	for (size_t i = 0; i < tier_layer_count(t->ctx); i++)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",
@@ -163,11 +170,11 @@ static void do_writeback(struct nl_tier *t, FILE *f, const char *arg)
 	struct tier_wb_result res = { 0 };
 	int r;
 
-	if (!t->cfg.hdd_dir) {
+	if (!t->host->cfg.hdd_dir) {
 		fputs("error write-back needs an HDD tier (the hdd= option)\n", f);
 		return;
 	}
-	r = nl_tier_writeback_now(t, wait, &res);
+	r = nl_tier_writeback_now(t->host, wait, &res);
 	if (r < 0) {
 		fprintf(f, "error %s\n", strerror(-r));
 		return;
@@ -316,8 +323,9 @@ static int promote_path(struct nl_tier *t, int tl, const char *rel, const struct
 	return r;
 }
 
-/* evict: an HDD-layer file loses its NVM copy; an NVM-home file is
- * written back to HDD and its NVM blocks freed (when nothing holds it). */
+/* evict: an HDD-layer file loses its NVM copy; an NVM-home file gets a
+ * write-back copy on HDD, and its layer file stays whole: layers are never
+ * written, so its NVM is freed only with its whole layer. */
 static int evict_path(struct nl_tier *t, int tl, const char *rel, char *msg, size_t len)
 {
 	struct tier_wb_result res;
@@ -331,20 +339,18 @@ static int evict_path(struct nl_tier *t, int tl, const char *rel, char *msg, siz
 			snprintf(msg, len, "evicted");
 		return r == -ENOENT ? -EALREADY : r;
 	}
-	if (!t->cfg.hdd_dir) {
+	if (!t->host->cfg.hdd_dir) {
 		snprintf(msg, len, "an NVM-home file needs the hdd= tier to be evicted");
 		return -ENOENT;
 	}
 	/* a promoted copy of a written-back file goes first */
 	tier_evict_file(t->ctx, tl, rel);
-	r = tier_writeback_file(t->ctx, tl, rel, true, &res);
+	r = tier_writeback_file(t->ctx, tl, rel, false, &res);
 	if (r == -EALREADY)
 		snprintf(msg, len, "already written back");
-	else if (!r && res.busy) {
-		snprintf(msg, len, "written back; NVM blocks freed when its descriptors close");
-		nl_tier_writeback_retry(t);
-	} else if (!r)
-		snprintf(msg, len, "written back, %" PRIu64 " NVM bytes freed", res.released_bytes);
+	else if (!r)
+		snprintf(msg, len, "written back to HDD (%" PRIu64 " bytes); the layer file stays "
+			 "on NVM, layers are never modified", res.bytes);
 	return r;
 }
 
@@ -442,9 +448,9 @@ static void serve_client(struct nl_tier *t, int fd)
 		arg = strchr(line, ' ');
 		if (arg)
 			*arg++ = 0;
-		pthread_mutex_lock(&t->cmd_lock);
+		pthread_mutex_lock(&t->host->cmd_lock);
 		run_command(t, in, out, line, arg);
-		pthread_mutex_unlock(&t->cmd_lock);
+		pthread_mutex_unlock(&t->host->cmd_lock);
 	}
 	if (out)
 		fclose(out);

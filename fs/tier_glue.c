@@ -1,13 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Tiering in the union mount. The policy is all in tier/; here the mount
- * builds its tier configuration, registers its lower layers, and asks on
- * each lower open where the data lives.
- *
- * The tier context runs threads, and the daemon forks after mounting, so
- * the context is opened twice: once before the mount with tracing and
- * promotion off, only to refuse a broken pool with a clear error, and for
- * real in the daemon at FUSE INIT, before the kernel sends any request.
+ * Tiering in the union mount. The policy is all in tier/; here the host
+ * service opens the tier once, each mount it serves registers its lower
+ * layers in it, traces its start, and asks on each lower open where the
+ * data lives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +17,8 @@
 #include "fs/nlayerfs.h"
 #include "fs/tier_glue.h"
 
-static int load_config(struct tier_config *c, const struct nl_options *o,
-		       char *err, size_t errlen)
+int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char *err,
+			size_t errlen)
 {
 	const char *file = nl_options_extra(o, "config");
 	int r;
@@ -55,37 +51,6 @@ static int load_config(struct tier_config *c, const struct nl_options *o,
 	return r;
 }
 
-/* Open and close the pool once, so that a broken one fails the mount. */
-static int check_pool(const struct tier_config *c, char *err, size_t errlen)
-{
-	struct tier_config probe = *c;
-	struct tier_ctx *ctx;
-	char msg[1024] = "";
-	int r;
-
-	probe.trace = false;
-	probe.promote = false;
-	r = tier_open(&probe, &ctx, msg, sizeof(msg));
-	if (r) {
-		snprintf(err, errlen, "tiering: %s", *msg ? msg : strerror(-r));
-		return r;
-	}
-	tier_close(ctx);
-	return 0;
-}
-
-static int sock_path_of(const char *mountpoint, struct nl_tier *t, char *err,
-			size_t errlen)
-{
-	char real[PATH_MAX];
-
-	if (!realpath(mountpoint, real)) {
-		snprintf(err, errlen, "cannot resolve %s: %s", mountpoint, strerror(errno));
-		return -errno;
-	}
-	return nl_tier_sock_path(real, t->sock_path, sizeof(t->sock_path));
-}
-
 int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen)
 {
 	struct nl_tier *t = calloc(1, sizeof(*t));
@@ -94,15 +59,9 @@ int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen)
 	if (!t)
 		return -ENOMEM;
 	t->listen_fd = -1;
-	pthread_mutex_init(&t->cmd_lock, NULL);
-	r = load_config(&t->cfg, m->opt, err, errlen);
-	if (!r && t->cfg.nvm_dir)
-		r = check_pool(&t->cfg, err, errlen);
-	if (!r && t->cfg.nvm_dir)
-		r = sock_path_of(m->opt->mountpoint, t, err, errlen);
+	r = nl_tier_load_config(m->opt, &t->cfg, err, errlen);
 	if (r || !t->cfg.nvm_dir) {
 		tier_config_free(&t->cfg);
-		pthread_mutex_destroy(&t->cmd_lock);
 		free(t);
 		return r;
 	}
@@ -111,7 +70,7 @@ int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int add_layers(struct nl_mount *m, struct nl_tier *t)
+static int add_layers(struct nl_mount *m, struct nl_tier *t, char *err, size_t errlen)
 {
 	t->layer_of = calloc(m->n_layers, sizeof(*t->layer_of));
 	if (!t->layer_of)
@@ -122,43 +81,79 @@ static int add_layers(struct nl_mount *m, struct nl_tier *t)
 		if (m->layers[i].upper)
 			continue;
 		t->layer_of[i] = tier_layer_add(t->ctx, m->layers[i].path);
-		if (t->layer_of[i] < 0)
+		if (t->layer_of[i] < 0) {
+			snprintf(err, errlen, "tiering: layer %s: %s", m->layers[i].path,
+				 strerror(-t->layer_of[i]));
 			return t->layer_of[i];
+		}
 	}
 	return 0;
 }
 
+static bool same_dir(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+
+	return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+}
+
+int nl_tier_attach(struct nl_mount *m, struct nl_tier_host *h, const char *mountpoint,
+		   char *err, size_t errlen)
+{
+	struct nl_tier *t = m->tier;
+	int r;
+
+	if (!t)
+		return 0;
+	if (!same_dir(t->cfg.nvm_dir, h->cfg.nvm_dir)) {
+		snprintf(err, errlen, "nvm=%s: not the NVM directory of this tier service (%s)",
+			 t->cfg.nvm_dir, h->cfg.nvm_dir);
+		return -EINVAL;
+	}
+	t->host = h;
+	t->ctx = h->ctx;
+	snprintf(t->mountpoint, sizeof(t->mountpoint), "%s", mountpoint);
+	r = add_layers(m, t, err, errlen);
+	if (!r)
+		r = nl_tier_sock_path(mountpoint, t->sock_path, sizeof(t->sock_path));
+	if (!r) {
+		r = nl_tier_ctl_start(t);
+		if (r)
+			snprintf(err, errlen, "control socket of %s: %s", mountpoint, strerror(-r));
+	}
+	return r;
+}
+
 /* ---- write-back of cold NVM-home files ---- */
 
-/* The window's hot files first (written-back ones needed again come back
- * from HDD), then the rest of NVM goes to HDD. Never on a request path. */
-static int writeback_pass(struct nl_tier *t, struct tier_wb_result *res)
+/* The hot files first (written-back ones needed again come back from
+ * HDD), then copies of the rest of NVM go to HDD. The layer files stay
+ * whole: layers are never written. Never on a request path. */
+static int writeback_pass(struct nl_tier_host *h, struct tier_wb_result *res)
 {
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	tier_trace_flush(t->ctx);
-	if (t->cfg.promote) {
-		r = tier_promote_hot(t->ctx);
+	tier_trace_flush(h->ctx);
+	if (h->cfg.promote) {
+		r = tier_promote_hot(h->ctx);
 		if (r < 0)
 			return r;
-		/* short waits, so that an unmount is not held up */
-		while ((r = tier_wait_idle(t->ctx, 500)) == -ETIMEDOUT)
-			if (__atomic_load_n(&t->wb.stop, __ATOMIC_RELAXED))
+		/* short waits, so that a stop is not held up */
+		while ((r = tier_wait_idle(h->ctx, 500)) == -ETIMEDOUT)
+			if (__atomic_load_n(&h->wb.stop, __ATOMIC_RELAXED))
 				return -ECANCELED;
 	}
-	return tier_writeback_run(t->ctx, true, res);
+	return tier_writeback_run(h->ctx, false, res);
 }
 
 static void wb_log(const struct tier_wb_result *res, int r)
 {
 	if (r && r != -ECANCELED)
 		syslog(LOG_WARNING, "nlayerfs: write-back: %s", strerror(-r));
-	else if (res->files || res->released)
-		syslog(LOG_INFO, "nlayerfs: write-back: %llu files (%llu bytes) to HDD, "
-		       "%llu NVM bytes released, %llu held open",
-		       (unsigned long long)res->files, (unsigned long long)res->bytes,
-		       (unsigned long long)res->released_bytes, (unsigned long long)res->busy);
+	else if (res->files)
+		syslog(LOG_INFO, "nlayerfs: write-back: %llu files (%llu bytes) copied to HDD",
+		       (unsigned long long)res->files, (unsigned long long)res->bytes);
 }
 
 /* Wait up to @ms for a request or the stop; the caller holds wb.lock. */
@@ -176,68 +171,40 @@ static void wb_sleep(struct nl_wb *wb, long ms)
 	pthread_cond_timedwait(&wb->wake, &wb->lock, &ts);
 }
 
-/*
- * Files earlier starts needed that are not on NVM (evicted, over the budget
- * then, changed since) are queued only once this start is over: the window
- * closed, or a window's time passed without tracing. Queued at the mount,
- * their copies would read the HDD while the container starts from it.
- */
-static void hot_when_quiet(struct nl_tier *t, bool closed, uint64_t since)
-{
-	struct timespec now;
-
-	if (!t->wb.hot_due || tier_trace_active(t->ctx))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!closed && (uint64_t)now.tv_sec < since + t->cfg.trace_window)
-		return;
-	t->wb.hot_due = false;
-	/* a write-back pass after a window queues them itself */
-	if (t->cfg.promote && !(closed && t->wb.on && t->cfg.writeback))
-		tier_promote_hot(t->ctx);
-}
-
 static void *wb_main(void *arg)
 {
-	struct nl_tier *t = arg;
-	struct nl_wb *wb = &t->wb;
-	bool was_active = tier_trace_active(t->ctx);
+	struct nl_tier_host *h = arg;
+	struct nl_wb *wb = &h->wb;
+	bool was_active = tier_trace_active(h->ctx);
 	struct tier_wb_result res;
-	struct timespec start;
-	unsigned idle = 0;
 	int r;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	/* temps of copies a crash interrupted */
-	tier_writeback_clean(t->ctx);
+	tier_writeback_clean(h->ctx);
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stop) {
-		bool active, closed, due;
+		bool active, closed;
 		uint64_t asked;
 
 		wb_sleep(wb, 1000);
 		if (wb->stop)
 			break;
-		active = tier_trace_active(t->ctx);
+		active = tier_trace_active(h->ctx);
 		closed = was_active && !active;
 		was_active = active;
-		hot_when_quiet(t, closed, (uint64_t)start.tv_sec);
-		/* busy files: retried every few seconds while the window is shut */
-		due = wb->retry && !active && ++idle >= 5;
-		if (wb->asked == wb->finished &&
-		    !(wb->on && t->cfg.writeback && (closed || due)))
+		if (wb->asked == wb->finished && !(wb->on && h->cfg.writeback && closed))
 			continue;
 		asked = wb->asked;
-		idle = 0;
+		wb->busy = true;
 		pthread_mutex_unlock(&wb->lock);
-		r = writeback_pass(t, &res);
+		r = writeback_pass(h, &res);
 		wb_log(&res, r);
 		pthread_mutex_lock(&wb->lock);
+		wb->busy = false;
 		wb->finished = asked;
 		wb->last_rc = r;
 		wb->last = res;
 		wb->passes++;
-		wb->retry = !r && res.busy;
 		pthread_cond_broadcast(&wb->done);
 	}
 	wb->exited = true;
@@ -248,9 +215,9 @@ static void *wb_main(void *arg)
 	return NULL;
 }
 
-int nl_tier_writeback_now(struct nl_tier *t, bool wait, struct tier_wb_result *res)
+int nl_tier_writeback_now(struct nl_tier_host *h, bool wait, struct tier_wb_result *res)
 {
-	struct nl_wb *wb = &t->wb;
+	struct nl_wb *wb = &h->wb;
 	uint64_t mine;
 	int r = 0;
 
@@ -270,26 +237,16 @@ int nl_tier_writeback_now(struct nl_tier *t, bool wait, struct tier_wb_result *r
 	return r;
 }
 
-void nl_tier_writeback_retry(struct nl_tier *t)
-{
-	if (!t->wb.on)
-		return;
-	pthread_mutex_lock(&t->wb.lock);
-	t->wb.retry = true;
-	pthread_mutex_unlock(&t->wb.lock);
-}
-
 /* Write-back only with an HDD tier to write to; the thread always. */
-static int wb_start(struct nl_tier *t)
+static int wb_start(struct nl_tier_host *h)
 {
-	struct nl_wb *wb = &t->wb;
+	struct nl_wb *wb = &h->wb;
 
-	wb->hot_due = true;
-	wb->on = t->cfg.hdd_dir != NULL;	/* before the thread reads it */
+	wb->on = h->cfg.hdd_dir != NULL;	/* before the thread reads it */
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->wake, NULL);
 	pthread_cond_init(&wb->done, NULL);
-	if (pthread_create(&wb->thread, NULL, wb_main, t)) {
+	if (pthread_create(&wb->thread, NULL, wb_main, h)) {
 		pthread_mutex_destroy(&wb->lock);
 		pthread_cond_destroy(&wb->wake);
 		pthread_cond_destroy(&wb->done);
@@ -300,9 +257,9 @@ static int wb_start(struct nl_tier *t)
 	return 0;
 }
 
-static void wb_stop(struct nl_tier *t)
+static void wb_stop(struct nl_tier_host *h)
 {
-	struct nl_wb *wb = &t->wb;
+	struct nl_wb *wb = &h->wb;
 
 	if (!wb->running)
 		return;
@@ -311,7 +268,7 @@ static void wb_stop(struct nl_tier *t)
 	pthread_cond_broadcast(&wb->wake);
 	pthread_mutex_unlock(&wb->lock);
 	/* a pass in progress stops between two files */
-	tier_writeback_abort(t->ctx);
+	tier_writeback_abort(h->ctx);
 	pthread_join(wb->thread, NULL);
 	wb->running = false;
 	wb->on = false;
@@ -320,33 +277,71 @@ static void wb_stop(struct nl_tier *t)
 	pthread_cond_destroy(&wb->done);
 }
 
-void nl_tier_start(struct nl_mount *m)
+/* ---- the host's tier ---- */
+
+int nl_tier_host_open(struct nl_tier_host *h, const struct tier_config *c, char *err,
+		      size_t errlen)
 {
-	struct nl_tier *t = m->tier;
+	struct tier_config cfg = *c;
 	char msg[1024] = "";
 	int r;
 
-	if (!t)
-		return;
-	r = tier_open(&t->cfg, &t->ctx, msg, sizeof(msg));
-	if (!r)
-		r = add_layers(m, t);
-	if (!r && t->cfg.layer_meta)
-		r = tier_meta_start(t->ctx);
-	/* queues the hot files not on NVM yet, after this start */
-	if (!r)
-		r = wb_start(t);
-	if (!r)
-		r = nl_tier_ctl_start(t);
+	/* windows are opened by the starts of the mounts, not by the service */
+	cfg.trace_at_open = false;
+	pthread_mutex_init(&h->cmd_lock, NULL);
+	r = tier_open(&cfg, &h->ctx, msg, sizeof(msg));
 	if (r) {
-		/* The mount is up already: serve every file from its layer. */
-		syslog(LOG_ERR, "nlayerfs: tiering off: %s", *msg ? msg : strerror(-r));
-		fprintf(stderr, "nlayerfs: tiering off: %s\n", *msg ? msg : strerror(-r));
-		wb_stop(t);
-		nl_tier_ctl_stop(t);
-		tier_close(t->ctx);
-		__atomic_store_n(&t->ctx, NULL, __ATOMIC_RELEASE);
+		snprintf(err, errlen, "tiering: %s", *msg ? msg : strerror(-r));
+		return r;
 	}
+	h->cfg = *c;
+	h->cfg.nvm_dir = strdup(c->nvm_dir);
+	h->cfg.hdd_dir = c->hdd_dir ? strdup(c->hdd_dir) : NULL;
+	if (c->layer_meta)
+		r = tier_meta_start(h->ctx);
+	if (!r)
+		r = wb_start(h);
+	if (r)
+		snprintf(err, errlen, "tiering: cannot start the tier threads: %s", strerror(-r));
+	return r;
+}
+
+void nl_tier_host_close(struct nl_tier_host *h)
+{
+	wb_stop(h);
+	tier_close(h->ctx);
+	h->ctx = NULL;
+	tier_config_free(&h->cfg);
+	pthread_mutex_destroy(&h->cmd_lock);
+}
+
+bool nl_tier_host_idle(struct nl_tier_host *h)
+{
+	struct tier_meta_status ms;
+	bool busy;
+
+	if (tier_trace_active(h->ctx) || tier_wait_idle(h->ctx, 0) ||
+	    (!tier_meta_status(h->ctx, &ms) && ms.pending))
+		return false;
+	if (!h->wb.running)
+		return true;
+	pthread_mutex_lock(&h->wb.lock);
+	busy = h->wb.busy || h->wb.asked != h->wb.finished;
+	pthread_mutex_unlock(&h->wb.lock);
+	return !busy;
+}
+
+/* ---- one mount ---- */
+
+/* At FUSE INIT, before the kernel sends any request: this start's trace. */
+void nl_tier_start(struct nl_mount *m)
+{
+	struct nl_tier *t = m->tier;
+
+	if (!t || !t->ctx || !t->cfg.trace)
+		return;
+	t->trace_gen = tier_trace_begin(t->ctx);
+	t->tracing = true;
 }
 
 void nl_tier_stop(struct nl_mount *m)
@@ -355,12 +350,11 @@ void nl_tier_stop(struct nl_mount *m)
 
 	if (!t)
 		return;
-	/* first: a control command may be waiting for a pass */
-	wb_stop(t);
 	nl_tier_ctl_stop(t);
-	tier_close(t->ctx);
+	/* the start is over with its mount at the latest */
+	if (t->tracing)
+		tier_trace_end(t->ctx, t->trace_gen);
 	tier_config_free(&t->cfg);
-	pthread_mutex_destroy(&t->cmd_lock);
 	free(t->layer_of);
 	free(t);
 	m->tier = NULL;
@@ -431,6 +425,7 @@ int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags
 	if (tl < 0 || (flags & O_ACCMODE) != O_RDONLY ||
 	    nl_lower_lstat(m, layer, path, &st) || !S_ISREG(st.st_mode))
 		return nl_tier_open_layer_file(m, layer, path, flags);
-	tier_trace_open(ctx, tl, path, (uint64_t)st.st_size);
+	if (t->cfg.trace && tier_trace_open(ctx, tl, path, (uint64_t)st.st_size))
+		__atomic_fetch_add(&t->traced, 1, __ATOMIC_RELAXED);
 	return open_tiered(m, ctx, layer, tl, path, flags, &st, range);
 }

@@ -1,52 +1,80 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The union mount's side of tiering: the tier context of a mount, the
- * map from union layers to tier layers, and the control socket.
+ * The union mount's side of tiering: the host's shared tier, the map from
+ * a mount's union layers to tier layers, and the control socket.
  */
 #ifndef NLAYERFS_FS_TIER_GLUE_H
 #define NLAYERFS_FS_TIER_GLUE_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "tier/tier.h"
 
 struct nl_mount;
+struct nl_options;
 
-/* The background thread of a mount: the hot files of earlier starts once
- * this start is over, write-back after each trace window or when asked. */
+/* The host's background thread: write-back after each trace window or
+ * when asked. */
 struct nl_wb {
 	pthread_t thread;
 	bool running;		/* thread running */
 	bool on;		/* write-back available (hdd=) */
-	bool hot_due;		/* earlier starts' hot files not queued yet */
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	bool stop, exited;
-	bool retry;		/* busy files left: another pass soon */
+	bool busy;		/* a pass runs */
 	uint64_t asked, finished;	/* passes requested / completed */
 	int last_rc;
 	struct tier_wb_result last;
 	uint64_t passes;
 };
 
-struct nl_tier {
+/* The tier of a host service, shared by every mount it serves. */
+struct nl_tier_host {
 	struct tier_config cfg;
-	struct nl_mount *m;
 	struct tier_ctx *ctx;
+	struct nl_wb wb;
+	pthread_mutex_t cmd_lock;	/* one control command at a time */
+	/* the service's part of the status: pid, mounts */
+	void (*put_status)(void *arg, FILE *f);
+	void *arg;
+};
+
+/* One mount's view of the host tier. */
+struct nl_tier {
+	struct tier_config cfg;	/* this mount's settings (trace=off...) */
+	struct nl_mount *m;
+	struct nl_tier_host *host;
+	struct tier_ctx *ctx;	/* the host's */
 	int *layer_of;		/* union layer -> tier layer, -1 for the upper */
 	int n_layers;
+	char mountpoint[PATH_MAX];
 	char sock_path[108];	/* the control socket, empty when none */
 	int listen_fd;
 	pthread_t thread;
 	bool thread_on;
-	pthread_mutex_t cmd_lock;	/* one control command at a time */
-	struct nl_wb wb;
+	bool tracing;		/* this mount's start is in trace_gen */
+	uint64_t trace_gen;
+	uint64_t traced;	/* first opens this mount recorded */
 };
 
+/* tier_glue.c: the host's tier */
+int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char *err,
+			size_t errlen);
+int nl_tier_host_open(struct nl_tier_host *h, const struct tier_config *c, char *err,
+		      size_t errlen);
+void nl_tier_host_close(struct nl_tier_host *h);
+/* No trace window, queue, copy, image build or write-back pass going on. */
+bool nl_tier_host_idle(struct nl_tier_host *h);
+/* Serve @m from @h's tier: register its layers, listen on its control
+ * socket. @mountpoint: its real path (never resolved through the mount). */
+int nl_tier_attach(struct nl_mount *m, struct nl_tier_host *h, const char *mountpoint,
+		   char *err, size_t errlen);
+
 /* tier_ctl.c: the control socket of a mount */
-/* Listen on t->sock_path, set before the mount: resolving the mountpoint
- * from inside the daemon would wait on the mount itself. */
 int nl_tier_ctl_start(struct nl_tier *t);
 void nl_tier_ctl_stop(struct nl_tier *t);
 /* The socket path of @mountpoint (absolute): the tool computes the same. */
@@ -54,8 +82,6 @@ int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len);
 
 /* tier_glue.c: ask for a write-back pass; with @wait, wait for it and get
  * its figures in @res. Returns the pass's result, or -ENOENT without hdd=. */
-int nl_tier_writeback_now(struct nl_tier *t, bool wait, struct tier_wb_result *res);
-/* A pass soon: files were left busy. */
-void nl_tier_writeback_retry(struct nl_tier *t);
+int nl_tier_writeback_now(struct nl_tier_host *h, bool wait, struct tier_wb_result *res);
 
 #endif

@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The host service of an NVM directory: one process opens the tier (the
+ * index pool, the promotion workers, the metadata thread) once and serves
+ * every tiered mount of that directory, each in its own FUSE session.
+ *
+ * A mount invocation connects to NVM/host.sock (SOCK_SEQPACKET), or starts
+ * the service when nothing answers. It mounts itself, exactly as a mount
+ * without tiering does, and sends the service its cwd, the mountpoint's
+ * real path, its argv and the /dev/fuse descriptor; the service answers
+ * "ok" once the mount is served or "error MESSAGE". The service exits when
+ * it has had no mount and no tier work for host_idle seconds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/host.h"
+#include "fs/nlayerfs.h"
+#include "fs/tier_glue.h"
+
+#define HOST_SOCK "host.sock"
+#define HOST_LOCK "host.lock"
+#define REQ_MAX (256 * 1024)
+#define START_WAIT_MS 15000	/* a cold pool open with its bad-block check */
+
+/* One mount the service serves. */
+struct host_mount {
+	struct host_mount *next;
+	struct nl_host *host;
+	struct nl_options opt;
+	struct nl_mount m;
+	struct fuse_session *se;
+	int conn;		/* the invocation, told when the mount is gone */
+	char *mountpoint;
+	pthread_t thread;
+};
+
+struct nl_host {
+	struct nl_tier_host tier;
+	char dir[PATH_MAX];
+	int listen_fd;
+	pthread_mutex_t lock;	/* mounts */
+	struct host_mount *mounts;
+	unsigned n_mounts;
+};
+
+/* ---- shared by both sides ---- */
+
+static int host_path(const char *dir, const char *name, char *out, size_t len)
+{
+	return snprintf(out, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+static int sock_addr(const char *dir, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	return host_path(dir, HOST_SOCK, sa->sun_path, sizeof(sa->sun_path));
+}
+
+static void __attribute__((noinline)) say_too_long(const char *dir, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "nvm=%s: too long a path for its service socket %s/" HOST_SOCK
+		 " (at most %zu bytes); use a shorter one", dir, dir,
+		 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* ---- the service: status ---- */
+
+static void put_host_status(void *arg, FILE *f)
+{
+	struct nl_host *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	fprintf(f, "host_pid %d\nhost_nvm %s\nhost_mounts %u\n", (int)getpid(), h->dir,
+		h->n_mounts);
+	for (struct host_mount *hm = h->mounts; hm; hm = hm->next)
+		fprintf(f, "host_mount %s\n", hm->mountpoint);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- the service: one mount ---- */
+
+static void hm_free(struct host_mount *hm)
+{
+	if (hm->se)
+		fuse_session_destroy(hm->se);
+	nl_mount_free(&hm->m);
+	nl_options_free(&hm->opt);
+	if (hm->conn >= 0)
+		close(hm->conn);
+	free(hm->mountpoint);
+	free(hm);
+}
+
+static void *mount_main(void *arg)
+{
+	struct host_mount *hm = arg;
+	struct nl_host *h = hm->host;
+	struct host_mount **p;
+
+	nl_run_loop(hm->se, &hm->opt);
+	syslog(LOG_INFO, "%s: unmounted", hm->mountpoint);
+	/* a foreground invocation waits for this */
+	send(hm->conn, "gone", 4, MSG_NOSIGNAL);
+	pthread_mutex_lock(&h->lock);
+	for (p = &h->mounts; *p && *p != hm; p = &(*p)->next)
+		;
+	if (*p)
+		*p = hm->next;
+	pthread_mutex_unlock(&h->lock);
+	hm_free(hm);
+	pthread_mutex_lock(&h->lock);
+	h->n_mounts--;
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* Settings that are the host's, not a mount's: a mount that asks for
+ * other values is told they apply when the service starts again. */
+static void differing(const struct tier_config *h, const struct tier_config *m, char *out,
+		      size_t len)
+{
+	size_t n = 0;
+
+#define DIFF(field, key)                                                                   \
+	if (h->field != m->field && n < len)                                                \
+		n += (size_t)snprintf(out + n, len - n, "%s" key, n ? ", " : "");
+	DIFF(nvm_size, "nvm_size")
+	DIFF(workers, "workers")
+	DIFF(promote, "promote")
+	DIFF(index_size, "index_size")
+	DIFF(trace_window, "trace_window")
+	DIFF(trace_quiet, "trace_quiet")
+	DIFF(range_threshold, "range_threshold")
+	DIFF(layer_meta, "layer_meta")
+	DIFF(writeback, "writeback")
+	DIFF(host_idle, "host_idle")
+#undef DIFF
+	if ((!h->hdd_dir) != (!m->hdd_dir) || (h->hdd_dir && strcmp(h->hdd_dir, m->hdd_dir)))
+		n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%shdd", n ? ", " : "");
+}
+
+/* The request: cwd, real mountpoint, then argv, NUL-separated. */
+static int split_request(char *buf, size_t len, char **cwd, char **mnt, char ***argv, int *argc)
+{
+	size_t n = 0;
+	char **v;
+
+	if (!len || buf[len - 1])
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		n += !buf[i];
+	if (n < 3)
+		return -EINVAL;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*cwd = buf;
+	*mnt = buf + strlen(buf) + 1;
+	buf = *mnt + strlen(*mnt) + 1;
+	*argc = (int)n - 2;
+	for (int i = 0; i < *argc; i++, buf += strlen(buf) + 1)
+		v[i] = buf;
+	*argv = v;
+	return 0;
+}
+
+/* Options relative to the invocation's directory: parsed there. Mount
+ * requests are handled one at a time, and no other thread of the service
+ * uses a relative path. */
+static int parse_in(struct host_mount *hm, const char *cwd, int argc, char **argv, char *err,
+		    size_t errlen)
+{
+	int r;
+
+	if (chdir(cwd)) {
+		snprintf(err, errlen, "the service cannot enter %s: %s", cwd, strerror(errno));
+		return -errno;
+	}
+	r = nl_options_parse(argc, argv, &hm->opt, err, errlen);
+	if (!r)
+		r = nl_image_layers(&hm->opt, err, errlen);
+	if (!r)
+		r = nl_mount_setup(&hm->m, &hm->opt, err, errlen);
+	if (chdir("/"))
+		r = r ? r : -errno;
+	return r;
+}
+
+static int start_session(struct host_mount *hm, const char *prog, int fuse_fd, char *err,
+			 size_t errlen)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char dev[32];
+	int r = -EIO;
+
+	if (nl_fuse_args(&args, prog, &hm->opt)) {
+		snprintf(err, errlen, "mount options too long");
+		goto out;
+	}
+	hm->se = fuse_session_new(&args, &nl_union_ops, sizeof(nl_union_ops), &hm->m);
+	if (!hm->se) {
+		snprintf(err, errlen, "cannot create the FUSE session");
+		goto out;
+	}
+	hm->m.se = hm->se;
+	/* libfuse takes a mounted /dev/fuse descriptor by this name */
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", fuse_fd);
+	if (fuse_session_mount(hm->se, dev)) {
+		snprintf(err, errlen, "cannot serve the /dev/fuse descriptor of %s", hm->mountpoint);
+		goto out;
+	}
+	r = 0;
+out:
+	fuse_opt_free_args(&args);
+	return r;
+}
+
+static int serve_mount(struct nl_host *h, struct host_mount *hm, char *buf, size_t len,
+		       int fuse_fd, char *msg, size_t msglen)
+{
+	char *cwd, *mnt, **argv = NULL, diff[256] = "";
+	pthread_attr_t attr;
+	int argc, r;
+
+	r = split_request(buf, len, &cwd, &mnt, &argv, &argc);
+	if (r) {
+		snprintf(msg, msglen, "a malformed mount request");
+		return r;
+	}
+	hm->mountpoint = strdup(mnt);
+	r = hm->mountpoint ? parse_in(hm, cwd, argc, argv, msg, msglen) : -ENOMEM;
+	if (!r && !hm->m.tier) {
+		snprintf(msg, msglen, "no NVM directory in the options of %s", mnt);
+		r = -EINVAL;
+	}
+	if (!r)
+		r = nl_tier_attach(&hm->m, &h->tier, mnt, msg, msglen);
+	if (!r)
+		r = start_session(hm, argv[0], fuse_fd, msg, msglen);
+	free(argv);
+	if (r)
+		return r;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&h->lock);
+	r = -pthread_create(&hm->thread, &attr, mount_main, hm);
+	if (!r) {
+		hm->next = h->mounts;
+		h->mounts = hm;
+		h->n_mounts++;
+	}
+	pthread_mutex_unlock(&h->lock);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		snprintf(msg, msglen, "cannot start a thread: %s", strerror(-r));
+		return r;
+	}
+	differing(&h->tier.cfg, &hm->m.tier->cfg, diff, sizeof(diff));
+	snprintf(msg, msglen, "ok");
+	if (*diff)
+		snprintf(msg, msglen, "ok\nthe tier service of %s (pid %d) runs with other "
+			 "settings of %s; this mount's apply when it starts again (it exits "
+			 "after host_idle seconds without mounts)", h->dir, (int)getpid(), diff);
+	syslog(LOG_INFO, "%s: mounted", mnt);
+	return 0;
+}
+
+static int recv_request(int conn, char *buf, size_t cap, size_t *len, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cb;
+	struct iovec iov = { buf, cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
+
+	*fd = -1;
+	if (n <= 0)
+		return n ? -errno : -ECONNRESET;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	*len = (size_t)n;
+	return *fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EINVAL : 0;
+}
+
+static void handle_request(struct nl_host *h, int conn)
+{
+	struct host_mount *hm = calloc(1, sizeof(*hm));
+	char *buf = malloc(REQ_MAX), msg[PATH_MAX + 1024] = "";
+	size_t len = 0;
+	int fuse_fd = -1, r;
+
+	r = hm && buf ? recv_request(conn, buf, REQ_MAX, &len, &fuse_fd) : -ENOMEM;
+	if (!r) {
+		hm->host = h;
+		hm->conn = conn;
+		hm->m.workfd = -1;
+		r = serve_mount(h, hm, buf, len, fuse_fd, msg, sizeof(msg));
+	}
+	if (r && !*msg)
+		snprintf(msg, sizeof(msg), "%s", strerror(-r));
+	if (r) {
+		char reply[sizeof(msg) + 8];
+		int n = snprintf(reply, sizeof(reply), "error %s", msg);
+
+		send(conn, reply, (size_t)n, MSG_NOSIGNAL);
+		syslog(LOG_WARNING, "mount refused: %s", msg);
+		if (hm) {
+			hm->conn = -1;
+			hm_free(hm);
+		}
+		if (fuse_fd >= 0 && (!hm || !hm->se))
+			close(fuse_fd);
+		close(conn);
+	} else {
+		send(conn, msg, strlen(msg), MSG_NOSIGNAL);
+	}
+	free(buf);
+}
+
+/* ---- the service: start, serve, exit ---- */
+
+static int listen_on(struct nl_host *h, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (sock_addr(h->dir, &sa)) {
+		say_too_long(h->dir, err, errlen);
+		return -ENAMETOOLONG;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* a socket left by a service that was killed: we hold the lock */
+	unlink(sa.sun_path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(sa.sun_path, 0600) ||
+	    listen(fd, 64)) {
+		snprintf(err, errlen, "cannot listen on %s: %s", sa.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	h->listen_fd = fd;
+	return 0;
+}
+
+/* Containers open many files, and every mount holds layer descriptors. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void detach(bool keep_stderr)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	setsid();
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		/* a foreground start keeps its messages (and sanitizer reports) */
+		if (!keep_stderr)
+			dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	if (chdir("/"))
+		syslog(LOG_WARNING, "cannot enter /: %m");
+	umask(0);
+	prctl(PR_SET_NAME, "nlayerfs-host");
+	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+}
+
+static bool idle_now(struct nl_host *h)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->n_mounts;
+	pthread_mutex_unlock(&h->lock);
+	return !n && nl_tier_host_idle(&h->tier);
+}
+
+static void serve_host(struct nl_host *h)
+{
+	long idle_since = -1, limit = (long)h->tier.cfg.host_idle * 1000L;
+	char path[PATH_MAX + 16];
+	struct pollfd p = { .fd = h->listen_fd, .events = POLLIN };
+
+	for (;;) {
+		if (poll(&p, 1, 200) > 0) {
+			int conn = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (conn >= 0)
+				handle_request(h, conn);
+			idle_since = -1;
+			continue;
+		}
+		if (!idle_now(h))
+			idle_since = -1;
+		else if (idle_since < 0)
+			idle_since = now_ms();
+		if (idle_since >= 0 && now_ms() - idle_since >= limit)
+			break;
+	}
+	/* no new client from here on; one that connected meanwhile sees the
+	 * connection closed and starts a service again */
+	close(h->listen_fd);
+	if (!host_path(h->dir, HOST_SOCK, path, sizeof(path)))
+		unlink(path);
+	syslog(LOG_INFO, "%s: idle for %u s, exiting", h->dir, h->tier.cfg.host_idle);
+}
+
+static void tell(int fd, const char *msg)
+{
+	if (write(fd, msg, strlen(msg)) < 0)
+		syslog(LOG_WARNING, "cannot answer the starting mount: %m");
+	close(fd);
+}
+
+/* The grandchild of the first mount: never returns. @report gets "ok",
+ * "busy" (another service holds the lock) or "error MESSAGE". */
+static void __attribute__((noreturn)) run_service(const char *dir, const struct tier_config *cfg,
+						  bool foreground, int report)
+{
+	static struct nl_host h;	/* the process's one host */
+	char path[PATH_MAX + 16], err[PATH_MAX + 1024] = "", msg[sizeof(err) + 8];
+	int lock;
+
+	detach(foreground);
+	snprintf(h.dir, sizeof(h.dir), "%s", dir);
+	pthread_mutex_init(&h.lock, NULL);
+	host_path(dir, HOST_LOCK, path, sizeof(path));
+	lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0) {
+		snprintf(msg, sizeof(msg), "error cannot open %s: %s", path, strerror(errno));
+		tell(report, msg);
+		_exit(1);
+	}
+	if (flock(lock, LOCK_EX | LOCK_NB)) {
+		tell(report, "busy");
+		_exit(0);
+	}
+	if (nl_tier_host_open(&h.tier, cfg, err, sizeof(err)) || listen_on(&h, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "error %s", err);
+		tell(report, msg);
+		_exit(1);
+	}
+	h.tier.put_status = put_host_status;
+	h.tier.arg = &h;
+	syslog(LOG_INFO, "%s: tier service started", dir);
+	tell(report, "ok");
+	serve_host(&h);
+	nl_tier_host_close(&h.tier);
+	_exit(0);
+}
+
+/* ---- the mount invocation ---- */
+
+/* Fork the service off, twice, so that it is nobody's child; its answer
+ * comes through a pipe: 0 (started), -EAGAIN (another one is starting) or
+ * an error with its message in @err. */
+static int start_service(const char *dir, const struct tier_config *cfg, bool foreground,
+			 char *err, size_t errlen)
+{
+	char buf[PATH_MAX + 1024];
+	ssize_t n, got = 0;
+	int pfd[2], st;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		if (fork() == 0)
+			run_service(dir, cfg, foreground, pfd[1]);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	while (pid > 0 && (n = read(pfd[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(pfd[0]);
+	buf[got] = 0;
+	if (pid < 0)
+		return -errno;
+	if (!strcmp(buf, "ok"))
+		return 0;
+	if (!strcmp(buf, "busy"))
+		return -EAGAIN;
+	snprintf(err, errlen, "%s", !strncmp(buf, "error ", 6) ? buf + 6 :
+		 "the tier service died while starting (see the system log)");
+	return -EIO;
+}
+
+static int try_connect(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (!connect(fd, (const struct sockaddr *)sa, sizeof(*sa)))
+		return fd;
+	close(fd);
+	return -errno;
+}
+
+static int connect_or_start(const char *dir, const struct tier_config *cfg, bool foreground,
+			    char *err, size_t errlen)
+{
+	long deadline = now_ms() + START_WAIT_MS;
+	struct sockaddr_un sa;
+	int fd, r;
+
+	if (sock_addr(dir, &sa)) {
+		say_too_long(dir, err, errlen);
+		return -ENAMETOOLONG;
+	}
+	while (now_ms() < deadline) {
+		fd = try_connect(&sa);
+		if (fd >= 0)
+			return fd;
+		r = start_service(dir, cfg, foreground, err, errlen);
+		if (r && r != -EAGAIN)
+			return r;
+		if (r)
+			sleep_ms(50);	/* the other starter's service will answer */
+	}
+	snprintf(err, errlen, "the tier service of %s does not answer at %s", dir, sa.sun_path);
+	return -ETIMEDOUT;
+}
+
+static int send_request(int fd, const char *cwd, const char *mnt, int argc, char **argv,
+			int fuse_fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cb;
+	char *buf = malloc(REQ_MAX);
+	size_t len = 0;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	struct cmsghdr *c;
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (int i = -2; i < argc && !r; i++) {
+		const char *s = i == -2 ? cwd : i == -1 ? mnt : argv[i];
+		size_t n = strlen(s) + 1;
+
+		if (len + n > REQ_MAX)
+			r = -E2BIG;
+		else
+			memcpy(buf + len, s, n), len += n;
+	}
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	memset(&cb, 0, sizeof(cb));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fuse_fd, sizeof(int));
+	if (!r && sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+		r = -errno;
+	free(buf);
+	return r;
+}
+
+/* "ok" (with warnings after a newline), "error MESSAGE"; -ECONNRESET when
+ * the service went away before it answered. */
+static int read_reply(int fd, char *buf, size_t len)
+{
+	ssize_t n = recv(fd, buf, len - 1, 0);
+
+	if (n <= 0)
+		return -ECONNRESET;
+	buf[n] = 0;
+	return 0;
+}
+
+/* One try: reach the service, hand it the mount, read its answer. */
+static int ask_service(const char *dir, const struct tier_config *cfg, struct nl_options *o,
+		       const char *mnt, int argc, char **argv, int fuse_fd, int *conn,
+		       char *reply, size_t len)
+{
+	char cwd[PATH_MAX];
+	int fd, r;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), "/");
+	fd = connect_or_start(dir, cfg, o->foreground, reply, len);
+	if (fd < 0) {
+		snprintf(reply + strlen(reply), len - strlen(reply), "%s", "");
+		return fd;
+	}
+	r = send_request(fd, cwd, mnt, argc, argv, fuse_fd);
+	if (!r)
+		r = read_reply(fd, reply, len);
+	if (r)
+		close(fd);
+	else
+		*conn = fd;
+	return r;
+}
+
+/* With -f: stay until the mount is gone (the service says so, or dies). */
+static void wait_gone(int conn)
+{
+	char buf[16];
+
+	while (recv(conn, buf, sizeof(buf), 0) < 0 && errno == EINTR)
+		;
+}
+
+static int mount_here(struct nl_options *o, struct fuse_session **se)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	int r = -EIO;
+
+	if (nl_fuse_args(&args, "nlayerfs", o)) {
+		fprintf(stderr, "nlayerfs: mount options too long\n");
+		goto out;
+	}
+	*se = fuse_session_new(&args, &nl_union_ops, sizeof(nl_union_ops), NULL);
+	if (!*se)
+		goto out;
+	if (fuse_session_mount(*se, o->mountpoint)) {
+		fprintf(stderr, "nlayerfs: cannot mount on %s\n", o->mountpoint);
+		goto out;
+	}
+	r = 0;
+out:
+	fuse_opt_free_args(&args);
+	return r;
+}
+
+int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc, char **argv)
+{
+	char dir[PATH_MAX], mnt[PATH_MAX], reply[PATH_MAX + 2048] = "";
+	struct fuse_session *se = NULL;
+	int conn = -1, r = -ECONNRESET;
+
+	if (!realpath(cfg->nvm_dir, dir)) {
+		fprintf(stderr, "nlayerfs: nvm=%s: %s\n", cfg->nvm_dir, strerror(errno));
+		return 1;
+	}
+	if (!realpath(o->mountpoint, mnt)) {
+		fprintf(stderr, "nlayerfs: %s: %s\n", o->mountpoint, strerror(errno));
+		return 1;
+	}
+	if (mount_here(o, &se)) {
+		if (se)
+			fuse_session_destroy(se);
+		return 1;
+	}
+	/* a service that exits (idle) or dies as we ask: ask its successor */
+	for (int i = 0; i < 3 && r == -ECONNRESET; i++) {
+		*reply = 0;
+		r = ask_service(dir, cfg, o, mnt, argc, argv, fuse_session_fd(se), &conn, reply,
+				sizeof(reply));
+	}
+	if (r == -ECONNRESET)
+		snprintf(reply, sizeof(reply), "error the tier service of %s went away "
+			 "(see the system log)", dir);
+	if (r || strncmp(reply, "ok", 2)) {
+		fprintf(stderr, "nlayerfs: %s\n", !strncmp(reply, "error ", 6) ? reply + 6 :
+			*reply ? reply : strerror(-r));
+		fuse_session_unmount(se);
+		fuse_session_destroy(se);
+		if (conn >= 0)
+			close(conn);
+		return 1;
+	}
+	if (reply[2] == '\n')
+		fprintf(stderr, "nlayerfs: %s\n", reply + 3);
+	if (o->foreground)
+		wait_gone(conn);
+	close(conn);
+	/* the service holds the connection now: no unmount here */
+	fuse_session_destroy(se);
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One process serves every tiered mount of an NVM directory: the host
+ * service owns the tier (the index pool, the workers), and each mount
+ * invocation hands it the /dev/fuse descriptor of its mount.
+ */
+#ifndef NLAYERFS_FS_HOST_H
+#define NLAYERFS_FS_HOST_H
+
+#include "fs/nlayerfs.h"
+
+#include "fs/options.h"
+#include "tier/tier.h"
+
+struct nl_mount;
+
+/* mount.c: a mount's context and session, in either process model */
+extern const struct fuse_lowlevel_ops nl_union_ops;
+int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err, size_t errlen);
+void nl_mount_free(struct nl_mount *m);
+int nl_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o);
+int nl_run_loop(struct fuse_session *se, struct nl_options *o);
+
+/* host.c: mount through the host service of @cfg's NVM directory, starting
+ * it when none answers. Returns the exit status of the program. */
+int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc, char **argv);
+
+#endif

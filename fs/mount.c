@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A union mount's context and its FUSE session, the same whether the mount
+ * is served by its own process or by the host service of its NVM tier.
+ */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/host.h"
+#include "fs/nlayerfs.h"
+
+static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct nl_mount *m = userdata;
+	unsigned int want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+			    FUSE_CAP_SPLICE_READ | FUSE_CAP_EXPORT_SUPPORT;
+
+	if (!m->upper)
+		want |= FUSE_CAP_CACHE_SYMLINKS;
+	conn->want |= want & conn->capable;
+	/* Locks are kept by the kernel: one host, one mount. */
+	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* In the daemon, after the fork, before the kernel sends requests. */
+	nl_tier_start(m);
+}
+
+const struct fuse_lowlevel_ops nl_union_ops = {
+	.init = nl_op_init,
+	.lookup = nl_op_lookup,
+	.forget = nl_op_forget,
+	.forget_multi = nl_op_forget_multi,
+	.getattr = nl_op_getattr,
+	.setattr = nl_op_setattr,
+	.readlink = nl_op_readlink,
+	.mknod = nl_op_mknod,
+	.mkdir = nl_op_mkdir,
+	.symlink = nl_op_symlink,
+	.link = nl_op_link,
+	.unlink = nl_op_unlink,
+	.rmdir = nl_op_rmdir,
+	.rename = nl_op_rename,
+	.create = nl_op_create,
+	.open = nl_op_open,
+	.read = nl_op_read,
+	.write_buf = nl_op_write_buf,
+	.flush = nl_op_flush,
+	.release = nl_op_release,
+	.fsync = nl_op_fsync,
+	.opendir = nl_op_opendir,
+	.readdir = nl_op_readdir,
+	.releasedir = nl_op_releasedir,
+	.fsyncdir = nl_op_fsyncdir,
+	.statfs = nl_op_statfs,
+	.setxattr = nl_op_setxattr,
+	.getxattr = nl_op_getxattr,
+	.listxattr = nl_op_listxattr,
+	.removexattr = nl_op_removexattr,
+	.fallocate = nl_op_fallocate,
+	.copy_file_range = nl_op_copy_file_range,
+	.lseek = nl_op_lseek,
+};
+
+static int open_layer(struct nl_layer *l, const char *path, bool upper,
+		      char *err, size_t errlen)
+{
+	struct stat st;
+
+	l->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->fd < 0 || fstat(l->fd, &st)) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	l->path = strdup(path);
+	l->dev = st.st_dev;
+	l->upper = upper;
+	return l->path ? 0 : -ENOMEM;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	if (ftw->level == 0)
+		return 0;
+	return remove(path) ? -1 : 0;
+}
+
+/* workdir/work holds only temporaries of a previous run: empty it. */
+static int prepare_workdir(struct nl_mount *m, char *err, size_t errlen)
+{
+	char work[PATH_MAX];
+
+	if (snprintf(work, sizeof(work), "%s/work", m->opt->workdir) >= (int)sizeof(work))
+		return -ENAMETOOLONG;
+	if (mkdir(work, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", work, strerror(errno));
+		return -errno;
+	}
+	if (nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS)) {
+		snprintf(err, errlen, "cannot empty %s: %s", work, strerror(errno));
+		return -errno;
+	}
+	m->workfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->workfd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", work, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
+		       size_t errlen)
+{
+	size_t i;
+	int n = 0, r;
+
+	m->opt = o;
+	m->workfd = -1;
+	m->n_layers = o->n_lower + (o->upperdir ? 1 : 0);
+	m->layers = calloc(m->n_layers, sizeof(*m->layers));
+	m->table = calloc(NL_HASH_SIZE, sizeof(*m->table));
+	if (!m->layers || !m->table)
+		return -ENOMEM;
+	if (o->upperdir) {
+		r = open_layer(&m->layers[n++], o->upperdir, true, err, errlen);
+		if (r)
+			return r;
+		m->upper = &m->layers[0];
+		r = prepare_workdir(m, err, errlen);
+		if (r)
+			return r;
+	}
+	for (i = 0; i < o->n_lower; i++) {
+		r = open_layer(&m->layers[n++], o->lowerdirs[i], false, err, errlen);
+		if (r)
+			return r;
+	}
+	m->one_device = true;
+	for (n = 1; n < m->n_layers; n++)
+		if (m->layers[n].dev != m->layers[0].dev)
+			m->one_device = false;
+	pthread_rwlock_init(&m->ns, NULL);
+	pthread_rwlock_init(&m->names, NULL);
+	pthread_mutex_init(&m->ino_lock, NULL);
+	pthread_mutex_init(&m->root.lock, NULL);
+	m->root.name = "";
+	m->root.nlookup = 1;
+	m->root.gone_fd = -1;
+	m->root.type = S_IFDIR;
+	m->root.layer = 0;
+	m->root.lowest = m->n_layers - 1;
+	m->timeout = o->timeout;
+	return nl_tier_setup(m, err, errlen);
+}
+
+void nl_mount_free(struct nl_mount *m)
+{
+	struct nl_origin *o;
+	struct nl_linkcount *c;
+	int i;
+
+	nl_tier_stop(m);
+	for (i = 0; m->layers && i < m->n_layers; i++) {
+		if (m->layers[i].fd > 0)
+			close(m->layers[i].fd);
+		free(m->layers[i].path);
+	}
+	free(m->layers);
+	if (m->workfd >= 0)
+		close(m->workfd);
+	/* Nodes still referenced by the kernel at unmount are not tracked
+	 * in a list; the table holds every live one. */
+	for (i = 0; m->table && i < NL_HASH_SIZE; i++) {
+		while (m->table[i]) {
+			struct nl_node *n = m->table[i];
+
+			m->table[i] = n->hnext;
+			if (n->gone_fd >= 0)
+				close(n->gone_fd);
+			free(n->open_st);
+			free(n->name);
+			free(n);
+		}
+	}
+	free(m->table);
+	for (i = 0; i < NL_ORIGIN_BUCKETS; i++) {
+		while ((o = m->origins[i])) {
+			m->origins[i] = o->next;
+			free(o);
+		}
+	}
+	while ((c = m->linkcounts)) {
+		m->linkcounts = c->next;
+		free(c->upper_path);
+		free(c);
+	}
+}
+
+/* libfuse's own options: ours, then what the user passed through. */
+int nl_fuse_args(struct fuse_args *args, const char *prog,
+			   struct nl_options *o)
+{
+	char opts[8192];
+	int len;
+
+	/* Without an upper layer nothing can change: say so to the kernel
+	 * too, as containerd probes a read-only mount exactly so. Run by
+	 * root, mount as fuse-overlayfs does: setuid programs of an image
+	 * (su, sudo, ping) must work in its containers, and libfuse would
+	 * mount nosuid. "nosuid" given by the caller wins. */
+	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s%s%s",
+		       o->source ? o->source : "nlayerfs",
+		       o->upperdir ? "" : ",ro",
+		       geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
+		       geteuid() == 0 && !o->default_permissions ?
+		       ",default_permissions" : "",
+		       geteuid() == 0 && !o->nosuid ? ",suid" : "");
+	if (o->fuse_opts && *o->fuse_opts)
+		len += snprintf(opts + len, sizeof(opts) - len, ",%s", o->fuse_opts);
+	if (len >= (int)sizeof(opts))
+		return -E2BIG;
+	if (fuse_opt_add_arg(args, prog) || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opts))
+		return -ENOMEM;
+	if (o->debug && fuse_opt_add_arg(args, "-d"))
+		return -ENOMEM;
+	return 0;
+}
+
+int nl_run_loop(struct fuse_session *se, struct nl_options *o)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	const char *v;
+	int r;
+
+	if (!cfg)
+		return -ENOMEM;
+	v = nl_options_extra(o, "max_idle_threads");
+	fuse_loop_cfg_set_idle_threads(cfg, v ? (unsigned int)atoi(v) : 10);
+	v = nl_options_extra(o, "max_threads");
+	if (v)
+		fuse_loop_cfg_set_max_threads(cfg, atoi(v));
+	fuse_loop_cfg_set_clone_fd(cfg, nl_options_extra(o, "clone_fd") != NULL);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
