@@ -84,8 +84,15 @@ def warm_daemon_host_files(nl):
     mnt = os.path.join(WARM_DIR, "mnt")
     for d in ("layer", "nvm", "mnt"):
         os.makedirs(os.path.join(WARM_DIR, d), exist_ok=True)
-    r = subprocess.run([nl, "-o", f"lowerdir={WARM_DIR}/layer,nvm={WARM_DIR}/nvm", mnt],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    opts = f"lowerdir={WARM_DIR}/layer,nvm={WARM_DIR}/nvm"
+    # With a host tier service the pool is opened by the service: host_idle=0
+    # makes it exit at the unmount, so the next warm-up opens the pool again
+    # (a daemon without host_idle= refuses the option: mount without it).
+    for extra in (",host_idle=0", ""):
+        r = subprocess.run([nl, "-o", opts + extra, mnt],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            break
     if r.returncode == 0:
         os.listdir(mnt)
         subprocess.run(["fusermount3", "-u", mnt], stderr=subprocess.DEVNULL)
