@@ -320,6 +320,9 @@ bool nl_tier_host_idle(struct nl_tier_host *h)
 	struct tier_meta_status ms;
 	bool busy;
 
+	/* records still in the ring and an ended window not yet handled
+	 * are work to do: queued by the flush */
+	tier_trace_flush(h->ctx);
 	if (tier_trace_active(h->ctx) || tier_wait_idle(h->ctx, 0) ||
 	    (!tier_meta_status(h->ctx, &ms) && ms.pending))
 		return false;

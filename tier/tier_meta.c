@@ -339,7 +339,8 @@ static long next_job(struct tier_ctx *ctx, bool *verify, bool *changed)
 		if (s->l[i].want_build && s->l[i].fresh) {
 			s->l[i].want_build = s->l[i].fresh = false;
 			*verify = false;
-			*changed = false;
+			*changed = s->l[i].changed;
+			s->l[i].changed = false;
 			return (long)i;
 		}
 	}

@@ -36,10 +36,12 @@ cleanup() {
 }
 
 # mount_meta on|off [EXTRA]: read-only union of l1:l2, both on the HDD
-# tier. The daemon runs in the foreground so that its messages land in
-# $T/daemon.log.
+# tier. The mount runs in the foreground so that the tier service it
+# starts keeps its stderr: its messages land in $T/daemon.log. With
+# host_idle=0 the service exits right after the last unmount, so that
+# each mount here starts one with its own settings.
 mount_meta() {
-	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,nvm=$T/nvm,hdd=$T/hdd,trace_window=1,layer_meta=$1
+	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,nvm=$T/nvm,hdd=$T/hdd,trace_window=1,host_idle=0,layer_meta=$1
 	local i
 	"$NLAYERFS" nlayerfs "$MNT" -f -o "$opts${2:+,$2}" 2>>"$T/daemon.log" &
 	DPID=$!
@@ -56,9 +58,13 @@ started() {
 }
 
 umount_meta() {
+	local host
+	host=$(status_of host_pid)
 	fusermount3 -u "$MNT" || return 1
 	wait "$DPID" 2>/dev/null
 	DPID=""
+	# the service finishes its work (images, copies) and exits
+	while [ -n "$host" ] && [ -d "/proc/$host" ]; do sleep 0.05; done
 }
 
 status_of() { "$CTL" status --raw "$MNT" | awk -v k="$1" '$1 == k { print $2 }'; }
@@ -144,7 +150,8 @@ identical_with_images() {
 
 # strace the daemon during a cold walk: which calls reach the HDD layers.
 hdd_calls_during_walk() {
-	local pid=$DPID
+	local pid
+	pid=$(status_of host_pid)
 	strace -f -y -qq -p "$pid" -o "$T/strace" \
 		-e trace=newfstatat,statx,openat,getdents64,lgetxattr,llistxattr,getxattr,listxattr &
 	local spid=$!
@@ -258,7 +265,7 @@ promoted_read_without_hdd() {
 	[ "$(cat "$f")" != "$orig" ] || return 1
 	# no trace window: no verification walk while we look
 	mount_meta on trace=off,trace_window=600 || return 1
-	strace -f -y -qq -p "$DPID" -o "$T/strace" -e trace=%file,%desc &
+	strace -f -y -qq -p "$(status_of host_pid)" -o "$T/strace" -e trace=%file,%desc &
 	local spid=$!
 	sleep 1
 	[ "$(cat "$MNT/etc/group")" = "$orig" ] || { echo "read $(cat "$MNT/etc/group")"; return 1; }
@@ -285,14 +292,15 @@ changed_source_dropped() {
 }
 
 # Hot files of earlier starts that are not on NVM are queued once the start
-# is over (a window's time without a trace), not at the mount.
+# is over (trace_quiet seconds without a new first open), not at the mount,
+# and with the mount still there.
 hot_files_queued_after_start() {
 	local i p0
 	promote_group || return 1
 	mount_meta on trace=off,trace_window=600 || return 1
 	p0=$(status_of promoted_files)
 	"$CTL" evict "$MNT" "$MNT/etc/group" && umount_meta || return 1
-	mount_meta on trace=off,trace_window=3 || return 1
+	mount_meta on trace_quiet=2,trace_window=600 || return 1
 	[ "$(status_of promoted_files)" = $((p0 - 1)) ] && [ "$(status_of queue)" = 0 ] ||
 		{ echo "queued at the mount ($p0 promoted before)"; "$CTL" status "$MNT"; return 1; }
 	for i in $(seq 100); do

@@ -35,21 +35,18 @@ cleanup() {
 	[ -z "$T" ] || rm -rf "$T"
 }
 
-# The pid of the daemon serving $MNT (its command line names the mount).
+# The pid of the tier service serving $MNT.
 daemon_pid() {
 	local p
-	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $MNT "; then
-			echo "${p#/proc/}"
-			return 0
-		fi
-	done
-	return 1
+	p=$("$CTL" status --raw "$MNT" 2>/dev/null | awk '$1 == "host_pid" { print $2 }')
+	[ -n "$p" ] && echo "$p"
 }
 
-# mount_tier [EXTRA]: read-only union of l1:l2 with the tiers.
+# mount_tier [EXTRA]: read-only union of l1:l2 with the tiers. The tier
+# service exits as soon as it is idle after an unmount (host_idle=0), so
+# that a mount with other settings starts one with its own.
 mount_tier() {
-	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,nvm=$T/nvm,hdd=$T/hdd${1:+,$1}
+	local opts=lowerdir=$T/hdd/l1:$T/hdd/l2,nvm=$T/nvm,hdd=$T/hdd,host_idle=0${1:+,$1}
 	if [ "$SAN" = 1 ]; then
 		"$NLAYERFS" nlayerfs "$MNT" -f -o "$opts" 2>>"$T/san.log" &
 		local i
@@ -64,7 +61,7 @@ umount_tier() {
 	local pid
 	pid=$(daemon_pid)
 	fusermount3 -u "$MNT" || return 1
-	# the daemon closes the index after the unmount: let it finish
+	# the service finishes its work and closes the index: let it
 	while [ -n "$pid" ] && [ -d "/proc/$pid" ]; do sleep 0.05; done
 }
 
@@ -146,7 +143,7 @@ promoted_fstat_after_unlink() {
 	local pid rc=0
 	umount_tier || return 1
 	mkdir -p "$T/up" "$T/wk"
-	"$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1:$T/hdd/l2,upperdir=$T/up,workdir=$T/wk,nvm=$T/nvm,hdd=$T/hdd,trace=off,timeout=0" ||
+	"$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1:$T/hdd/l2,upperdir=$T/up,workdir=$T/wk,nvm=$T/nvm,hdd=$T/hdd,host_idle=0,trace=off,timeout=0" ||
 		return 1
 	pid=$(daemon_pid) || return 1
 	python3 - "$MNT/b" "$pid" "$T/nvm/objects/" <<'PY' || rc=1
@@ -271,7 +268,7 @@ kill_during_promotion() {
 
 config_file_enables_tiering() {
 	umount_tier || return 1
-	printf 'nvm = %s\nhdd = %s\n' "$T/nvm" "$T/hdd" >"$T/nlayerfs.conf"
+	printf 'nvm = %s\nhdd = %s\nhost_idle = 0\n' "$T/nvm" "$T/hdd" >"$T/nlayerfs.conf"
 	"$NLAYERFS" nlayerfs "$MNT" -o "lowerdir=$T/hdd/l1:$T/hdd/l2,config=$T/nlayerfs.conf" || return 1
 	"$CTL" status --raw "$MNT" | grep -q "^layer 0 .* hdd " && contents_identical
 }
