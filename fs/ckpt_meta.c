@@ -719,16 +719,17 @@ static int ensure_root(struct ckpt_ctx *c)
 int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 {
 	const struct zns_geometry *g;
-	int r = zns_open(c->dev_path, &c->dopts, &c->dev);
+	char why[512];
+	int r = zns_open_why(c->dev_path, &c->dopts, &c->dev, why, sizeof(why));
 
 	if (r == -EINVAL && (c->dopts.channels || c->dopts.ways)) {
 		snprintf(err, errlen, "zns=%s: refused with channels=%u,ways=%u (at least 1 each, "
-			 "channels x ways at most the zone count)", c->dev_path,
-			 c->dopts.channels, c->dopts.ways);
+			 "channels x ways at most the zone count): %s", c->dev_path,
+			 c->dopts.channels, c->dopts.ways, why);
 		return r;
 	}
 	if (r) {
-		snprintf(err, errlen, "zns=%s: %s", c->dev_path, strerror(-r));
+		snprintf(err, errlen, "zns=%s: %s", c->dev_path, *why ? why : strerror(-r));
 		return r;
 	}
 	g = zns_dev_geometry(c->dev);
@@ -740,6 +741,13 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	r = zns_store_new(c->dev, &c->sopts, &c->store);
+	if (r == -EINVAL) {
+		snprintf(err, errlen, "stripe_unit=%llu: must be a multiple of the block size "
+			 "(%u) that divides the zone capacity (%llu) of zns=%s",
+			 (unsigned long long)c->sopts.stripe_unit, g->block_size,
+			 (unsigned long long)g->zone_cap, c->dev_path);
+		return r;
+	}
 	/* the restored allocation takes this mount's admission= */
 	if (!r && c->alloc_blob) {
 		r = zns_store_restore_alloc(c->store, c->alloc_blob, c->alloc_len);

@@ -101,6 +101,14 @@ int zns_emu_create(const char *path, const struct zns_geometry *g);
 int zns_open(const char *path, const struct zns_open_opts *opts,
 	     struct zns_dev **devp);
 
+/**
+ * zns_open that also says why a device was refused: which header field of an
+ * emulator file is wrong, which geometry rule a channels/ways choice breaks,
+ * or what kind of file @path is instead. @why gets "" on success.
+ */
+int zns_open_why(const char *path, const struct zns_open_opts *opts,
+		 struct zns_dev **devp, char *why, size_t whylen);
+
 /** Close a device opened with zns_open. */
 void zns_close(struct zns_dev *dev);
 
