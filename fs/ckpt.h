@@ -98,6 +98,7 @@ struct ckpt_ctx {
 	struct zns_dev *dev;
 	struct zns_store *store;
 	PMEMobjpool *pop;
+	bool pool_created;	/* by this mount: it has no device identity yet */
 	void *alloc_blob;	/* loaded allocation image, until the store exists */
 	size_t alloc_len;
 	uint64_t *dead;		/* loaded per-zone dead bytes */

@@ -589,14 +589,88 @@ static int decode(struct ckpt_ctx *c, const void *p, size_t len, char *err, size
 	return 0;
 }
 
+#define PMEMOBJ_SIGNATURE "PMEMOBJ"
+
+static void damaged_pool(struct ckpt_ctx *c, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: the metadata pool is damaged: %s (a pool whose creation was "
+		 "cut off looks like this). Restore it from a backup; if it never held "
+		 "checkpoints, move it away and mount again", c->pool_path, what);
+}
+
+/*
+ * libpmemobj maps the file and trusts it: an empty or short file kills the
+ * process with SIGBUS, random bytes with SIGSEGV. Check what it would touch
+ * first: the whole pool is there and starts with an obj pool's signature.
+ */
+static int check_pool_file(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	char sig[sizeof(PMEMOBJ_SIGNATURE)] = "", what[160];
+	struct stat st;
+	int fd = open(c->pool_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", c->pool_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	n = pread(fd, sig, sizeof(sig), 0);
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file; move it away", c->pool_path);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size < CKPT_POOL_SIZE) {
+		snprintf(what, sizeof(what), st.st_size ? "it is %lld bytes, a pool is %llu"
+			 : "the file is empty", (long long)st.st_size,
+			 (unsigned long long)CKPT_POOL_SIZE);
+		damaged_pool(c, err, errlen, what);
+		return -EINVAL;
+	}
+	if (n != (ssize_t)sizeof(sig) || memcmp(sig, PMEMOBJ_SIGNATURE, sizeof(sig))) {
+		damaged_pool(c, err, errlen, "it does not start with a libpmemobj pool header");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A pool is created under a temporary name and renamed into place, so a
+ * creation that is cut off never leaves a half-made ckpt.pool. */
+static PMEMobjpool *create_pool(struct ckpt_ctx *c)
+{
+	PMEMobjpool *pop;
+	char *tmp;
+
+	if (asprintf(&tmp, "%s.new", c->pool_path) < 0)
+		return NULL;
+	unlink(tmp);
+	pop = pmemobj_create(tmp, CKPT_LAYOUT, CKPT_POOL_SIZE, 0600);
+	if (pop && rename(tmp, c->pool_path)) {
+		pmemobj_close(pop);
+		pop = NULL;
+	}
+	if (!pop)
+		unlink(tmp);
+	free(tmp);
+	return pop;
+}
+
 static int open_pool(struct ckpt_ctx *c, char *err, size_t errlen)
 {
 	struct ckpt_root *rp;
+	int r;
 
-	if (access(c->pool_path, F_OK) != 0)
-		c->pop = pmemobj_create(c->pool_path, CKPT_LAYOUT, CKPT_POOL_SIZE, 0600);
-	else
+	if (access(c->pool_path, F_OK) != 0) {
+		c->pop = create_pool(c);
+		c->pool_created = c->pop != NULL;
+	} else {
+		r = check_pool_file(c, err, errlen);
+		if (r)
+			return r;
 		c->pop = pmemobj_open(c->pool_path, CKPT_LAYOUT);
+	}
 	if (!c->pop) {
 		snprintf(err, errlen, "%s: cannot open the metadata pool: %s", c->pool_path,
 			 pmemobj_errormsg());
