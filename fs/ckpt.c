@@ -127,6 +127,8 @@ static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_
 	if (r)
 		return r;
 	c->sopts.zone_bw = zbw;
+	c->sopts.reserved_zones = 1;	/* zone 0 holds the device's identity label */
+	c->force_new_pool = nl_options_extra(o, "force_new_pool") != NULL;
 	c->dopts.zone_bw = zbw;
 	if (adm && !strcmp(adm, "strict")) {
 		c->sopts.admission = ZNS_ADMIT_STRICT;

@@ -341,7 +341,7 @@ static const char *const extra_opts[] = {
 	"range_threshold", "range_unit", "range_slack", "layer_meta", "writeback",
 	"config", "image", "zns", "meta", "zone_bw", "stripe_unit",
 	"bandwidth", "admission", "channels", "ways", "max_threads", "max_idle_threads",
-	"clone_fd", NULL
+	"clone_fd", "force_new_pool", NULL
 };
 
 static bool in_list(const char *const *list, const char *key)
@@ -986,6 +986,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  channels=N,ways=N       independent groups of a real device (it does not tell)\n"
 "  bandwidth=RATE          default bandwidth a tenant asks for\n"
 "  admission=fair|strict   when groups run out: share fairly, or refuse\n"
+"  force_new_pool          a new meta= pool takes a device that holds data (resets it)\n"
 "\n"
 "Unknown options are reported on stderr and otherwise ignored.\n",
 		progname, progname, progname, NL_DEFAULT_TIMEOUT,
