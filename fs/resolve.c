@@ -26,6 +26,15 @@
 
 #define NL_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
+/*
+ * openat2() refuses flags it does not know, where openat() ignores them;
+ * the kernel hands FUSE the open's f_flags, which carry internal bits
+ * (FMODE_EXEC for an execve). Only real open flags are passed on.
+ */
+#define NL_OPEN_FLAGS (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | \
+		       O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_DIRECTORY | O_NOFOLLOW | \
+		       O_NOATIME | O_CLOEXEC | O_PATH | __O_TMPFILE | FASYNC)
+
 /* The walk of kernels without openat2(): each directory with O_NOFOLLOW. */
 static int open_walk(int dfd, const char *rel, int flags, mode_t mode)
 {
@@ -63,7 +72,7 @@ toolong:
 static int open_once(int dfd, const char *rel, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (unsigned)(flags | O_CLOEXEC),
+		.flags = (unsigned)((flags & NL_OPEN_FLAGS) | O_CLOEXEC),
 		.mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0,
 		.resolve = NL_RESOLVE,
 	};
