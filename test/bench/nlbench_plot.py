@@ -17,7 +17,6 @@ none, the system one (/usr/bin/python3) draws instead.
 
 import argparse
 import json
-import math
 import os
 import re
 import subprocess
@@ -244,7 +243,7 @@ def start_panel(ax, plt, configs, what):
              if any(kind_colour(c["name"]) == COLOURS[k] for c in configs)]
     ax.legend([plt.Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in kinds],
               [k + (" overlayfs" if k == "kernel" else "") for k in kinds],
-              loc="lower right", fontsize=9)
+              loc="best", fontsize=9)
 
 
 def nvm_panel(ax, configs, refs=(), share_of=None):
@@ -273,7 +272,7 @@ def nvm_panel(ax, configs, refs=(), share_of=None):
     ax.set_xlabel("NVM bytes, MiB" + (" (% of all-nvm's)" if full else ""))
     ax.set_xlim(0, max(top, 1) * 1.3)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="best", fontsize=9)
 
 
 def by_name(configs, name):
