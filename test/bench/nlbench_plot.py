@@ -173,7 +173,7 @@ def draw_union(figures, png):
         kv = f"{k:.3g} {m['unit']}" if k < 100 else f"{k:.0f} {m['unit']}"
         ticks.append(f"{wrap(m['label'], 18)}\n(kernel {kv})")
     ax.set_xticks(range(len(measures)))
-    ax.set_xticklabels(ticks, fontsize=9)
+    ax.set_xticklabels(ticks, fontsize=8.5)
     ax.set_ylabel("slowdown vs kernel overlayfs, x" + (" (log scale)" if log else "") +
                   "\n(time / kernel's time; for MiB/s: kernel's MiB/s / its MiB/s)")
     ax.set_xlabel("measure (median of the repetitions; below the line = faster than the kernel)")
