@@ -178,7 +178,9 @@ def draw_union(figures, png):
                   "\n(time / kernel's time; for MiB/s: kernel's MiB/s / its MiB/s)")
     ax.set_xlabel("measure (median of the repetitions; below the line = faster than the kernel)")
     ax.grid(axis="y", alpha=0.3, which="both")
-    ax.legend(loc="upper left", fontsize=9)
+    # Above the plot: bars may reach any height.
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(others) + 1,
+              fontsize=9, frameon=False)
     save(fig, png)
     plt.close(fig)
 
