@@ -94,6 +94,8 @@ struct tier_obj {
 
 struct tier_qitem {
 	struct tier_qitem *next;
+	struct tier_qitem *hnext;	/* in qset while queued or copying */
+	uint64_t hash;
 	int layer;
 	char *path;
 	uint64_t order;
@@ -138,6 +140,7 @@ struct tier_ctx {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond, idle;
 	struct tier_qitem *qhead, *qtail;
+	struct tier_qitem **qset;	/* files queued or copying, by hash */
 	uint64_t qlen;
 	unsigned busy;
 	bool stopping;

@@ -17,9 +17,64 @@
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
 
+#define QSET_SIZE 4096
+
+static struct tier_qitem **qset_slot(struct tier_ctx *ctx, const struct tier_qitem *it)
+{
+	return &ctx->qset[it->hash % QSET_SIZE];
+}
+
+/* Under qlock: the same file queued or being copied. */
+static bool qset_has(struct tier_ctx *ctx, const struct tier_qitem *it)
+{
+	for (struct tier_qitem *o = *qset_slot(ctx, it); o; o = o->hnext)
+		if (o->hash == it->hash && o->layer == it->layer && !strcmp(o->path, it->path))
+			return true;
+	return false;
+}
+
+static void qset_remove(struct tier_ctx *ctx, struct tier_qitem *it)
+{
+	for (struct tier_qitem **pp = qset_slot(ctx, it); *pp; pp = &(*pp)->hnext)
+		if (*pp == it) {
+			*pp = it->hnext;
+			return;
+		}
+}
+
+static void qitem_free(struct tier_qitem *it)
+{
+	if (it)
+		free(it->path);
+	free(it);
+}
+
+/* Under qlock: insert by order (earliest-needed first). */
+static void queue_insert(struct tier_ctx *ctx, struct tier_qitem *it)
+{
+	struct tier_qitem **pp;
+
+	if (!ctx->qtail || ctx->qtail->order <= it->order) {
+		if (ctx->qtail)
+			ctx->qtail->next = it;
+		else
+			ctx->qhead = it;
+		ctx->qtail = it;
+	} else {
+		for (pp = &ctx->qhead; *pp && (*pp)->order <= it->order; pp = &(*pp)->next)
+			;
+		it->next = *pp;
+		*pp = it;
+	}
+	ctx->qlen++;
+}
+
+/* A file already queued, or being copied, is not queued again: two
+ * starts asking for it must not make two copies of it at once. */
 int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order)
 {
-	struct tier_qitem *it = calloc(1, sizeof(*it)), **pp;
+	struct tier_qitem *it = calloc(1, sizeof(*it));
+	int rc = 0;
 
 	if (!it || !(it->path = strdup(path))) {
 		free(it);
@@ -27,26 +82,22 @@ int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t 
 	}
 	it->layer = layer;
 	it->order = order;
+	it->hash = tier_hash_key("", path) + (uint64_t)layer;
 	pthread_mutex_lock(&ctx->qlock);
-	if (ctx->stopping) {
+	if (!ctx->qset && !(ctx->qset = calloc(QSET_SIZE, sizeof(*ctx->qset))))
+		rc = -ENOMEM;
+	else if (ctx->stopping)
+		rc = -ESHUTDOWN;
+	else if (qset_has(ctx, it))
+		rc = 1;
+	if (rc) {
 		pthread_mutex_unlock(&ctx->qlock);
-		free(it->path);
-		free(it);
-		return -ESHUTDOWN;
+		qitem_free(it);
+		return rc < 0 ? rc : 0;
 	}
-	if (!ctx->qtail || ctx->qtail->order <= order) {
-		if (ctx->qtail)
-			ctx->qtail->next = it;
-		else
-			ctx->qhead = it;
-		ctx->qtail = it;
-	} else {
-		for (pp = &ctx->qhead; *pp && (*pp)->order <= order; pp = &(*pp)->next)
-			;
-		it->next = *pp;
-		*pp = it;
-	}
-	ctx->qlen++;
+	it->hnext = *qset_slot(ctx, it);
+	*qset_slot(ctx, it) = it;
+	queue_insert(ctx, it);
 	pthread_cond_signal(&ctx->qcond);
 	pthread_mutex_unlock(&ctx->qlock);
 	return 0;
@@ -362,9 +413,9 @@ static void *worker_main(void *arg)
 		ctx->busy++;
 		pthread_mutex_unlock(&ctx->qlock);
 		promote_one(ctx, it->layer, it->path);
-		free(it->path);
-		free(it);
 		pthread_mutex_lock(&ctx->qlock);
+		qset_remove(ctx, it);
+		qitem_free(it);
 		ctx->busy--;
 		if (!ctx->qhead && !ctx->busy)
 			pthread_cond_broadcast(&ctx->idle);
@@ -401,9 +452,10 @@ void tier_workers_stop(struct tier_ctx *ctx)
 	ctx->nworkers = 0;
 	while ((it = ctx->qhead)) {
 		ctx->qhead = it->next;
-		free(it->path);
-		free(it);
+		qitem_free(it);
 	}
+	free(ctx->qset);
+	ctx->qset = NULL;
 	ctx->qtail = NULL;
 	ctx->qlen = 0;
 	pthread_cond_broadcast(&ctx->idle);

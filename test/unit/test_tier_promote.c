@@ -412,6 +412,53 @@ static void nvm_layer_evicts_copies(void **state)
 	tier_close(ctx);
 }
 
+static uint64_t queue_len(struct tier_ctx *ctx)
+{
+	struct tier_status st;
+
+	tier_status(ctx, &st);
+	return st.queue_len;
+}
+
+/* Two starts asking for the same file make one copy: a file is queued
+ * once, and not again while its copy runs. */
+static void queue_holds_file_once(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, false, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char fifo[PATH_MAX];
+	int wfd;
+
+	twrite(t->l1, "big", 100000, 1);
+	assert_int_equal(tier_promote_file(ctx, l, "big"), 0);
+	assert_int_equal(tier_promote_file(ctx, l, "big"), 0);
+	assert_int_equal(queue_len(ctx), 1);
+	assert_int_equal(tier_promote_file(ctx, l, "other"), 0);
+	assert_int_equal(queue_len(ctx), 2);
+	tier_close(ctx);
+
+	/* a FIFO holds its worker in open(): a copy in flight */
+	snprintf(fifo, sizeof(fifo), "%s/slow", t->l1);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	ctx = open_with(t, true, 0);
+	l = tier_layer_add(ctx, t->l1);
+	assert_int_equal(tier_promote_file(ctx, l, "slow"), 0);
+	usleep(100 * 1000);
+	assert_int_equal(queue_len(ctx), 1);
+	assert_int_equal(tier_promote_file(ctx, l, "slow"), 0);
+	assert_int_equal(queue_len(ctx), 1);
+	wfd = open(fifo, O_WRONLY);
+	assert_true(wfd >= 0);
+	close(wfd);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(queue_len(ctx), 0);
+	/* once done, it may be queued again */
+	assert_int_equal(tier_promote_file(ctx, l, "big"), 0);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	tier_close(ctx);
+}
+
 #define CRASH_FILES 60
 
 /* The child promotes until it is killed; it never returns. */
@@ -486,6 +533,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvm_layer_evicts_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(kill9_during_promotion, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_holds_file_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
