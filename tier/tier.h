@@ -64,7 +64,9 @@ struct tier_ctx;
 
 /* Open the tiers: creates NVM/objects and the index pool NVM/tier.index,
  * or reopens them (removing temp and unreferenced objects left by a crash).
- * A pool of a newer layout or a broken pool is refused, never rebuilt.
+ * A pool of a newer layout or a broken pool (empty, short, overwritten:
+ * loaded first in a child process, which may die of it) is refused with
+ * a message naming it, never rebuilt or changed.
  * Starts the trace window (if trace) and the workers (if promote). */
 int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, size_t errlen);
 /* Stop the workers (the current copy finishes or is dropped), fold the
