@@ -355,6 +355,8 @@ void nl_tier_stop(struct nl_mount *m)
 
 	if (!t)
 		return;
+	/* copies in flight stop now: the unmount must not wait for them */
+	tier_shutdown(t->ctx);
 	/* first: a control command may be waiting for a pass */
 	wb_stop(t);
 	nl_tier_ctl_stop(t);

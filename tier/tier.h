@@ -69,9 +69,13 @@ struct tier_ctx;
  * a message naming it, never rebuilt or changed.
  * Starts the trace window (if trace) and the workers (if promote). */
 int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, size_t errlen);
-/* Stop the workers (the current copy finishes or is dropped), fold the
- * remaining trace records into the index, close the pool. */
+/* Stop the workers (a copy in flight is dropped: its temp removed,
+ * nothing committed; a later open queues it again), fold the remaining
+ * trace records into the index, close the pool. */
 void tier_close(struct tier_ctx *ctx);
+/* The unmount has begun: copies in flight stop now and no new one starts,
+ * so that tier_close() is prompt. Lookups keep working. */
+void tier_shutdown(struct tier_ctx *ctx);
 
 /* Register a lower layer directory; returns its number (>= 0), used by every
  * call below. Identity: the directory name when it is a 64-hex chainID,

@@ -144,6 +144,7 @@ struct tier_ctx {
 	uint64_t qlen;
 	unsigned busy;
 	bool stopping;
+	_Atomic bool cancel;		/* unmount: copies in flight stop now */
 	pthread_t *workers;
 	unsigned nworkers;
 
@@ -200,6 +201,10 @@ int tier_trace_init(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);
 
 /* tier_promote.c */
+/* Every COPY_SYNC_BYTES a copy starts the write-out of what it wrote, so
+ * that its final fsync, which an unmount cannot interrupt, is short. */
+#define TIER_COPY_SYNC_BYTES (8ULL << 20)
+bool tier_cancelled(struct tier_ctx *ctx);
 int tier_workers_start(struct tier_ctx *ctx);
 void tier_workers_stop(struct tier_ctx *ctx);
 int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order);

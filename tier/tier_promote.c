@@ -199,11 +199,25 @@ int tier_evict_file(struct tier_ctx *ctx, int layer, const char *relpath)
 	return rc;
 }
 
-/* Copy @in to a new temp file in the objects dir, hashing on the way. */
+bool tier_cancelled(struct tier_ctx *ctx)
+{
+	return atomic_load_explicit(&ctx->cancel, memory_order_relaxed);
+}
+
+void tier_shutdown(struct tier_ctx *ctx)
+{
+	if (ctx)
+		atomic_store(&ctx->cancel, true);
+}
+
+/* Copy @in to a new temp file in the objects dir, hashing on the way.
+ * -ECANCELED at unmount: the temp is removed, the next mount copies
+ * again. */
 static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, uint8_t *digest)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char buf[1 << 16];
+	uint64_t done = 0;
 	ssize_t r = 0;
 	int out, rc = 0;
 
@@ -214,6 +228,10 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 		goto done;
 	}
 	while ((r = read(in, buf, sizeof(buf))) > 0) {
+		if (tier_cancelled(ctx)) {
+			rc = -ECANCELED;
+			goto done;
+		}
 		for (ssize_t off = 0; off < r;) {
 			ssize_t w = write(out, buf + off, (size_t)(r - off));
 
@@ -224,6 +242,9 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 			off += w;
 		}
 		EVP_DigestUpdate(md, buf, (size_t)r);
+		done += (uint64_t)r;
+		if (done % TIER_COPY_SYNC_BYTES < (uint64_t)r)
+			sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
 	}
 	if (r < 0)
 		rc = -errno;
@@ -412,7 +433,8 @@ static void *worker_main(void *arg)
 		ctx->qlen--;
 		ctx->busy++;
 		pthread_mutex_unlock(&ctx->qlock);
-		promote_one(ctx, it->layer, it->path);
+		if (!tier_cancelled(ctx))
+			promote_one(ctx, it->layer, it->path);
 		pthread_mutex_lock(&ctx->qlock);
 		qset_remove(ctx, it);
 		qitem_free(it);
@@ -441,6 +463,7 @@ void tier_workers_stop(struct tier_ctx *ctx)
 {
 	struct tier_qitem *it;
 
+	tier_shutdown(ctx);
 	pthread_mutex_lock(&ctx->qlock);
 	ctx->stopping = true;
 	pthread_cond_broadcast(&ctx->qcond);

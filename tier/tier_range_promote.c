@@ -112,7 +112,8 @@ static int pwrite_all(int fd, const char *buf, size_t len, off_t off)
 }
 
 /* Copy one extent at its own offset, hashing its bytes. */
-static int copy_extent(int in, int out, const struct tier_extent *x, char *buf, EVP_MD_CTX *md)
+static int copy_extent(struct tier_ctx *ctx, int in, int out, const struct tier_extent *x,
+		       char *buf, EVP_MD_CTX *md)
 {
 	for (uint64_t done = 0; done < x->len;) {
 		size_t want = x->len - done < COPY_CHUNK ? (size_t)(x->len - done) : COPY_CHUNK;
@@ -123,6 +124,8 @@ static int copy_extent(int in, int out, const struct tier_extent *x, char *buf, 
 			return -errno;
 		if (r == 0)
 			return -EAGAIN;	/* shorter than at fstat: it changed */
+		if (tier_cancelled(ctx))
+			return -ECANCELED;	/* unmount: the temp goes */
 		rc = pwrite_all(out, buf, (size_t)r, (off_t)(x->off + done));
 		if (rc)
 			return rc;
@@ -160,7 +163,7 @@ static int write_copy(struct tier_ctx *ctx, int in, const struct stat *st,
 		digest_u64(md, p->ext[i].len);
 	}
 	for (size_t i = 0; i < p->n && !rc; i++)
-		rc = copy_extent(in, out, &p->ext[i], buf, md);
+		rc = copy_extent(ctx, in, out, &p->ext[i], buf, md);
 	if (!rc && (fsync(out) < 0 || fstat(out, &ost) < 0))
 		rc = -errno;
 	if (!rc) {

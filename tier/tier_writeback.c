@@ -199,8 +199,9 @@ static int write_all(int fd, const char *buf, size_t n)
 	return 0;
 }
 
-/* @in to @dst: temp in the same directory, fsync, rename, fsync dir. */
-static int copy_durably(int in, char *dst)
+/* @in to @dst: temp in the same directory, fsync, rename, fsync dir.
+ * -ECANCELED when the pass is aborted: the temp goes. */
+static int copy_durably(struct tier_ctx *ctx, int in, char *dst)
 {
 	char tmp[PATH_MAX], *slash = strrchr(dst, '/');
 	const size_t bufsz = 1 << 20;
@@ -222,8 +223,13 @@ static int copy_durably(int in, char *dst)
 		free(buf);
 		return -errno;
 	}
-	while (!rc && (r = read(in, buf, bufsz)) > 0)
+	while (!rc && (r = read(in, buf, bufsz)) > 0) {
 		rc = write_all(out, buf, (size_t)r);
+		if (!rc && (atomic_load(&ctx->wb_abort) || tier_cancelled(ctx)))
+			rc = -ECANCELED;
+		if (!rc)
+			sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
 	if (!rc && r < 0)
 		rc = -errno;
 	if (!rc && fsync(out) < 0)
@@ -270,7 +276,7 @@ static int copy_and_commit(struct wb_run *w, int layer, const char *rel)
 		return -errno;
 	rc = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : make_parents(dst);
 	if (!rc)
-		rc = copy_durably(fd, dst);
+		rc = copy_durably(ctx, fd, dst);
 	/* changed while copying: the copy may be torn, do not name it */
 	if (!rc && (fstat(fd, &st2) < 0 || !tier_same_source(&st, &st2)))
 		rc = -EAGAIN;
@@ -562,6 +568,7 @@ int tier_writeback_file(struct tier_ctx *ctx, int layer, const char *relpath, bo
 void tier_writeback_abort(struct tier_ctx *ctx)
 {
 	atomic_store(&ctx->wb_abort, true);
+	tier_shutdown(ctx);
 }
 
 int tier_writeback_status(struct tier_ctx *ctx, struct tier_wb_status *s)

@@ -21,7 +21,7 @@ refused() {
 daemon_pid() {
 	local p
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $MNT\( \|$\)"; then
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- " $MNT\( \|$\)"; then
 			echo "${p#/proc/}"
 			return 0
 		fi
