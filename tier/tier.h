@@ -182,8 +182,21 @@ struct tier_status {
 	uint64_t cold_starts;		/* trace windows ever opened */
 	bool trace_active, promote_on;
 	uint64_t meta_bytes;		/* metadata images (in nvm_used) */
+	uint64_t scrubs;		/* scrubs completed */
+	uint64_t bad_copies;		/* copies that failed a check, dropped */
 };
 int tier_status(struct tier_ctx *ctx, struct tier_status *st);
+
+/* What one scrub did. */
+struct tier_scrub_result {
+	uint64_t checked;		/* distinct copies read and hashed */
+	uint64_t dropped;		/* failed (damaged, missing): dropped */
+};
+/* Check every NVM copy against the digest it is named by. A copy that
+ * fails is dropped from the index and logged: reads go to the layer file,
+ * and a later start promotes the file again. Runs without holding the
+ * index lock while it reads. -ECANCELED after tier_shutdown(). */
+int tier_scrub(struct tier_ctx *ctx, struct tier_scrub_result *res);
 
 /* ---- Metadata images of HDD layers ----
  *

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <libpmemobj.h>
+#include <openssl/evp.h>
 #include "tier/tier.h"
 
 #define TIER_ID_LEN 64			/* hex SHA-256 */
@@ -145,6 +146,7 @@ struct tier_ctx {
 	unsigned busy;
 	bool stopping;
 	_Atomic bool cancel;		/* unmount: copies in flight stop now */
+	_Atomic uint64_t scrubs, scrub_dropped;	/* copies failing a check */
 	pthread_t *workers;
 	unsigned nworkers;
 
@@ -240,5 +242,13 @@ int tier_range_set_copy(struct tier_ctx *ctx, struct tier_pentry *e, const uint8
 void tier_range_tx_clear_copy(struct tier_ctx *ctx, const struct tier_pentry *e);
 int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
 		       const struct stat *st);
+void tier_range_digest_head(EVP_MD_CTX *md, uint64_t size, const struct tier_extent *ext,
+			    size_t n);
+
+/* tier_scrub.c: checks of NVM copies against their digests */
+int tier_copy_check(struct tier_ctx *ctx, const char *path, const uint8_t *digest,
+		    const struct tier_extent *ext, size_t n, uint64_t size);
+void tier_copy_bad(struct tier_ctx *ctx, const char *layer_id, const char *rel,
+		   const char *path, int rc, const char *what);
 
 #endif

@@ -261,6 +261,18 @@ done:
 	return rc;
 }
 
+/* The copy as it reached NVM, read back, before the index names it: what
+ * the device stored must hash as what was read from the layer. */
+static int check_written(struct tier_ctx *ctx, int layer, const char *rel, const char *tmp,
+			 const uint8_t *digest)
+{
+	int rc = tier_copy_check(ctx, tmp, digest, NULL, 0, 0);
+
+	if (rc && rc != -ECANCELED)
+		tier_copy_bad(ctx, ctx->layers[layer].id, rel, tmp, rc, "right after the copy");
+	return rc == -ECANCELED || rc == -ENOMEM ? rc : rc ? -EBADMSG : 0;
+}
+
 /* The same source file, unchanged, as far as a copy cares: a rewrite in
  * place changes the mtime, a replacement the inode. */
 bool tier_same_source(const struct stat *a, const struct stat *b)
@@ -362,6 +374,8 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 		rc = -EAGAIN;
 	}
 	close(fd);
+	if (!rc && (rc = check_written(ctx, layer, rel, tmp, digest)))
+		unlink(tmp);
 	if (rc)
 		return rc;
 	pthread_rwlock_wrlock(&ctx->lock);
@@ -403,8 +417,10 @@ static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 	if (!rc && (fstat(fd, &st2) < 0 || !tier_same_source(&st, &st2)))
 		rc = -EAGAIN;	/* changed while copying: do not keep it */
 	close(fd);
+	if (!rc)
+		rc = check_written(ctx, layer, rel, tmp, digest);
 	if (rc) {
-		if (rc == -EAGAIN)
+		if (rc == -EAGAIN || rc == -EBADMSG)
 			unlink(tmp);
 		return rc;
 	}

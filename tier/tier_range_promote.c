@@ -97,6 +97,19 @@ static void digest_u64(EVP_MD_CTX *md, uint64_t v)
 	EVP_DigestUpdate(md, b, sizeof(b));
 }
 
+/* What a range copy's digest covers before its bytes. */
+void tier_range_digest_head(EVP_MD_CTX *md, uint64_t size, const struct tier_extent *ext,
+			    size_t n)
+{
+	EVP_DigestUpdate(md, digest_tag, sizeof(digest_tag) - 1);
+	digest_u64(md, size);
+	digest_u64(md, n);
+	for (size_t i = 0; i < n; i++) {
+		digest_u64(md, ext[i].off);
+		digest_u64(md, ext[i].len);
+	}
+}
+
 static int pwrite_all(int fd, const char *buf, size_t len, off_t off)
 {
 	while (len) {
@@ -155,13 +168,7 @@ static int write_copy(struct tier_ctx *ctx, int in, const struct stat *st,
 		rc = -errno;
 		goto done;
 	}
-	EVP_DigestUpdate(md, digest_tag, sizeof(digest_tag) - 1);
-	digest_u64(md, (uint64_t)st->st_size);
-	digest_u64(md, p->n);
-	for (size_t i = 0; i < p->n; i++) {
-		digest_u64(md, p->ext[i].off);
-		digest_u64(md, p->ext[i].len);
-	}
+	tier_range_digest_head(md, (uint64_t)st->st_size, p->ext, p->n);
 	for (size_t i = 0; i < p->n && !rc; i++)
 		rc = copy_extent(ctx, in, out, &p->ext[i], buf, md);
 	if (!rc && (fsync(out) < 0 || fstat(out, &ost) < 0))
@@ -229,6 +236,14 @@ int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
 	if (fstat(fd, &st2) < 0 || !tier_same_source(st, &st2)) {
 		unlink(tmp);	/* changed while copying: do not keep it */
 		rc = -EAGAIN;
+		goto out;
+	}
+	/* read back as stored, before the index names it */
+	rc = tier_copy_check(ctx, tmp, digest, p.ext, p.n, (uint64_t)st->st_size);
+	if (rc) {
+		if (rc != -ECANCELED)
+			tier_copy_bad(ctx, ctx->layers[layer].id, rel, tmp, rc, "right after the copy");
+		unlink(tmp);
 		goto out;
 	}
 	pthread_rwlock_wrlock(&ctx->lock);
