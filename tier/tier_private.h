@@ -170,6 +170,7 @@ struct tier_ctx {
 };
 
 /* tier_util.c */
+void tier_fault(const char *point);
 void tier_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 uint64_t tier_hash_key(const char *layer_id, const char *path);

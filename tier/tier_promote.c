@@ -243,6 +243,8 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 		}
 		EVP_DigestUpdate(md, buf, (size_t)r);
 		done += (uint64_t)r;
+		if (done == (uint64_t)r)
+			tier_fault("promote-copying");
 		if (done % TIER_COPY_SYNC_BYTES < (uint64_t)r)
 			sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
 	}
@@ -322,6 +324,7 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 		rc = tier_fsync_dir(ctx->objdir);
 		if (rc)
 			return rc;
+		tier_fault("promote-renamed");
 	}
 	return tier_index_set_promoted(ctx, e, digest, st);
 }
@@ -424,9 +427,12 @@ static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 			unlink(tmp);
 		return rc;
 	}
+	tier_fault("promote-written");
 	pthread_rwlock_wrlock(&ctx->lock);
 	rc = commit_copy(ctx, layer, rel, tmp, digest, &st);
 	pthread_rwlock_unlock(&ctx->lock);
+	if (!rc)
+		tier_fault("promote-committed");
 	unlink(tmp);	/* gone after rename; removes it when not renamed */
 	return rc;
 }

@@ -170,7 +170,7 @@ static int write_copy(struct tier_ctx *ctx, int in, const struct stat *st,
 	}
 	tier_range_digest_head(md, (uint64_t)st->st_size, p->ext, p->n);
 	for (size_t i = 0; i < p->n && !rc; i++)
-		rc = copy_extent(ctx, in, out, &p->ext[i], buf, md);
+		rc = copy_extent(ctx, in, out, &p->ext[i], buf, md), tier_fault("range-copying");
 	if (!rc && (fsync(out) < 0 || fstat(out, &ost) < 0))
 		rc = -errno;
 	if (!rc) {
@@ -214,6 +214,7 @@ static int commit_range(struct tier_ctx *ctx, int layer, const char *rel, const 
 		rc = tier_fsync_dir(ctx->objdir);
 		if (rc)
 			return rc;
+		tier_fault("range-renamed");
 	}
 	return tier_range_set_copy(ctx, e, digest, st, p->ext, p->n, bytes);
 }

@@ -3,11 +3,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
+
+/* Fault tests: NLAYERFS_FAULT=<point> kills the process at that point of
+ * a copy, as kill -9 or a crash there would. Points are named where they
+ * are passed. */
+void tier_fault(const char *point)
+{
+	const char *want = getenv("NLAYERFS_FAULT");
+
+	if (want && !strcmp(want, point))
+		raise(SIGKILL);
+}
 
 void tier_err(char *err, size_t errlen, const char *fmt, ...)
 {

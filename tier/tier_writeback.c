@@ -225,6 +225,7 @@ static int copy_durably(struct tier_ctx *ctx, int in, char *dst)
 	}
 	while (!rc && (r = read(in, buf, bufsz)) > 0) {
 		rc = write_all(out, buf, (size_t)r);
+		tier_fault("writeback-copying");
 		if (!rc && (atomic_load(&ctx->wb_abort) || tier_cancelled(ctx)))
 			rc = -ECANCELED;
 		if (!rc)
@@ -283,6 +284,7 @@ static int copy_and_commit(struct wb_run *w, int layer, const char *rel)
 	close(fd);
 	if (rc)
 		return rc;
+	tier_fault("writeback-renamed");
 	pthread_rwlock_wrlock(&ctx->lock);
 	rc = tier_index_set_written_back(ctx, l->id, rel, &st);
 	pthread_rwlock_unlock(&ctx->lock);
