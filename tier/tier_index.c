@@ -304,6 +304,10 @@ static int check_pool_file(const char *path, char *err, size_t errlen)
 }
 
 #define PROBE_TIMEOUT_MS 10000
+/* The probe's exit code when libpmemobj refused the pool without dying:
+ * the open in this process then says why. Anything else but 0 is a death
+ * (a sanitizer exits with 1 where the plain build gets a signal). */
+#define PROBE_REFUSED 3
 
 /* Wait for the probe; a signal or a hang means the pool is damaged. */
 static int probe_wait(pid_t pid, const char *path, char *err, size_t errlen)
@@ -316,6 +320,11 @@ static int probe_wait(pid_t pid, const char *path, char *err, size_t errlen)
 		if (r == pid && WIFSIGNALED(status)) {
 			tier_err(err, errlen, "index %s: damaged (libpmemobj got %s reading it); "
 				 INDEX_ADVICE, path, strsignal(WTERMSIG(status)));
+			return -EINVAL;
+		}
+		if (r == pid && WEXITSTATUS(status) && WEXITSTATUS(status) != PROBE_REFUSED) {
+			tier_err(err, errlen, "index %s: damaged (libpmemobj failed reading it); "
+				 INDEX_ADVICE, path);
 			return -EINVAL;
 		}
 		if (r == pid || (r < 0 && errno != EINTR))
@@ -363,8 +372,10 @@ static int probe_pool(struct tier_ctx *ctx, const char *path, char *err, size_t 
 		signal(SIGILL, SIG_DFL);
 		signal(SIGFPE, SIG_DFL);
 		signal(SIGABRT, SIG_DFL);
-		if (pool_copy(path, copy, sizeof(copy)) == 0)
-			index_load(ctx, copy, msg, sizeof(msg));
+		/* a sanitizer's report of the fault is ours to give, not its */
+		dup2(open("/dev/null", O_WRONLY | O_CLOEXEC), STDERR_FILENO);
+		if (pool_copy(path, copy, sizeof(copy)) || index_load(ctx, copy, msg, sizeof(msg)))
+			_exit(PROBE_REFUSED);
 		_exit(0);
 	}
 	return probe_wait(pid, path, err, errlen);
