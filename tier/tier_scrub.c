@@ -123,21 +123,25 @@ static int item_of(struct tier_ctx *ctx, const struct tier_pentry *e, struct scr
 }
 
 /* Under the read lock: every copy the index names, each once. */
+static bool has_copy(const struct tier_pentry *e)
+{
+	return e->used && (e->state == TIER_ST_PROMOTED || e->state == TIER_ST_RANGE);
+}
+
 static int collect(struct tier_ctx *ctx, struct scrub_item **out, size_t *nout)
 {
-	struct scrub_item *v = calloc(ctx->nobjs + 1, sizeof(*v));
-	size_t n = 0, u = 0;
+	struct scrub_item *v;
+	size_t n = 0, u = 0, with_copy = 0;
 
+	/* files sharing one object each name it */
+	for (uint64_t i = 0; i < ctx->root->capacity; i++)
+		with_copy += has_copy(&ctx->ent[i]);
+	v = calloc(with_copy + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < ctx->root->capacity && n <= ctx->nobjs; i++) {
-		const struct tier_pentry *e = &ctx->ent[i];
-
-		if (!e->used || (e->state != TIER_ST_PROMOTED && e->state != TIER_ST_RANGE))
-			continue;
-		if (item_of(ctx, e, &v[n]) == 0)
+	for (uint64_t i = 0; i < ctx->root->capacity && n < with_copy; i++)
+		if (has_copy(&ctx->ent[i]) && item_of(ctx, &ctx->ent[i], &v[n]) == 0)
 			n++;
-	}
 	qsort(v, n, sizeof(*v), cmp_item);
 	for (size_t i = 0; i < n; i++) {
 		if (u && !cmp_item(&v[u - 1], &v[i])) {
@@ -161,8 +165,7 @@ static void drop_copy(struct tier_ctx *ctx, const struct scrub_item *it, int why
 	for (uint64_t i = 0; i < ctx->root->capacity; i++) {
 		struct tier_pentry *e = &ctx->ent[i];
 
-		if (!e->used || (e->state != TIER_ST_PROMOTED && e->state != TIER_ST_RANGE) ||
-		    memcmp(e->digest, it->digest, 32))
+		if (!has_copy(e) || memcmp(e->digest, it->digest, 32))
 			continue;
 		tier_copy_bad(ctx, e->layer, tier_entry_path(e), obj, why, "dropped");
 		tier_index_drop_copy(ctx, e);

@@ -520,6 +520,33 @@ static void scrub_drops_damaged_copy(void **state)
 	tier_close(ctx);
 }
 
+/* Files sharing one object do not hide the objects of others. */
+static void scrub_with_shared_objects(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	const char *const same[] = { "x1", "x2", "x3" };
+	struct tier_scrub_result res;
+	char cd[PATH_MAX];
+
+	for (int i = 0; i < 3; i++) {
+		twrite(t->l1, same[i], 7000, 5);
+		tier_trace_open(ctx, l, same[i], 7000);
+	}
+	twrite(t->l1, "d", 9000, 6);
+	tier_trace_open(ctx, l, "d", 9000);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "d", cd), TIER_DATA_NVM_COPY);
+	damage(cd, 3);
+	assert_int_equal(tier_scrub(ctx, &res), 0);
+	assert_int_equal(res.checked, 2);
+	assert_int_equal(res.dropped, 1);
+	assert_int_equal(where(ctx, l, "d", cd), TIER_DATA_LAYER);
+	assert_int_equal(where(ctx, l, "x3", cd), TIER_DATA_NVM_COPY);
+	tier_close(ctx);
+}
+
 /* Range copies are checked as well: their digest covers their extents. */
 static void scrub_checks_range_copies(void **state)
 {
@@ -643,6 +670,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queue_holds_file_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(scrub_drops_damaged_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(scrub_checks_range_copies, setup, teardown),
+		cmocka_unit_test_setup_teardown(scrub_with_shared_objects, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
