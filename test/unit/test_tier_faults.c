@@ -131,13 +131,13 @@ static int check_file(struct tier_ctx *ctx, int l, const char *dir, const char *
 		same_bytes(copy, p, 0, (uint64_t)st.st_size);
 		return 1;
 	}
-	if (tier_range_open(ctx, l, rel, &st, &r) == 1 && r.copy) {
-		for (size_t i = 0; i < r.n_ext; i++)
-			same_bytes(r.copy, p, r.ext[i].off, r.ext[i].len);
-		tier_range_close(&r);
-		return 1;
-	}
-	return 0;
+	if (tier_range_open(ctx, l, rel, &st, &r) != 1)
+		return 0;
+	for (size_t i = 0; r.copy && i < r.n_ext; i++)
+		same_bytes(r.copy, p, r.ext[i].off, r.ext[i].len);
+	where = r.copy != NULL;
+	tier_range_close(&r);
+	return where;
 }
 
 static int check_all(struct tier_ctx *ctx, struct fx *f, int hdd, int nvm)
