@@ -145,7 +145,8 @@ static int held_load(struct held *h)
 		h->n++;
 	}
 	closedir(d);
-	qsort(h->v, h->n, sizeof(*h->v), cmp_key);
+	if (h->n)	/* h->v is NULL while empty */
+		qsort(h->v, h->n, sizeof(*h->v), cmp_key);
 	return 0;
 }
 
