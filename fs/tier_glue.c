@@ -98,6 +98,8 @@ int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen)
 	r = load_config(&t->cfg, m->opt, err, errlen);
 	if (!r && t->cfg.nvm_dir)
 		r = check_pool(&t->cfg, err, errlen);
+	/* the daemon, forked from here, opens what was just found sound */
+	t->cfg.pool_checked = !r;
 	if (!r && t->cfg.nvm_dir)
 		r = sock_path_of(m->opt->mountpoint, t, err, errlen);
 	if (r || !t->cfg.nvm_dir) {

@@ -41,6 +41,8 @@ struct tier_config {
 	uint64_t range_slack;		/* copied after a traced range, half before */
 	bool layer_meta;		/* metadata images of HDD layers */
 	bool writeback;			/* write back cold NVM-home files */
+	bool pool_checked;		/* this process's parent opened the pool
+					 * just now: no probe (see tier_open) */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */

@@ -27,6 +27,7 @@
 #include <syslog.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
@@ -344,14 +345,12 @@ static int probe_wait(pid_t pid, const char *path, char *err, size_t errlen)
 static int pool_copy(const char *path, char *copy, size_t len)
 {
 	int in = open(path, O_RDONLY | O_CLOEXEC), out = memfd_create("tier.index", 0);
-	char buf[1 << 16];
 	ssize_t r = -1;
 
 	if (in < 0 || out < 0 || flock(in, LOCK_EX | LOCK_NB))
 		return -1;
-	while ((r = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)r) != r)
-			return -1;
+	while ((r = sendfile(out, in, NULL, 1 << 30)) > 0)
+		;
 	snprintf(copy, len, "/proc/self/fd/%d", out);
 	return r < 0 ? -1 : 0;	/* @in stays open: the lock is held */
 }
@@ -387,7 +386,7 @@ int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen)
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/%s", ctx->cfg.nvm_dir, TIER_INDEX_FILE);
-	if (access(path, F_OK) == 0) {
+	if (!ctx->cfg.pool_checked && access(path, F_OK) == 0) {
 		rc = check_pool_file(path, err, errlen);
 		if (!rc)
 			rc = probe_pool(ctx, path, err, errlen);
