@@ -171,6 +171,7 @@ struct tier_ctx {
 
 /* tier_util.c */
 void tier_fault(const char *point);
+void tier_write_behind(int fd, uint64_t written, uint64_t *started);
 void tier_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 uint64_t tier_hash_key(const char *layer_id, const char *path);
@@ -204,9 +205,6 @@ int tier_trace_init(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);
 
 /* tier_promote.c */
-/* Every COPY_SYNC_BYTES a copy starts the write-out of what it wrote, so
- * that its final fsync, which an unmount cannot interrupt, is short. */
-#define TIER_COPY_SYNC_BYTES (8ULL << 20)
 bool tier_cancelled(struct tier_ctx *ctx);
 int tier_workers_start(struct tier_ctx *ctx);
 void tier_workers_stop(struct tier_ctx *ctx);

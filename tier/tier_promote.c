@@ -217,7 +217,7 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char buf[1 << 16];
-	uint64_t done = 0;
+	uint64_t done = 0, started = 0;
 	ssize_t r = 0;
 	int out, rc = 0;
 
@@ -245,8 +245,7 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 		done += (uint64_t)r;
 		if (done == (uint64_t)r)
 			tier_fault("promote-copying");
-		if (done % TIER_COPY_SYNC_BYTES < (uint64_t)r)
-			sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+		tier_write_behind(out, done, &started);
 	}
 	if (r < 0)
 		rc = -errno;

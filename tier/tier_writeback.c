@@ -207,6 +207,7 @@ static int copy_durably(struct tier_ctx *ctx, int in, char *dst)
 	char tmp[PATH_MAX], *slash = strrchr(dst, '/');
 	const size_t bufsz = 1 << 20;
 	char *buf = malloc(bufsz);
+	uint64_t done = 0, started = 0;
 	ssize_t r = 0;
 	int out, rc = 0;
 
@@ -229,8 +230,9 @@ static int copy_durably(struct tier_ctx *ctx, int in, char *dst)
 		tier_fault("writeback-copying");
 		if (!rc && (atomic_load(&ctx->wb_abort) || tier_cancelled(ctx)))
 			rc = -ECANCELED;
+		done += (uint64_t)r;
 		if (!rc)
-			sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+			tier_write_behind(out, done, &started);
 	}
 	if (!rc && r < 0)
 		rc = -errno;
