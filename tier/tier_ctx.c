@@ -109,6 +109,7 @@ void tier_close(struct tier_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	tier_shutdown(ctx);
 	tier_meta_stop(ctx);
 	tier_trace_fini(ctx);
 	tier_workers_stop(ctx);
