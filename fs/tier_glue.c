@@ -98,6 +98,8 @@ int nl_tier_setup(struct nl_mount *m, char *err, size_t errlen)
 	r = load_config(&t->cfg, m->opt, err, errlen);
 	if (!r && t->cfg.nvm_dir)
 		r = check_pool(&t->cfg, err, errlen);
+	/* the daemon, forked from here, opens what was just found sound */
+	t->cfg.pool_checked = !r;
 	if (!r && t->cfg.nvm_dir)
 		r = sock_path_of(m->opt->mountpoint, t, err, errlen);
 	if (r || !t->cfg.nvm_dir) {
@@ -197,6 +199,26 @@ static void hot_when_quiet(struct nl_tier *t, bool closed, uint64_t since)
 		tier_promote_hot(t->ctx);
 }
 
+/* Once per daemon, after the start: copies damaged on NVM since their
+ * last check are found and dropped before later starts read them. */
+static void scrub_when_quiet(struct nl_tier *t)
+{
+	struct tier_scrub_result res;
+	int r;
+
+	if (!t->wb.scrub_due || t->wb.hot_due)
+		return;
+	t->wb.scrub_due = false;
+	pthread_mutex_unlock(&t->wb.lock);
+	r = tier_scrub(t->ctx, &res);
+	if (r && r != -ECANCELED)
+		syslog(LOG_WARNING, "nlayerfs: scrub of the NVM copies: %s", strerror(-r));
+	else if (!r && res.dropped)
+		syslog(LOG_WARNING, "nlayerfs: scrub: %llu of %llu NVM copies damaged, dropped",
+		       (unsigned long long)res.dropped, (unsigned long long)res.checked);
+	pthread_mutex_lock(&t->wb.lock);
+}
+
 static void *wb_main(void *arg)
 {
 	struct nl_tier *t = arg;
@@ -222,6 +244,9 @@ static void *wb_main(void *arg)
 		closed = was_active && !active;
 		was_active = active;
 		hot_when_quiet(t, closed, (uint64_t)start.tv_sec);
+		scrub_when_quiet(t);
+		if (wb->stop)
+			break;
 		/* busy files: retried every few seconds while the window is shut */
 		due = wb->retry && !active && ++idle >= 5;
 		if (wb->asked == wb->finished &&
@@ -285,6 +310,7 @@ static int wb_start(struct nl_tier *t)
 	struct nl_wb *wb = &t->wb;
 
 	wb->hot_due = true;
+	wb->scrub_due = true;
 	wb->on = t->cfg.hdd_dir != NULL;	/* before the thread reads it */
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->wake, NULL);
@@ -355,6 +381,8 @@ void nl_tier_stop(struct nl_mount *m)
 
 	if (!t)
 		return;
+	/* copies in flight stop now: the unmount must not wait for them */
+	tier_shutdown(t->ctx);
 	/* first: a control command may be waiting for a pass */
 	wb_stop(t);
 	nl_tier_ctl_stop(t);

@@ -14,12 +14,14 @@
 struct nl_mount;
 
 /* The background thread of a mount: the hot files of earlier starts once
- * this start is over, write-back after each trace window or when asked. */
+ * this start is over, then a scrub of every NVM copy (once per daemon),
+ * write-back after each trace window or when asked. */
 struct nl_wb {
 	pthread_t thread;
 	bool running;		/* thread running */
 	bool on;		/* write-back available (hdd=) */
 	bool hot_due;		/* earlier starts' hot files not queued yet */
+	bool scrub_due;		/* this daemon's check of every copy */
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	bool stop, exited;

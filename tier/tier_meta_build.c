@@ -348,8 +348,13 @@ static int walk(struct mb *b)
 	int r = push_dir(b, ".", -1, -1);
 
 	for (size_t di = 0; !r && di < b->ndirs; di++) {
-		int fd = openat(b->rootfd, b->dirs[di].path,
-				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+		int fd;
+
+		/* a walk of a big layer on HDD takes seconds: not at unmount */
+		if (b->cover->stop && atomic_load(b->cover->stop))
+			return -ECANCELED;
+		fd = openat(b->rootfd, b->dirs[di].path,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 
 		if (fd < 0 && errno == EPERM)
 			fd = openat(b->rootfd, b->dirs[di].path,
