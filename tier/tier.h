@@ -17,6 +17,17 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+/* ---- Reaching a layer's files ---- */
+
+/* Open @rel below the directory @root (a descriptor) without following any
+ * symlink and without leaving @root's tree (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, or a walk with O_NOFOLLOW on old kernels); a final
+ * symlink is opened only with O_PATH | O_NOFOLLOW. Paths longer than
+ * PATH_MAX are walked in pieces. Returns a descriptor or -errno. */
+int tier_open_beneath(int root, const char *rel, int flags, mode_t mode);
+/* The same from the layer directory @layer_dir (a trusted path). */
+int tier_layer_open(const char *layer_dir, const char *rel, int flags);
+
 /* ---- Layers, tiers, trace, hot-file index, promotion ---- */
 
 /* Home tier of a layer, by which tier directory it lies under. */

@@ -389,18 +389,16 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 
 static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 {
-	char src[PATH_MAX], tmp[PATH_MAX];
+	char tmp[PATH_MAX];
 	uint8_t digest[32];
 	struct stat st, st2;
 	int fd, rc;
 
 	if (ctx->layers[layer].home == TIER_HOME_NVM)
 		return promote_written_back(ctx, layer, rel);
-	if (snprintf(src, sizeof(src), "%s/%s", ctx->layers[layer].dir, rel) >= (int)sizeof(src))
-		return -ENAMETOOLONG;
-	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = tier_layer_open(ctx->layers[layer].dir, rel, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || already_promoted(ctx, layer, rel, &st)) {
 		close(fd);
 		return 0;

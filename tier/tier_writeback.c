@@ -266,18 +266,16 @@ static int copy_and_commit(struct wb_run *w, int layer, const char *rel)
 {
 	struct tier_ctx *ctx = w->ctx;
 	struct tier_layer *l = &ctx->layers[layer];
-	char src[PATH_MAX], dst[PATH_MAX];
+	char dst[PATH_MAX];
 	struct stat st, st2;
 	int fd, rc;
 
-	if (snprintf(src, sizeof(src), "%s/%s", l->dir, rel) >= (int)sizeof(src))
-		return -ENAMETOOLONG;
 	rc = wb_path(ctx, l, rel, dst, sizeof(dst));
 	if (rc)
 		return rc;
-	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = tier_layer_open(l->dir, rel, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : make_parents(dst);
 	if (!rc)
 		rc = copy_durably(ctx, fd, dst);
