@@ -667,6 +667,23 @@ int nl_node_dirfd(struct nl_mount *m, struct nl_node *dir, int layer, bool *owne
 	return fd;
 }
 
+/* @name in the upper directory @dir names, from the node's kept handle.
+ * Caller holds m->names; nl_at_done() releases it. */
+int nl_upper_dir(struct nl_mount *m, struct nl_node *dir, const char *name, struct nl_at *at)
+{
+	bool owned;
+	int fd = nl_node_dirfd(m, dir, 0, &owned);
+
+	at->own = false;
+	at->dfd = -1;
+	at->name = name;
+	if (fd < 0)
+		return fd;
+	at->dfd = fd;
+	at->own = owned;
+	return 0;
+}
+
 void nl_node_dirfds_free(struct nl_mount *m, struct nl_node *n)
 {
 	int *v = atomic_exchange(&n->dirfd, NULL), i;

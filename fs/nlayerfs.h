@@ -180,6 +180,7 @@ int nl_node_handle(struct nl_mount *m, struct nl_node *n);
 int nl_node_open_upper(struct nl_mount *m, struct nl_node *n, int flags);
 int nl_node_dirfd(struct nl_mount *m, struct nl_node *dir, int layer, bool *owned);
 void nl_node_dirfds_free(struct nl_mount *m, struct nl_node *n);
+int nl_upper_dir(struct nl_mount *m, struct nl_node *dir, const char *name, struct nl_at *at);
 void nl_node_move(struct nl_mount *m, struct nl_node *n,
 		  struct nl_node *newparent, const char *newname);
 struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
