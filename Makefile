@@ -26,8 +26,8 @@ VERSION    := 0.1.0
 # build must not compile while apt-get runs. A build asks for the build
 # set only; the goals that run tests or benchmarks for the test set too
 # (fuse-overlayfs, podman, matplotlib, ...).
-TEST_GOALS := check check-faults check-unit bench
-DEPS_SET   := $(if $(filter $(TEST_GOALS),$(MAKECMDGOALS)),test,build)
+TEST_GOALS := check check-faults check-unit
+DEPS_SET   := $(if $(filter bench,$(MAKECMDGOALS)),bench,$(if $(filter $(TEST_GOALS),$(MAKECMDGOALS)),test,build))
 ifeq ($(filter-out clean uninstall,$(or $(MAKECMDGOALS),all)),)
 else ifneq ($(shell tools/install-deps --auto $(DEPS_SET) >&2; echo $$?),0)
 $(error nlayerfs: $(DEPS_SET) dependencies are missing, see above)
