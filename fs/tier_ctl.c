@@ -105,6 +105,7 @@ static void put_status(struct nl_tier *t, FILE *f)
 		s.trace_active ? "active" : "stopped", s.trace_records, s.trace_dropped);
 	fprintf(f, "cold_starts %" PRIu64 "\npromote %s\n", s.cold_starts,
 		s.promote_on ? "on" : "off");
+	fprintf(f, "scrubs %" PRIu64 "\nbad_copies %" PRIu64 "\n", s.scrubs, s.bad_copies);
 	put_range_status(t, f);
 	put_wb_status(t, f);
 	put_meta_status(t, f);
@@ -119,6 +120,18 @@ static void put_status(struct nl_tier *t, FILE *f)
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",
 			tier_layer_nvm_bytes(t->ctx, (int)i), tier_layer_dir(t->ctx, (int)i));
 	fputs("ok\n", f);
+}
+
+/* Check every NVM copy now; damaged ones are dropped. */
+static void do_scrub(struct nl_tier *t, FILE *f)
+{
+	struct tier_scrub_result res;
+	int r = tier_scrub(t->ctx, &res);
+
+	if (r < 0)
+		fprintf(f, "error %s\n", strerror(-r));
+	else
+		fprintf(f, "checked %" PRIu64 "\ndropped %" PRIu64 "\nok\n", res.checked, res.dropped);
 }
 
 static void put_result(FILE *f, int64_t r, const char *what)
@@ -412,6 +425,8 @@ static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *a
 					 strtoull(arg, NULL, 10) : UINT64_MAX), "freed");
 	} else if (!strcmp(cmd, "wait")) {
 		do_wait(t, f, arg);
+	} else if (!strcmp(cmd, "scrub")) {
+		do_scrub(t, f);
 	} else if (!strcmp(cmd, "writeback")) {
 		do_writeback(t, f, arg);
 	} else if (!strcmp(cmd, "promote-paths")) {

@@ -16,12 +16,14 @@
 struct nl_mount;
 struct nl_options;
 
-/* The host's background thread: write-back after each trace window or
+/* The host's background thread: a scrub of every NVM copy once the
+ * service's first start is over, write-back after each trace window or
  * when asked. */
 struct nl_wb {
 	pthread_t thread;
 	bool running;		/* thread running */
 	bool on;		/* write-back available (hdd=) */
+	bool scrub_due;		/* this service's check of every copy */
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	bool stop, exited;

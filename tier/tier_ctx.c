@@ -113,6 +113,7 @@ void tier_close(struct tier_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	tier_shutdown(ctx);
 	tier_meta_stop(ctx);
 	tier_trace_fini(ctx);
 	tier_workers_stop(ctx);
@@ -393,5 +394,7 @@ int tier_status(struct tier_ctx *ctx, struct tier_status *s)
 	s->trace_dropped = atomic_load(&ctx->trace_dropped);
 	s->trace_active = atomic_load(&ctx->trace_end) > tier_now_mono_ns();
 	s->promote_on = ctx->cfg.promote;
+	s->scrubs = atomic_load(&ctx->scrubs);
+	s->bad_copies = atomic_load(&ctx->scrub_dropped);
 	return 0;
 }

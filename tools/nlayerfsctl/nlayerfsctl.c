@@ -386,6 +386,7 @@ static void usage(FILE *f)
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
 	      "       nlayerfsctl evict MOUNTPOINT [BYTES | PATH...]\n"
 	      "       nlayerfsctl writeback MOUNTPOINT [--wait]\n"
+	      "       nlayerfsctl scrub MOUNTPOINT\n"
 	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n"
 	      "       nlayerfsctl meta-wait|meta-verify MOUNTPOINT [SECONDS]\n", f);
 }
@@ -537,6 +538,8 @@ int main(int argc, char **argv)
 		return request(argv[2], "writeback\n", NULL, stdout, 0);
 	if (!strcmp(c, "writeback") && argc == 4 && !strcmp(argv[3], "--wait"))
 		return request(argv[2], "writeback wait\n", NULL, stdout, 0);
+	if (!strcmp(c, "scrub") && argc == 3)
+		return request(argv[2], "scrub\n", NULL, stdout, 0);
 	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
 		return cmd_arg("wait", argc, argv, false);
 	if ((!strcmp(c, "meta-wait") || !strcmp(c, "meta-verify")) && (argc == 3 || argc == 4))
