@@ -171,6 +171,12 @@ int tier_writeback_run(struct tier_ctx *ctx, bool release, struct tier_wb_result
  * released, when @release). @res may be NULL. */
 int tier_writeback_file(struct tier_ctx *ctx, int layer, const char *relpath, bool release,
 			struct tier_wb_result *res);
+/* Layers are never modified: nlayerfs itself never asks for @release.
+ * A layer punched by an earlier version (written-back files whose layer
+ * file is a hole) is made whole the first time tier_layer_add() sees it:
+ * the HDD copies are copied back, compared, the recorded mtime restored,
+ * the copies forgotten. Returns the files made whole. */
+int tier_writeback_unpunch(struct tier_ctx *ctx, int layer);
 /* Stop a running pass and refuse later ones (before tier_close()). */
 void tier_writeback_abort(struct tier_ctx *ctx);
 /* Remove temp files a crash left under HDD/writeback/<id>/ of the NVM-home

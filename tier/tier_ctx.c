@@ -261,7 +261,8 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 	}
 	pthread_rwlock_unlock(&ctx->lock);
 	if (added) {
-		/* the first time the tier sees the layer: its image now */
+		/* the first time the tier sees the layer: whole again, its image */
+		tier_writeback_unpunch(ctx, rc);
 		tier_meta_layer_added(ctx, (size_t)rc);
 		return rc;
 	}
@@ -334,9 +335,11 @@ static int lookup_locked(struct tier_ctx *ctx, const struct tier_layer *l, const
 		tier_object_path(ctx, e->digest, out, outlen);
 		return TIER_DATA_NVM_COPY;
 	}
-	/* a released file's blocks (and so its mtime) were changed by us:
-	 * size and inode identify it */
-	if (e->state == TIER_ST_WRITTEN_BACK && e->src_size == (uint64_t)st->st_size &&
+	/* only a layer file an earlier version punched (a hole) is read from
+	 * its HDD copy; its blocks (and so its mtime) were changed then: size
+	 * and inode identify it. Any other is whole: read the layer. */
+	if (e->state == TIER_ST_WRITTEN_BACK && st->st_size > 0 && st->st_blocks == 0 &&
+	    e->src_size == (uint64_t)st->st_size &&
 	    e->src_ino == st->st_ino && !writeback_path(ctx, l->id, rel, out, outlen))
 		return TIER_DATA_HDD_COPY;
 	return TIER_DATA_LAYER;

@@ -620,6 +620,21 @@ int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 	return rc;
 }
 
+int tier_index_clear_written_back(struct tier_ctx *ctx, struct tier_pentry *e)
+{
+	volatile int rc = 0;
+
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		e->wb = 0;
+		if (e->state == TIER_ST_WRITTEN_BACK)
+			e->state = TIER_ST_TRACED;
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	return rc;
+}
+
 static bool is_hex_digest(const char *name, uint8_t *digest)
 {
 	if (strlen(name) != 64)

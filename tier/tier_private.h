@@ -204,6 +204,7 @@ int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
 int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e);
 int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 				const char *path, const struct stat *src);
+int tier_index_clear_written_back(struct tier_ctx *ctx, struct tier_pentry *e);
 struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest);
 int tier_obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size);
 void tier_object_path(const struct tier_ctx *ctx, const uint8_t *digest, char *out, size_t n);
