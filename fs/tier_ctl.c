@@ -493,6 +493,7 @@ static void *ctl_main(void *arg)
 static int ctl_listen(struct nl_tier *t)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
 	if (mkdir(NL_RUN_DIR, 0700) && errno != EEXIST)
@@ -504,13 +505,14 @@ static int ctl_listen(struct nl_tier *t)
 	/* A socket left by a daemon that was killed: same mountpoint, ours. */
 	unlink(t->sock_path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(t->sock_path, 0600) ||
-	    listen(fd, 8)) {
+	    listen(fd, 8) || stat(t->sock_path, &st)) {
 		int e = errno;
 
 		close(fd);
 		return -e;
 	}
 	t->listen_fd = fd;
+	t->sock_ino = st.st_ino;
 	return 0;
 }
 
@@ -530,6 +532,8 @@ int nl_tier_ctl_start(struct nl_tier *t)
 
 void nl_tier_ctl_stop(struct nl_tier *t)
 {
+	struct stat st;
+
 	if (t->listen_fd >= 0)
 		shutdown(t->listen_fd, SHUT_RDWR);
 	if (t->thread_on)
@@ -538,7 +542,8 @@ void nl_tier_ctl_stop(struct nl_tier *t)
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
 	t->listen_fd = -1;
-	if (t->sock_path[0])
+	/* a remount on the same mountpoint may have its socket there now */
+	if (t->sock_path[0] && !stat(t->sock_path, &st) && st.st_ino == t->sock_ino)
 		unlink(t->sock_path);
 	t->sock_path[0] = 0;
 }

@@ -195,12 +195,10 @@ static void *wb_main(void *arg)
 {
 	struct nl_tier_host *h = arg;
 	struct nl_wb *wb = &h->wb;
-	bool was_active = tier_trace_active(h->ctx);
+	uint64_t handled = tier_trace_windows(h->ctx);
 	struct tier_wb_result res;
 	int r;
 
-	/* temps of copies a crash interrupted */
-	tier_writeback_clean(h->ctx);
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stop) {
 		bool active, closed;
@@ -209,9 +207,11 @@ static void *wb_main(void *arg)
 		wb_sleep(wb, 1000);
 		if (wb->stop)
 			break;
+		/* a window ended since the last look, however short it was */
 		active = tier_trace_active(h->ctx);
-		closed = was_active && !active;
-		was_active = active;
+		closed = !active && tier_trace_windows(h->ctx) != handled;
+		if (closed)
+			handled = tier_trace_windows(h->ctx);
 		scrub_when_quiet(h, closed);
 		if (wb->stop)
 			break;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "tier/tier.h"
 
@@ -56,6 +57,7 @@ struct nl_tier {
 	char mountpoint[PATH_MAX];
 	char sock_path[108];	/* the control socket, empty when none */
 	int listen_fd;
+	ino_t sock_ino;		/* the socket file this mount bound */
 	pthread_t thread;
 	bool thread_on;
 	bool tracing;		/* this mount's start is in trace_gen */

@@ -122,6 +122,8 @@ void tier_trace_stop(struct tier_ctx *ctx);
  * or after trace_window seconds, whichever is first. Its end is handled
  * in the tier's own thread: records folded, hot files and ranges queued. */
 uint64_t tier_trace_begin(struct tier_ctx *ctx);
+/* Windows opened since tier_open(): a change means a start came. */
+uint64_t tier_trace_windows(struct tier_ctx *ctx);
 void tier_trace_end(struct tier_ctx *ctx, uint64_t gen);
 /* Fold the pending trace records into the index now. */
 int tier_trace_flush(struct tier_ctx *ctx);

@@ -261,7 +261,9 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 	}
 	pthread_rwlock_unlock(&ctx->lock);
 	if (added) {
-		/* the first time the tier sees the layer: whole again, its image */
+		/* the first time the tier sees the layer: a crash's temps go,
+		 * the layer is whole again, its image */
+		tier_writeback_clean_layer(ctx, (size_t)rc);
 		tier_writeback_unpunch(ctx, rc);
 		tier_meta_layer_added(ctx, (size_t)rc);
 		return rc;
@@ -269,6 +271,11 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 fail:
 	free(l.dir);
 	return rc;
+}
+
+uint64_t tier_trace_windows(struct tier_ctx *ctx)
+{
+	return atomic_load(&ctx->trace_gen);
 }
 
 size_t tier_layer_count(const struct tier_ctx *ctx)

@@ -217,6 +217,9 @@ int tier_trace_init(struct tier_ctx *ctx);
 void tier_trace_window_ended(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);
 
+/* tier_writeback.c: a crash's temps under HDD/writeback/<id>/ of one layer */
+int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer);
+
 /* tier_meta.c: a layer registered after tier_meta_start() */
 void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
 

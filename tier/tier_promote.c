@@ -362,7 +362,9 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 	e = tier_index_find(ctx, l->id, rel);
 	wb = e && e->wb && e->state == TIER_ST_WRITTEN_BACK && tier_entry_matches(e, &st);
 	pthread_rwlock_unlock(&ctx->lock);
-	if (!wb || (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size))
+	/* a whole layer file is on NVM already: only a hole an earlier
+	 * version punched needs a copy */
+	if (!wb || st.st_blocks || (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size))
 		return 0;
 	fd = open(hdd, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)

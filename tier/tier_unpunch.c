@@ -91,7 +91,8 @@ static int same_bytes(int a, int b, uint64_t size, char *buf)
 	return 0;
 }
 
-/* One file: the HDD copy @copy back into the layer file. */
+/* One file: the HDD copy @copy back into the layer file. 1: the layer
+ * file is not a hole, left alone. */
 static int unpunch_one(const struct tier_layer *l, const char *copy, const struct punched *p,
 		       char *buf)
 {
@@ -114,6 +115,13 @@ static int unpunch_one(const struct tier_layer *l, const char *copy, const struc
 	if (!r && (!S_ISREG(ls.st_mode) || (uint64_t)ls.st_ino != p->ino ||
 		   (uint64_t)ls.st_size != p->size || (uint64_t)cs.st_size != p->size))
 		r = -ESTALE;
+	/* whole (written back without a release): nothing to do, and the
+	 * layer is not written */
+	if (!r && (ls.st_blocks || !p->size)) {
+		close(in);
+		close(out);
+		return 1;
+	}
 	if (!r)
 		r = copy_back(in, out, p->size, buf);
 	if (!r)
@@ -160,7 +168,7 @@ int tier_writeback_unpunch(struct tier_ctx *ctx, int layer)
 		if (!r) {
 			forget_copy(ctx, l->id, v[i].rel, copy);
 			done++;
-		} else {
+		} else if (r < 0) {
 			/* the HDD copy keeps serving it; tried again at the next start */
 			syslog(LOG_WARNING, "nlayerfs: layer %.12s: %s not made whole from %s: %s",
 			       l->id, v[i].rel, copy, strerror(-r));

@@ -639,21 +639,24 @@ static int clean_dir(struct tier_ctx *ctx, const char *lid, const char *dir, con
 	return n;
 }
 
+int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer)
+{
+	char dir[PATH_MAX];
+
+	if (!ctx->cfg.hdd_dir || ctx->layers[layer].home != TIER_HOME_NVM ||
+	    snprintf(dir, sizeof(dir), "%s/writeback/%s", ctx->cfg.hdd_dir, ctx->layers[layer].id) >=
+	    (int)sizeof(dir))
+		return 0;
+	return clean_dir(ctx, ctx->layers[layer].id, dir, "");
+}
+
 int tier_writeback_clean(struct tier_ctx *ctx)
 {
 	int n = 0;
 
-	if (!ctx->cfg.hdd_dir)
-		return 0;
-	for (size_t i = 0; i < ctx->nlayers; i++) {
-		char dir[PATH_MAX];
-		int r;
+	for (size_t i = 0; i < tier_layer_count(ctx); i++) {
+		int r = tier_writeback_clean_layer(ctx, i);
 
-		if (ctx->layers[i].home != TIER_HOME_NVM ||
-		    snprintf(dir, sizeof(dir), "%s/writeback/%s", ctx->cfg.hdd_dir, ctx->layers[i].id) >=
-		    (int)sizeof(dir))
-			continue;
-		r = clean_dir(ctx, ctx->layers[i].id, dir, "");
 		if (r < 0)
 			return r;
 		n += r;
