@@ -26,8 +26,8 @@ VERSION    := 0.1.0
 # build must not compile while apt-get runs. A build asks for the build
 # set only; the goals that run tests or benchmarks for the test set too
 # (fuse-overlayfs, podman, matplotlib, ...).
-TEST_GOALS := check bench
-DEPS_SET   := $(if $(filter $(TEST_GOALS),$(MAKECMDGOALS)),test,build)
+TEST_GOALS := check check-faults check-unit
+DEPS_SET   := $(if $(filter bench,$(MAKECMDGOALS)),bench,$(if $(filter $(TEST_GOALS),$(MAKECMDGOALS)),test,build))
 ifeq ($(filter-out clean uninstall,$(or $(MAKECMDGOALS),all)),)
 else ifneq ($(shell tools/install-deps --auto $(DEPS_SET) >&2; echo $$?),0)
 $(error nlayerfs: $(DEPS_SET) dependencies are missing, see above)
@@ -74,7 +74,7 @@ PROGS     := $(BUILD)/nlayerfs $(addprefix $(BUILD)/,$(TOOLS))
 UNIT_BIN  := $(addprefix $(BUILD)/test/,$(UNIT))
 HELPER_BIN:= $(addprefix $(BUILD)/test/helpers/,$(HELPERS))
 
-.PHONY: all fs tier zns tools unit helpers check check-unit deps install \
+.PHONY: all fs tier zns tools unit helpers check check-faults check-unit deps install \
         install-fuse-overlayfs-name uninstall clean bench demo demo-union
 all: $(PROGS) $(UNIT_BIN) $(HELPER_BIN)
 
@@ -122,6 +122,13 @@ check: all
 	$(MAKE) --no-print-directory SAN=1 BUILD=build-san $(PROGS:$(BUILD)/%=build-san/%) \
 		$(HELPER_BIN:$(BUILD)/%=build-san/%) $(UNIT_BIN:$(BUILD)/%=build-san/%)
 	test/run-tests --build $(BUILD) --san-build build-san
+
+# Faults only, more of them: kill -9 at every step of copy-up, promotion
+# and checkpoint writes, damaged pools and images, full disks and zones.
+FAULT_TESTS := faults,_errors,ckpt_identity,tier_unmount,tier_verify
+check-faults: all
+	NLAYERFS_FAULT_KILLS=20 CKPT_FAULT_KILLS=12 \
+		test/run-tests --build $(BUILD) --only $(FAULT_TESTS)
 
 check-unit: all
 	test/run-tests --build $(BUILD) --unit-only

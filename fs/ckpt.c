@@ -3,6 +3,7 @@
  * Front end of the checkpoint mount: options, metadata load, mount, loop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,8 @@ static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_
 	if (r)
 		return r;
 	c->sopts.zone_bw = zbw;
+	c->sopts.reserved_zones = 1;	/* zone 0 holds the device's identity label */
+	c->force_new_pool = nl_options_extra(o, "force_new_pool") != NULL;
 	c->dopts.zone_bw = zbw;
 	if (adm && !strcmp(adm, "strict")) {
 		c->sopts.admission = ZNS_ADMIT_STRICT;
@@ -154,13 +157,84 @@ static int fuse_args_of(struct fuse_args *args, const char *prog, struct nl_opti
 	return 0;
 }
 
-static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog)
+/*
+ * A background mount forks before the device is opened (the streams' writer
+ * threads must start in the daemon), so the parent cannot learn the outcome
+ * from fuse_daemonize, which reports success as soon as it forks. The parent
+ * waits on a pipe instead: the daemon writes its exit status there once the
+ * mount is usable or has failed; EOF means it died while starting.
+ */
+static int detach(int *notify)
+{
+	int p[2];
+	char status = 1;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		perror("nlayerfs: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("nlayerfs: fork");
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		*notify = p[1];
+		return 0;
+	}
+	close(p[1]);
+	if (read(p[0], &status, 1) != 1) {
+		fprintf(stderr, "nlayerfs: the checkpoint daemon died while starting (see the "
+			"system log)\n");
+		status = 1;
+	}
+	_exit(status);
+}
+
+/* Tell a waiting parent how the start went; a started daemon loses its terminal. */
+static void report_start(int *notify, char status)
+{
+	int null;
+
+	if (*notify < 0)
+		return;
+	if (!status) {
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+	}
+	if (write(*notify, &status, 1) != 1)
+		status = 1;
+	close(*notify);
+	*notify = -1;
+}
+
+/* @notify: the pipe to a waiting parent, told of a success here; of a
+ * failure by the caller, once the pool's lock is released. */
+static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog, int *notify)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	char err[1024] = "";
 	int r = 1;
 
+	if (!o->foreground && detach(notify))
+		return 1;
+	if (chdir("/"))
+		goto out;
+	/* every check (device, geometry, pool against device) before the mount */
+	if (ckpt_recover(c, err, sizeof(err))) {
+		ckpt_log("%s", err);
+		goto out;
+	}
 	if (fuse_args_of(&args, prog, o, c->dev_path))
 		goto out;
 	se = fuse_session_new(&args, &ckpt_ops, sizeof(ckpt_ops), c);
@@ -170,13 +244,8 @@ static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog)
 		fprintf(stderr, "nlayerfs: cannot mount on %s\n", o->mountpoint);
 		goto out_signals;
 	}
-	if (fuse_daemonize(o->foreground) == 0) {
-		/* the streams' writer threads must start after the fork */
-		if (ckpt_recover(c, err, sizeof(err)))
-			ckpt_log("%s", err);
-		else
-			r = fuse_session_loop_mt(se, NULL) ? 1 : 0;
-	}
+	report_start(notify, 0);
+	r = fuse_session_loop_mt(se, NULL) ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -191,7 +260,7 @@ int nl_ckpt_main(struct nl_options *o, const char *prog)
 {
 	struct ckpt_ctx c = { 0 };
 	char err[1024] = "";
-	int r;
+	int notify = -1, r;
 
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.idle, NULL);
@@ -206,10 +275,11 @@ int nl_ckpt_main(struct nl_options *o, const char *prog)
 		return 1;
 	}
 	umask(0);
-	r = serve(&c, o, prog);
+	r = serve(&c, o, prog, &notify);
 	pthread_mutex_lock(&c.lock);
 	ckpt_shutdown(&c);
 	pthread_mutex_unlock(&c.lock);
 	nl_options_free(o);
+	report_start(&notify, (char)r);
 	return r;
 }

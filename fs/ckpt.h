@@ -38,7 +38,7 @@
 #include "zns/zns.h"
 
 #define CKPT_LAYOUT "nlayerfs-ckpt"
-#define CKPT_LAYOUT_VERSION 1
+#define CKPT_LAYOUT_VERSION 2	/* 2: the device identity */
 #define CKPT_BW_XATTR "user.nlayerfs.bandwidth"
 
 struct ckpt_ext {
@@ -98,6 +98,11 @@ struct ckpt_ctx {
 	struct zns_dev *dev;
 	struct zns_store *store;
 	PMEMobjpool *pop;
+	bool pool_created;	/* by this mount: removed again if it is refused */
+	bool loaded;		/* the pool held a tree (it is not new) */
+	bool has_id;		/* dev_id is the pool's device identity */
+	bool force_new_pool;	/* a new pool may take a device that holds data */
+	struct zns_label dev_id;
 	void *alloc_blob;	/* loaded allocation image, until the store exists */
 	size_t alloc_len;
 	uint64_t *dead;		/* loaded per-zone dead bytes */

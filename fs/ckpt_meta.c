@@ -389,6 +389,7 @@ static int serialise(struct ckpt_ctx *c, struct wbuf *b)
 	put64(b, CKPT_LAYOUT_VERSION);
 	put64(b, g->nr_zones);
 	put64(b, g->zone_size);
+	put(b, c->dev_id.id, sizeof(c->dev_id.id));
 	put64(b, c->next_ino);
 	put64(b, c->next_tenant);
 	putbytes(b, a, alen);
@@ -552,19 +553,26 @@ static struct ckpt_node *load_node(struct rbuf *rd)
 static int decode(struct ckpt_ctx *c, const void *p, size_t len, char *err, size_t errlen)
 {
 	struct rbuf rd = { p, len, 0, false };
-	uint64_t count;
+	uint64_t count, version;
 
 	if (get64(&rd) != CKPT_MAGIC || rd.bad) {
 		snprintf(err, errlen, "%s: not a checkpoint metadata blob (damaged pool)", c->pool_path);
 		return -EINVAL;
 	}
-	if (get64(&rd) > CKPT_LAYOUT_VERSION) {
+	version = get64(&rd);
+	if (version > CKPT_LAYOUT_VERSION) {
 		snprintf(err, errlen, "%s: metadata of a newer layout than this build reads (%d)",
 			 c->pool_path, CKPT_LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	c->nr_zones = (uint32_t)get64(&rd);
 	c->zone_size = get64(&rd);
+	/* layout 1 had no device identity: recovery adopts the device */
+	if (version >= 2) {
+		get(&rd, c->dev_id.id, sizeof(c->dev_id.id));
+		c->has_id = true;
+	}
+	c->loaded = true;
 	c->next_ino = get64(&rd);
 	c->next_tenant = (uint32_t)get64(&rd);
 	c->alloc_blob = getbytes(&rd, &c->alloc_len);
@@ -589,14 +597,88 @@ static int decode(struct ckpt_ctx *c, const void *p, size_t len, char *err, size
 	return 0;
 }
 
+#define PMEMOBJ_SIGNATURE "PMEMOBJ"
+
+static void damaged_pool(struct ckpt_ctx *c, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: the metadata pool is damaged: %s (a pool whose creation was "
+		 "cut off looks like this). Restore it from a backup; if it never held "
+		 "checkpoints, move it away and mount again", c->pool_path, what);
+}
+
+/*
+ * libpmemobj maps the file and trusts it: an empty or short file kills the
+ * process with SIGBUS, random bytes with SIGSEGV. Check what it would touch
+ * first: the whole pool is there and starts with an obj pool's signature.
+ */
+static int check_pool_file(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	char sig[sizeof(PMEMOBJ_SIGNATURE)] = "", what[160];
+	struct stat st;
+	int fd = open(c->pool_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", c->pool_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	n = pread(fd, sig, sizeof(sig), 0);
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file; move it away", c->pool_path);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size < CKPT_POOL_SIZE) {
+		snprintf(what, sizeof(what), st.st_size ? "it is %lld bytes, a pool is %llu"
+			 : "the file is empty", (long long)st.st_size,
+			 (unsigned long long)CKPT_POOL_SIZE);
+		damaged_pool(c, err, errlen, what);
+		return -EINVAL;
+	}
+	if (n != (ssize_t)sizeof(sig) || memcmp(sig, PMEMOBJ_SIGNATURE, sizeof(sig))) {
+		damaged_pool(c, err, errlen, "it does not start with a libpmemobj pool header");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A pool is created under a temporary name and renamed into place, so a
+ * creation that is cut off never leaves a half-made ckpt.pool. */
+static PMEMobjpool *create_pool(struct ckpt_ctx *c)
+{
+	PMEMobjpool *pop;
+	char *tmp;
+
+	if (asprintf(&tmp, "%s.new", c->pool_path) < 0)
+		return NULL;
+	unlink(tmp);
+	pop = pmemobj_create(tmp, CKPT_LAYOUT, CKPT_POOL_SIZE, 0600);
+	if (pop && rename(tmp, c->pool_path)) {
+		pmemobj_close(pop);
+		pop = NULL;
+	}
+	if (!pop)
+		unlink(tmp);
+	free(tmp);
+	return pop;
+}
+
 static int open_pool(struct ckpt_ctx *c, char *err, size_t errlen)
 {
 	struct ckpt_root *rp;
+	int r;
 
-	if (access(c->pool_path, F_OK) != 0)
-		c->pop = pmemobj_create(c->pool_path, CKPT_LAYOUT, CKPT_POOL_SIZE, 0600);
-	else
+	if (access(c->pool_path, F_OK) != 0) {
+		c->pop = create_pool(c);
+		c->pool_created = c->pop != NULL;
+	} else {
+		r = check_pool_file(c, err, errlen);
+		if (r)
+			return r;
 		c->pop = pmemobj_open(c->pool_path, CKPT_LAYOUT);
+	}
 	if (!c->pop) {
 		snprintf(err, errlen, "%s: cannot open the metadata pool: %s", c->pool_path,
 			 pmemobj_errormsg());
@@ -644,25 +726,27 @@ int ckpt_meta_load(struct ckpt_ctx *c, const char *metadir, char *err, size_t er
 
 static int attach_tenant(struct ckpt_ctx *c, struct ckpt_node *t)
 {
-	uint32_t zone = 0;
-	uint64_t wp = 0, expect = 0;
+	struct zns_stream_damage d;
 	int r;
 
 	if (!t->st_len)
 		return zns_stream_create(c->store, t->tenant, t->bandwidth, &t->st);
 	r = zns_stream_attach(c->store, t->st_blob, t->st_len, &t->st);
+	if (!r)
+		r = zns_stream_verify(t->st, &d);
 	if (r)
 		return r;
-	r = zns_stream_check(t->st, &zone, &wp, &expect);
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		ckpt_log("recovery: tenant '%s': %d zone(s) disagree with the metadata (zone %u: "
-			 "write pointer %llu, expected %llu); dropped %lld bytes written after the "
-			 "last commit, the row is sealed", t->name, r, zone, (unsigned long long)wp,
-			 (unsigned long long)expect, (long long)wp - (long long)expect);
+	if (d.zones_behind)
+		ckpt_log("recovery: tenant '%s': %u zone(s) hold %llu bytes less than the metadata "
+			 "says (zone %u first): they were reset or rewritten by someone else; "
+			 "reads of the files there fail with EIO", t->name, d.zones_behind,
+			 (unsigned long long)d.bytes_behind, d.first_behind);
+	if (d.zones_ahead)
+		ckpt_log("recovery: tenant '%s': dropped %llu bytes written to %u zone(s) after "
+			 "the last commit, the row is sealed", t->name,
+			 (unsigned long long)d.bytes_ahead, d.zones_ahead);
+	if (d.zones_ahead || d.zones_behind)
 		r = zns_stream_seal(t->st);
-	}
 	return r;
 }
 
@@ -713,22 +797,128 @@ static int ensure_root(struct ckpt_ctx *c)
 	return ckpt_place(c, n);
 }
 
+/* ------------------------------------------------------------- identity */
+
+static int write_label(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	int r = zns_label_new(&c->dev_id);
+
+	if (!r)
+		r = zns_label_write(c->dev, &c->dev_id);
+	if (r) {
+		snprintf(err, errlen, "zns=%s: cannot write the identity label to zone 0: %s",
+			 c->dev_path, strerror(-r));
+		return r;
+	}
+	c->has_id = true;
+	return 0;
+}
+
+/* Everything but zone 0 back to empty: the operator gave the device to this pool. */
+static int reset_device(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	const struct zns_geometry *g = zns_dev_geometry(c->dev);
+
+	for (uint32_t z = 1; z < g->nr_zones; z++) {
+		int r = zns_zone_reset(c->dev, z);
+
+		if (r) {
+			snprintf(err, errlen, "zns=%s: force_new_pool: cannot reset zone %u: %s",
+				 c->dev_path, z, strerror(-r));
+			return r;
+		}
+	}
+	ckpt_log("force_new_pool: zns=%s reset for the new pool %s", c->dev_path, c->pool_path);
+	return 0;
+}
+
+/* A new pool takes only a device that holds nothing, unless told to. */
+static int claim_device(struct ckpt_ctx *c, int label, char *err, size_t errlen)
+{
+	int used = label == -ENOENT ? zns_dev_first_written(c->dev, 1) : 0;
+
+	if (used < 0 && used != -ENOENT)
+		return used;
+	if (used >= 0 && !c->force_new_pool) {
+		snprintf(err, errlen, "zns=%s holds data (%s) and %s is a new metadata pool: if "
+			 "meta=%s is a typo, mount with the pool that wrote the device; to start "
+			 "over, reset it with 'nlayerfs-zns reset %s all' or mount with "
+			 "force_new_pool", c->dev_path, label == -ENOENT ? "written zones" :
+			 label ? "zone 0 is not an nlayerfs label" : "another pool's checkpoints",
+			 c->pool_path, c->meta_dir, c->dev_path);
+		return -EEXIST;
+	}
+	if (used >= 0) {
+		int r = reset_device(c, err, errlen);
+
+		if (r)
+			return r;
+	}
+	return write_label(c, err, errlen);
+}
+
+/*
+ * The pool and the device must have been made together: a pool never
+ * resets, finishes or writes zones of a device it did not write.
+ */
+static int check_identity(struct ckpt_ctx *c, char *err, size_t errlen)
+{
+	struct zns_label l;
+	char have[40], want[40];
+	int label = zns_label_read(c->dev, &l);
+
+	if (label && label != -ENOENT && label != -EINVAL) {
+		snprintf(err, errlen, "zns=%s: cannot read the identity label: %s", c->dev_path,
+			 strerror(-label));
+		return label;
+	}
+	if (!c->loaded)
+		return claim_device(c, label, err, errlen);
+	if (!c->has_id) {
+		/* a pool of layout 1 adopts its device if zone 0 is free */
+		if (label == -ENOENT)
+			return write_label(c, err, errlen);
+		snprintf(err, errlen, "%s: made before device identities, and zone 0 of zns=%s "
+			 "is in use: mount it with the build that made it", c->pool_path,
+			 c->dev_path);
+		return -EEXIST;
+	}
+	zns_label_format(&c->dev_id, want, sizeof(want));
+	if (label) {
+		snprintf(err, errlen, "%s: its checkpoints are on the device with identity %s, "
+			 "but zns=%s %s: give the zns= this pool was made with (or move the pool "
+			 "away if that device was reset on purpose)", c->pool_path, want,
+			 c->dev_path, label == -ENOENT ? "has no identity label (reset or new)" :
+			 "is not labelled by nlayerfs");
+		return -EEXIST;
+	}
+	if (memcmp(l.id, c->dev_id.id, sizeof(l.id))) {
+		zns_label_format(&l, have, sizeof(have));
+		snprintf(err, errlen, "%s belongs to the device with identity %s, but zns=%s is "
+			 "%s, another pool's: check meta= and zns=", c->pool_path, want,
+			 c->dev_path, have);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 /* Open the device and the store, bring the streams back and compare the
  * write pointers with the metadata. Runs in the daemon (streams start
  * threads, which a fork would lose). */
 int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 {
 	const struct zns_geometry *g;
-	int r = zns_open(c->dev_path, &c->dopts, &c->dev);
+	char why[512];
+	int r = zns_open_why(c->dev_path, &c->dopts, &c->dev, why, sizeof(why));
 
 	if (r == -EINVAL && (c->dopts.channels || c->dopts.ways)) {
 		snprintf(err, errlen, "zns=%s: refused with channels=%u,ways=%u (at least 1 each, "
-			 "channels x ways at most the zone count)", c->dev_path,
-			 c->dopts.channels, c->dopts.ways);
+			 "channels x ways at most the zone count): %s", c->dev_path,
+			 c->dopts.channels, c->dopts.ways, why);
 		return r;
 	}
 	if (r) {
-		snprintf(err, errlen, "zns=%s: %s", c->dev_path, strerror(-r));
+		snprintf(err, errlen, "zns=%s: %s", c->dev_path, *why ? why : strerror(-r));
 		return r;
 	}
 	g = zns_dev_geometry(c->dev);
@@ -740,6 +930,13 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	r = zns_store_new(c->dev, &c->sopts, &c->store);
+	if (r == -EINVAL) {
+		snprintf(err, errlen, "stripe_unit=%llu: must be a multiple of the block size "
+			 "(%u) that divides the zone capacity (%llu) of zns=%s",
+			 (unsigned long long)c->sopts.stripe_unit, g->block_size,
+			 (unsigned long long)g->zone_cap, c->dev_path);
+		return r;
+	}
 	/* the restored allocation takes this mount's admission= */
 	if (!r && c->alloc_blob) {
 		r = zns_store_restore_alloc(c->store, c->alloc_blob, c->alloc_len);
@@ -756,6 +953,9 @@ int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen)
 		snprintf(err, errlen, "zns=%s: cannot set up the store: %s", c->dev_path, strerror(-r));
 		return r;
 	}
+	r = check_identity(c, err, errlen);
+	if (r)
+		return r;
 	r = ensure_root(c);
 	if (!r)
 		r = recover_tenants(c, err, errlen);
@@ -792,6 +992,11 @@ void ckpt_shutdown(struct ckpt_ctx *c)
 		zns_close(c->dev);
 	if (c->pop)
 		pmemobj_close(c->pop);
+	/* a mistyped meta= that was refused leaves nothing behind */
+	if (c->pool_created && !c->recovered) {
+		unlink(c->pool_path);
+		rmdir(c->meta_dir);
+	}
 	free(c->pool_path);
 	free(c->meta_dir);
 	free(c->dev_path);

@@ -19,7 +19,7 @@
 struct nl_create {
 	struct nl_node *parent;
 	const char *name;
-	int pfd;		/* the parent's upper directory (O_PATH), or -1 */
+	struct nl_at dir;	/* the parent's upper directory, and name */
 	char tmp[64];
 	bool over_whiteout;	/* the upper layer has a whiteout there */
 	uid_t uid;
@@ -34,7 +34,8 @@ static int create_prepare(fuse_req_t req, struct nl_mount *m,
 	struct stat st;
 	int layer, lowest, r;
 
-	c->pfd = -1;
+	c->dir.dfd = -1;
+	c->dir.own = false;
 	if (!m->upper)
 		return -EROFS;
 	if (strlen(c->name) > NAME_MAX)
@@ -53,14 +54,16 @@ static int create_prepare(fuse_req_t req, struct nl_mount *m,
 		return r;
 	/* The entry goes into the directory the parent node names now,
 	 * wherever a rename moves it meanwhile. */
-	c->pfd = nl_node_handle(m, c->parent);
-	if (c->pfd < 0)
-		return c->pfd;
-	c->over_whiteout = fstatat(c->pfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	pthread_rwlock_rdlock(&m->names);
+	r = nl_upper_dir(m, c->parent, c->name, &c->dir);
+	pthread_rwlock_unlock(&m->names);
+	if (r)
+		return r;
+	c->over_whiteout = fstatat(c->dir.dfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	c->uid = nl_uid_to_outer(m, ctx->uid);
 	c->gid = nl_gid_to_outer(m, ctx->gid);
 	if (nl_node_stat(m, c->parent, -1, &st) == 0 && (st.st_mode & S_ISGID) &&
-	    fstatat(c->pfd, "", &st, AT_EMPTY_PATH) == 0) {
+	    fstatat(c->dir.dfd, "", &st, AT_EMPTY_PATH) == 0) {
 		c->gid = st.st_gid;
 		c->inherit_sgid = true;
 	}
@@ -69,9 +72,7 @@ static int create_prepare(fuse_req_t req, struct nl_mount *m,
 
 static void create_done(struct nl_create *c)
 {
-	if (c->pfd >= 0)
-		close(c->pfd);
-	c->pfd = -1;
+	nl_at_done(&c->dir);
 }
 
 /* Move the finished temporary into place, over a whiteout if there is one. */
@@ -82,17 +83,17 @@ static int create_commit(struct nl_mount *m, struct nl_create *c, bool is_dir)
 	if (is_dir && c->over_whiteout) {
 		/* A directory cannot be renamed over a device node:
 		 * swap them, then drop the whiteout. */
-		if (renameat2(m->workfd, c->tmp, c->pfd, c->name, RENAME_EXCHANGE))
+		if (renameat2(m->workfd, c->tmp, c->dir.dfd, c->name, RENAME_EXCHANGE))
 			return -errno;
 		unlinkat(m->workfd, c->tmp, 0);
-		return nl_set_opaque(c->pfd, c->name);
+		return nl_set_opaque(c->dir.dfd, c->name);
 	}
-	if (renameat(m->workfd, c->tmp, c->pfd, c->name))
+	if (renameat(m->workfd, c->tmp, c->dir.dfd, c->name))
 		return -errno;
 	/* The old-style marker of an unprivileged mount, if any. */
 	if (snprintf(wh, sizeof(wh), ".wh.%s", c->name) < (int)sizeof(wh) &&
-	    unlinkat(c->pfd, wh, 0) == 0 && is_dir)
-		return nl_set_opaque(c->pfd, c->name);
+	    unlinkat(c->dir.dfd, wh, 0) == 0 && is_dir)
+		return nl_set_opaque(c->dir.dfd, c->name);
 	return 0;
 }
 
@@ -271,7 +272,8 @@ void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *src = nl_node_of(m, ino);
-	struct nl_create c = { .parent = nl_node_of(m, newparent), .name = newname, .pfd = -1 };
+	struct nl_create c = { .parent = nl_node_of(m, newparent), .name = newname,
+				.dir = { .dfd = -1 } };
 	struct fuse_entry_param e;
 	struct stat st;
 	dev_t odev;
@@ -294,7 +296,7 @@ void nl_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		remove_tmp(m, c.tmp);
 		goto out;
 	}
-	if (fstatat(c.pfd, c.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(c.dir.dfd, c.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		nl_origin_of(m, &st, &odev, &oino);
 		nl_linkcount_adjust(m, odev, oino, +1);
 	}
@@ -322,16 +324,6 @@ static void forget_link(struct nl_mount *m, const struct stat *st)
 	nl_linkcount_adjust(m, odev, oino, -1);
 }
 
-/* The upper directory a directory node names (O_PATH). Caller holds
- * m->names for writing. */
-static int upper_dir_locked(struct nl_mount *m, struct nl_node *dir)
-{
-	char path[NL_PATH_BUF];
-	int r = nl_node_path(m, dir, path, sizeof(path));
-
-	return r ? r : nl_open_beneath(m->upper->fd, path, O_PATH | O_DIRECTORY, 0);
-}
-
 /* Take @name out of the upper directory @dfd: a whiteout where lower
  * layers still have it, else a plain removal. */
 static int remove_upper(struct nl_mount *m, int dfd, const char *name, bool is_dir,
@@ -356,8 +348,9 @@ static int remove_name(struct nl_mount *m, struct nl_node *parent,
 		       const char *name, const struct stat *st, bool is_dir)
 {
 	struct nl_node *n;
+	struct nl_at at;
 	bool lower;
-	int dfd, r;
+	int r;
 
 	r = nl_copy_up(m, parent);
 	if (r)
@@ -367,20 +360,18 @@ static int remove_name(struct nl_mount *m, struct nl_node *parent,
 	if (n)
 		nl_node_keep_lower_attrs(m, n);
 	pthread_rwlock_wrlock(&m->names);
-	dfd = upper_dir_locked(m, parent);
-	r = dfd < 0 ? dfd : 0;
+	r = nl_upper_dir(m, parent, name, &at);
 	n = r ? NULL : nl_node_find(m, parent, name);
 	if (n)
-		nl_node_keep_gone(n, dfd, name);
+		nl_node_keep_gone(n, at.dfd, name);
 	if (!r)
-		r = remove_upper(m, dfd, name, is_dir, lower);
+		r = remove_upper(m, at.dfd, name, is_dir, lower);
 	if (!r && !is_dir)
 		forget_link(m, st);
 	if (!r && n)
 		nl_node_detach(m, n);
 	pthread_rwlock_unlock(&m->names);
-	if (dfd >= 0)
-		close(dfd);
+	nl_at_done(&at);
 	return r;
 }
 
@@ -441,7 +432,7 @@ struct nl_rename {
 	struct nl_node *src, *dst;	/* dst NULL when the name is free */
 	struct stat sst, dst_st;
 	bool dst_exists, src_lower, dst_lower;
-	int sdfd, ddfd;		/* the upper directories (O_PATH), or -1 */
+	struct nl_at src_at, dst_at;	/* the upper directories and names */
 	unsigned int flags;
 };
 
@@ -507,12 +498,12 @@ static int rename_clear_dst(struct nl_rename *rn)
 
 	if (rn->flags & RENAME_EXCHANGE)
 		return 0;
-	if (fstatat(rn->ddfd, rn->dname, &st, AT_SYMLINK_NOFOLLOW))
+	if (fstatat(rn->dst_at.dfd, rn->dname, &st, AT_SYMLINK_NOFOLLOW))
 		return 0;
 	if (S_ISDIR(st.st_mode))
-		return nl_clear_upper_dir(rn->ddfd, rn->dname);
+		return nl_clear_upper_dir(rn->dst_at.dfd, rn->dname);
 	if (nl_is_whiteout(&st) && S_ISDIR(rn->sst.st_mode) &&
-	    unlinkat(rn->ddfd, rn->dname, 0))
+	    unlinkat(rn->dst_at.dfd, rn->dname, 0))
 		return -errno;
 	return 0;
 }
@@ -522,14 +513,14 @@ static int rename_finish(struct nl_mount *m, struct nl_rename *rn)
 	int r = 0;
 
 	if (!(rn->flags & RENAME_EXCHANGE) && rn->src_lower)
-		r = nl_whiteout_at(m, rn->sdfd, rn->sname);
+		r = nl_whiteout_at(m, rn->src_at.dfd, rn->sname);
 	/* A moved directory is complete in the upper layer: whatever lower
 	 * layers hold at its new name must not show through. */
 	if (!r && S_ISDIR(rn->sst.st_mode) && rn->dst_lower)
-		r = nl_set_opaque(rn->ddfd, rn->dname);
+		r = nl_set_opaque(rn->dst_at.dfd, rn->dname);
 	if (!r && (rn->flags & RENAME_EXCHANGE) &&
 	    S_ISDIR(rn->dst_st.st_mode) && rn->src_lower)
-		r = nl_set_opaque(rn->sdfd, rn->sname);
+		r = nl_set_opaque(rn->src_at.dfd, rn->sname);
 	return r;
 }
 
@@ -558,18 +549,17 @@ static int rename_locked(struct nl_mount *m, struct nl_rename *rn)
 {
 	int r;
 
-	rn->sdfd = upper_dir_locked(m, rn->sparent);
-	if (rn->sdfd < 0)
-		return rn->sdfd;
-	rn->ddfd = upper_dir_locked(m, rn->dparent);
-	if (rn->ddfd < 0)
-		return rn->ddfd;
+	r = nl_upper_dir(m, rn->sparent, rn->sname, &rn->src_at);
+	if (!r)
+		r = nl_upper_dir(m, rn->dparent, rn->dname, &rn->dst_at);
+	if (r)
+		return r;
 	r = rename_clear_dst(rn);
 	if (r)
 		return r;
 	if (rn->dst && !(rn->flags & RENAME_EXCHANGE))
-		nl_node_keep_gone(rn->dst, rn->ddfd, rn->dname);
-	if (renameat2(rn->sdfd, rn->sname, rn->ddfd, rn->dname, rn->flags & RENAME_EXCHANGE))
+		nl_node_keep_gone(rn->dst, rn->dst_at.dfd, rn->dname);
+	if (renameat2(rn->src_at.dfd, rn->sname, rn->dst_at.dfd, rn->dname, rn->flags & RENAME_EXCHANGE))
 		return -errno;
 	rename_nodes(m, rn);
 	return rename_finish(m, rn);
@@ -615,14 +605,12 @@ void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct nl_rename rn = {
 		.sparent = nl_node_of(m, parent), .sname = name,
 		.dparent = nl_node_of(m, newparent), .dname = newname,
-		.sdfd = -1, .ddfd = -1, .flags = flags,
+		.src_at = { .dfd = -1 }, .dst_at = { .dfd = -1 }, .flags = flags,
 	};
 	int r = do_rename(m, &rn);
 
-	if (rn.sdfd >= 0)
-		close(rn.sdfd);
-	if (rn.ddfd >= 0)
-		close(rn.ddfd);
+	nl_at_done(&rn.src_at);
+	nl_at_done(&rn.dst_at);
 	if (rn.src)
 		nl_node_forget(m, rn.src, 1);
 	if (rn.dst)

@@ -121,6 +121,7 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 		pthread_mutex_destroy(&n->lock);
 		if (n->gone_fd >= 0)
 			close(n->gone_fd);
+		nl_node_dirfds_free(m, n);
 		free(n->open_st);
 		free(n->name);
 		free(n);
@@ -611,6 +612,89 @@ double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
 	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1)
 		return 0;
 	return m->timeout;
+}
+
+/*
+ * A handle (O_PATH) of the directory @dir names in layer @layer, opened
+ * once and kept while the kernel holds the node, so that a lookup below it
+ * costs one fstatat per layer instead of a walk from the layer's root.
+ * -errno when the layer has no directory there; that is not remembered (a
+ * copy-up may make one). The handle is the node's: valid while the node
+ * is referenced, as it is during any request on it or below it. Past
+ * m->dirfds_max kept handles, *owned is set and the caller closes it.
+ * For the upper layer the caller holds m->names (the path must name the
+ * node's directory); a kept upper handle follows its directory through
+ * renames. A directory moved by a rename is merged with no lower layer
+ * from then on (lowest 0), so its lower handles, left in place for the
+ * requests that may still use them, are not asked again.
+ */
+int nl_node_dirfd(struct nl_mount *m, struct nl_node *dir, int layer, bool *owned)
+{
+	char path[NL_PATH_BUF];
+	int *v = atomic_load(&dir->dirfd), *fresh, expect = -1, fd, i;
+
+	*owned = false;
+	if (dir == &m->root)
+		return m->layers[layer].fd;
+	if (v && v[layer] >= 0)
+		return v[layer];
+	fd = nl_node_path(m, dir, path, sizeof(path));
+	if (!fd)
+		fd = nl_open_beneath(m->layers[layer].fd, path, O_PATH | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	if (!v && atomic_load(&m->dirfds) < m->dirfds_max &&
+	    (fresh = malloc(m->n_layers * sizeof(*fresh)))) {
+		for (i = 0; i < m->n_layers; i++)
+			fresh[i] = -1;
+		if (atomic_compare_exchange_strong(&dir->dirfd, &v, fresh))
+			v = fresh;
+		else
+			free(fresh);
+	}
+	if (v && atomic_fetch_add(&m->dirfds, 1) < m->dirfds_max) {
+		if (__atomic_compare_exchange_n(&v[layer], &expect, fd, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return fd;
+		/* another thread kept one first */
+		atomic_fetch_sub(&m->dirfds, 1);
+		close(fd);
+		return expect;
+	}
+	if (v)
+		atomic_fetch_sub(&m->dirfds, 1);
+	*owned = true;
+	return fd;
+}
+
+/* @name in the upper directory @dir names, from the node's kept handle.
+ * Caller holds m->names; nl_at_done() releases it. */
+int nl_upper_dir(struct nl_mount *m, struct nl_node *dir, const char *name, struct nl_at *at)
+{
+	bool owned;
+	int fd = nl_node_dirfd(m, dir, 0, &owned);
+
+	at->own = false;
+	at->dfd = -1;
+	at->name = name;
+	if (fd < 0)
+		return fd;
+	at->dfd = fd;
+	at->own = owned;
+	return 0;
+}
+
+void nl_node_dirfds_free(struct nl_mount *m, struct nl_node *n)
+{
+	int *v = atomic_exchange(&n->dirfd, NULL), i;
+
+	for (i = 0; v && i < m->n_layers; i++) {
+		if (v[i] >= 0) {
+			close(v[i]);
+			atomic_fetch_sub(&m->dirfds, 1);
+		}
+	}
+	free(v);
 }
 
 /* Upper files keep a handle when they lose their name (nl_node_keep_gone);

@@ -46,6 +46,40 @@ int nl_lower_lstat(struct nl_mount *m, int layer, const char *path, struct stat 
 	return nl_lstat_beneath(m->layers[layer].fd, path, st);
 }
 
+bool nl_lower_imaged(struct nl_mount *m, int layer)
+{
+	int tl;
+
+	return meta_of(m, layer, &tl) != NULL;
+}
+
+/*
+ * lstat of @name in the directory node @dir (@path is the entry's path):
+ * from the image when it covers @path, else one fstatat on the node's kept
+ * handle of that directory, with no walk from the layer's root.
+ */
+int nl_lower_lstat_in(struct nl_mount *m, int layer, struct nl_node *dir, const char *name,
+		      const char *path, struct stat *st)
+{
+	struct tier_ctx *ctx;
+	bool owned;
+	int tl, r, dfd;
+
+	ctx = meta_of(m, layer, &tl);
+	if (ctx) {
+		r = tier_meta_lstat(ctx, tl, path, st);
+		if (r != TIER_META_MISS)
+			return r;
+	}
+	dfd = nl_node_dirfd(m, dir, layer, &owned);
+	if (dfd < 0)
+		return dfd;
+	r = fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	if (owned)
+		close(dfd);
+	return r;
+}
+
 ssize_t nl_lower_readlink(struct nl_mount *m, int layer, const char *path, char *buf,
 			  size_t size)
 {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,26 @@ static int prepare_workdir(struct nl_mount *m, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Directory nodes keep a handle per layer (nl_node_dirfd): with the soft
+ * descriptor limit raised to the hard one, half of it is theirs, the rest
+ * for open files, layers and the tier. (A host service serving many mounts
+ * shares the one limit: each mount may use half of it.)
+ */
+static long dirfds_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 256;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)(rl.rlim_cur / 2);
+}
+
 int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 		       size_t errlen)
 {
@@ -149,6 +170,7 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 			m->one_device = false;
 	pthread_rwlock_init(&m->ns, NULL);
 	pthread_rwlock_init(&m->names, NULL);
+	m->dirfds_max = dirfds_max();
 	pthread_mutex_init(&m->ino_lock, NULL);
 	pthread_mutex_init(&m->root.lock, NULL);
 	m->root.name = "";
@@ -185,6 +207,7 @@ void nl_mount_free(struct nl_mount *m)
 			m->table[i] = n->hnext;
 			if (n->gone_fd >= 0)
 				close(n->gone_fd);
+			nl_node_dirfds_free(m, n);
 			free(n->open_st);
 			free(n->name);
 			free(n);

@@ -8,10 +8,12 @@
  * non-directory ends the merge of a directory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs/nlayerfs.h"
 
@@ -44,12 +46,6 @@ bool nl_xattr_is_private(const char *name)
 	       strncmp(name, "user.nlayerfs.", 14) == 0;
 }
 
-static bool exists_in(struct nl_mount *m, int layer, const char *path)
-{
-	struct stat st;
-
-	return nl_lower_lstat(m, layer, path, &st) == 0;
-}
 
 /* Is there a marker in @layer that makes @dir (a relative path) opaque? */
 bool nl_dir_is_opaque(struct nl_mount *m, int layer, const char *dir)
@@ -64,53 +60,86 @@ bool nl_dir_is_opaque(struct nl_mount *m, int layer, const char *dir)
 		if (n == 1 && v[0] == 'y')
 			return true;
 	}
+	struct stat st;
+
 	if (snprintf(marker, sizeof(marker), "%s/%s", dir, WH_OPAQUE) >=
 	    (int)sizeof(marker))
 		return false;
-	return exists_in(m, layer, marker);
+	return nl_lower_lstat(m, layer, marker, &st) == 0;
 }
 
-/* Does @layer hold a ".wh.NAME" marker for @name inside @dir? */
-static bool old_style_whiteout(struct nl_mount *m, int layer,
-			       const char *dir, const char *name)
+/* Does @layer hold a ".wh.NAME" marker for @name inside the node @dir
+ * (at @dirpath)? */
+static bool old_style_whiteout(struct nl_mount *m, int layer, struct nl_node *dir,
+			       const char *dirpath, const char *name)
 {
-	char marker[NL_PATH_BUF + 8];
+	char marker[NAME_MAX + 1], path[NL_PATH_BUF + NAME_MAX + 2];
+	struct stat st;
 	int r;
 
-	if (strlen(name) + strlen(WH_PREFIX) > NAME_MAX)
+	if (snprintf(marker, sizeof(marker), WH_PREFIX "%s", name) >= (int)sizeof(marker))
 		return false;
-	if (strcmp(dir, ".") == 0)
-		r = snprintf(marker, sizeof(marker), WH_PREFIX "%s", name);
+	if (strcmp(dirpath, ".") == 0)
+		r = snprintf(path, sizeof(path), "%s", marker);
 	else
-		r = snprintf(marker, sizeof(marker), "%s/" WH_PREFIX "%s", dir, name);
-	if (r < 0 || r >= (int)sizeof(marker))
+		r = snprintf(path, sizeof(path), "%s/%s", dirpath, marker);
+	if (r < 0 || r >= (int)sizeof(path))
 		return false;
-	return exists_in(m, layer, marker);
+	return nl_lower_lstat_in(m, layer, dir, marker, path, &st) == 0;
+}
+
+/* Is the directory @name of the node @dir (at @path) opaque in @layer?
+ * Without an image: one open from the node's handle, then the markers. */
+static bool child_is_opaque(struct nl_mount *m, int layer, struct nl_node *dir,
+			    const char *name, const char *path)
+{
+	struct stat st;
+	bool owned, opaque = false;
+	char v[4];
+	size_t i;
+	int dfd, fd;
+
+	if (nl_lower_imaged(m, layer))
+		return nl_dir_is_opaque(m, layer, path);
+	dfd = nl_node_dirfd(m, dir, layer, &owned);
+	if (dfd < 0)
+		return false;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (owned)
+		close(dfd);
+	if (fd < 0)	/* an unreadable directory (a daemon not run by root) */
+		return nl_dir_is_opaque(m, layer, path);
+	for (i = 0; !opaque && i < sizeof(opaque_xattrs) / sizeof(*opaque_xattrs); i++)
+		opaque = fgetxattr(fd, opaque_xattrs[i], v, sizeof(v)) == 1 && v[0] == 'y';
+	if (!opaque)
+		opaque = fstatat(fd, WH_OPAQUE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return opaque;
 }
 
 /*
- * After a directory was found in layer @found, how far down does it merge?
- * Until a layer makes it opaque, or holds a non-directory or a whiteout
- * at the same path.
+ * After a directory @name of @dir was found in layer @found, how far down
+ * does it merge? Until a layer makes it opaque, or holds a non-directory
+ * or a whiteout at the same path.
  */
-static int merge_depth(struct nl_mount *m, const char *dir, const char *path,
-		       const char *name, int found, int end)
+static int merge_depth(struct nl_mount *m, struct nl_node *dir, const char *dirpath,
+		       const char *path, const char *name, int found, int end)
 {
 	struct stat st;
 	int lowest = found, j;
 
-	if (nl_dir_is_opaque(m, found, path))
+	if (child_is_opaque(m, found, dir, name, path))
 		return found;
 	for (j = found + 1; j <= end; j++) {
-		if (nl_lower_lstat(m, j, path, &st)) {
-			if (old_style_whiteout(m, j, dir, name))
+		if (nl_lower_lstat_in(m, j, dir, name, path, &st)) {
+			if (old_style_whiteout(m, j, dir, dirpath, name))
 				break;
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode))
 			break;
 		lowest = j;
-		if (nl_dir_is_opaque(m, j, path))
+		if (child_is_opaque(m, j, dir, name, path))
 			break;
 	}
 	return lowest;
@@ -136,18 +165,18 @@ int nl_resolve(struct nl_mount *m, struct nl_node *parent, const char *name,
 		return r;
 	start = parent->layer > from_layer ? parent->layer : from_layer;
 	for (j = start; j <= end; j++) {
-		r = nl_lower_lstat(m, j, path, st);
+		r = nl_lower_lstat_in(m, j, parent, name, path, st);
 		if (r == 0) {
 			if (nl_is_whiteout(st))
 				return -ENOENT;
 			*layer = j;
 			*lowest = S_ISDIR(st->st_mode) ?
-				  merge_depth(m, dir, path, name, j, end) : j;
+				  merge_depth(m, parent, dir, path, name, j, end) : j;
 			return 0;
 		}
 		if (r != -ENOENT && r != -ENOTDIR)
 			return r;
-		if (old_style_whiteout(m, j, dir, name))
+		if (old_style_whiteout(m, j, parent, dir, name))
 			return -ENOENT;
 	}
 	return -ENOENT;

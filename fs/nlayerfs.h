@@ -10,6 +10,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -46,6 +47,8 @@ struct nl_node {
 				 * name (unlink, rename over it), taken before it
 				 * went, so that the kernel's later requests for
 				 * this node reach that file and no other; -1 */
+	_Atomic(int *) dirfd;	/* directories: a kept O_PATH handle per layer
+				 * (-1: none yet), see nl_node_dirfd() */
 	struct stat *open_st;	/* an open lower file's attributes from its
 				 * unlink on, for the same: its descriptor
 				 * may be an NVM copy */
@@ -96,6 +99,8 @@ struct nl_mount {
 	 * takes a node's lock.
 	 */
 	pthread_rwlock_t names;
+	_Atomic long dirfds;		/* directory handles kept by nodes */
+	long dirfds_max;		/* at most: half the descriptor limit */
 	struct nl_node **table;
 
 	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
@@ -173,6 +178,9 @@ void nl_node_keep_lower_attrs(struct nl_mount *m, struct nl_node *n);
 void nl_node_keep_gone(struct nl_node *n, int dfd, const char *name);
 int nl_node_handle(struct nl_mount *m, struct nl_node *n);
 int nl_node_open_upper(struct nl_mount *m, struct nl_node *n, int flags);
+int nl_node_dirfd(struct nl_mount *m, struct nl_node *dir, int layer, bool *owned);
+void nl_node_dirfds_free(struct nl_mount *m, struct nl_node *n);
+int nl_upper_dir(struct nl_mount *m, struct nl_node *dir, const char *name, struct nl_at *at);
 void nl_node_move(struct nl_mount *m, struct nl_node *n,
 		  struct nl_node *newparent, const char *newname);
 struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
@@ -217,6 +225,9 @@ void nl_node_closed(struct nl_node *n);
  * layer). Return 0 or a length, or a negative errno.
  */
 int nl_lower_lstat(struct nl_mount *m, int layer, const char *path, struct stat *st);
+int nl_lower_lstat_in(struct nl_mount *m, int layer, struct nl_node *dir, const char *name,
+		      const char *path, struct stat *st);
+bool nl_lower_imaged(struct nl_mount *m, int layer);
 ssize_t nl_lower_readlink(struct nl_mount *m, int layer, const char *path, char *buf,
 			  size_t size);
 ssize_t nl_lower_getxattr(struct nl_mount *m, int layer, const char *path, const char *name,

@@ -621,6 +621,7 @@ static const struct nl_optdef {
 	{ "admission", NL_VALUE, keep_extra },
 	{ "channels", NL_VALUE, keep_extra },
 	{ "ways", NL_VALUE, keep_extra },
+	{ "force_new_pool", NL_FLAG, keep_extra },
 	/* The request loop (fs/main.c). */
 	{ "max_threads", NL_VALUE, keep_extra },
 	{ "max_idle_threads", NL_VALUE, keep_extra },
@@ -1226,6 +1227,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "  channels=N,ways=N       independent groups of a real device (it does not tell)\n"
 "  bandwidth=RATE          default bandwidth a tenant asks for\n"
 "  admission=fair|strict   when groups run out: share fairly, or refuse\n"
+"  force_new_pool          a new meta= pool takes a device that holds data (resets it)\n"
 "\n"
 "Any key of nlayerfs.conf(5) is also a mount option. An unknown option stops\n"
 "the mount with a message naming it; options of mount(8) (defaults, noauto,\n"

@@ -1,109 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Reaching an entry of a layer from the layer's descriptor.
- *
- * The daemon runs as root, and users inside the mount rename entries and
- * make symlinks in the upper layer while it works. A path string handed to
- * the kernel would follow a symlink swapped in for one of its directories
- * and reach a file outside the layer. So a layer path is only ever walked
- * from a descriptor the daemon holds, by openat2() with every symlink
- * refused and without leaving that descriptor's tree; the *at() calls then
- * get a directory descriptor and a single name. On kernels without
- * openat2() (before 5.6) the walk is done one component at a time with
- * O_NOFOLLOW, to the same effect. Paths longer than PATH_MAX are walked in
- * pieces, so that a deep tree works as it does on the kernel overlayfs.
+ * The union's side of reaching layer entries by descriptor: the parent
+ * directory of a path and one name, for the *at() calls; the calls with no
+ * form taking an O_PATH descriptor. Paths are walked by tier_open_beneath()
+ * (never following a symlink, never leaving the layer).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs/nlayerfs.h"
-
-#define NL_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-
-/* The walk of kernels without openat2(): each directory with O_NOFOLLOW. */
-static int open_walk(int dfd, const char *rel, int flags, mode_t mode)
-{
-	char name[NAME_MAX + 1];
-	const char *slash;
-	int fd = -1, next;
-	size_t l;
-
-	while ((slash = strchr(rel, '/'))) {
-		l = (size_t)(slash - rel);
-		if (l > NAME_MAX)
-			goto toolong;
-		memcpy(name, rel, l);
-		name[l] = '\0';
-		next = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0)
-			close(fd);
-		if (next < 0)
-			return -errno;
-		dfd = fd = next;
-		rel = slash + 1;
-	}
-	next = openat(dfd, rel, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (next < 0)
-		next = -errno;
-	if (fd >= 0)
-		close(fd);
-	return next;
-toolong:
-	if (fd >= 0)
-		close(fd);
-	return -ENAMETOOLONG;
-}
-
-static int open_once(int dfd, const char *rel, int flags, mode_t mode)
-{
-	struct open_how how = {
-		.flags = (unsigned)(flags | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0,
-		.resolve = NL_RESOLVE,
-	};
-	int tries, fd = -1;
-
-	/* EAGAIN: a rename raced the walk; the kernel asks for a retry. */
-	for (tries = 0; tries < 8; tries++) {
-		fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
-		if (fd >= 0 || errno != EAGAIN)
-			break;
-	}
-	if (fd >= 0)
-		return fd;
-	if (errno == ENOSYS)
-		return open_walk(dfd, rel, flags, mode);
-	return -errno;
-}
+#include "tier/tier.h"
 
 int nl_open_beneath(int root, const char *rel, int flags, mode_t mode)
 {
-	char part[PATH_MAX];
-	const char *cut;
-	int dfd, fd;
-	size_t l = strlen(rel);
-
-	if (l < PATH_MAX)
-		return open_once(root, rel, flags, mode);
-	/* Too long for one call: the directories up to a '/' below
-	 * PATH_MAX first, then the rest from there. */
-	cut = memrchr(rel, '/', PATH_MAX - 1);
-	if (!cut || cut == rel)
-		return -ENAMETOOLONG;
-	memcpy(part, rel, (size_t)(cut - rel));
-	part[cut - rel] = '\0';
-	dfd = open_once(root, part, O_PATH | O_DIRECTORY, 0);
-	if (dfd < 0)
-		return dfd;
-	fd = nl_open_beneath(dfd, cut + 1, flags, mode);
-	close(dfd);
-	return fd;
+	return tier_open_beneath(root, rel, flags, mode);
 }
 
 int nl_at_parent(int root, const char *rel, struct nl_at *at)

@@ -105,6 +105,7 @@ static void put_status(struct nl_tier *t, FILE *f)
 		s.trace_active ? "active" : "stopped", s.trace_records, s.trace_dropped);
 	fprintf(f, "cold_starts %" PRIu64 "\npromote %s\n", s.cold_starts,
 		s.promote_on ? "on" : "off");
+	fprintf(f, "scrubs %" PRIu64 "\nbad_copies %" PRIu64 "\n", s.scrubs, s.bad_copies);
 	put_range_status(t, f);
 	put_wb_status(t, f);
 	put_meta_status(t, f);
@@ -119,6 +120,18 @@ static void put_status(struct nl_tier *t, FILE *f)
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",
 			tier_layer_nvm_bytes(t->ctx, (int)i), tier_layer_dir(t->ctx, (int)i));
 	fputs("ok\n", f);
+}
+
+/* Check every NVM copy now; damaged ones are dropped. */
+static void do_scrub(struct nl_tier *t, FILE *f)
+{
+	struct tier_scrub_result res;
+	int r = tier_scrub(t->ctx, &res);
+
+	if (r < 0)
+		fprintf(f, "error %s\n", strerror(-r));
+	else
+		fprintf(f, "checked %" PRIu64 "\ndropped %" PRIu64 "\nok\n", res.checked, res.dropped);
 }
 
 static void put_result(FILE *f, int64_t r, const char *what)
@@ -412,6 +425,8 @@ static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *a
 					 strtoull(arg, NULL, 10) : UINT64_MAX), "freed");
 	} else if (!strcmp(cmd, "wait")) {
 		do_wait(t, f, arg);
+	} else if (!strcmp(cmd, "scrub")) {
+		do_scrub(t, f);
 	} else if (!strcmp(cmd, "writeback")) {
 		do_writeback(t, f, arg);
 	} else if (!strcmp(cmd, "promote-paths")) {
@@ -478,6 +493,7 @@ static void *ctl_main(void *arg)
 static int ctl_listen(struct nl_tier *t)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
 	if (mkdir(NL_RUN_DIR, 0700) && errno != EEXIST)
@@ -489,13 +505,14 @@ static int ctl_listen(struct nl_tier *t)
 	/* A socket left by a daemon that was killed: same mountpoint, ours. */
 	unlink(t->sock_path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(t->sock_path, 0600) ||
-	    listen(fd, 8)) {
+	    listen(fd, 8) || stat(t->sock_path, &st)) {
 		int e = errno;
 
 		close(fd);
 		return -e;
 	}
 	t->listen_fd = fd;
+	t->sock_ino = st.st_ino;
 	return 0;
 }
 
@@ -515,6 +532,8 @@ int nl_tier_ctl_start(struct nl_tier *t)
 
 void nl_tier_ctl_stop(struct nl_tier *t)
 {
+	struct stat st;
+
 	if (t->listen_fd >= 0)
 		shutdown(t->listen_fd, SHUT_RDWR);
 	if (t->thread_on)
@@ -523,7 +542,8 @@ void nl_tier_ctl_stop(struct nl_tier *t)
 	if (t->listen_fd >= 0)
 		close(t->listen_fd);
 	t->listen_fd = -1;
-	if (t->sock_path[0])
+	/* a remount on the same mountpoint may have its socket there now */
+	if (t->sock_path[0] && !stat(t->sock_path, &st) && st.st_ino == t->sock_ino)
 		unlink(t->sock_path);
 	t->sock_path[0] = 0;
 }

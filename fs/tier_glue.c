@@ -171,16 +171,34 @@ static void wb_sleep(struct nl_wb *wb, long ms)
 	pthread_cond_timedwait(&wb->wake, &wb->lock, &ts);
 }
 
+/* Once per service, after its first start: copies damaged on NVM since
+ * their last check are found and dropped before later starts read them. */
+static void scrub_when_quiet(struct nl_tier_host *h, bool closed)
+{
+	struct tier_scrub_result res;
+	int r;
+
+	if (!h->wb.scrub_due || !closed)
+		return;
+	h->wb.scrub_due = false;
+	pthread_mutex_unlock(&h->wb.lock);
+	r = tier_scrub(h->ctx, &res);
+	if (r && r != -ECANCELED)
+		syslog(LOG_WARNING, "nlayerfs: scrub of the NVM copies: %s", strerror(-r));
+	else if (!r && res.dropped)
+		syslog(LOG_WARNING, "nlayerfs: scrub: %llu of %llu NVM copies damaged, dropped",
+		       (unsigned long long)res.dropped, (unsigned long long)res.checked);
+	pthread_mutex_lock(&h->wb.lock);
+}
+
 static void *wb_main(void *arg)
 {
 	struct nl_tier_host *h = arg;
 	struct nl_wb *wb = &h->wb;
-	bool was_active = tier_trace_active(h->ctx);
+	uint64_t handled = tier_trace_windows(h->ctx);
 	struct tier_wb_result res;
 	int r;
 
-	/* temps of copies a crash interrupted */
-	tier_writeback_clean(h->ctx);
 	pthread_mutex_lock(&wb->lock);
 	while (!wb->stop) {
 		bool active, closed;
@@ -189,9 +207,14 @@ static void *wb_main(void *arg)
 		wb_sleep(wb, 1000);
 		if (wb->stop)
 			break;
+		/* a window ended since the last look, however short it was */
 		active = tier_trace_active(h->ctx);
-		closed = was_active && !active;
-		was_active = active;
+		closed = !active && tier_trace_windows(h->ctx) != handled;
+		if (closed)
+			handled = tier_trace_windows(h->ctx);
+		scrub_when_quiet(h, closed);
+		if (wb->stop)
+			break;
 		if (wb->asked == wb->finished && !(wb->on && h->cfg.writeback && closed))
 			continue;
 		asked = wb->asked;
@@ -243,6 +266,7 @@ static int wb_start(struct nl_tier_host *h)
 	struct nl_wb *wb = &h->wb;
 
 	wb->on = h->cfg.hdd_dir != NULL;	/* before the thread reads it */
+	wb->scrub_due = true;
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->wake, NULL);
 	pthread_cond_init(&wb->done, NULL);
@@ -308,6 +332,8 @@ int nl_tier_host_open(struct nl_tier_host *h, const struct tier_config *c, char 
 
 void nl_tier_host_close(struct nl_tier_host *h)
 {
+	/* copies in flight stop now: the exit must not wait for them */
+	tier_shutdown(h->ctx);
 	wb_stop(h);
 	tier_close(h->ctx);
 	h->ctx = NULL;

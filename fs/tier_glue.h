@@ -10,18 +10,21 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "tier/tier.h"
 
 struct nl_mount;
 struct nl_options;
 
-/* The host's background thread: write-back after each trace window or
+/* The host's background thread: a scrub of every NVM copy once the
+ * service's first start is over, write-back after each trace window or
  * when asked. */
 struct nl_wb {
 	pthread_t thread;
 	bool running;		/* thread running */
 	bool on;		/* write-back available (hdd=) */
+	bool scrub_due;		/* this service's check of every copy */
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	bool stop, exited;
@@ -54,6 +57,7 @@ struct nl_tier {
 	char mountpoint[PATH_MAX];
 	char sock_path[108];	/* the control socket, empty when none */
 	int listen_fd;
+	ino_t sock_ino;		/* the socket file this mount bound */
 	pthread_t thread;
 	bool thread_on;
 	bool tracing;		/* this mount's start is in trace_gen */

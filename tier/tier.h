@@ -17,6 +17,17 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+/* ---- Reaching a layer's files ---- */
+
+/* Open @rel below the directory @root (a descriptor) without following any
+ * symlink and without leaving @root's tree (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, or a walk with O_NOFOLLOW on old kernels); a final
+ * symlink is opened only with O_PATH | O_NOFOLLOW. Paths longer than
+ * PATH_MAX are walked in pieces. Returns a descriptor or -errno. */
+int tier_open_beneath(int root, const char *rel, int flags, mode_t mode);
+/* The same from the layer directory @layer_dir (a trusted path). */
+int tier_layer_open(const char *layer_dir, const char *rel, int flags);
+
 /* ---- Layers, tiers, trace, hot-file index, promotion ---- */
 
 /* Home tier of a layer, by which tier directory it lies under. */
@@ -44,6 +55,8 @@ struct tier_config {
 	unsigned trace_quiet;		/* seconds without a first open end a start; 0: off */
 	unsigned host_idle;		/* seconds a host service stays without work */
 	bool trace_at_open;		/* tier_open() opens a trace window (not a key) */
+	bool pool_checked;		/* this process's parent opened the pool
+					 * just now: no probe (see tier_open) */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
@@ -71,12 +84,18 @@ struct tier_ctx;
 
 /* Open the tiers: creates NVM/objects and the index pool NVM/tier.index,
  * or reopens them (removing temp and unreferenced objects left by a crash).
- * A pool of a newer layout or a broken pool is refused, never rebuilt.
+ * A pool of a newer layout or a broken pool (empty, short, overwritten:
+ * loaded first in a child process, which may die of it) is refused with
+ * a message naming it, never rebuilt or changed.
  * Starts the trace window (if trace) and the workers (if promote). */
 int tier_open(const struct tier_config *c, struct tier_ctx **out, char *err, size_t errlen);
-/* Stop the workers (the current copy finishes or is dropped), fold the
- * remaining trace records into the index, close the pool. */
+/* Stop the workers (a copy in flight is dropped: its temp removed,
+ * nothing committed; a later open queues it again), fold the remaining
+ * trace records into the index, close the pool. */
 void tier_close(struct tier_ctx *ctx);
+/* The unmount has begun: copies in flight stop now and no new one starts,
+ * so that tier_close() is prompt. Lookups keep working. */
+void tier_shutdown(struct tier_ctx *ctx);
 
 /* Register a lower layer directory; returns its number (>= 0), used by every
  * call below. Identity: the directory name when it is a 64-hex chainID,
@@ -103,6 +122,8 @@ void tier_trace_stop(struct tier_ctx *ctx);
  * or after trace_window seconds, whichever is first. Its end is handled
  * in the tier's own thread: records folded, hot files and ranges queued. */
 uint64_t tier_trace_begin(struct tier_ctx *ctx);
+/* Windows opened since tier_open(): a change means a start came. */
+uint64_t tier_trace_windows(struct tier_ctx *ctx);
 void tier_trace_end(struct tier_ctx *ctx, uint64_t gen);
 /* Fold the pending trace records into the index now. */
 int tier_trace_flush(struct tier_ctx *ctx);
@@ -152,6 +173,12 @@ int tier_writeback_run(struct tier_ctx *ctx, bool release, struct tier_wb_result
  * released, when @release). @res may be NULL. */
 int tier_writeback_file(struct tier_ctx *ctx, int layer, const char *relpath, bool release,
 			struct tier_wb_result *res);
+/* Layers are never modified: nlayerfs itself never asks for @release.
+ * A layer punched by an earlier version (written-back files whose layer
+ * file is a hole) is made whole the first time tier_layer_add() sees it:
+ * the HDD copies are copied back, compared, the recorded mtime restored,
+ * the copies forgotten. Returns the files made whole. */
+int tier_writeback_unpunch(struct tier_ctx *ctx, int layer);
 /* Stop a running pass and refuse later ones (before tier_close()). */
 void tier_writeback_abort(struct tier_ctx *ctx);
 /* Remove temp files a crash left under HDD/writeback/<id>/ of the NVM-home
@@ -190,8 +217,21 @@ struct tier_status {
 	uint64_t cold_starts;		/* trace windows ever opened */
 	bool trace_active, promote_on;
 	uint64_t meta_bytes;		/* metadata images (in nvm_used) */
+	uint64_t scrubs;		/* scrubs completed */
+	uint64_t bad_copies;		/* copies that failed a check, dropped */
 };
 int tier_status(struct tier_ctx *ctx, struct tier_status *st);
+
+/* What one scrub did. */
+struct tier_scrub_result {
+	uint64_t checked;		/* distinct copies read and hashed */
+	uint64_t dropped;		/* failed (damaged, missing): dropped */
+};
+/* Check every NVM copy against the digest it is named by. A copy that
+ * fails is dropped from the index and logged: reads go to the layer file,
+ * and a later start promotes the file again. Runs without holding the
+ * index lock while it reads. -ECANCELED after tier_shutdown(). */
+int tier_scrub(struct tier_ctx *ctx, struct tier_scrub_result *res);
 
 /* ---- Metadata images of HDD layers ----
  *

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "tier/tier_private.h"
 
 void tier_config_defaults(struct tier_config *c)
@@ -233,25 +234,74 @@ static int config_line(struct tier_config *c, char *line, const char *path,
 	return rc == -ENOENT ? -EINVAL : rc;
 }
 
+/* A config file holds a few lines; anything longer is the wrong file
+ * (config=/dev/zero would otherwise be read until memory runs out). */
+#define CONFIG_MAX_BYTES (1 << 20)
+
+/* The whole file, NUL-terminated, at most CONFIG_MAX_BYTES. */
+static int read_bounded(FILE *f, const char *path, char **out, char *err, size_t errlen)
+{
+	char *buf = malloc(CONFIG_MAX_BYTES + 2);
+	size_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		free(buf);
+		tier_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	if (n > CONFIG_MAX_BYTES) {
+		free(buf);
+		tier_err(err, errlen, "%s: longer than 1 MiB, not a config file; "
+			 "name a file of 'key = value' lines", path);
+		return -EFBIG;
+	}
+	buf[n] = '\n';
+	buf[n + 1] = '\0';
+	*out = buf;
+	return 0;
+}
+
+static int config_text(struct tier_config *c, char *text, const char *path, char *err,
+		       size_t errlen)
+{
+	unsigned lineno = 0;
+	int rc = 0;
+
+	for (char *line = text, *nl; !rc && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		if (nl == line + strlen(line))
+			rc = config_line(c, line, path, ++lineno, err, errlen);
+		else	/* a NUL byte inside the line */
+			rc = -EINVAL, tier_err(err, errlen, "%s:%u: not a text line", path, ++lineno);
+	}
+	return rc;
+}
+
 int tier_config_load(struct tier_config *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned lineno = 0;
-	int rc = 0;
+	struct stat st;
+	char *text = NULL;
+	int rc;
 
 	if (!f) {
 		rc = -errno;
 		tier_err(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	while (getline(&line, &cap, f) >= 0) {
-		rc = config_line(c, line, path, ++lineno, err, errlen);
-		if (rc)
-			break;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		tier_err(err, errlen, "%s: is a directory; the config file must be a file "
+			 "of 'key = value' lines", path);
+		return -EISDIR;
 	}
-	free(line);
+	rc = read_bounded(f, path, &text, err, errlen);
 	fclose(f);
+	if (!rc)
+		rc = config_text(c, text, path, err, errlen);
+	free(text);
 	return rc;
 }

@@ -113,6 +113,7 @@ void tier_close(struct tier_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	tier_shutdown(ctx);
 	tier_meta_stop(ctx);
 	tier_trace_fini(ctx);
 	tier_workers_stop(ctx);
@@ -260,13 +261,21 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 	}
 	pthread_rwlock_unlock(&ctx->lock);
 	if (added) {
-		/* the first time the tier sees the layer: its image now */
+		/* the first time the tier sees the layer: a crash's temps go,
+		 * the layer is whole again, its image */
+		tier_writeback_clean_layer(ctx, (size_t)rc);
+		tier_writeback_unpunch(ctx, rc);
 		tier_meta_layer_added(ctx, (size_t)rc);
 		return rc;
 	}
 fail:
 	free(l.dir);
 	return rc;
+}
+
+uint64_t tier_trace_windows(struct tier_ctx *ctx)
+{
+	return atomic_load(&ctx->trace_gen);
 }
 
 size_t tier_layer_count(const struct tier_ctx *ctx)
@@ -333,9 +342,11 @@ static int lookup_locked(struct tier_ctx *ctx, const struct tier_layer *l, const
 		tier_object_path(ctx, e->digest, out, outlen);
 		return TIER_DATA_NVM_COPY;
 	}
-	/* a released file's blocks (and so its mtime) were changed by us:
-	 * size and inode identify it */
-	if (e->state == TIER_ST_WRITTEN_BACK && e->src_size == (uint64_t)st->st_size &&
+	/* only a layer file an earlier version punched (a hole) is read from
+	 * its HDD copy; its blocks (and so its mtime) were changed then: size
+	 * and inode identify it. Any other is whole: read the layer. */
+	if (e->state == TIER_ST_WRITTEN_BACK && st->st_size > 0 && st->st_blocks == 0 &&
+	    e->src_size == (uint64_t)st->st_size &&
 	    e->src_ino == st->st_ino && !writeback_path(ctx, l->id, rel, out, outlen))
 		return TIER_DATA_HDD_COPY;
 	return TIER_DATA_LAYER;
@@ -393,5 +404,7 @@ int tier_status(struct tier_ctx *ctx, struct tier_status *s)
 	s->trace_dropped = atomic_load(&ctx->trace_dropped);
 	s->trace_active = atomic_load(&ctx->trace_end) > tier_now_mono_ns();
 	s->promote_on = ctx->cfg.promote;
+	s->scrubs = atomic_load(&ctx->scrubs);
+	s->bad_copies = atomic_load(&ctx->scrub_dropped);
 	return 0;
 }

@@ -17,16 +17,28 @@
  * name stay on their layers, and tracing stops.
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
 
 enum { TYPE_ROOT = 1, TYPE_ENTRIES, TYPE_PATH };
+
+/* What to do about an index that cannot be used. The mount is refused
+ * rather than run without it: after a write-back the index is the only
+ * record of where released files' data lives. */
+#define INDEX_ADVICE "refusing to use it (nothing is lost); move it away to start with an " \
+	"empty index, see THE INDEX in nlayerfs.conf(5)"
 
 const char *tier_entry_path(const struct tier_pentry *e)
 {
@@ -151,7 +163,7 @@ static int check_root(struct tier_ctx *ctx, const char *path, char *err, size_t 
 	if (r->magic == 0 && r->version == 0 && OID_IS_NULL(r->entries))
 		return init_root(ctx);	/* created, crashed before the first commit */
 	if (r->magic != TIER_INDEX_MAGIC) {
-		tier_err(err, errlen, "index %s: not an nlayerfs index (bad magic); refusing to use it", path);
+		tier_err(err, errlen, "index %s: not an nlayerfs index (bad magic); " INDEX_ADVICE, path);
 		return -EINVAL;
 	}
 	if (r->version > TIER_INDEX_VERSION) {
@@ -161,7 +173,7 @@ static int check_root(struct tier_ctx *ctx, const char *path, char *err, size_t 
 	}
 	if (r->version == 0 || OID_IS_NULL(r->entries) || !r->capacity ||
 	    pmemobj_alloc_usable_size(r->entries) < r->capacity * sizeof(struct tier_pentry)) {
-		tier_err(err, errlen, "index %s: broken root (version %u, capacity %llu); refusing to use it",
+		tier_err(err, errlen, "index %s: broken root (version %u, capacity %llu); " INDEX_ADVICE,
 			 path, r->version, (unsigned long long)r->capacity);
 		return -EINVAL;
 	}
@@ -216,7 +228,7 @@ static PMEMobjpool *open_or_create(const char *path, uint64_t size, char *err, s
 				 "give this mount its own nvm= directory", path);
 			errno = EBUSY;
 		} else if (!pop)
-			tier_err(err, errlen, "index %s: cannot open (%s); refusing to reinitialise it",
+			tier_err(err, errlen, "index %s: cannot open (%s); " INDEX_ADVICE,
 				 path, pmemobj_errormsg());
 		return pop;
 	}
@@ -226,23 +238,24 @@ static PMEMobjpool *open_or_create(const char *path, uint64_t size, char *err, s
 	return pop;
 }
 
-int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen)
+/* Everything an open reads from the pool: the root, the entries and
+ * their path strings, the range records. */
+static int index_load(struct tier_ctx *ctx, const char *path, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", ctx->cfg.nvm_dir, TIER_INDEX_FILE);
 	ctx->pop = open_or_create(path, ctx->cfg.index_size, err, errlen);
 	if (!ctx->pop)
 		return errno ? -errno : -EINVAL;
 	/* a version 1 root is shorter; pmemobj_root() below grows it */
 	if (pmemobj_root_size(ctx->pop) && pmemobj_root_size(ctx->pop) < TIER_PROOT_V1_SIZE) {
-		tier_err(err, errlen, "index %s: root object too small; refusing to use it", path);
+		tier_err(err, errlen, "index %s: root object too small; " INDEX_ADVICE, path);
 		return -EINVAL;
 	}
 	ctx->root = pmemobj_direct(pmemobj_root(ctx->pop, sizeof(struct tier_proot)));
 	if (!ctx->root) {
-		tier_err(err, errlen, "index %s: no root object (%s)", path, pmemobj_errormsg());
+		tier_err(err, errlen, "index %s: no root object (%s); " INDEX_ADVICE, path,
+			 pmemobj_errormsg());
 		return -EINVAL;
 	}
 	rc = check_root(ctx, path, err, errlen);
@@ -253,6 +266,134 @@ int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen)
 	if (rc)
 		tier_err(err, errlen, "index %s: %s", path, strerror(-rc));
 	return rc;
+}
+
+/* libpmemobj trusts the file: an empty or short one gets SIGBUS, damaged
+ * heap or lane bytes SIGSEGV. What a look at the file can tell is told
+ * here; the rest is found by loading the pool in a child process first. */
+static int check_pool_file(const char *path, char *err, size_t errlen)
+{
+	char sig[8] = "";
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		tier_err(err, errlen, "index %s: %s", path, strerror(e));
+		return -e;
+	}
+	n = S_ISREG(st.st_mode) ? pread(fd, sig, sizeof(sig), 0) : 0;
+	close(fd);
+	if (!S_ISREG(st.st_mode))
+		tier_err(err, errlen, "index %s: not a regular file; " INDEX_ADVICE, path);
+	else if (st.st_size == 0)
+		tier_err(err, errlen, "index %s: empty (its creation was cut off); " INDEX_ADVICE, path);
+	else if ((uint64_t)st.st_size < PMEMOBJ_MIN_POOL)
+		tier_err(err, errlen, "index %s: %lld bytes, shorter than any index (%u MiB): cut off "
+			 "or damaged; " INDEX_ADVICE, path, (long long)st.st_size,
+			 (unsigned)(PMEMOBJ_MIN_POOL >> 20));
+	else if (n != sizeof(sig) || memcmp(sig, "PMEMOBJ", 8))
+		tier_err(err, errlen, "index %s: not a libpmemobj pool (bad signature); " INDEX_ADVICE,
+			 path);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+#define PROBE_TIMEOUT_MS 10000
+/* The probe's exit code when libpmemobj refused the pool without dying:
+ * the open in this process then says why. Anything else but 0 is a death
+ * (a sanitizer exits with 1 where the plain build gets a signal). */
+#define PROBE_REFUSED 3
+
+/* Wait for the probe; a signal or a hang means the pool is damaged. */
+static int probe_wait(pid_t pid, const char *path, char *err, size_t errlen)
+{
+	int status = 0;
+
+	for (int ms = 0; ms < PROBE_TIMEOUT_MS; ms++) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid && WIFSIGNALED(status)) {
+			tier_err(err, errlen, "index %s: damaged (libpmemobj got %s reading it); "
+				 INDEX_ADVICE, path, strsignal(WTERMSIG(status)));
+			return -EINVAL;
+		}
+		if (r == pid && WEXITSTATUS(status) && WEXITSTATUS(status) != PROBE_REFUSED) {
+			tier_err(err, errlen, "index %s: damaged (libpmemobj failed reading it); "
+				 INDEX_ADVICE, path);
+			return -EINVAL;
+		}
+		if (r == pid || (r < 0 && errno != EINTR))
+			return 0;	/* the open itself reports any other error */
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	tier_err(err, errlen, "index %s: opening it did not finish in %d s; " INDEX_ADVICE, path,
+		 PROBE_TIMEOUT_MS / 1000);
+	return -ETIMEDOUT;
+}
+
+/* In the child: a private copy of the pool, so that what libpmemobj
+ * writes at open (recovery) never lands in a pool it then dies on. The
+ * lock libpmemobj takes is taken first: a pool in use is not copied. */
+static int pool_copy(const char *path, char *copy, size_t len)
+{
+	int in = open(path, O_RDONLY | O_CLOEXEC), out = memfd_create("tier.index", 0);
+	ssize_t r = -1;
+
+	if (in < 0 || out < 0 || flock(in, LOCK_EX | LOCK_NB))
+		return -1;
+	while ((r = sendfile(out, in, NULL, 1 << 30)) > 0)
+		;
+	snprintf(copy, len, "/proc/self/fd/%d", out);
+	return r < 0 ? -1 : 0;	/* @in stays open: the lock is held */
+}
+
+/* Load the pool once in a child, which may die of it, before this
+ * process does. */
+static int probe_pool(struct tier_ctx *ctx, const char *path, char *err, size_t errlen)
+{
+	char msg[16], copy[64];
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 0;	/* cannot probe: open as before */
+	if (pid == 0) {
+		/* die of a fault, whatever handler the process set up */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGILL, SIG_DFL);
+		signal(SIGFPE, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
+		/* a sanitizer's report of the fault is ours to give, not its */
+		dup2(open("/dev/null", O_WRONLY | O_CLOEXEC), STDERR_FILENO);
+		if (pool_copy(path, copy, sizeof(copy)) || index_load(ctx, copy, msg, sizeof(msg)))
+			_exit(PROBE_REFUSED);
+		_exit(0);
+	}
+	return probe_wait(pid, path, err, errlen);
+}
+
+int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", ctx->cfg.nvm_dir, TIER_INDEX_FILE);
+	if (!ctx->cfg.pool_checked && access(path, F_OK) == 0) {
+		rc = check_pool_file(path, err, errlen);
+		if (!rc)
+			rc = probe_pool(ctx, path, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return index_load(ctx, path, err, errlen);
 }
 
 void tier_index_close(struct tier_ctx *ctx)
@@ -473,6 +614,21 @@ int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 		set_source(e, src);
 		e->state = TIER_ST_WRITTEN_BACK;
 		e->wb = 1;
+	} TX_ONABORT {
+		rc = -EIO;
+	} TX_END
+	return rc;
+}
+
+int tier_index_clear_written_back(struct tier_ctx *ctx, struct tier_pentry *e)
+{
+	volatile int rc = 0;
+
+	TX_BEGIN(ctx->pop) {
+		pmemobj_tx_add_range_direct(e, sizeof(*e));
+		e->wb = 0;
+		if (e->state == TIER_ST_WRITTEN_BACK)
+			e->state = TIER_ST_TRACED;
 	} TX_ONABORT {
 		rc = -EIO;
 	} TX_END

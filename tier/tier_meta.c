@@ -195,7 +195,7 @@ static bool fits(struct tier_ctx *ctx, uint64_t len, uint64_t old, bool may_evic
 static int build_within_budget(struct tier_ctx *ctx, size_t i, uint64_t old,
 			       void **buf, size_t *len, bool *full)
 {
-	struct tier_meta_cover c = { .full = true };
+	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel };
 	const struct tier_layer *l = &ctx->layers[i];
 	int r = tier_meta_build_mem(l->dir, l->id, &c, buf, len);
 
@@ -246,7 +246,9 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 	bool full;
 	int r = build_within_budget(ctx, i, cur ? cur->len : 0, &buf, &len, &full);
 
-	if (r) {
+	if (r == -ECANCELED) {
+		;	/* unmount: built at a later mount */
+	} else if (r) {
 		say("layer %s: metadata image not built: %s", short_id(ctx, i), strerror(-r));
 	} else if (!buf) {
 		say("layer %s: metadata image does not fit the NVM budget", short_id(ctx, i));
@@ -282,6 +284,7 @@ static void do_verify(struct tier_ctx *ctx, size_t i)
 	if (!cur)
 		return;
 	r = img_cover(cur, &c);
+	c.stop = &ctx->cancel;
 	if (!r)
 		r = tier_meta_build_mem(ctx->layers[i].dir, ctx->layers[i].id, &c, &buf, &len);
 	tier_meta_cover_free(&c);

@@ -32,6 +32,7 @@
 #ifndef NLAYERFS_TIER_META_H
 #define NLAYERFS_TIER_META_H
 
+#include <stdatomic.h>
 #include "tier/tier_private.h"
 
 #define TIER_META_DIR "meta"
@@ -117,6 +118,7 @@ struct tier_meta_cover {
 	bool full;
 	char **paths;
 	size_t n;
+	_Atomic bool *stop;	/* once true, a walk ends with -ECANCELED */
 };
 
 /* tier_meta_build.c */

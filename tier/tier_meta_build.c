@@ -293,12 +293,14 @@ static int list_one(struct mb *b, size_t di, int dfd)
 /* Mark a directory entry that is not covered but holds the opaque marker. */
 static void peek_marker(struct mb *b, const char *path, struct mb_ent *e)
 {
-	char p[PATH_MAX];
+	int fd = tier_open_beneath(b->rootfd, path, O_PATH | O_DIRECTORY, 0);
 	struct stat st;
 
-	if (snprintf(p, sizeof(p), "%s/.wh..wh..opq", path) < (int)sizeof(p) &&
-	    fstatat(b->rootfd, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fd < 0)
+		return;
+	if (fstatat(fd, ".wh..wh..opq", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		e->flags |= TIER_META_E_OPQ_MARKER;
+	close(fd);
 }
 
 /* After listing dir @di: sort it, note markers, queue covered subdirs. */
@@ -348,14 +350,18 @@ static int walk(struct mb *b)
 	int r = push_dir(b, ".", -1, -1);
 
 	for (size_t di = 0; !r && di < b->ndirs; di++) {
-		int fd = openat(b->rootfd, b->dirs[di].path,
-				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+		int fd;
 
-		if (fd < 0 && errno == EPERM)
-			fd = openat(b->rootfd, b->dirs[di].path,
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* a walk of a big layer on HDD takes seconds: not at unmount */
+		if (b->cover->stop && atomic_load(b->cover->stop))
+			return -ECANCELED;
+		fd = tier_open_beneath(b->rootfd, b->dirs[di].path,
+				       O_RDONLY | O_DIRECTORY | O_NOATIME, 0);
+		if (fd == -EPERM)
+			fd = tier_open_beneath(b->rootfd, b->dirs[di].path,
+					       O_RDONLY | O_DIRECTORY, 0);
 		if (fd < 0)
-			return -errno;
+			return fd;
 		r = list_one(b, di, fd);
 		if (!r)
 			r = descend(b, di);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <libpmemobj.h>
+#include <openssl/evp.h>
 #include "tier/tier.h"
 
 #define TIER_ID_LEN 64			/* hex SHA-256 */
@@ -97,6 +98,8 @@ struct tier_obj {
 
 struct tier_qitem {
 	struct tier_qitem *next;
+	struct tier_qitem *hnext;	/* in qset while queued or copying */
+	uint64_t hash;
 	int layer;
 	char *path;
 	uint64_t order;
@@ -148,9 +151,12 @@ struct tier_ctx {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond, idle;
 	struct tier_qitem *qhead, *qtail;
+	struct tier_qitem **qset;	/* files queued or copying, by hash */
 	uint64_t qlen;
 	unsigned busy;
 	bool stopping;
+	_Atomic bool cancel;		/* unmount: copies in flight stop now */
+	_Atomic uint64_t scrubs, scrub_dropped;	/* copies failing a check */
 	pthread_t *workers;
 	unsigned nworkers;
 
@@ -174,6 +180,8 @@ struct tier_ctx {
 };
 
 /* tier_util.c */
+void tier_fault(const char *point);
+void tier_write_behind(int fd, uint64_t written, uint64_t *started);
 void tier_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 uint64_t tier_hash_key(const char *layer_id, const char *path);
@@ -196,6 +204,7 @@ int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
 int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e);
 int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 				const char *path, const struct stat *src);
+int tier_index_clear_written_back(struct tier_ctx *ctx, struct tier_pentry *e);
 struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest);
 int tier_obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size);
 void tier_object_path(const struct tier_ctx *ctx, const uint8_t *digest, char *out, size_t n);
@@ -208,10 +217,14 @@ int tier_trace_init(struct tier_ctx *ctx);
 void tier_trace_window_ended(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);
 
+/* tier_writeback.c: a crash's temps under HDD/writeback/<id>/ of one layer */
+int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer);
+
 /* tier_meta.c: a layer registered after tier_meta_start() */
 void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
 
 /* tier_promote.c */
+bool tier_cancelled(struct tier_ctx *ctx);
 int tier_workers_start(struct tier_ctx *ctx);
 void tier_workers_stop(struct tier_ctx *ctx);
 int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order);
@@ -247,5 +260,13 @@ int tier_range_set_copy(struct tier_ctx *ctx, struct tier_pentry *e, const uint8
 void tier_range_tx_clear_copy(struct tier_ctx *ctx, const struct tier_pentry *e);
 int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
 		       const struct stat *st);
+void tier_range_digest_head(EVP_MD_CTX *md, uint64_t size, const struct tier_extent *ext,
+			    size_t n);
+
+/* tier_scrub.c: checks of NVM copies against their digests */
+int tier_copy_check(struct tier_ctx *ctx, const char *path, const uint8_t *digest,
+		    const struct tier_extent *ext, size_t n, uint64_t size);
+void tier_copy_bad(struct tier_ctx *ctx, const char *layer_id, const char *rel,
+		   const char *path, int rc, const char *what);
 
 #endif

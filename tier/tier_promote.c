@@ -17,9 +17,64 @@
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
 
+#define QSET_SIZE 4096
+
+static struct tier_qitem **qset_slot(struct tier_ctx *ctx, const struct tier_qitem *it)
+{
+	return &ctx->qset[it->hash % QSET_SIZE];
+}
+
+/* Under qlock: the same file queued or being copied. */
+static bool qset_has(struct tier_ctx *ctx, const struct tier_qitem *it)
+{
+	for (struct tier_qitem *o = *qset_slot(ctx, it); o; o = o->hnext)
+		if (o->hash == it->hash && o->layer == it->layer && !strcmp(o->path, it->path))
+			return true;
+	return false;
+}
+
+static void qset_remove(struct tier_ctx *ctx, struct tier_qitem *it)
+{
+	for (struct tier_qitem **pp = qset_slot(ctx, it); *pp; pp = &(*pp)->hnext)
+		if (*pp == it) {
+			*pp = it->hnext;
+			return;
+		}
+}
+
+static void qitem_free(struct tier_qitem *it)
+{
+	if (it)
+		free(it->path);
+	free(it);
+}
+
+/* Under qlock: insert by order (earliest-needed first). */
+static void queue_insert(struct tier_ctx *ctx, struct tier_qitem *it)
+{
+	struct tier_qitem **pp;
+
+	if (!ctx->qtail || ctx->qtail->order <= it->order) {
+		if (ctx->qtail)
+			ctx->qtail->next = it;
+		else
+			ctx->qhead = it;
+		ctx->qtail = it;
+	} else {
+		for (pp = &ctx->qhead; *pp && (*pp)->order <= it->order; pp = &(*pp)->next)
+			;
+		it->next = *pp;
+		*pp = it;
+	}
+	ctx->qlen++;
+}
+
+/* A file already queued, or being copied, is not queued again: two
+ * starts asking for it must not make two copies of it at once. */
 int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order)
 {
-	struct tier_qitem *it = calloc(1, sizeof(*it)), **pp;
+	struct tier_qitem *it = calloc(1, sizeof(*it));
+	int rc = 0;
 
 	if (!it || !(it->path = strdup(path))) {
 		free(it);
@@ -27,26 +82,22 @@ int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t 
 	}
 	it->layer = layer;
 	it->order = order;
+	it->hash = tier_hash_key("", path) + (uint64_t)layer;
 	pthread_mutex_lock(&ctx->qlock);
-	if (ctx->stopping) {
+	if (!ctx->qset && !(ctx->qset = calloc(QSET_SIZE, sizeof(*ctx->qset))))
+		rc = -ENOMEM;
+	else if (ctx->stopping)
+		rc = -ESHUTDOWN;
+	else if (qset_has(ctx, it))
+		rc = 1;
+	if (rc) {
 		pthread_mutex_unlock(&ctx->qlock);
-		free(it->path);
-		free(it);
-		return -ESHUTDOWN;
+		qitem_free(it);
+		return rc < 0 ? rc : 0;
 	}
-	if (!ctx->qtail || ctx->qtail->order <= order) {
-		if (ctx->qtail)
-			ctx->qtail->next = it;
-		else
-			ctx->qhead = it;
-		ctx->qtail = it;
-	} else {
-		for (pp = &ctx->qhead; *pp && (*pp)->order <= order; pp = &(*pp)->next)
-			;
-		it->next = *pp;
-		*pp = it;
-	}
-	ctx->qlen++;
+	it->hnext = *qset_slot(ctx, it);
+	*qset_slot(ctx, it) = it;
+	queue_insert(ctx, it);
 	pthread_cond_signal(&ctx->qcond);
 	pthread_mutex_unlock(&ctx->qlock);
 	return 0;
@@ -148,11 +199,25 @@ int tier_evict_file(struct tier_ctx *ctx, int layer, const char *relpath)
 	return rc;
 }
 
-/* Copy @in to a new temp file in the objects dir, hashing on the way. */
+bool tier_cancelled(struct tier_ctx *ctx)
+{
+	return atomic_load_explicit(&ctx->cancel, memory_order_relaxed);
+}
+
+void tier_shutdown(struct tier_ctx *ctx)
+{
+	if (ctx)
+		atomic_store(&ctx->cancel, true);
+}
+
+/* Copy @in to a new temp file in the objects dir, hashing on the way.
+ * -ECANCELED at unmount: the temp is removed, the next mount copies
+ * again. */
 static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, uint8_t *digest)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char buf[1 << 16];
+	uint64_t done = 0, started = 0;
 	ssize_t r = 0;
 	int out, rc = 0;
 
@@ -163,6 +228,10 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 		goto done;
 	}
 	while ((r = read(in, buf, sizeof(buf))) > 0) {
+		if (tier_cancelled(ctx)) {
+			rc = -ECANCELED;
+			goto done;
+		}
 		for (ssize_t off = 0; off < r;) {
 			ssize_t w = write(out, buf + off, (size_t)(r - off));
 
@@ -173,6 +242,10 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 			off += w;
 		}
 		EVP_DigestUpdate(md, buf, (size_t)r);
+		done += (uint64_t)r;
+		if (done == (uint64_t)r)
+			tier_fault("promote-copying");
+		tier_write_behind(out, done, &started);
 	}
 	if (r < 0)
 		rc = -errno;
@@ -187,6 +260,18 @@ done:
 	if (rc && out >= 0)
 		unlink(tmp);
 	return rc;
+}
+
+/* The copy as it reached NVM, read back, before the index names it: what
+ * the device stored must hash as what was read from the layer. */
+static int check_written(struct tier_ctx *ctx, int layer, const char *rel, const char *tmp,
+			 const uint8_t *digest)
+{
+	int rc = tier_copy_check(ctx, tmp, digest, NULL, 0, 0);
+
+	if (rc && rc != -ECANCELED)
+		tier_copy_bad(ctx, ctx->layers[layer].id, rel, tmp, rc, "right after the copy");
+	return rc == -ECANCELED || rc == -ENOMEM ? rc : rc ? -EBADMSG : 0;
 }
 
 /* The same source file, unchanged, as far as a copy cares: a rewrite in
@@ -238,6 +323,7 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 		rc = tier_fsync_dir(ctx->objdir);
 		if (rc)
 			return rc;
+		tier_fault("promote-renamed");
 	}
 	return tier_index_set_promoted(ctx, e, digest, st);
 }
@@ -276,7 +362,9 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 	e = tier_index_find(ctx, l->id, rel);
 	wb = e && e->wb && e->state == TIER_ST_WRITTEN_BACK && tier_entry_matches(e, &st);
 	pthread_rwlock_unlock(&ctx->lock);
-	if (!wb || (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size))
+	/* a whole layer file is on NVM already: only a hole an earlier
+	 * version punched needs a copy */
+	if (!wb || st.st_blocks || (ctx->cfg.nvm_size && (uint64_t)st.st_size > ctx->cfg.nvm_size))
 		return 0;
 	fd = open(hdd, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -290,6 +378,8 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 		rc = -EAGAIN;
 	}
 	close(fd);
+	if (!rc && (rc = check_written(ctx, layer, rel, tmp, digest)))
+		unlink(tmp);
 	if (rc)
 		return rc;
 	pthread_rwlock_wrlock(&ctx->lock);
@@ -301,18 +391,16 @@ static int promote_written_back(struct tier_ctx *ctx, int layer, const char *rel
 
 static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 {
-	char src[PATH_MAX], tmp[PATH_MAX];
+	char tmp[PATH_MAX];
 	uint8_t digest[32];
 	struct stat st, st2;
 	int fd, rc;
 
 	if (ctx->layers[layer].home == TIER_HOME_NVM)
 		return promote_written_back(ctx, layer, rel);
-	if (snprintf(src, sizeof(src), "%s/%s", ctx->layers[layer].dir, rel) >= (int)sizeof(src))
-		return -ENAMETOOLONG;
-	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = tier_layer_open(ctx->layers[layer].dir, rel, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || already_promoted(ctx, layer, rel, &st)) {
 		close(fd);
 		return 0;
@@ -331,14 +419,19 @@ static int promote_one(struct tier_ctx *ctx, int layer, const char *rel)
 	if (!rc && (fstat(fd, &st2) < 0 || !tier_same_source(&st, &st2)))
 		rc = -EAGAIN;	/* changed while copying: do not keep it */
 	close(fd);
+	if (!rc)
+		rc = check_written(ctx, layer, rel, tmp, digest);
 	if (rc) {
-		if (rc == -EAGAIN)
+		if (rc == -EAGAIN || rc == -EBADMSG)
 			unlink(tmp);
 		return rc;
 	}
+	tier_fault("promote-written");
 	pthread_rwlock_wrlock(&ctx->lock);
 	rc = commit_copy(ctx, layer, rel, tmp, digest, &st);
 	pthread_rwlock_unlock(&ctx->lock);
+	if (!rc)
+		tier_fault("promote-committed");
 	unlink(tmp);	/* gone after rename; removes it when not renamed */
 	return rc;
 }
@@ -361,10 +454,11 @@ static void *worker_main(void *arg)
 		ctx->qlen--;
 		ctx->busy++;
 		pthread_mutex_unlock(&ctx->qlock);
-		promote_one(ctx, it->layer, it->path);
-		free(it->path);
-		free(it);
+		if (!tier_cancelled(ctx))
+			promote_one(ctx, it->layer, it->path);
 		pthread_mutex_lock(&ctx->qlock);
+		qset_remove(ctx, it);
+		qitem_free(it);
 		ctx->busy--;
 		if (!ctx->qhead && !ctx->busy)
 			pthread_cond_broadcast(&ctx->idle);
@@ -390,6 +484,7 @@ void tier_workers_stop(struct tier_ctx *ctx)
 {
 	struct tier_qitem *it;
 
+	tier_shutdown(ctx);
 	pthread_mutex_lock(&ctx->qlock);
 	ctx->stopping = true;
 	pthread_cond_broadcast(&ctx->qcond);
@@ -401,9 +496,10 @@ void tier_workers_stop(struct tier_ctx *ctx)
 	ctx->nworkers = 0;
 	while ((it = ctx->qhead)) {
 		ctx->qhead = it->next;
-		free(it->path);
-		free(it);
+		qitem_free(it);
 	}
+	free(ctx->qset);
+	ctx->qset = NULL;
 	ctx->qtail = NULL;
 	ctx->qlen = 0;
 	pthread_cond_broadcast(&ctx->idle);

@@ -97,6 +97,19 @@ static void digest_u64(EVP_MD_CTX *md, uint64_t v)
 	EVP_DigestUpdate(md, b, sizeof(b));
 }
 
+/* What a range copy's digest covers before its bytes. */
+void tier_range_digest_head(EVP_MD_CTX *md, uint64_t size, const struct tier_extent *ext,
+			    size_t n)
+{
+	EVP_DigestUpdate(md, digest_tag, sizeof(digest_tag) - 1);
+	digest_u64(md, size);
+	digest_u64(md, n);
+	for (size_t i = 0; i < n; i++) {
+		digest_u64(md, ext[i].off);
+		digest_u64(md, ext[i].len);
+	}
+}
+
 static int pwrite_all(int fd, const char *buf, size_t len, off_t off)
 {
 	while (len) {
@@ -112,7 +125,8 @@ static int pwrite_all(int fd, const char *buf, size_t len, off_t off)
 }
 
 /* Copy one extent at its own offset, hashing its bytes. */
-static int copy_extent(int in, int out, const struct tier_extent *x, char *buf, EVP_MD_CTX *md)
+static int copy_extent(struct tier_ctx *ctx, int in, int out, const struct tier_extent *x,
+		       char *buf, EVP_MD_CTX *md)
 {
 	for (uint64_t done = 0; done < x->len;) {
 		size_t want = x->len - done < COPY_CHUNK ? (size_t)(x->len - done) : COPY_CHUNK;
@@ -123,6 +137,8 @@ static int copy_extent(int in, int out, const struct tier_extent *x, char *buf, 
 			return -errno;
 		if (r == 0)
 			return -EAGAIN;	/* shorter than at fstat: it changed */
+		if (tier_cancelled(ctx))
+			return -ECANCELED;	/* unmount: the temp goes */
 		rc = pwrite_all(out, buf, (size_t)r, (off_t)(x->off + done));
 		if (rc)
 			return rc;
@@ -152,15 +168,9 @@ static int write_copy(struct tier_ctx *ctx, int in, const struct stat *st,
 		rc = -errno;
 		goto done;
 	}
-	EVP_DigestUpdate(md, digest_tag, sizeof(digest_tag) - 1);
-	digest_u64(md, (uint64_t)st->st_size);
-	digest_u64(md, p->n);
-	for (size_t i = 0; i < p->n; i++) {
-		digest_u64(md, p->ext[i].off);
-		digest_u64(md, p->ext[i].len);
-	}
+	tier_range_digest_head(md, (uint64_t)st->st_size, p->ext, p->n);
 	for (size_t i = 0; i < p->n && !rc; i++)
-		rc = copy_extent(in, out, &p->ext[i], buf, md);
+		rc = copy_extent(ctx, in, out, &p->ext[i], buf, md), tier_fault("range-copying");
 	if (!rc && (fsync(out) < 0 || fstat(out, &ost) < 0))
 		rc = -errno;
 	if (!rc) {
@@ -204,6 +214,7 @@ static int commit_range(struct tier_ctx *ctx, int layer, const char *rel, const 
 		rc = tier_fsync_dir(ctx->objdir);
 		if (rc)
 			return rc;
+		tier_fault("range-renamed");
 	}
 	return tier_range_set_copy(ctx, e, digest, st, p->ext, p->n, bytes);
 }
@@ -226,6 +237,14 @@ int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
 	if (fstat(fd, &st2) < 0 || !tier_same_source(st, &st2)) {
 		unlink(tmp);	/* changed while copying: do not keep it */
 		rc = -EAGAIN;
+		goto out;
+	}
+	/* read back as stored, before the index names it */
+	rc = tier_copy_check(ctx, tmp, digest, p.ext, p.n, (uint64_t)st->st_size);
+	if (rc) {
+		if (rc != -ECANCELED)
+			tier_copy_bad(ctx, ctx->layers[layer].id, rel, tmp, rc, "right after the copy");
+		unlink(tmp);
 		goto out;
 	}
 	pthread_rwlock_wrlock(&ctx->lock);

@@ -2,12 +2,48 @@
 /* Small helpers shared by the tiering files. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
+
+/* Fault tests: NLAYERFS_FAULT=<point> kills the process at that point of
+ * a copy, as kill -9 or a crash there would. Points are named where they
+ * are passed. */
+void tier_fault(const char *point)
+{
+	const char *want = getenv("NLAYERFS_FAULT");
+
+	if (want && !strcmp(want, point))
+		raise(SIGKILL);
+}
+
+/* A copy writes in windows of this size behind its reads. */
+#define WRITE_BEHIND_BYTES (8ULL << 20)
+
+/*
+ * Called as a copy to @fd has @written bytes: start the write-out of what
+ * is new and wait for what was started before. So at most two windows are
+ * dirty or in flight, and neither the final fsync nor the unlink of a copy
+ * abandoned at unmount (which waits for pages in flight) waits for more.
+ */
+void tier_write_behind(int fd, uint64_t written, uint64_t *started)
+{
+	uint64_t s = *started;
+
+	if (written - s < WRITE_BEHIND_BYTES)
+		return;
+	sync_file_range(fd, (off_t)s, (off_t)(written - s), SYNC_FILE_RANGE_WRITE);
+	if (s)
+		sync_file_range(fd, 0, (off_t)s, SYNC_FILE_RANGE_WAIT_BEFORE |
+				SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+	*started = written;
+}
 
 void tier_err(char *err, size_t errlen, const char *fmt, ...)
 {

@@ -145,7 +145,8 @@ static int held_load(struct held *h)
 		h->n++;
 	}
 	closedir(d);
-	qsort(h->v, h->n, sizeof(*h->v), cmp_key);
+	if (h->n)	/* h->v is NULL while empty */
+		qsort(h->v, h->n, sizeof(*h->v), cmp_key);
 	return 0;
 }
 
@@ -199,12 +200,14 @@ static int write_all(int fd, const char *buf, size_t n)
 	return 0;
 }
 
-/* @in to @dst: temp in the same directory, fsync, rename, fsync dir. */
-static int copy_durably(int in, char *dst)
+/* @in to @dst: temp in the same directory, fsync, rename, fsync dir.
+ * -ECANCELED when the pass is aborted: the temp goes. */
+static int copy_durably(struct tier_ctx *ctx, int in, char *dst)
 {
 	char tmp[PATH_MAX], *slash = strrchr(dst, '/');
 	const size_t bufsz = 1 << 20;
 	char *buf = malloc(bufsz);
+	uint64_t done = 0, started = 0;
 	ssize_t r = 0;
 	int out, rc = 0;
 
@@ -222,8 +225,15 @@ static int copy_durably(int in, char *dst)
 		free(buf);
 		return -errno;
 	}
-	while (!rc && (r = read(in, buf, bufsz)) > 0)
+	while (!rc && (r = read(in, buf, bufsz)) > 0) {
 		rc = write_all(out, buf, (size_t)r);
+		tier_fault("writeback-copying");
+		if (!rc && (atomic_load(&ctx->wb_abort) || tier_cancelled(ctx)))
+			rc = -ECANCELED;
+		done += (uint64_t)r;
+		if (!rc)
+			tier_write_behind(out, done, &started);
+	}
 	if (!rc && r < 0)
 		rc = -errno;
 	if (!rc && fsync(out) < 0)
@@ -256,27 +266,26 @@ static int copy_and_commit(struct wb_run *w, int layer, const char *rel)
 {
 	struct tier_ctx *ctx = w->ctx;
 	struct tier_layer *l = &ctx->layers[layer];
-	char src[PATH_MAX], dst[PATH_MAX];
+	char dst[PATH_MAX];
 	struct stat st, st2;
 	int fd, rc;
 
-	if (snprintf(src, sizeof(src), "%s/%s", l->dir, rel) >= (int)sizeof(src))
-		return -ENAMETOOLONG;
 	rc = wb_path(ctx, l, rel, dst, sizeof(dst));
 	if (rc)
 		return rc;
-	fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = tier_layer_open(l->dir, rel, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : make_parents(dst);
 	if (!rc)
-		rc = copy_durably(fd, dst);
+		rc = copy_durably(ctx, fd, dst);
 	/* changed while copying: the copy may be torn, do not name it */
 	if (!rc && (fstat(fd, &st2) < 0 || !tier_same_source(&st, &st2)))
 		rc = -EAGAIN;
 	close(fd);
 	if (rc)
 		return rc;
+	tier_fault("writeback-renamed");
 	pthread_rwlock_wrlock(&ctx->lock);
 	rc = tier_index_set_written_back(ctx, l->id, rel, &st);
 	pthread_rwlock_unlock(&ctx->lock);
@@ -562,6 +571,7 @@ int tier_writeback_file(struct tier_ctx *ctx, int layer, const char *relpath, bo
 void tier_writeback_abort(struct tier_ctx *ctx)
 {
 	atomic_store(&ctx->wb_abort, true);
+	tier_shutdown(ctx);
 }
 
 int tier_writeback_status(struct tier_ctx *ctx, struct tier_wb_status *s)
@@ -629,21 +639,24 @@ static int clean_dir(struct tier_ctx *ctx, const char *lid, const char *dir, con
 	return n;
 }
 
+int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer)
+{
+	char dir[PATH_MAX];
+
+	if (!ctx->cfg.hdd_dir || ctx->layers[layer].home != TIER_HOME_NVM ||
+	    snprintf(dir, sizeof(dir), "%s/writeback/%s", ctx->cfg.hdd_dir, ctx->layers[layer].id) >=
+	    (int)sizeof(dir))
+		return 0;
+	return clean_dir(ctx, ctx->layers[layer].id, dir, "");
+}
+
 int tier_writeback_clean(struct tier_ctx *ctx)
 {
 	int n = 0;
 
-	if (!ctx->cfg.hdd_dir)
-		return 0;
-	for (size_t i = 0; i < ctx->nlayers; i++) {
-		char dir[PATH_MAX];
-		int r;
+	for (size_t i = 0; i < tier_layer_count(ctx); i++) {
+		int r = tier_writeback_clean_layer(ctx, i);
 
-		if (ctx->layers[i].home != TIER_HOME_NVM ||
-		    snprintf(dir, sizeof(dir), "%s/writeback/%s", ctx->cfg.hdd_dir, ctx->layers[i].id) >=
-		    (int)sizeof(dir))
-			continue;
-		r = clean_dir(ctx, ctx->layers[i].id, dir, "");
 		if (r < 0)
 			return r;
 		n += r;

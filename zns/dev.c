@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Zoned device front: backend choice, geometry, checks common to backends. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "zns/zns_private.h"
@@ -35,18 +37,56 @@ int zns_geometry_check(const struct zns_geometry *g, char *why, size_t whylen)
 	return msg ? -EINVAL : 0;
 }
 
-int zns_open(const char *path, const struct zns_open_opts *opts,
-	     struct zns_dev **devp)
+void zns_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !whylen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+int zns_open_why(const char *path, const struct zns_open_opts *opts,
+		 struct zns_dev **devp, char *why, size_t whylen)
 {
 	struct stat st;
 
-	if (stat(path, &st) < 0)
-		return -errno;
+	zns_why(why, whylen, "%s", "");
+	if (stat(path, &st) < 0) {
+		int e = errno;
+
+		zns_why(why, whylen, "%s%s", strerror(e), e == ENOENT ?
+			" (create an emulated device with nlayerfs-zns create, or give a zoned block device)" : "");
+		return -e;
+	}
 	if (S_ISBLK(st.st_mode))
-		return zns_zbd_open(path, opts, devp);
+		return zns_zbd_open(path, opts, devp, why, whylen);
 	if (S_ISREG(st.st_mode))
-		return zns_emu_open(path, opts, devp);
+		return zns_emu_open(path, opts, devp, why, whylen);
+	zns_why(why, whylen, "%s, neither a zoned block device nor an emulated device file "
+		"(nlayerfs-zns create makes one)", file_kind(st.st_mode));
 	return -ENODEV;
+}
+
+int zns_open(const char *path, const struct zns_open_opts *opts,
+	     struct zns_dev **devp)
+{
+	return zns_open_why(path, opts, devp, NULL, 0);
 }
 
 void zns_close(struct zns_dev *dev)

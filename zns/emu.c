@@ -154,30 +154,61 @@ int zns_emu_create(const char *path, const struct zns_geometry *g)
 }
 
 /* A truncated file would silently lose zone data: refuse it. */
-static int emu_check_size(int fd, const struct emu_header *h)
+static int emu_check_size(int fd, const struct emu_header *h, char *why, size_t whylen)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (h->zone_size > (UINT64_MAX - h->data_off) / h->nr_zones ||
-	    (uint64_t)st.st_size < h->data_off + (uint64_t)h->nr_zones * h->zone_size)
+	if (h->zone_size > (UINT64_MAX - h->data_off) / h->nr_zones) {
+		zns_why(why, whylen, "header field zone_size %llu is impossibly large for %u zones",
+			(unsigned long long)h->zone_size, h->nr_zones);
 		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size < h->data_off + (uint64_t)h->nr_zones * h->zone_size) {
+		zns_why(why, whylen, "the file is %lld bytes, its header (%u zones of %llu bytes "
+			"from offset %llu) needs %llu: truncated", (long long)st.st_size,
+			h->nr_zones, (unsigned long long)h->zone_size,
+			(unsigned long long)h->data_off,
+			(unsigned long long)(h->data_off + (uint64_t)h->nr_zones * h->zone_size));
+		return -EINVAL;
+	}
 	return 0;
 }
 
-static int emu_read_header(int fd, struct emu_header *h)
+static int emu_read_header(int fd, struct emu_header *h, char *why, size_t whylen)
 {
 	ssize_t n = pread(fd, h, sizeof(*h), 0);
 
 	if (n < 0)
 		return -errno;
-	if (n != (ssize_t)sizeof(*h) || memcmp(h->magic, EMU_MAGIC, 8) ||
-	    h->version != EMU_VERSION || !h->nr_zones || h->nr_zones > EMU_MAX_ZONES)
+	if (n != (ssize_t)sizeof(*h)) {
+		zns_why(why, whylen, "the file is shorter (%zd bytes) than an emulator header "
+			"(%zu): not an emulated zoned device", n, sizeof(*h));
 		return -EINVAL;
-	if (h->data_off < emu_header_len(h->nr_zones))
+	}
+	if (memcmp(h->magic, EMU_MAGIC, 8)) {
+		zns_why(why, whylen, "header field magic is not \"%s\": not an emulated zoned "
+			"device (nlayerfs-zns create makes one)", EMU_MAGIC);
 		return -EINVAL;
-	return emu_check_size(fd, h);
+	}
+	if (h->version != EMU_VERSION) {
+		zns_why(why, whylen, "header field version is %u, this build reads version %u",
+			h->version, EMU_VERSION);
+		return -EINVAL;
+	}
+	if (!h->nr_zones || h->nr_zones > EMU_MAX_ZONES) {
+		zns_why(why, whylen, "header field nr_zones is %u, not from 1 to %u",
+			h->nr_zones, EMU_MAX_ZONES);
+		return -EINVAL;
+	}
+	if (h->data_off < emu_header_len(h->nr_zones)) {
+		zns_why(why, whylen, "header field data_off %llu lies inside the zone records "
+			"(at least %llu for %u zones)", (unsigned long long)h->data_off,
+			(unsigned long long)emu_header_len(h->nr_zones), h->nr_zones);
+		return -EINVAL;
+	}
+	return emu_check_size(fd, h, why, whylen);
 }
 
 static void emu_geometry_from(struct zns_geometry *g, const struct emu_header *h,
@@ -567,12 +598,22 @@ static const struct zns_dev_ops emu_ops = {
 };
 
 /* Zone records must be sane before the state machine trusts them. */
-static int emu_check_records(const struct emu_header *h)
+static int emu_check_records(const struct emu_header *h, char *why, size_t whylen)
 {
 	for (uint32_t z = 0; z < h->nr_zones; z++) {
-		if (h->zones[z].state > ZNS_ZONE_OFFLINE || h->zones[z].wp > h->zone_cap ||
-		    h->zones[z].wp % h->block_size)
+		const struct emu_zone_rec *r = &h->zones[z];
+
+		if (r->state > ZNS_ZONE_OFFLINE) {
+			zns_why(why, whylen, "zone record %u: state %u is not a zone state", z,
+				r->state);
 			return -EINVAL;
+		}
+		if (r->wp > h->zone_cap || r->wp % h->block_size) {
+			zns_why(why, whylen, "zone record %u: write pointer %llu is %s", z,
+				(unsigned long long)r->wp, r->wp > h->zone_cap ?
+				"past the zone capacity" : "not block aligned");
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -587,7 +628,7 @@ static void emu_reset_stale_clocks(struct emu *e, uint32_t n)
 			__atomic_store_n(&e->group_free_ns[g], 0, __ATOMIC_RELEASE);
 }
 
-static int emu_map(struct emu *e, const struct emu_header *h)
+static int emu_map(struct emu *e, const struct emu_header *h, char *why, size_t whylen)
 {
 	e->map_len = emu_header_len(h->nr_zones);
 	e->hdr = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, 0);
@@ -595,7 +636,7 @@ static int emu_map(struct emu *e, const struct emu_header *h)
 		e->hdr = NULL;
 		return -errno;
 	}
-	if (emu_check_records(e->hdr)) {
+	if (emu_check_records(e->hdr, why, whylen)) {
 		munmap(e->hdr, e->map_len);
 		e->hdr = NULL;
 		return -EINVAL;
@@ -605,8 +646,24 @@ static int emu_map(struct emu *e, const struct emu_header *h)
 	return 0;
 }
 
+/* The geometry as the header gives it, before channels=/ways= change it. */
+static int emu_check_header_geometry(const struct emu_header *h, char *why, size_t whylen)
+{
+	struct zns_geometry g;
+	char r[160];
+
+	emu_geometry_from(&g, h, NULL);
+	if (!zns_geometry_check(&g, r, sizeof(r)))
+		return 0;
+	zns_why(why, whylen, "header geometry is invalid (zone_size %llu, zone_cap %llu, "
+		"block_size %u, channels %u, ways %u, max_open %u, max_active %u): %s",
+		(unsigned long long)g.zone_size, (unsigned long long)g.zone_cap, g.block_size,
+		g.channels, g.ways, g.max_open, g.max_active, r);
+	return -EINVAL;
+}
+
 int zns_emu_open(const char *path, const struct zns_open_opts *opts,
-		 struct zns_dev **devp)
+		 struct zns_dev **devp, char *why, size_t whylen)
 {
 	struct emu_header h;
 	struct zns_dev *dev = calloc(1, sizeof(*dev));
@@ -622,14 +679,15 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 		rc = -errno;
 		goto fail;
 	}
-	rc = emu_read_header(e->fd, &h);
+	rc = emu_read_header(e->fd, &h, why, whylen) ?:
+	     emu_check_header_geometry(&h, why, whylen);
 	if (rc)
 		goto fail_fd;
 	emu_geometry_from(&dev->geo, &h, opts);
-	rc = zns_geometry_check(&dev->geo, NULL, 0);
+	rc = zns_geometry_check(&dev->geo, why, whylen);
 	if (rc)
 		goto fail_fd;
-	rc = emu_map(e, &h);
+	rc = emu_map(e, &h, why, whylen);
 	if (rc)
 		goto fail_fd;
 	pthread_mutex_init(&e->lock, NULL);

@@ -29,6 +29,7 @@ struct zns_store {
 	struct zns_alloc *alloc;
 	pthread_mutex_t lock;		/* zone use and allocation */
 	struct zns_zone_use *use;
+	uint32_t reserved;		/* zones below this one are never allocated */
 };
 
 /* One writer per zone slot: a queue of depth one. */
@@ -68,6 +69,11 @@ struct zns_stream {
 	size_t *stage_len;
 	uint64_t *stage_zoff;
 	struct slot_writer *w;
+	/* zones found short of the description at recovery: bytes from
+	 * lost_wp[i] of zone lost_zone[i] are gone */
+	uint32_t *lost_zone;
+	uint64_t *lost_wp;
+	uint32_t n_lost;
 };
 
 /* ---------------- store ---------------- */
@@ -103,6 +109,7 @@ int zns_store_new(struct zns_dev *dev, const struct zns_store_opts *opts,
 	}
 	s->dev = dev;
 	s->g = g;
+	s->reserved = opts ? opts->reserved_zones : 0;
 	s->unit = unit;
 	s->batch = opts && opts->batch ? opts->batch : DEFAULT_BATCH;
 	s->zone_bw = opts && opts->zone_bw ? opts->zone_bw
@@ -145,7 +152,7 @@ static uint32_t store_take_zone(struct zns_store *s, uint32_t group, uint32_t te
 	for (uint32_t z = group; z < s->g->nr_zones; z += m) {
 		struct zns_zone_info zi;
 
-		if (s->use[z].owner || zns_zone_report(s->dev, z, &zi))
+		if (z < s->reserved || s->use[z].owner || zns_zone_report(s->dev, z, &zi))
 			continue;
 		if (zi.state == ZNS_ZONE_READONLY || zi.state == ZNS_ZONE_OFFLINE)
 			continue;
@@ -295,6 +302,8 @@ static void stream_free(struct zns_stream *st)
 	free(st->stage_zoff);
 	free(st->rows);
 	free(st->groups);
+	free(st->lost_zone);
+	free(st->lost_wp);
 	pthread_rwlock_destroy(&st->lock);
 	free(st);
 }
@@ -596,6 +605,9 @@ static int read_piece(struct zns_stream *st, const struct zns_stripe_pos *pos,
 
 	if (zone == NO_ZONE)
 		return -ENODATA;
+	for (uint32_t i = 0; i < st->n_lost; i++)
+		if (st->lost_zone[i] == zone && b > st->lost_wp[i])
+			return -EIO;
 	if (pos->row + 1 == st->nrows) {
 		staged = st->stage_zoff[s];
 		posted = staged - st->inflight[s];
@@ -787,6 +799,57 @@ int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 	}
 	pthread_rwlock_unlock(&st->lock);
 	return bad;
+}
+
+static int stream_note_lost(struct zns_stream *st, uint32_t zone, uint64_t wp)
+{
+	uint32_t *z = realloc(st->lost_zone, (st->n_lost + 1) * sizeof(*z));
+	uint64_t *w;
+
+	if (!z)
+		return -ENOMEM;
+	st->lost_zone = z;
+	w = realloc(st->lost_wp, (st->n_lost + 1) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	st->lost_wp = w;
+	z[st->n_lost] = zone;
+	w[st->n_lost++] = wp;
+	return 0;
+}
+
+int zns_stream_verify(struct zns_stream *st, struct zns_stream_damage *d)
+{
+	int rc = 0;
+
+	memset(d, 0, sizeof(*d));
+	pthread_rwlock_wrlock(&st->lock);
+	if (st->nrows)
+		stream_drain(st);
+	for (uint64_t r = 0; r < st->nrows && !rc; r++) {
+		for (uint32_t i = 0; i < st->k && !rc; i++) {
+			uint32_t z = row_zone(st, r, i);
+			uint64_t want = expected_wp(st, r, i);
+			struct zns_zone_info zi;
+
+			if (z == NO_ZONE)
+				continue;
+			rc = zns_zone_report(st->s->dev, z, &zi);
+			if (rc || zi.wp == want)
+				continue;
+			if (zi.wp > want) {
+				d->zones_ahead++;
+				d->bytes_ahead += zi.wp - want;
+				continue;
+			}
+			if (!d->zones_behind++)
+				d->first_behind = z;
+			d->bytes_behind += want - zi.wp;
+			rc = stream_note_lost(st, z, zi.wp);
+		}
+	}
+	pthread_rwlock_unlock(&st->lock);
+	return rc;
 }
 
 int zns_stream_close(struct zns_stream *st)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <libzbd/zbd.h>
@@ -202,7 +203,7 @@ static void zbd_fill_geometry(struct zns_geometry *g, const struct zbd_info *inf
 }
 
 int zns_zbd_open(const char *path, const struct zns_open_opts *opts,
-		 struct zns_dev **devp)
+		 struct zns_dev **devp, char *why, size_t whylen)
 {
 	struct zbd_info info;
 	struct zns_dev *dev;
@@ -212,14 +213,20 @@ int zns_zbd_open(const char *path, const struct zns_open_opts *opts,
 
 	zbd_set_log_level(ZBD_LOG_NONE);
 	/* zbd_open says -1 both for "not zoned" and for open errors: tell them apart first. */
-	if (zbd_device_is_zoned(path) != 1)
+	if (zbd_device_is_zoned(path) != 1) {
+		zns_why(why, whylen, "a block device that is not zoned");
 		return -ENXIO;
+	}
 	errno = 0;
 	fd = zbd_open(path, O_RDWR | O_DIRECT | O_CLOEXEC, &info);
-	if (fd < 0)
-		return errno ? -errno : -EIO;
+	if (fd < 0) {
+		rc = errno ? -errno : -EIO;
+		zns_why(why, whylen, "cannot open the zoned device: %s", strerror(-rc));
+		return rc;
+	}
 	if (info.model != ZBD_DM_HOST_MANAGED) {
 		zbd_close(fd);
+		zns_why(why, whylen, "a zoned device that is not host-managed");
 		return -ENXIO;
 	}
 	rc = zbd_first_capacity(fd, &cap);
@@ -229,14 +236,16 @@ int zns_zbd_open(const char *path, const struct zns_open_opts *opts,
 		free(dev);
 		free(z);
 		zbd_close(fd);
-		return rc ? rc : -ENOMEM;
+		rc = rc ? rc : -ENOMEM;
+		zns_why(why, whylen, "cannot read the zone capacity: %s", strerror(-rc));
+		return rc;
 	}
 	z->fd = fd;
 	z->zone_size = info.zone_size;
 	zbd_fill_geometry(&dev->geo, &info, cap, opts);
 	dev->ops = &zbd_ops;
 	dev->priv = z;
-	rc = zns_geometry_check(&dev->geo, NULL, 0);
+	rc = zns_geometry_check(&dev->geo, why, whylen);
 	if (rc) {
 		zbd_close_dev(dev);
 		return rc;

@@ -101,6 +101,14 @@ int zns_emu_create(const char *path, const struct zns_geometry *g);
 int zns_open(const char *path, const struct zns_open_opts *opts,
 	     struct zns_dev **devp);
 
+/**
+ * zns_open that also says why a device was refused: which header field of an
+ * emulator file is wrong, which geometry rule a channels/ways choice breaks,
+ * or what kind of file @path is instead. @why gets "" on success.
+ */
+int zns_open_why(const char *path, const struct zns_open_opts *opts,
+		 struct zns_dev **devp, char *why, size_t whylen);
+
 /** Close a device opened with zns_open. */
 void zns_close(struct zns_dev *dev);
 
@@ -147,6 +155,35 @@ int zns_dev_sync(struct zns_dev *dev);
 
 /** Human-readable name of a zone state ("empty", "iopen", ...). */
 const char *zns_zone_state_name(enum zns_zone_state s);
+
+/* ------------------------------------------------------------------ */
+/* Identity label                                                       */
+/* ------------------------------------------------------------------ */
+
+#define ZNS_ID_LEN 16
+
+/* A device's identity, kept in the first block of zone 0 (see label.c). */
+struct zns_label {
+	uint8_t id[ZNS_ID_LEN];
+};
+
+/** A new random identity. */
+int zns_label_new(struct zns_label *l);
+
+/**
+ * Read the device's label: 0, -ENOENT when zone 0 is empty (no label),
+ * -EINVAL when zone 0 holds something that is not this device's label.
+ */
+int zns_label_read(struct zns_dev *dev, struct zns_label *l);
+
+/** Reset zone 0 and write @l there; zone 0 is then full and durable. */
+int zns_label_write(struct zns_dev *dev, const struct zns_label *l);
+
+/** The identity as 32 hex digits in @buf (@len at least 33). */
+void zns_label_format(const struct zns_label *l, char *buf, size_t len);
+
+/** The first zone from @from on that holds data or is open, or -ENOENT. */
+int zns_dev_first_written(struct zns_dev *dev, uint32_t from);
 
 /* ------------------------------------------------------------------ */
 /* Striping (pure)                                                      */
@@ -238,6 +275,7 @@ struct zns_store_opts {
 	uint64_t batch;			/* bytes staged per zone before a parallel write; 0 = 1 MiB */
 	uint64_t zone_bw;		/* bytes/s of one group, to size k; 0 = the device's, else 100 MiB/s */
 	enum zns_admission admission;
+	uint32_t reserved_zones;	/* zones 0 .. n-1 are never allocated (the label's) */
 };
 
 struct zns_store;
@@ -315,6 +353,22 @@ int zns_stream_zone(struct zns_stream *st, uint64_t row, uint32_t slot);
  */
 int zns_stream_check(struct zns_stream *st, uint32_t *zone, uint64_t *wp,
 		     uint64_t *expect);
+
+/* What recovery found on the device against the stream's description. */
+struct zns_stream_damage {
+	uint32_t zones_ahead;	/* written past the description: uncommitted data */
+	uint64_t bytes_ahead;
+	uint32_t zones_behind;	/* short of it: described data is gone (reset by another) */
+	uint64_t bytes_behind;
+	uint32_t first_behind;	/* the first such zone */
+};
+
+/**
+ * Recovery: compare every zone with the description, count bytes written
+ * after it and bytes missing from it. Reads of missing bytes fail with -EIO
+ * from then on, rather than return what the zone holds now.
+ */
+int zns_stream_verify(struct zns_stream *st, struct zns_stream_damage *d);
 
 /**
  * Serialise the stream's durable description (tenant, groups, stripe unit,

@@ -29,9 +29,13 @@ struct zns_dev {
 };
 
 int zns_emu_open(const char *path, const struct zns_open_opts *opts,
-		 struct zns_dev **devp);
+		 struct zns_dev **devp, char *why, size_t whylen);
 int zns_zbd_open(const char *path, const struct zns_open_opts *opts,
-		 struct zns_dev **devp);
+		 struct zns_dev **devp, char *why, size_t whylen);
+
+/* snprintf into a reason buffer that may be NULL. */
+void zns_why(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static inline bool zns_aligned(uint64_t v, uint64_t a)
 {

@@ -72,8 +72,8 @@ umount_ckpt() {
 	return 1
 }
 
-# zone report rows with data: "zone group wp"
-used_zones() { "$ZNS" report "$DEV" | awk 'NR > 1 && $4 > 0 { print $1, $2, $4 }'; }
+# zone report rows with data: "zone group wp" (zone 0 holds the device's label)
+used_zones() { "$ZNS" report "$DEV" | awk 'NR > 1 && $1 > 0 && $4 > 0 { print $1, $2, $4 }'; }
 groups_used() { used_zones | awk '{ print $2 }' | sort -un; }
 
 UNIT=65536
@@ -314,7 +314,7 @@ t_channels_ways() {
 	DEV=$dev2 META=$meta2 mount_ckpt "channels=4,ways=2,zone_bw=100M,bandwidth=300M" &&
 		mkdir "$MNT/a" "$MNT/b" && cp "$T/src/f3" "$MNT/a/f" && cp "$T/src/f3" "$MNT/b/f" &&
 		umount_ckpt || return 1
-	g1=$("$ZNS" report "$dev2" --channels 4 --ways 2 | awk 'NR > 1 && $4 > 0 { print $2 }' | sort -u | wc -l)
+	g1=$("$ZNS" report "$dev2" --channels 4 --ways 2 | awk 'NR > 1 && $1 > 0 && $4 > 0 { print $2 }' | sort -u | wc -l)
 	echo "groups written: $g1 of 8"
 	# 3 groups for each tenant, 6 in all; as one group there would be 1
 	[ "$g1" = 6 ] && DEV=$dev2 META=$meta2 mount_ckpt "channels=4,ways=2" &&

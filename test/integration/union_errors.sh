@@ -122,5 +122,30 @@ mount_t() {
 }
 check "mount -t fuse.nlayerfs with the binary on PATH works" mount_t
 check "nothing is left mounted" eval '! is_mounted "$MNT"'
+
+# A copy-up that does not fit the upper file system: ENOSPC, as a local
+# write would say, and no half copy left behind in work/.
+full_upper() {
+	local rc=0 tmp
+	new_layers 1
+	mkdir -p "$D/uw"
+	mount -t tmpfs -o size=4m tmpfs "$D/uw" || return 1
+	mkdir -p "$D/uw/u" "$D/uw/w"
+	U=$D/uw/u W=$D/uw/w
+	head -c 8M /dev/urandom >"$D/l1/big"
+	echo small >"$D/l1/small"
+	freeze_lowers
+	nl_mount || return 1
+	expect_errno ENOSPC write "$MNT/big" more || rc=1
+	tmp=$(find "$W/work" -mindepth 1 | head -3)
+	[ -z "$tmp" ] || { echo "left in work/: $tmp"; rc=1; }
+	[ "$(df --output=used -B1 "$D/uw" | tail -1)" -lt $((1024 * 1024)) ] ||
+		{ echo "upper still full after the failed copy-up"; rc=1; }
+	expect_errno OK write "$MNT/small" more || rc=1
+	cmp -s "$D/l1/big" "$MNT/big" || { echo "big no longer reads its lower bytes"; rc=1; }
+	nl_umount "$MNT"
+	return $rc
+}
+check "a copy-up on a full upper file system fails with ENOSPC and leaves nothing in work/" full_upper
 check_lowers_unchanged
 nl_done

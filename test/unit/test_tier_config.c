@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <cmocka.h>
 #include "test_tier_common.h"
 
@@ -134,6 +135,37 @@ static void config_errors(void **state)
 	assert_non_null(strstr(err, "/tmp/nl-P-no-such.conf"));
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+	fail_msg("reading the config file did not end");
+}
+
+/* A device that never ends is read no further than a config file can be
+ * long; a directory is no config file. Both name the path. */
+static void config_not_a_file(void **state)
+{
+	struct tier_config c;
+	char err[512] = "";
+
+	(void)state;
+	signal(SIGALRM, on_alarm);
+	alarm(5);
+	tier_config_defaults(&c);
+	assert_int_equal(tier_config_load(&c, "/dev/zero", err, sizeof(err)), -EFBIG);
+	alarm(0);
+	assert_non_null(strstr(err, "/dev/zero"));
+	assert_non_null(strstr(err, "1 MiB"));
+	*err = 0;
+	assert_int_equal(tier_config_load(&c, "/tmp", err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "/tmp"));
+	assert_non_null(strstr(err, "directory"));
+	/* an empty device is an empty config: the defaults stay */
+	assert_int_equal(tier_config_load(&c, "/dev/null", err, sizeof(err)), 0);
+	assert_true(c.trace);
+	tier_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +173,7 @@ int main(void)
 		cmocka_unit_test(option_values),
 		cmocka_unit_test(config_file),
 		cmocka_unit_test(config_errors),
+		cmocka_unit_test(config_not_a_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

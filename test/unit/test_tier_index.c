@@ -108,6 +108,66 @@ static void corrupt_pool_refused(void **state)
 	assert_int_equal((unsigned char)junk[0], 0x5a);
 }
 
+/* Pseudo-random bytes (a fixed seed: the same damage every run) over
+ * [off, off + len) of @path. */
+static void scribble(const char *path, off_t off, size_t len)
+{
+	char *buf = malloc(len);
+	int fd = open(path, O_WRONLY);
+
+	srand(7);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)rand();
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+	free(buf);
+}
+
+enum damage { EMPTY, SHORT, CUT_END, HEAP_NOISE, LANE_NOISE, ALL_NOISE, N_DAMAGE };
+
+static void damage_pool(const char *path, enum damage d)
+{
+	switch (d) {
+	case EMPTY: assert_int_equal(truncate(path, 0), 0); break;
+	case SHORT: assert_int_equal(truncate(path, 1 << 20), 0); break;
+	case CUT_END: assert_int_equal(truncate(path, (8 << 20) - 4096), 0); break;
+	case HEAP_NOISE: scribble(path, 1 << 20, 64 << 10); break;
+	case LANE_NOISE: scribble(path, 8192, 64 << 10); break;
+	case ALL_NOISE: scribble(path, 0, 8 << 20); break;
+	default: break;
+	}
+}
+
+/* An index cut short (a pool whose creation was cut off) or overwritten
+ * is refused with a message naming it and saying what to do, and left as
+ * it is; libpmemobj never gets to crash the daemon on it. */
+static void damaged_pools_refused(void **state)
+{
+	struct tdirs *t = *state;
+	char path[PATH_MAX], err[1024];
+	struct stat before, after;
+
+	snprintf(path, sizeof(path), "%s/%s", t->nvm, TIER_INDEX_FILE);
+	for (int d = 0; d < N_DAMAGE; d++) {
+		struct tier_ctx *ctx = open_ok(t, false);
+
+		tier_trace_open(ctx, tier_layer_add(ctx, t->l1), "bin/sh", 10);
+		tier_close(ctx);
+		damage_pool(path, (enum damage)d);
+		stat(path, &before);
+		*err = 0;
+		assert_true(open_err(t, err, sizeof(err)) < 0);
+		print_message("damage %d: %s\n", d, err);
+		assert_non_null(strstr(err, path));
+		assert_non_null(strstr(err, "move it"));
+		stat(path, &after);
+		assert_int_equal(before.st_size, after.st_size);
+		assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+		unlink(path);
+	}
+}
+
 static void newer_layout_refused(void **state)
 {
 	struct tdirs *t = *state;
@@ -468,6 +528,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(create_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_pool_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(damaged_pools_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(newer_layout_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(foreign_pool_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(pool_in_use_refused, setup, teardown),

@@ -584,6 +584,24 @@ static void test_hot_first_budget(void **state)
 	assert_int_equal(tier_meta_build(f->ctx, f->layer), 0);
 }
 
+/* A walk asked to stop (the unmount) ends at once, with no image. */
+static void test_build_stops(void **state)
+{
+	struct fx *f = *state;
+	_Atomic bool stop = true;
+	struct tier_meta_cover c = { .full = true, .stop = &stop };
+	const char *id = tier_layer_id(f->ctx, f->layer);
+	void *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(tier_meta_build_mem(f->d.l1, id, &c, &buf, &len), -ECANCELED);
+	assert_null(buf);
+	atomic_store(&stop, false);
+	assert_int_equal(tier_meta_build_mem(f->d.l1, id, &c, &buf, &len), 0);
+	assert_non_null(buf);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_and_layer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_first_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_build_stops, setup, teardown),
 	};
 
 	if (geteuid() != 0) {

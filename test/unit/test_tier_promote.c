@@ -412,6 +412,187 @@ static void nvm_layer_evicts_copies(void **state)
 	tier_close(ctx);
 }
 
+static uint64_t queue_len(struct tier_ctx *ctx)
+{
+	struct tier_status st;
+
+	tier_status(ctx, &st);
+	return st.queue_len;
+}
+
+/* Two starts asking for the same file make one copy: a file is queued
+ * once, and not again while its copy runs. */
+static void queue_holds_file_once(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, false, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char fifo[PATH_MAX];
+	int wfd;
+
+	twrite(t->l1, "big", 100000, 1);
+	assert_int_equal(tier_promote_file(ctx, l, "big"), 0);
+	assert_int_equal(tier_promote_file(ctx, l, "big"), 0);
+	assert_int_equal(queue_len(ctx), 1);
+	assert_int_equal(tier_promote_file(ctx, l, "other"), 0);
+	assert_int_equal(queue_len(ctx), 2);
+	tier_close(ctx);
+
+	/* a FIFO holds its worker in open(): a copy in flight */
+	snprintf(fifo, sizeof(fifo), "%s/slow", t->l1);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	ctx = open_with(t, true, 0);
+	l = tier_layer_add(ctx, t->l1);
+	assert_int_equal(tier_promote_file(ctx, l, "slow"), 0);
+	usleep(100 * 1000);
+	assert_int_equal(queue_len(ctx), 1);
+	assert_int_equal(tier_promote_file(ctx, l, "slow"), 0);
+	assert_int_equal(queue_len(ctx), 1);
+	wfd = open(fifo, O_WRONLY);
+	assert_true(wfd >= 0);
+	close(wfd);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(queue_len(ctx), 0);
+	/* once done, it may be queued again */
+	assert_int_equal(tier_promote_file(ctx, l, "big"), 0);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	tier_close(ctx);
+}
+
+/* Overwrite @n bytes in the middle of the file at @path. */
+static void damage(const char *path, size_t n)
+{
+	struct stat st;
+	char junk[64];
+	int fd = open(path, O_WRONLY);
+
+	memset(junk, 0x42, sizeof(junk));
+	assert_true(fd >= 0 && n <= sizeof(junk));
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(pwrite(fd, junk, n, st.st_size / 2), (ssize_t)n);
+	close(fd);
+}
+
+/* A copy damaged on NVM is served until a scrub finds it; then it is
+ * dropped and the layer file serves the file, the good copies stay, and
+ * a later promotion makes a good copy again. */
+static void scrub_drops_damaged_copy(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char ca[PATH_MAX], cb[PATH_MAX];
+	struct tier_scrub_result res;
+	struct tier_status st;
+
+	twrite(t->l1, "a", 300000, 1);
+	twrite(t->l1, "b", 5000, 2);
+	tier_trace_open(ctx, l, "a", 300000);
+	tier_trace_open(ctx, l, "b", 5000);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(tier_scrub(ctx, &res), 0);
+	assert_int_equal(res.checked, 2);
+	assert_int_equal(res.dropped, 0);
+	assert_int_equal(where(ctx, l, "a", ca), TIER_DATA_NVM_COPY);
+	damage(ca, 1);
+	/* still named by the index: this is what a scrub is for */
+	assert_int_equal(where(ctx, l, "a", ca), TIER_DATA_NVM_COPY);
+	assert_int_equal(tier_scrub(ctx, &res), 0);
+	assert_int_equal(res.checked, 2);
+	assert_int_equal(res.dropped, 1);
+	assert_int_equal(where(ctx, l, "a", ca), TIER_DATA_LAYER);
+	assert_int_equal(access(ca, F_OK), -1);
+	assert_int_equal(where(ctx, l, "b", cb), TIER_DATA_NVM_COPY);
+	tier_status(ctx, &st);
+	assert_int_equal(st.promoted_files, 1);
+	assert_int_equal(st.nvm_used, 5000);
+	assert_int_equal(st.bad_copies, 1);
+	/* the file is still hot: promoted again, from the layer */
+	assert_int_equal(tier_promote_hot(ctx), 1);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "a", ca), TIER_DATA_NVM_COPY);
+	{
+		char src[PATH_MAX];
+
+		snprintf(src, sizeof(src), "%s/a", t->l1);
+		assert_same_content(ca, src);
+	}
+	tier_close(ctx);
+}
+
+/* Files sharing one object do not hide the objects of others. */
+static void scrub_with_shared_objects(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	const char *const same[] = { "x1", "x2", "x3" };
+	struct tier_scrub_result res;
+	char cd[PATH_MAX];
+
+	for (int i = 0; i < 3; i++) {
+		twrite(t->l1, same[i], 7000, 5);
+		tier_trace_open(ctx, l, same[i], 7000);
+	}
+	twrite(t->l1, "d", 9000, 6);
+	tier_trace_open(ctx, l, "d", 9000);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(where(ctx, l, "d", cd), TIER_DATA_NVM_COPY);
+	damage(cd, 3);
+	assert_int_equal(tier_scrub(ctx, &res), 0);
+	assert_int_equal(res.checked, 2);
+	assert_int_equal(res.dropped, 1);
+	assert_int_equal(where(ctx, l, "d", cd), TIER_DATA_LAYER);
+	assert_int_equal(where(ctx, l, "x3", cd), TIER_DATA_NVM_COPY);
+	tier_close(ctx);
+}
+
+/* Range copies are checked as well: their digest covers their extents. */
+static void scrub_checks_range_copies(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_config c = tconf(t, true);
+	struct tier_scrub_result res;
+	struct tier_range r;
+	struct tier_ctx *ctx;
+	struct stat st;
+	char err[256], src[PATH_MAX];
+	int l;
+
+	c.range_threshold = 1 << 20;
+	assert_int_equal(tier_open(&c, &ctx, err, sizeof(err)), 0);
+	tier_config_free(&c);
+	l = tier_layer_add(ctx, t->l1);
+	twrite(t->l1, "big", 4 << 20, 3);
+	snprintf(src, sizeof(src), "%s/big", t->l1);
+	assert_int_equal(lstat(src, &st), 0);
+	tier_trace_open(ctx, l, "big", (uint64_t)st.st_size);
+	assert_int_equal(tier_range_open(ctx, l, "big", &st, &r), 1);
+	tier_range_note_read(r.trace, 1 << 20, 256 << 10);
+	tier_range_close(&r);
+	tier_trace_stop(ctx);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_true(tier_promote_hot(ctx) >= 0);
+	assert_int_equal(tier_wait_idle(ctx, 5000), 0);
+	assert_int_equal(tier_range_open(ctx, l, "big", &st, &r), 1);
+	assert_non_null(r.copy);
+	assert_int_equal(tier_scrub(ctx, &res), 0);
+	assert_int_equal(res.checked, 1);
+	assert_int_equal(res.dropped, 0);
+	{
+		int fd = open(r.copy, O_WRONLY);
+
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, "X", 1, (1 << 20) + 100), 1);
+		close(fd);
+	}
+	tier_range_close(&r);
+	assert_int_equal(tier_scrub(ctx, &res), 0);
+	assert_int_equal(res.dropped, 1);
+	assert_int_equal(tier_range_open(ctx, l, "big", &st, &r), 0);
+	tier_close(ctx);
+}
+
 #define CRASH_FILES 60
 
 /* The child promotes until it is killed; it never returns. */
@@ -486,6 +667,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(nvm_layer_evicts_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(kill9_during_promotion, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_holds_file_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(scrub_drops_damaged_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(scrub_checks_range_copies, setup, teardown),
+		cmocka_unit_test_setup_teardown(scrub_with_shared_objects, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

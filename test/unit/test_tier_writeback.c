@@ -203,7 +203,8 @@ static void open_in_flight_blocks_release(void **state)
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(b.r.busy, 1);
 	assert_true(blocks(f, "cold") > 0);
-	assert_int_equal(where(f, "cold", copy), TIER_DATA_HDD_COPY);
+	/* not released, so whole: read from the layer, not its HDD copy */
+	assert_int_equal(where(f, "cold", copy), TIER_DATA_LAYER);
 	close(fd);
 }
 
@@ -249,29 +250,56 @@ static void one_file_by_hand(void **state)
 	assert_int_equal(where(f, "cold", copy), TIER_DATA_LAYER);
 }
 
-static void persists_and_cleans_temps(void **state)
+static struct timespec mtime_of(struct wb_fixture *f, const char *rel)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	path_of(f, rel, p);
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_mtim;
+}
+
+/* A store an earlier version left with punched layer files: at the next
+ * open the layer is made whole from the HDD copies (bytes, blocks and the
+ * recorded mtime), the copies are forgotten, a crash's temp is cleaned. */
+static void punched_layer_made_whole(void **state)
 {
 	struct wb_fixture *f = *state;
 	struct tier_config c = tconf(&f->t, false);
-	char err[512], tmp[PATH_MAX], copy[PATH_MAX];
+	char err[512], tmp[PATH_MAX], copy[PATH_MAX], p[PATH_MAX];
+	struct timespec before = mtime_of(f, "cold"), after;
+	struct tier_wb_status ws;
 
 	trace_hot(f);
 	assert_int_equal(tier_writeback_cold(f->ctx, true), 2);
+	assert_int_equal(blocks(f, "cold"), 0);
 	tier_close(f->ctx);
 	assert_int_equal(tier_open(&c, &f->ctx, err, sizeof(err)), 0);
 	tier_config_free(&c);
 	f->l = tier_layer_add(f->ctx, f->layer);
-	/* a crash's leftover next to the committed copies */
+	path_of(f, "cold", p);
+	assert_pattern(p, 70000, 2);
+	path_of(f, "d/cold2", p);
+	assert_pattern(p, 9000, 3);
+	assert_true(blocks(f, "cold") > 0);
+	after = mtime_of(f, "cold");
+	assert_int_equal(after.tv_sec, before.tv_sec);
+	assert_int_equal(after.tv_nsec, before.tv_nsec);
+	assert_int_equal(where(f, "cold", copy), TIER_DATA_LAYER);
+	assert_int_equal(where(f, "d/cold2", copy), TIER_DATA_LAYER);
+	assert_int_equal(where(f, "hot", copy), TIER_DATA_LAYER);
+	tier_writeback_status(f->ctx, &ws);
+	assert_int_equal(ws.files, 0);
+	snprintf(copy, sizeof(copy), "%s/writeback/%s/cold", f->t.hdd, tier_layer_id(f->ctx, f->l));
+	assert_int_equal(access(copy, F_OK), -1);
+	/* a crash's leftover next to where the copies were */
 	snprintf(tmp, sizeof(tmp), "%s/writeback/%s/d/.nlwb-tmp-abc123", f->t.hdd,
 		 tier_layer_id(f->ctx, f->l));
 	twrite(f->t.root, "x", 10, 0);
 	assert_int_equal(rename(strcat(strcpy(err, f->t.root), "/x"), tmp), 0);
 	assert_int_equal(tier_writeback_clean(f->ctx), 1);
 	assert_int_equal(access(tmp, F_OK), -1);
-	assert_int_equal(where(f, "cold", copy), TIER_DATA_HDD_COPY);
-	assert_pattern(copy, 70000, 2);
-	assert_int_equal(where(f, "d/cold2", copy), TIER_DATA_HDD_COPY);
-	assert_int_equal(where(f, "hot", copy), TIER_DATA_LAYER);
 }
 
 static void abort_stops_passes(void **state)
@@ -307,7 +335,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(open_in_flight_blocks_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(needed_again_promoted_from_hdd, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_file_by_hand, setup, teardown),
-		cmocka_unit_test_setup_teardown(persists_and_cleans_temps, setup, teardown),
+		cmocka_unit_test_setup_teardown(punched_layer_made_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(abort_stops_passes, setup, teardown),
 		cmocka_unit_test(config_key),
 	};

@@ -6,6 +6,7 @@
  * on the device named by NLAYERFS_ZNS_DEV (emulator-only tests then skip).
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -402,6 +403,63 @@ static void test_bad_file_refused(void **state)
 	assert_int_equal(zns_open("/tmp", NULL, &d), -ENODEV);
 }
 
+/* Overwrite @len bytes at @off of the file @path. */
+static void poke(const char *path, off_t off, const void *v, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, v, len, off), (ssize_t)len);
+	close(fd);
+}
+
+/* Opening @path fails with EINVAL and the reason names @word. */
+static void assert_refused_naming(const char *path, const char *word)
+{
+	struct zns_dev *d = NULL;
+	char why[512] = "";
+
+	assert_int_equal(zns_open_why(path, NULL, &d, why, sizeof(why)), -EINVAL);
+	if (!strstr(why, word))
+		fail_msg("reason '%s' does not name '%s'", why, word);
+}
+
+/* A damaged header is refused with the field that is wrong, not just EINVAL. */
+static void test_corrupt_header_named(void **state)
+{
+	char path[] = "/tmp/nl-Z-hdr-XXXXXX";
+	struct zns_geometry g = tdev_default_geometry();
+	uint32_t v32 = 7, zero = 0;
+	uint64_t v64 = 100;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	poke(path, 0, "XXXXXXXX", 8);
+	assert_refused_naming(path, "magic");
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	poke(path, 8, &v32, 4);
+	assert_refused_naming(path, "version");
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	poke(path, 12, &zero, 4);
+	assert_refused_naming(path, "nr_zones");
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	poke(path, 64, &v64, 8);
+	assert_refused_naming(path, "data_off");
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	poke(path, 32, &v32, 4);		/* block size 7 */
+	assert_refused_naming(path, "block size");
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	poke(path, 136 + 16 * 3 + 8, &v32, 4);	/* zone 3's state */
+	assert_refused_naming(path, "zone record 3");
+	assert_int_equal(zns_emu_create(path, &g), 0);
+	assert_int_equal(truncate(path, 1 << 20), 0);
+	assert_refused_naming(path, "truncated");
+	unlink(path);
+}
+
 /* A block device that is not zoned goes to the libzbd backend, which refuses it. */
 static void test_non_zoned_block_device_refused(void **state)
 {
@@ -668,6 +726,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_kill9, setup, teardown),
 		cmocka_unit_test(test_bad_file_refused),
+		cmocka_unit_test(test_corrupt_header_named),
 		cmocka_unit_test(test_non_zoned_block_device_refused),
 		cmocka_unit_test_setup_teardown(test_bandwidth_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bandwidth_shared_across_processes, setup, teardown),

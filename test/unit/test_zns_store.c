@@ -593,6 +593,109 @@ static void test_recover_when_device_is_ahead(void **state)
 	assert_int_equal(zns_stream_destroy(st), 0);
 }
 
+/*
+ * Zones reset by someone else hold less than the metadata says: recovery
+ * counts the missing bytes (never a negative "dropped" count) and reads of
+ * them fail with EIO instead of returning what the zone holds now.
+ */
+static void test_verify_zone_behind_is_lost(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	struct zns_stream_damage d;
+	struct meta m;
+	uint64_t x = c->cap + 200000;
+	unsigned char *buf = tbuf(65536, 4096, 1);
+	int z;
+
+	assert_int_equal(zns_stream_create(c->s, 81, 2 * ZBW, &st), 0);
+	append_pattern(st, 81, x);
+	assert_int_equal(zns_stream_flush(st), 0);
+	save_meta(c, st, &m);
+	z = zns_stream_zone(st, 0, 1);
+	assert_true(z >= 0);
+	assert_int_equal(zns_stream_close(st), 0);
+	assert_int_equal(zns_zone_reset(c->t.dev, (uint32_t)z), 0);
+	restart(c, &m, &st);
+	assert_int_equal(zns_stream_verify(st, &d), 0);
+	assert_int_equal(d.zones_ahead, 0);
+	assert_int_equal(d.bytes_ahead, 0);
+	assert_int_equal(d.zones_behind, 1);
+	assert_true(d.bytes_behind > 65536 && d.bytes_behind <= c->cap);
+	assert_int_equal(d.first_behind, (uint32_t)z);
+	/* slot 0 still reads; the first unit of slot 1 is at stream offset 64 KiB */
+	verify_pattern(st, 81, 0, 65536);
+	assert_int_equal(zns_stream_read(st, 65536, buf, 65536), -EIO);
+	free(buf);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+static void test_verify_counts_bytes_ahead(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	struct zns_stream_damage d;
+	struct meta m;
+
+	assert_int_equal(zns_stream_create(c->s, 82, 2 * ZBW, &st), 0);
+	append_pattern(st, 82, 200000);
+	assert_int_equal(zns_stream_flush(st), 0);
+	save_meta(c, st, &m);
+	append_range(st, 82, zns_stream_end(st), zns_stream_end(st) + 150000);
+	assert_int_equal(zns_stream_close(st), 0);
+	restart(c, &m, &st);
+	assert_int_equal(zns_stream_verify(st, &d), 0);
+	assert_int_equal(d.zones_behind, 0);
+	assert_true(d.zones_ahead > 0);
+	assert_true(d.bytes_ahead >= 150000 && d.bytes_ahead < 150000 + 2 * 65536);
+	verify_pattern(st, 82, 0, 200000);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+/* Reserved zones are never handed to a stream, even when their group needs one. */
+static void test_reserved_zone_never_allocated(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_store_opts so = { .stripe_unit = 64 << 10, .batch = 128 << 10,
+				     .zone_bw = ZBW, .reserved_zones = 1 };
+	struct zns_stream *st;
+	uint32_t per_group = c->t.g->nr_zones / c->m;
+
+	zns_store_free(c->s);
+	assert_int_equal(zns_store_new(c->t.dev, &so, &c->s), 0);
+	assert_int_equal(zns_stream_create(c->s, 83, ZBW, &st), 0);
+	assert_int_equal(zns_stream_k(st), 1);
+	append_pattern(st, 83, (per_group - 1) * c->cap);
+	assert_int_equal(zns_stream_flush(st), 0);
+	for (uint64_t r = 0; r < zns_stream_nrows(st); r++)
+		assert_true(zns_stream_zone(st, r, 0) != 0);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
+/* The label: absent on an empty zone 0, read back as written, foreign data refused. */
+static void test_label_round_trip(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_label a, b;
+	unsigned char *blk = tbuf(c->t.g->block_size, 4096, 7);
+
+	assert_int_equal(zns_zone_reset(c->t.dev, 0), 0);
+	assert_int_equal(zns_label_read(c->t.dev, &b), -ENOENT);
+	assert_int_equal(zns_dev_first_written(c->t.dev, 0), -ENOENT);
+	assert_int_equal(zns_label_new(&a), 0);
+	assert_int_equal(zns_label_write(c->t.dev, &a), 0);
+	assert_int_equal(zns_label_read(c->t.dev, &b), 0);
+	assert_memory_equal(a.id, b.id, ZNS_ID_LEN);
+	assert_int_equal(zns_dev_first_written(c->t.dev, 0), 0);
+	assert_int_equal(zns_dev_first_written(c->t.dev, 1), -ENOENT);
+	assert_int_equal(zns_zone_reset(c->t.dev, 0), 0);
+	assert_int_equal(zns_zone_write(c->t.dev, 0, 0, blk, c->t.g->block_size),
+			 (ssize_t)c->t.g->block_size);
+	assert_int_equal(zns_label_read(c->t.dev, &b), -EINVAL);
+	assert_int_equal(zns_zone_reset(c->t.dev, 0), 0);
+	free(blk);
+}
+
 static void test_attach_refuses_bad_images(void **state)
 {
 	struct ctx *c = *state;
@@ -775,6 +878,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_store_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_after_clean_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_when_device_is_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_zone_behind_is_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_counts_bytes_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_zone_never_allocated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_label_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_refuses_bad_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_active_limit_refused_up_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_ops_match_model, setup, teardown),

@@ -181,20 +181,17 @@ static int cmd_create(struct cli *c)
 
 static int open_dev(struct cli *c, struct zns_dev **dev)
 {
+	char why[512];
 	int rc;
 
 	c->o.channels = c->g.channels > 1 || c->g.ways > 1 ? c->g.channels : 0;
 	c->o.ways = c->g.channels > 1 || c->g.ways > 1 ? c->g.ways : 0;
-	rc = zns_open(c->args[1], &c->o, dev);
+	rc = zns_open_why(c->args[1], &c->o, dev, why, sizeof(why));
 	if (rc == -EINVAL && c->o.channels)
-		return fail(1, "%s: refused with --channels %u --ways %u (channels x ways must not exceed the zone count)",
-			    c->args[1], c->o.channels, c->o.ways);
-	if (rc == -EINVAL)
-		return fail(1, "%s: not an emulated zoned device (bad header or geometry)", c->args[1]);
-	if (rc == -ENXIO || rc == -ENODEV)
-		return fail(1, "%s: not a host-managed zoned device or emulator file", c->args[1]);
+		return fail(1, "%s: refused with --channels %u --ways %u: %s",
+			    c->args[1], c->o.channels, c->o.ways, why);
 	if (rc)
-		return fail(1, "%s: %s", c->args[1], strerror(-rc));
+		return fail(1, "%s: %s", c->args[1], *why ? why : strerror(-rc));
 	return 0;
 }
 

@@ -338,6 +338,24 @@ static void summary_parts(const char *r, FILE *out)
 			status_num(r, "meta_hits"), status_num(r, "meta_misses"));
 }
 
+/* The host's tier service and what this mount's start traced. */
+static void summary_host(const char *r, FILE *out)
+{
+	char pid[32], mnt[PATH_MAX], t[8];
+
+	if (!status_value(r, "host_pid", pid, sizeof(pid)))
+		return;
+	fprintf(out, "  service:    pid %s, %" PRIu64 " mounts of this NVM tier\n", pid,
+		status_num(r, "host_mounts"));
+	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, "host_mount ", 11) && sscanf(p + 11, "%4095s", mnt) == 1)
+			fprintf(out, "              %s\n", mnt);
+	fprintf(out, "  this mount: %" PRIu64 " first opens traced%s\n",
+		status_num(r, "mount_traced"),
+		status_value(r, "mount_tracing", t, sizeof(t)) && !strcmp(t, "yes") ?
+		", its start is still traced" : "");
+}
+
 /* "layer N ID HOME NVM_BYTES DIR" lines, one short line each. */
 static void summary_layers(const char *r, FILE *out)
 {
@@ -372,6 +390,7 @@ static int cmd_status(const char *mp, bool raw)
 		summary_nvm(buf, stdout);
 		summary_trace(buf, stdout);
 		summary_parts(buf, stdout);
+		summary_host(buf, stdout);
 		summary_layers(buf, stdout);
 	}
 	free(buf);
@@ -386,6 +405,7 @@ static void usage(FILE *f)
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
 	      "       nlayerfsctl evict MOUNTPOINT [BYTES | PATH...]\n"
 	      "       nlayerfsctl writeback MOUNTPOINT [--wait]\n"
+	      "       nlayerfsctl scrub MOUNTPOINT\n"
 	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n"
 	      "       nlayerfsctl meta-wait|meta-verify MOUNTPOINT [SECONDS]\n", f);
 }
@@ -537,6 +557,8 @@ int main(int argc, char **argv)
 		return request(argv[2], "writeback\n", NULL, stdout, 0);
 	if (!strcmp(c, "writeback") && argc == 4 && !strcmp(argv[3], "--wait"))
 		return request(argv[2], "writeback wait\n", NULL, stdout, 0);
+	if (!strcmp(c, "scrub") && argc == 3)
+		return request(argv[2], "scrub\n", NULL, stdout, 0);
 	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
 		return cmd_arg("wait", argc, argv, false);
 	if ((!strcmp(c, "meta-wait") || !strcmp(c, "meta-verify")) && (argc == 3 || argc == 4))

@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Faults around the checkpoint commit: the daemon is gone promptly after an
+# unmount with its data durable; kill -9 while criu-like writers run loses
+# no file that was closed before the kill; full zones give the writer
+# ENOSPC (not EIO) and lose nothing already written.
+export LC_ALL=C
+SRC=${NLAYERFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+NLBUILD=${NLAYERFS_BUILD:-$SRC/build}
+NLAYERFS=${NLAYERFS:-$NLBUILD/nlayerfs}
+ZNS=$NLBUILD/nlayerfs-zns
+KILLS=${CKPT_FAULT_KILLS:-4}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+
+N=0 NFAIL=0 PID=""
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() { N=$((N + 1)); NFAIL=$((NFAIL + 1)); echo "not ok $N - $1"; shift; printf '%s\n' "$@" | sed 's/^/# /'; }
+check() {
+	local name=$1 rc
+	shift
+	"$@" >"$T/check.out" 2>&1 </dev/null
+	rc=$?
+	if [ $rc = 0 ]; then ok "$name"; else not_ok "$name" "$(cat "$T/check.out")" "(exit $rc)"; fi
+}
+
+skip_all() { echo "ok 1 - checkpoint faults # SKIP $1"; echo "1..1"; exit 0; }
+[ "$(id -u)" = 0 ] || skip_all "needs root"
+[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+[ -x "$NLAYERFS" ] && [ -x "$ZNS" ] || { echo "not ok 1 - daemon and nlayerfs-zns built in $NLBUILD"; echo "1..1"; exit 1; }
+
+T=$(mktemp -d /tmp/nl-F-XXXXXX)
+MNT=$T/mnt DEV=$T/zdev META=$T/meta
+mkdir -p "$MNT"
+
+is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+cleanup() {
+	is_mounted "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }
+	[ -z "$PID" ] || kill -9 "$PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mount_fg() {
+	local i
+	"$NLAYERFS" -f -o "zns=$DEV,meta=$META${1:+,$1}" "$MNT" 2>>"$T/daemon.log" &
+	PID=$!
+	for ((i = 0; i < 100; i++)); do
+		is_mounted "$MNT" && return 0
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/daemon.log"
+	return 1
+}
+# after a kill -9 the kernel still has the mount: it must go first
+crash() { kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=""; umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"; }
+
+"$ZNS" create "$DEV" --zones 64 --zone-size 1M --channels 2 --ways 2 >/dev/null ||
+	{ echo "not ok 1 - create device"; echo "1..1"; exit 1; }
+for i in 0 1 2 3 4 5 6 7; do head -c $((100000 + i * 37000)) /dev/urandom >"$T/src$i"; done
+
+t_prompt_exit() {
+	local i
+	mount_fg && mkdir "$MNT/p" && cp "$T/src3" "$MNT/p/f" || return 1
+	fusermount3 -u "$MNT" || return 1
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$PID" 2>/dev/null && { echo "daemon still running 5 s after unmount"; return 1; }
+	wait "$PID" || { echo "daemon exit status $?"; return 1; }
+	PID=""
+	mount_fg && cmp "$T/src3" "$MNT/p/f"
+}
+check "the daemon is gone within 5 s of the unmount, its data durable" t_prompt_exit
+
+# writers copy files in a loop; each name is recorded once its copy closed
+t_kill_during_writes() {
+	local round w
+	SURVIVED=0
+	mkdir -p "$MNT/k" || return 1
+	for ((round = 0; round < KILLS; round++)); do
+		: >"$T/closed.$round"
+		for w in 0 1; do
+			(for i in $(seq 0 200); do
+				f="$MNT/k/r${round}w${w}_$i"
+				cp "$T/src$(( (i + w) % 8 ))" "$f" 2>/dev/null || exit 0
+				echo "$f $(( (i + w) % 8 ))" >>"$T/closed.$round.$w"
+			done) &
+		done
+		sleep 0.$((3 + round))
+		crash
+		wait
+		mount_fg || return 1
+		cat "$T"/closed."$round".* >"$T/closed.$round" 2>/dev/null
+		rm -f "$T"/closed."$round".*
+		echo "round $round: $(wc -l <"$T/closed.$round") files closed before the kill"
+		[ -s "$T/closed.$round" ] || { echo "round $round: no file was closed, nothing tested"; return 1; }
+		while read -r f s; do
+			cmp "$T/src$s" "$f" || { echo "round $round: $f lost"; return 1; }
+		done <"$T/closed.$round"
+		SURVIVED=$((SURVIVED + 1))
+		rm -f "$MNT"/k/*	# give the zones back for the next round
+	done
+	echo "survived $SURVIVED kills"
+	rm -rf "$MNT/k"
+}
+check "kill -9 during criu-like writes: every closed file reads back ($KILLS kills)" t_kill_during_writes
+grep '^round' "$T/check.out" | sed 's/^/# /'
+echo "# fault cases survived: ${SURVIVED:-0} kills"
+
+t_enospc() {
+	local rc
+	mkdir -p "$MNT/full" && cp "$T/src5" "$MNT/full/before" || return 1
+	dd if=/dev/urandom of="$MNT/full/big" bs=1M count=200 status=none 2>"$T/dd.err"
+	rc=$?
+	cat "$T/dd.err"
+	[ $rc != 0 ] || { echo "200 MiB fit on a 64 MiB device"; return 1; }
+	grep -q "No space left on device" "$T/dd.err" || { echo "not ENOSPC"; return 1; }
+	cmp "$T/src5" "$MNT/full/before" && cmp "$T/src3" "$MNT/p/f" || return 1
+	rm "$MNT/full/big" && cp "$T/src6" "$MNT/full/after" && cmp "$T/src6" "$MNT/full/after" || return 1
+	fusermount3 -u "$MNT" && wait "$PID"; PID=""
+	mount_fg && cmp "$T/src5" "$MNT/full/before" && cmp "$T/src6" "$MNT/full/after"
+}
+check "full zones: ENOSPC to the writer, nothing written before lost, space back after rm" t_enospc
+
+is_mounted "$MNT" && fusermount3 -u "$MNT" && wait "$PID"; PID=""
+echo "1..$N"
+[ $NFAIL = 0 ]
