@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Charts of the benchmarks: union-bench, coldstart-bench, import-bench, jre-bench.
+"""Charts of the benchmarks: union-bench, coldstart-bench, import-bench, jre-bench, host-bench.
 
 Each benchmark hands its own figures (a dict, see the draw_* functions) to
 write_chart() at the end of a run; the PNG goes beside its results file
@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 
-CHARTS = ("union-bench", "coldstart-bench", "import-bench", "jre-bench")
+CHARTS = ("union-bench", "coldstart-bench", "import-bench", "jre-bench", "host-bench")
 SYSTEM_PYTHON = "/usr/bin/python3"
 MiB = 1 << 20
 SIZE = (12, 7)           # inches at DPI: 1200 x 700 pixels
@@ -374,8 +374,64 @@ def draw_import(figures, png):
     plt.close(fig)
 
 
+def draw_host(figures, png):
+    """figures: date, machine, quick, loads: [name, tiered (s per start i),
+    all_nvm, all_hdd (s), nvm_data, all_nvm_bytes], mounts {config: s};
+    optional targets: from_start, vs_nvm, nvm_share."""
+    from_start = figures.get("from_start", 3)
+    vs_nvm = figures.get("vs_nvm", 1.5)
+    share_max = figures.get("nvm_share", 0.15)
+    plt = pyplot()
+    fig, (a1, a2, a3) = new_figure(plt, figures, "Host tier: short-lived starts "
+                                     "(mount + start), NVM bytes, mount time", 3,
+                                     gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    colours = ["#1f77b4", "#d62728", "#2ca02c"]
+    for w, col in zip(figures["loads"], colours):
+        xs = list(range(1, len(w["tiered"]) + 1))
+        a1.plot(xs, w["tiered"], "o-", color=col, label=f"{w['name']}: tiered")
+        a1.axhline(w["all_nvm"], color=col, ls="--", lw=1, label=f"{w['name']}: all-nvm")
+        a1.axhline(w["all_hdd"], color=col, ls=":", lw=1.2, label=f"{w['name']}: all-hdd")
+        a1.fill_between([from_start - 0.2, max(xs + [from_start]) + 0.2],
+                        w["all_nvm"], w["all_nvm"] * vs_nvm, color=col, alpha=0.08)
+    a1.set_yscale("log")
+    a1.set_xticks(range(1, max(len(w["tiered"]) for w in figures["loads"]) + 1))
+    a1.set_xlabel(f"start i of an empty NVM directory (shade: within {vs_nvm}x of all-nvm)")
+    a1.set_ylabel("mount + start, s (median, log scale)")
+    a1.set_title("short-lived starts (lower is better)", fontsize=11)
+    a1.grid(alpha=0.3, which="both")
+    a1.legend(fontsize=8, loc="best")
+    names = [w["name"] for w in figures["loads"]]
+    ys = range(len(names))
+    shares = [100 * (w["nvm_data"] or 0) / w["all_nvm_bytes"] for w in figures["loads"]]
+    bars = a2.bar(ys, shares, 0.6, color=NVM_DATA)
+    label_bars(a2, bars, [f"{s:.1f}%\n{mib_text(w['nvm_data'] or 0)}"
+                            for s, w in zip(shares, figures["loads"])])
+    a2.axhline(100 * share_max, color="gray", ls="--", lw=1.2, label=f"target {100 * share_max:.0f}%")
+    a2.set_xticks(list(ys))
+    a2.set_xticklabels(names)
+    a2.set_ylabel("NVM data, % of all-nvm's bytes")
+    a2.set_ylim(0, max(shares + [100 * share_max]) * 1.4)
+    a2.set_title("NVM data after the last start", fontsize=11)
+    a2.legend(fontsize=8)
+    a2.grid(axis="y", alpha=0.3)
+    mounts = figures["mounts"]
+    if mounts:
+        labels = list(mounts)
+        bars = a3.bar(range(len(labels)), [mounts[c] for c in labels], 0.6,
+                      color=[HDD, COLOURS["nlayerfs"], NVM_META][:len(labels)])
+        label_bars(a3, bars, [seconds(mounts[c]) for c in labels])
+        a3.set_xticks(range(len(labels)))
+        a3.set_xticklabels([wrap(c, 12) for c in labels], fontsize=9)
+        a3.set_ylabel("mount, s (median)")
+        a3.set_ylim(0, max(mounts.values()) * 1.3)
+        a3.grid(axis="y", alpha=0.3)
+    a3.set_title("mount time, tiering off / on", fontsize=11)
+    save(fig, png)
+    plt.close(fig)
+
+
 DRAW = {"union-bench": draw_union, "coldstart-bench": draw_coldstart,
-        "import-bench": draw_import, "jre-bench": draw_jre}
+        "import-bench": draw_import, "jre-bench": draw_jre, "host-bench": draw_host}
 
 
 # ---------------------------------------------------------------- reading RESULTS.md
@@ -493,8 +549,34 @@ def import_from(text):
     return dict(header(text), bandwidth=bw.group(1) if bw else "?", configs=configs)
 
 
+def host_from(text):
+    """Per workload: its table of short-lived starts and its NVM line; the
+    mount time table."""
+    parts = re.split(r"^\*\*([\w-]+)\*\* \(`", text, flags=re.M)
+    loads = []
+    for name, body in zip(parts[1::2], parts[2::2]):
+        rows = {r["configuration"]: r for r in table_with(body, "mount + start", "host-bench")}
+        tiered = [number(r["mount + start"]) for k, r in rows.items() if k.startswith("tiered")]
+        m = re.search(r"promoted copies ([\d.]+ \w+), metadata images ([\d.]+ \w+).*?"
+                      r"all-nvm holds ([\d.]+ \w+)", body, re.S)
+        if not m:
+            raise ResultsError(f"host-bench: {name}: no line of NVM bytes")
+        loads.append(dict(name=name, tiered=tiered,
+                          all_nvm=number(rows["all-nvm"]["mount + start"]),
+                          all_hdd=number(rows["all-hdd"]["mount + start"]),
+                          nvm_data=size(m.group(1)) + size(m.group(2)),
+                          all_nvm_bytes=size(m.group(3))))
+    if not loads:
+        raise ResultsError("host-bench: no workload table")
+    mounts = {}
+    for t in tables(text):
+        if t and "vs off" in t[0]:
+            mounts = {r["mount"]: number(r["median, s"]) for r in t}
+    return dict(header(text), loads=loads, mounts=mounts)
+
+
 PARSE = {"union-bench": union_from, "coldstart-bench": coldstart_from,
-         "import-bench": import_from, "jre-bench": jre_from}
+         "import-bench": import_from, "jre-bench": jre_from, "host-bench": host_from}
 
 
 def from_results(path, out_dir, names):
