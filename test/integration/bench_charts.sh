@@ -7,7 +7,7 @@
 
 BENCH=$SRC/test/bench
 PLOT=$BENCH/nlbench_plot.py
-CHARTS="union-bench coldstart-bench import-bench jre-bench"
+CHARTS="union-bench coldstart-bench import-bench jre-bench host-bench"
 T=$(mktemp -d /tmp/nl-T-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
