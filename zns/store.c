@@ -699,6 +699,52 @@ static void stream_reclaim_locked(struct zns_stream *st, uint64_t from_row, uint
 			stream_maybe_reset(st, r, i);
 }
 
+/* The reverse of stream_add_dead_locked, never below zero. */
+static void stream_sub_dead_locked(struct zns_stream *st, uint64_t off, uint64_t len)
+{
+	uint64_t unit = st->s->unit;
+
+	while (len) {
+		struct zns_stripe_pos pos = zns_stripe_locate(off, unit, st->k, st->cap);
+		uint64_t n = min64(unit - off % unit, len);
+		uint32_t zone = row_zone(st, pos.row, pos.slot);
+
+		if (zone != NO_ZONE) {
+			pthread_mutex_lock(&st->s->lock);
+			st->s->use[zone].dead -= min64(n, st->s->use[zone].dead);
+			pthread_mutex_unlock(&st->s->lock);
+		}
+		off += n;
+		len -= n;
+	}
+}
+
+static uint64_t expected_wp(const struct zns_stream *st, uint64_t row, uint32_t slot);
+
+int zns_stream_recount_dead(struct zns_stream *st, const struct zns_range *live, size_t n)
+{
+	pthread_rwlock_wrlock(&st->lock);
+	if (st->nrows)
+		stream_drain(st);
+	for (uint64_t r = 0; r < st->nrows; r++)
+		for (uint32_t i = 0; i < st->k; i++) {
+			uint32_t z = row_zone(st, r, i);
+
+			if (z == NO_ZONE)
+				continue;
+			pthread_mutex_lock(&st->s->lock);
+			st->s->use[z].dead = expected_wp(st, r, i);
+			pthread_mutex_unlock(&st->s->lock);
+		}
+	for (size_t i = 0; i < n; i++)
+		if (live[i].off < st->end)
+			stream_sub_dead_locked(st, live[i].off, min64(live[i].len, st->end - live[i].off));
+	if (st->nrows)
+		stream_reclaim_locked(st, 0, st->nrows - 1);
+	pthread_rwlock_unlock(&st->lock);
+	return 0;
+}
+
 int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len)
 {
 	uint64_t row_bytes;
