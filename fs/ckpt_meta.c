@@ -750,8 +750,48 @@ static int attach_tenant(struct ckpt_ctx *c, struct ckpt_node *t)
 	return r;
 }
 
+/*
+ * The committed files are the truth about what a tenant's zones still
+ * hold: a crash loses the dead bytes of space freed after the last commit,
+ * so count them again from the extents (and reset zones nobody uses).
+ */
+static int recount_tenant(struct ckpt_ctx *c, struct ckpt_node *t)
+{
+	struct zns_range *live = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	for (uint64_t i = 2; i < c->n_nodes; i++) {
+		struct ckpt_node *f = c->nodes[i];
+
+		if (!f || f->tino != t->ino || f == t)
+			continue;
+		for (size_t e = 0; e < f->n_ext; e++) {
+			if (n == cap) {
+				struct zns_range *p;
+
+				cap = cap ? 2 * cap : 64;
+				p = realloc(live, cap * sizeof(*p));
+				if (!p) {
+					free(live);
+					return -ENOMEM;
+				}
+				live = p;
+			}
+			live[n++] = (struct zns_range){ f->ext[e].soff, f->ext[e].len };
+		}
+	}
+	r = zns_stream_recount_dead(t->st, live, n);
+	free(live);
+	return r;
+}
+
 static int recover_tenants(struct ckpt_ctx *c, char *err, size_t errlen)
 {
+	/* before the streams: sealing a row adds its unwritten tail on top */
+	for (uint32_t z = 0; z < c->n_dead; z++)
+		if (c->dead[z])
+			zns_store_set_dead(c->store, z, c->dead[z]);
 	for (uint64_t i = 2; i < c->n_nodes; i++) {
 		struct ckpt_node *n = c->nodes[i];
 		int r;
@@ -764,16 +804,13 @@ static int recover_tenants(struct ckpt_ctx *c, char *err, size_t errlen)
 				 (unsigned long long)n->ino);
 		if (n->tino != n->ino)
 			continue;
-		r = attach_tenant(c, n);
+		r = attach_tenant(c, n) ?: recount_tenant(c, n);
 		if (r) {
 			snprintf(err, errlen, "tenant '%s': cannot recover its stream: %s", n->name,
 				 strerror(-r));
 			return r;
 		}
 	}
-	for (uint32_t z = 0; z < c->n_dead; z++)
-		if (c->dead[z])
-			zns_store_set_dead(c->store, z, c->dead[z]);
 	return 0;
 }
 

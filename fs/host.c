@@ -501,6 +501,8 @@ static void __attribute__((noreturn)) run_service(const char *dir, const struct 
 
 /* ---- the mount invocation ---- */
 
+static struct fuse_session *volatile kept_session;
+
 /* Fork the service off, twice, so that it is nobody's child; its answer
  * comes through a pipe: 0 (started), -EAGAIN (another one is starting) or
  * an error with its message in @err. */
@@ -727,7 +729,9 @@ int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc,
 	if (o->foreground)
 		wait_gone(conn);
 	close(conn);
-	/* the service holds the connection now: no unmount here */
-	fuse_session_destroy(se);
+	/* The service serves the mount now: no unmount here. libfuse frees
+	 * its copy of the mountpoint only when it unmounts, so the session is
+	 * kept, reachable, until the program exits. */
+	kept_session = se;
 	return 0;
 }

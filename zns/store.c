@@ -699,6 +699,52 @@ static void stream_reclaim_locked(struct zns_stream *st, uint64_t from_row, uint
 			stream_maybe_reset(st, r, i);
 }
 
+/* The reverse of stream_add_dead_locked, never below zero. */
+static void stream_sub_dead_locked(struct zns_stream *st, uint64_t off, uint64_t len)
+{
+	uint64_t unit = st->s->unit;
+
+	while (len) {
+		struct zns_stripe_pos pos = zns_stripe_locate(off, unit, st->k, st->cap);
+		uint64_t n = min64(unit - off % unit, len);
+		uint32_t zone = row_zone(st, pos.row, pos.slot);
+
+		if (zone != NO_ZONE) {
+			pthread_mutex_lock(&st->s->lock);
+			st->s->use[zone].dead -= min64(n, st->s->use[zone].dead);
+			pthread_mutex_unlock(&st->s->lock);
+		}
+		off += n;
+		len -= n;
+	}
+}
+
+static uint64_t expected_wp(const struct zns_stream *st, uint64_t row, uint32_t slot);
+
+int zns_stream_recount_dead(struct zns_stream *st, const struct zns_range *live, size_t n)
+{
+	pthread_rwlock_wrlock(&st->lock);
+	if (st->nrows)
+		stream_drain(st);
+	for (uint64_t r = 0; r < st->nrows; r++)
+		for (uint32_t i = 0; i < st->k; i++) {
+			uint32_t z = row_zone(st, r, i);
+
+			if (z == NO_ZONE)
+				continue;
+			pthread_mutex_lock(&st->s->lock);
+			st->s->use[z].dead = expected_wp(st, r, i);
+			pthread_mutex_unlock(&st->s->lock);
+		}
+	for (size_t i = 0; i < n; i++)
+		if (live[i].off < st->end)
+			stream_sub_dead_locked(st, live[i].off, min64(live[i].len, st->end - live[i].off));
+	if (st->nrows)
+		stream_reclaim_locked(st, 0, st->nrows - 1);
+	pthread_rwlock_unlock(&st->lock);
+	return 0;
+}
+
 int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len)
 {
 	uint64_t row_bytes;
@@ -989,20 +1035,52 @@ static uint64_t slot_bytes(uint64_t o, uint64_t unit, uint32_t k, uint32_t slot)
 	return full * unit + (part > unit ? unit : part);
 }
 
-/* The zones of a decoded stream must fit its groups and be nobody else's. */
+/*
+ * The zones of a decoded stream must fit its groups, be nobody else's and
+ * appear once: a stream never holds a zone twice, so the live zones are at
+ * most the device's even when its rows (reset ones included) are more.
+ */
 static int attach_check_rows(struct zns_store *s, const struct zns_stream *st)
 {
-	for (uint64_t r = 0; r < st->nrows; r++) {
-		for (uint32_t i = 0; i < st->k; i++) {
-			uint32_t z = st->rows[r * st->k + i];
+	bool *seen = calloc(s->g->nr_zones, sizeof(*seen));
+	int rc = 0;
 
-			if (z == NO_ZONE)
-				continue;
-			if (z >= s->g->nr_zones || zns_zone_group(s->g, z) != st->groups[i] ||
-			    (s->use[z].owner && s->use[z].owner != st->tenant + 1))
-				return -EINVAL;
-		}
+	if (!seen)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < st->nrows * st->k && !rc; i++) {
+		uint32_t z = st->rows[i];
+
+		if (z == NO_ZONE)
+			continue;
+		if (z >= s->g->nr_zones || seen[z] ||
+		    zns_zone_group(s->g, z) != st->groups[i % st->k] ||
+		    (s->use[z].owner && s->use[z].owner != st->tenant + 1))
+			rc = -EINVAL;
+		else
+			seen[z] = true;
 	}
+	free(seen);
+	return rc;
+}
+
+/*
+ * The header against the image's size. The row count keeps the rows whose
+ * zones were reset (their slots say NO_ZONE, stream offsets never move), so
+ * a long-lived stream has more rows than the device has zones: only the
+ * image's size bounds it.
+ */
+static int attach_check_header(const struct zns_store *s, const struct zns_stream *st,
+			       uint64_t unit, uint64_t nrows, size_t len)
+{
+	uint64_t words = (len - STREAM_HDR) / 4, row_bytes;
+
+	if (!st->k || st->k > 256 || unit != s->unit || st->end % s->g->block_size ||
+	    (len - STREAM_HDR) % 4 || words % st->k || words / st->k - 1 != nrows)
+		return -EINVAL;
+	row_bytes = st->cap * st->k;
+	if (nrows > UINT64_MAX / row_bytes || st->end > nrows * row_bytes ||
+	    (nrows && st->end <= (nrows - 1) * row_bytes))
+		return -EINVAL;
 	return 0;
 }
 
@@ -1020,9 +1098,7 @@ static int attach_decode(struct zns_store *s, const uint8_t *p, size_t len,
 	unit = get64(p + 16);
 	st->end = get64(p + 24);
 	nrows = get64(p + 32);
-	if (!st->k || st->k > 256 || unit != s->unit || st->end % s->g->block_size ||
-	    nrows > s->g->nr_zones || len != STREAM_HDR + 4 * (st->k + nrows * st->k) ||
-	    st->end > nrows * st->cap * st->k || (nrows && st->end <= (nrows - 1) * st->cap * st->k))
+	if (attach_check_header(s, st, unit, nrows, len))
 		return -EINVAL;
 	st->groups = calloc(st->k, sizeof(*st->groups));
 	st->rows = calloc(nrows ? nrows * st->k : 1, sizeof(*st->rows));

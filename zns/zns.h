@@ -415,6 +415,22 @@ int zns_store_restore_alloc(struct zns_store *s, const void *buf, size_t len);
 /** Recovery: set a zone's dead-byte count from the metadata. */
 int zns_store_set_dead(struct zns_store *s, uint32_t zone, uint64_t dead);
 
+/* A range of stream bytes. */
+struct zns_range {
+	uint64_t off;
+	uint64_t len;
+};
+
+/**
+ * Recovery: count the dead bytes of every zone of the stream again, from
+ * the @n ranges the committed metadata still uses (@live): everything else
+ * written is dead. Zones of finished rows left with no live byte are reset
+ * and given back. The counts a crash leaves behind miss space freed after
+ * the last commit, and data appended before a commit whose extent was not
+ * yet recorded: without this, such zones would never be reset.
+ */
+int zns_stream_recount_dead(struct zns_stream *st, const struct zns_range *live, size_t n);
+
 /** Stop the writers and close the stream (flushes first). Groups stay reserved. */
 int zns_stream_close(struct zns_stream *st);
 

@@ -84,19 +84,13 @@ def warm_daemon_host_files(nl):
     mnt = os.path.join(WARM_DIR, "mnt")
     for d in ("layer", "nvm", "mnt"):
         os.makedirs(os.path.join(WARM_DIR, d), exist_ok=True)
-    opts = f"lowerdir={WARM_DIR}/layer,nvm={WARM_DIR}/nvm"
-    # With a host tier service the pool is opened by the service: host_idle=0
-    # makes it exit at the unmount, so the next warm-up opens the pool again
-    # (a daemon without host_idle= refuses the option: mount without it).
-    for extra in (",host_idle=0", ""):
-        r = subprocess.run([nl, "-o", opts + extra, mnt],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if r.returncode == 0:
-            break
+    r = subprocess.run([nl, "-o", f"lowerdir={WARM_DIR}/layer,nvm={WARM_DIR}/nvm,host_idle=0", mnt],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if r.returncode == 0:
         os.listdir(mnt)
         subprocess.run(["fusermount3", "-u", mnt], stderr=subprocess.DEVNULL)
-        # the daemon closes its pool after the unmount: let it go first
+        # the tier service closes its pool once idle after the unmount
+        # (host_idle=0): let it go first
         for _ in range(100):
             if not any(f"{WARM_DIR}/" in _cmdline(p) for p in _pids()):
                 break
