@@ -48,6 +48,7 @@ struct host_mount {
 	struct nl_mount m;
 	struct fuse_session *se;
 	int conn;		/* the invocation, told when the mount is gone */
+	bool fd_taken;		/* the session closes the /dev/fuse descriptor */
 	char *mountpoint;
 	pthread_t thread;
 };
@@ -243,6 +244,7 @@ static int start_session(struct host_mount *hm, const char *prog, int fuse_fd, c
 		snprintf(err, errlen, "cannot serve the /dev/fuse descriptor of %s", hm->mountpoint);
 		goto out;
 	}
+	hm->fd_taken = true;
 	r = 0;
 out:
 	fuse_opt_free_args(&args);
@@ -343,12 +345,12 @@ static void handle_request(struct nl_host *h, int conn)
 
 		send(conn, reply, (size_t)n, MSG_NOSIGNAL);
 		syslog(LOG_WARNING, "mount refused: %s", msg);
+		if (fuse_fd >= 0 && !(hm && hm->fd_taken))
+			close(fuse_fd);
 		if (hm) {
 			hm->conn = -1;
 			hm_free(hm);
 		}
-		if (fuse_fd >= 0 && (!hm || !hm->se))
-			close(fuse_fd);
 		close(conn);
 	} else {
 		send(conn, msg, strlen(msg), MSG_NOSIGNAL);
@@ -642,10 +644,8 @@ static int ask_service(const char *dir, const struct tier_config *cfg, struct nl
 	if (!getcwd(cwd, sizeof(cwd)))
 		snprintf(cwd, sizeof(cwd), "/");
 	fd = connect_or_start(dir, cfg, o->foreground, reply, len);
-	if (fd < 0) {
-		snprintf(reply + strlen(reply), len - strlen(reply), "%s", "");
+	if (fd < 0)
 		return fd;
-	}
 	r = send_request(fd, cwd, mnt, argc, argv, fuse_fd);
 	if (!r)
 		r = read_reply(fd, reply, len);

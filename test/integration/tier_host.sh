@@ -4,7 +4,7 @@
 # the same promoted copies; immediate remounts join the running service;
 # a start shorter than any window still gets its hot files promoted; a
 # kill -9 of the service during promotions loses nothing; write-back never
-# changes a byte under a layer directory.
+# changes a byte under a layer directory; a new layer is imaged at once.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CTL=$NLBUILD/nlayerfsctl
 SERVICES=()	# pids of the services seen, waited for at the end
@@ -165,6 +165,29 @@ writeback_leaves_layers() {
 	[ -n "$(find "$T/hdd/writeback" -type f 2>/dev/null)" ] || { echo "no write-back copies"; return 1; }
 }
 
+# An HDD layer the service has not seen gets its metadata image at once,
+# also while another mount's start is traced (a long window here).
+new_layer_imaged_at_once() {
+	local i host
+	mkdir -p "$T/hdd/l3/etc" "$T/n1" "$T/n2"
+	echo x >"$T/hdd/l3/etc/conf"
+	"$NLAYERFS" nlayerfs "$T/n1" -o "lowerdir=$T/hdd/l1,config=$T/nl.conf,trace_window=600,trace_quiet=0" ||
+		return 1
+	MOUNTED+=("$T/n1")
+	host=$(host_of "$T/n1")
+	SERVICES+=("$host")
+	for i in $(seq 100); do [ "$(raw_of "$T/n1" meta_pending)" = 0 ] && break; sleep 0.1; done
+	[ "$(raw_of "$T/n1" meta_layers)" = 1 ] && [ "$(raw_of "$T/n1" trace)" = active ] ||
+		{ "$CTL" status --raw "$T/n1"; return 1; }
+	"$NLAYERFS" nlayerfs "$T/n2" -o "lowerdir=$T/hdd/l3,config=$T/nl.conf,trace_window=600,trace_quiet=0" ||
+		return 1
+	MOUNTED+=("$T/n2")
+	for i in $(seq 100); do [ "$(raw_of "$T/n2" meta_layers)" = 2 ] && break; sleep 0.1; done
+	[ "$(raw_of "$T/n2" meta_layers)" = 2 ] && [ "$(raw_of "$T/n2" trace)" = active ] ||
+		{ "$CTL" status --raw "$T/n2"; return 1; }
+	fusermount3 -u "$T/n1" && fusermount3 -u "$T/n2" && service_gone "$host"
+}
+
 nl_init
 if [ -z "$SKIP_ALL" ] && [ "$IMPL" != nlayerfs ]; then SKIP_ALL="nlayerfs-only: the tier service"; fi
 if [ -z "$SKIP_ALL" ]; then
@@ -184,6 +207,7 @@ check "twenty immediate remounts join the running service" immediate_remount
 check "a start of under a second still gets its files promoted" short_start_promoted
 check "kill -9 of the service during promotions: a new mount reads every byte" kill_during_promotion
 check "write-back never changes a byte under a layer directory" writeback_leaves_layers
+check "a layer new to the service gets its metadata image during the start" new_layer_imaged_at_once
 check_lowers_unchanged
 # the services exit once their mounts are gone: before $T is removed
 for m in "${MOUNTED[@]+"${MOUNTED[@]}"}"; do ! is_mounted "$m" || fusermount3 -u "$m"; done
