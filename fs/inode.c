@@ -110,6 +110,18 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 	return n;
 }
 
+/* A node and what it holds, once nothing can reach it any more. */
+void nl_node_free(struct nl_mount *m, struct nl_node *n)
+{
+	pthread_mutex_destroy(&n->lock);
+	if (n->gone_fd >= 0)
+		close(n->gone_fd);
+	nl_node_dirfds_free(m, n);
+	free(n->open_st);
+	free(n->name);
+	free(n);
+}
+
 /* Caller holds m->ns for writing. Frees @n and any parent it kept alive. */
 static void node_release(struct nl_mount *m, struct nl_node *n)
 {
@@ -118,13 +130,7 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 
 		if (parent)
 			table_unlink(m, n);
-		pthread_mutex_destroy(&n->lock);
-		if (n->gone_fd >= 0)
-			close(n->gone_fd);
-		nl_node_dirfds_free(m, n);
-		free(n->open_st);
-		free(n->name);
-		free(n);
+		nl_node_free(m, n);
 		if (!parent)
 			break;
 		parent->nchild--;

@@ -205,12 +205,7 @@ void nl_mount_free(struct nl_mount *m)
 			struct nl_node *n = m->table[i];
 
 			m->table[i] = n->hnext;
-			if (n->gone_fd >= 0)
-				close(n->gone_fd);
-			nl_node_dirfds_free(m, n);
-			free(n->open_st);
-			free(n->name);
-			free(n);
+			nl_node_free(m, n);
 		}
 	}
 	free(m->table);

@@ -173,6 +173,7 @@ void nl_file_free(struct fuse_file_info *fi);
 struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			    const char *name);
 void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count);
+void nl_node_free(struct nl_mount *m, struct nl_node *n);
 void nl_node_detach(struct nl_mount *m, struct nl_node *n);
 void nl_node_keep_lower_attrs(struct nl_mount *m, struct nl_node *n);
 void nl_node_keep_gone(struct nl_node *n, int dfd, const char *name);
