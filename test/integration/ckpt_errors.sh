@@ -5,44 +5,8 @@
 # pools and emulator files each give a message that names the culprit, a
 # non-zero exit and no mount (criu would otherwise write onto the bare
 # directory); never a signal.
-export LC_ALL=C
-SRC=${NLAYERFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-NLBUILD=${NLAYERFS_BUILD:-$SRC/build}
-NLAYERFS=${NLAYERFS:-$NLBUILD/nlayerfs}
-ZNS=$NLBUILD/nlayerfs-zns
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-
-N=0 NFAIL=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() { N=$((N + 1)); NFAIL=$((NFAIL + 1)); echo "not ok $N - $1"; shift; printf '%s\n' "$@" | sed 's/^/# /'; }
-check() {
-	local name=$1 rc
-	shift
-	"$@" >"$T/check.out" 2>&1 </dev/null
-	rc=$?
-	if [ $rc = 0 ]; then ok "$name"; else not_ok "$name" "$(cat "$T/check.out")" "(exit $rc)"; fi
-}
-
-skip_all() { echo "ok 1 - checkpoint mount errors # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-[ -x "$NLAYERFS" ] && [ -x "$ZNS" ] || { echo "not ok 1 - daemon and nlayerfs-zns built in $NLBUILD"; echo "1..1"; exit 1; }
-
-T=$(mktemp -d /tmp/nl-E-XXXXXX)
-MNT=$T/mnt DEV=$T/zdev META=$T/meta
-mkdir -p "$MNT"
-
-is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-daemons() { pgrep -f -- "meta=$T/" ; }
-
-cleanup() {
-	is_mounted "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }
-	local p
-	for p in $(daemons); do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+CKPT_TEST="checkpoint mount errors"
+. "$(dirname "$0")/lib-ckpt.sh"
 
 "$ZNS" create "$DEV" --zones 32 --zone-size 1M --channels 2 --ways 2 >/dev/null ||
 	{ echo "not ok 1 - create device"; echo "1..1"; exit 1; }

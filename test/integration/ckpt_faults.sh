@@ -7,42 +7,9 @@
 # removed, so the tenant's zones are reset and reused, and after the last
 # round it holds as much as before the first; full zones give the writer
 # ENOSPC (not EIO) and lose nothing already written.
-export LC_ALL=C
-SRC=${NLAYERFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-NLBUILD=${NLAYERFS_BUILD:-$SRC/build}
-NLAYERFS=${NLAYERFS:-$NLBUILD/nlayerfs}
-ZNS=$NLBUILD/nlayerfs-zns
+CKPT_TEST="checkpoint faults"
+. "$(dirname "$0")/lib-ckpt.sh"
 KILLS=${CKPT_FAULT_KILLS:-4}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-
-N=0 NFAIL=0 PID=""
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() { N=$((N + 1)); NFAIL=$((NFAIL + 1)); echo "not ok $N - $1"; shift; printf '%s\n' "$@" | sed 's/^/# /'; }
-check() {
-	local name=$1 rc
-	shift
-	"$@" >"$T/check.out" 2>&1 </dev/null
-	rc=$?
-	if [ $rc = 0 ]; then ok "$name"; else not_ok "$name" "$(cat "$T/check.out")" "(exit $rc)"; fi
-}
-
-skip_all() { echo "ok 1 - checkpoint faults # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-[ -x "$NLAYERFS" ] && [ -x "$ZNS" ] || { echo "not ok 1 - daemon and nlayerfs-zns built in $NLBUILD"; echo "1..1"; exit 1; }
-
-T=$(mktemp -d /tmp/nl-F-XXXXXX)
-MNT=$T/mnt DEV=$T/zdev META=$T/meta
-mkdir -p "$MNT"
-
-is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-cleanup() {
-	is_mounted "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }
-	[ -z "$PID" ] || kill -9 "$PID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 mount_fg() {
 	local i
