@@ -18,25 +18,30 @@ refused() {
 	! is_mounted "$MNT" && grep -qF -- "$what" <<<"$OUT"
 }
 
-daemon_pid() {
+# The processes of this mount: the mount program and the tier service it
+# forked (which keeps the program's command line).
+daemon_pids() {
 	local p
 	for p in /proc/[0-9]*; do
 		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- " $MNT\( \|$\)"; then
 			echo "${p#/proc/}"
-			return 0
 		fi
 	done
-	return 1
 }
 
 # A good pool with one traced file, then DAMAGE applied to it (once the
-# daemon, which closes the pool after the unmount, is gone).
+# tier service, which closes the pool when it exits, is gone: host_idle=0
+# makes it exit at the unmount).
 damaged_pool() {
-	local pid
+	local pids p
 	rm -rf "$T/nvm" && mkdir -p "$T/nvm" || return 1
-	nl_mount "nvm=$T/nvm" && cat "$MNT/f" >/dev/null || return 1
-	pid=$(daemon_pid) && nl_umount "$MNT" || return 1
-	while [ -d "/proc/$pid" ]; do sleep 0.05; done
+	nl_mount "nvm=$T/nvm,host_idle=0" && cat "$MNT/f" >/dev/null || return 1
+	pids=$(daemon_pids) && [ -n "$pids" ] && nl_umount "$MNT" || return 1
+	for p in $pids; do
+		while [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; do
+			sleep 0.05
+		done
+	done
 	"$@"
 	sha256sum "$POOL" >"$T/pool.sum"
 }
