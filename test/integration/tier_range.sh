@@ -16,12 +16,18 @@ if [ -z "$SKIP_ALL" ] && [ ! -x "$CTL" ]; then
 	nl_done
 fi
 
-# The pid of the daemon serving $MNT.
+# The pid of the tier service serving $MNT (the mount program may stay in
+# the foreground under the sanitizers, but the service does the work).
 daemon_pid() {
-	local p
-	if [ -n "${SAN_PID[$MNT]:-}" ]; then echo "${SAN_PID[$MNT]}"; return 0; fi
-	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $MNT "; then
+	local p i
+	for ((i = 0; i < 5; i++)); do
+		p=$(status_of host_pid 2>/dev/null)
+		if [ -n "$p" ]; then echo "$p"; return 0; fi
+	done
+	# the service keeps the command line of the mount program that forked
+	# it: the newest process with it
+	for p in $(ls -d /proc/[0-9]* | sort -t/ -k3 -n -r); do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $MNT\( \|\$\)"; then
 			echo "${p#/proc/}"
 			return 0
 		fi
@@ -29,7 +35,8 @@ daemon_pid() {
 	return 1
 }
 
-mount_range() { NOUPPER=1 nl_mount "nvm=$NVM,hdd=$HDD${1:+,$1}"; }
+# host_idle=0: the service closes the index as soon as the mount is gone.
+mount_range() { NOUPPER=1 nl_mount "nvm=$NVM,hdd=$HDD,host_idle=0${1:+,$1}"; }
 
 # Unmount and wait for the daemon to close the index.
 umount_range() {
@@ -157,7 +164,7 @@ no_trace_no_growth() {
 # copy is written. Leftovers of a worse moment are planted as well: a
 # temp file and an object the index never named.
 kill_during_range_copy() {
-	local pid fake
+	local pid fake i
 	umount_range || return 1
 	head -c $((96 * MiB)) /dev/urandom >"$L/huge"
 	mount_range || return 1
@@ -169,6 +176,12 @@ kill_during_range_copy() {
 	echo "objects at the kill: $(ls "$NVM/objects" | tr '\n' ' ')"
 	umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
 	unset "SAN_PID[$MNT]"
+	# no tier service of this NVM directory left (it holds host.lock), so
+	# that the remount starts one that finds the leftovers below
+	for ((i = 0; i < 200; i++)); do
+		flock -n "$NVM/host.lock" true && break
+		sleep 0.05
+	done
 	head -c 5000 "$L/huge" >"$NVM/objects/tmp.crash1"
 	fake=$NVM/objects/$(head -c 4000 /dev/urandom | sha256sum | cut -d' ' -f1)
 	truncate -s $((96 * MiB)) "$fake"
