@@ -255,6 +255,27 @@ nl_umount() {
 	return $rc
 }
 
+# tier_service_pid [MOUNTPOINT]: the pid of the tier service serving a
+# tiered mount. Asked of its status (the mount program may stay in the
+# foreground under the sanitizers, but the service does the work); else
+# the newest process with the mount program's command line, which the
+# service keeps since it is forked from it.
+tier_service_pid() {
+	local m=${1:-$MNT} p i
+	for ((i = 0; i < 5; i++)); do
+		p=$("$NLBUILD/nlayerfsctl" status --raw "$m" 2>/dev/null |
+			awk '$1 == "host_pid" { print $2 }')
+		if [ -n "$p" ]; then echo "$p"; return 0; fi
+	done
+	for p in $(ls -d /proc/[0-9]* | sort -t/ -k3 -n -r); do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $m\( \|\$\)"; then
+			echo "${p#/proc/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # Convenience for tests.
 H() { "$HELPERS/$@"; }
 # try OP ARGS: the errno name of a system call ("OK" on success)

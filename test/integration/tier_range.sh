@@ -16,24 +16,7 @@ if [ -z "$SKIP_ALL" ] && [ ! -x "$CTL" ]; then
 	nl_done
 fi
 
-# The pid of the tier service serving $MNT (the mount program may stay in
-# the foreground under the sanitizers, but the service does the work).
-daemon_pid() {
-	local p i
-	for ((i = 0; i < 5; i++)); do
-		p=$(status_of host_pid 2>/dev/null)
-		if [ -n "$p" ]; then echo "$p"; return 0; fi
-	done
-	# the service keeps the command line of the mount program that forked
-	# it: the newest process with it
-	for p in $(ls -d /proc/[0-9]* | sort -t/ -k3 -n -r); do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- " $MNT\( \|\$\)"; then
-			echo "${p#/proc/}"
-			return 0
-		fi
-	done
-	return 1
-}
+daemon_pid() { tier_service_pid "$MNT"; }
 
 # host_idle=0: the service closes the index as soon as the mount is gone.
 mount_range() { NOUPPER=1 nl_mount "nvm=$NVM,hdd=$HDD,host_idle=0${1:+,$1}"; }

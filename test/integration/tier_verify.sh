@@ -6,21 +6,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CTL=$NLBUILD/nlayerfsctl
 
-# The tier service serving $MNT: by its status (the mount program may stay
-# in the foreground under the sanitizers), else the newest process with the
-# mount program's command line (the service is forked from it).
-daemon_pid() {
-	local p
-	p=$("$CTL" status --raw "$MNT" 2>/dev/null | awk '$1 == "host_pid" { print $2 }')
-	if [ -n "$p" ]; then echo "$p"; return 0; fi
-	for p in $(ls -d /proc/[0-9]* | sort -t/ -k3 -n -r); do
-		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- " $MNT\( \|$\)"; then
-			echo "${p#/proc/}"
-			return 0
-		fi
-	done
-	return 1
-}
+daemon_pid() { tier_service_pid "$MNT"; }
 
 # host_idle=0: the service closes the index as soon as the mount is gone.
 mount_v() { nl_mount "nvm=$T/nvm,layer_meta=off,host_idle=0${1:+,$1}"; }
