@@ -51,13 +51,15 @@ COMPILE = $(CC) $(NL_CFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LINK    = $(CC) $(NL_LDFLAGS) $(CFLAGS) $(LDFLAGS)
 
 # Sources are found by directory so that each part can grow on its own:
-#   fs/*.c               -> nlayerfs (fs/main.c holds main; the rest is libnlfs.a)
-#   tier/*.c, zns/*.c    -> libnltier.a, libnlzns.a
+#   fs/*.c, fs/*/*.c     -> nlayerfs (fs/main.c holds main; the rest is libnlfs.a)
+#   tier/**.c, zns/*.c   -> libnltier.a, libnlzns.a
+# A library's object files must have distinct base names: ar keeps one
+# member per name.
 #   tools/NAME/*.c       -> NAME
 #   test/unit/test_*.c   -> one cmocka program each
 #   test/helpers/*.c     -> small programs used by the integration tests
-FS_SRC    := $(filter-out fs/main.c,$(wildcard fs/*.c))
-TIER_SRC  := $(wildcard tier/*.c)
+FS_SRC    := $(filter-out fs/main.c,$(wildcard fs/*.c fs/*/*.c))
+TIER_SRC  := $(wildcard tier/*.c tier/*/*.c)
 ZNS_SRC   := $(wildcard zns/*.c)
 TOOLS     := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c))))
 UNIT      := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))

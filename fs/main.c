@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/ckpt.h"
-#include "fs/host.h"
-#include "fs/nlayerfs.h"
-#include "fs/tier_glue.h"
+#include "fs/ckpt/ckpt.h"
+#include "fs/host/host.h"
+#include "fs/union/union.h"
+#include "fs/union/tier_glue.h"
 
 static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
 {

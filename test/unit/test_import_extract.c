@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 
 struct fixture {
 	char base[64];		/* /tmp/nl-I-ut-XXXXXX */

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 
 static char err[256];
 

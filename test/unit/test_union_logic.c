@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 struct fixture {
 	char top[64];

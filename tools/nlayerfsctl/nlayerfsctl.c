@@ -18,7 +18,7 @@
 
 #include "tier/tier.h"
 
-/* Must name the socket exactly as the daemon does (fs/tier_ctl.c). */
+/* Must name the socket exactly as the daemon does (fs/host/tier_ctl.c). */
 static int sock_path(const char *mountpoint, char *buf, size_t len)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];

@@ -19,8 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
-#include "fs/tier_glue.h"
+#include "fs/union/union.h"
+#include "fs/union/tier_glue.h"
 
 #define NL_RUN_DIR "/run/nlayerfs"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 
 #define HASH_BUF (256 * 1024)
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 
 struct lexer {
 	const char *s;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 /* Names already decided, shown or hidden: open addressing on strings. */
 struct name_set {

@@ -14,7 +14,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 /* @range (may be NULL) gets the range state of a big file, or NULL. */
 static int open_lower(struct nl_mount *m, struct nl_node *n, const char *path, int flags,

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 
 int nl_errf(char *err, size_t errlen, int r, const char *fmt, ...)
 {

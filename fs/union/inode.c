@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 struct nl_mount *nl_mount_of(fuse_req_t req)
 {

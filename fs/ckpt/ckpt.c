@@ -11,7 +11,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "fs/ckpt.h"
+#include "fs/ckpt/ckpt.h"
 
 void ckpt_log(const char *fmt, ...)
 {

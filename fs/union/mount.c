@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/host.h"
-#include "fs/nlayerfs.h"
+#include "fs/host/host.h"
+#include "fs/union/union.h"
 
 static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
 {

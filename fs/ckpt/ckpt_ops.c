@@ -17,7 +17,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/ckpt.h"
+#include "fs/ckpt/ckpt.h"
 
 #define CKPT_TIMEOUT 1.0
 

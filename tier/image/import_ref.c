@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 
 static const char *const read_transports[] = { "oci", "oci-archive", "docker-archive" };
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 #include "tier/tier.h"
 
 int nl_image_layers(struct nl_options *o, char *err, size_t errlen)

@@ -7,7 +7,7 @@
 #ifndef NLAYERFS_FS_HOST_H
 #define NLAYERFS_FS_HOST_H
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 #include "fs/options.h"
 #include "tier/tier.h"

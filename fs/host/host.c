@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/host.h"
-#include "fs/nlayerfs.h"
-#include "fs/tier_glue.h"
+#include "fs/host/host.h"
+#include "fs/union/union.h"
+#include "fs/union/tier_glue.h"
 
 #define HOST_SOCK "host.sock"
 #define HOST_LOCK "host.lock"

@@ -18,7 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 int nl_make_temp_name(struct nl_mount *m, char *buf, size_t len)
 {

@@ -24,7 +24,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 #include "tier/tier.h"
 #include "tier/tier_meta.h"
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 #include "tier/tier.h"
 
 #define REG_MAGIC "nlayerfs-images 1"

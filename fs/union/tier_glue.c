@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
-#include "fs/tier_glue.h"
+#include "fs/union/union.h"
+#include "fs/union/tier_glue.h"
 
 int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char *err,
 			size_t errlen)

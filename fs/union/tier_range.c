@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 #include "tier/tier.h"
 
 struct nl_range {

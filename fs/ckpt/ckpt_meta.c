@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/ckpt.h"
+#include "fs/ckpt/ckpt.h"
 
 #define CKPT_MAGIC 0x4e4c434b50543031ULL	/* "NLCKPT01" */
 #define CKPT_POOL_SIZE (64ULL << 20)

@@ -12,7 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 #include "tier/tier.h"
 
 int nl_open_beneath(int root, const char *rel, int flags, mode_t mode)

@@ -15,8 +15,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
-#include "fs/tier_glue.h"
+#include "fs/union/union.h"
+#include "fs/union/tier_glue.h"
 
 /* The tier context and tier layer of union layer @layer, when its
  * metadata may come from an image. */

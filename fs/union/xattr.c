@@ -10,7 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/nlayerfs.h"
+#include "fs/union/union.h"
 
 void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    size_t size)

@@ -20,7 +20,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "tier/import_private.h"
+#include "tier/image/import_private.h"
 #include "tier/tier.h"
 
 #define MAX_JSON_FILE (8u << 20)
