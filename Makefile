@@ -56,13 +56,14 @@ LINK    = $(CC) $(NL_LDFLAGS) $(CFLAGS) $(LDFLAGS)
 # A library's object files must have distinct base names: ar keeps one
 # member per name.
 #   tools/NAME/*.c       -> NAME
-#   test/unit/test_*.c   -> one cmocka program each
+#   test/unit/*/test_*.c -> one cmocka program each (folders mirror the sources)
 #   test/helpers/*.c     -> small programs used by the integration tests
 FS_SRC    := $(filter-out fs/main.c,$(wildcard fs/*.c fs/*/*.c))
 TIER_SRC  := $(wildcard tier/*.c tier/*/*.c)
 ZNS_SRC   := $(wildcard zns/*.c)
 TOOLS     := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c))))
-UNIT      := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
+UNIT_SRC  := $(wildcard test/unit/test_*.c test/unit/*/test_*.c)
+UNIT      := $(basename $(notdir $(UNIT_SRC)))
 HELPERS   := $(patsubst test/helpers/%.c,%,$(wildcard test/helpers/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -110,9 +111,12 @@ $(BUILD)/$(1): $(call obj,$(wildcard tools/$(1)/*.c)) $(LIBTIER) $(LIBZNS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(BUILD)/test/test_%: $(call obj,test/unit/test_%.c) $(LIBS)
-	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+define unit_rule
+$(BUILD)/test/$(basename $(notdir $(1))): $(call obj,$(1)) $(LIBS)
+	@mkdir -p $$(dir $$@)
+	$$(LINK) -o $$@ $$^ $$(PKG_LIBS) $$(TEST_LIBS)
+endef
+$(foreach u,$(UNIT_SRC),$(eval $(call unit_rule,$(u))))
 
 $(BUILD)/test/helpers/%: $(call obj,test/helpers/%.c)
 	@mkdir -p $(dir $@)
