@@ -160,7 +160,7 @@ struct tier_ctx {
 	pthread_t *workers;
 	unsigned nworkers;
 
-	/* read-range traces of big files (tier_range_trace.c) */
+	/* read-range traces of big files (range/range_trace.c) */
 	pthread_mutex_t rt_lock;
 	struct tier_range_trace *rt_head;	/* this window's, under rt_lock */
 	uint64_t rt_folded_ns;			/* last fold while the window is open */
@@ -234,7 +234,7 @@ uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
 int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes);
 int tier_make_room_locked(struct tier_ctx *ctx, uint64_t need, const struct tier_pentry *than);
 
-/* tier_range_*.c: range copies of big files */
+/* tier/range/: range copies of big files */
 bool tier_range_big(const struct tier_ctx *ctx, uint64_t size);
 size_t tier_bitmap_extents(const uint64_t *bits, uint64_t nbits, uint64_t unit, uint64_t size,
 			   struct tier_extent *out);
