@@ -174,7 +174,7 @@ struct tier_ctx {
 	_Atomic uint64_t opens[2];		/* opens in flight, by epoch parity */
 	_Atomic uint64_t wb_busy;		/* written back, held open, not released */
 
-	/* metadata images of HDD layers (tier_meta.c) */
+	/* metadata images of HDD layers (meta/meta.c) */
 	struct tier_meta_state *meta;
 	_Atomic uint64_t meta_bytes;		/* in the NVM budget */
 };
@@ -220,7 +220,7 @@ void tier_trace_fini(struct tier_ctx *ctx);
 /* tier_writeback.c: a crash's temps under HDD/writeback/<id>/ of one layer */
 int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer);
 
-/* tier_meta.c: a layer registered after tier_meta_start() */
+/* meta/meta.c: a layer registered after tier_meta_start() */
 void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
 
 /* tier_promote.c */

@@ -26,7 +26,7 @@
 
 #include "tier/image/import_private.h"
 #include "tier/tier.h"
-#include "tier/tier_meta.h"
+#include "tier/meta/meta.h"
 
 #define MiB (1024.0 * 1024.0)
 
