@@ -25,7 +25,7 @@
 #include <dirent.h>
 
 #include "tier/image/import_private.h"
-#include "tier/tier.h"
+#include "tier/image/image.h"
 #include "tier/meta/meta.h"
 
 #define MiB (1024.0 * 1024.0)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 static void usage(FILE *f)
 {
