@@ -141,4 +141,18 @@ void ckpt_shutdown(struct ckpt_ctx *c);
 /* ckpt_ops.c */
 extern const struct fuse_lowlevel_ops ckpt_ops;
 
+static inline struct ckpt_ctx *ckpt_ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/*
+ * Take the tree's lock and find a node: by inode number, or by name in a
+ * directory. The lock is held on return either way; -ENOENT when there is
+ * no such node. The operations answer with -r at one place.
+ */
+int ckpt_lock_get(struct ckpt_ctx *c, uint64_t ino, struct ckpt_node **np);
+int ckpt_lock_child(struct ckpt_ctx *c, uint64_t parent, const char *name,
+		    struct ckpt_node **np);
+
 #endif
