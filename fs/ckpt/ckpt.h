@@ -155,4 +155,16 @@ int ckpt_lock_get(struct ckpt_ctx *c, uint64_t ino, struct ckpt_node **np);
 int ckpt_lock_child(struct ckpt_ctx *c, uint64_t parent, const char *name,
 		    struct ckpt_node **np);
 
+/* ckpt_dir.c */
+void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi);
+void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* ckpt_xattr.c */
+void ckpt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		   size_t size, int flags);
+void ckpt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ckpt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
 #endif
