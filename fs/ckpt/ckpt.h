@@ -116,7 +116,10 @@ int nl_ckpt_main(struct nl_options *o, const char *prog);
 void ckpt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ckpt_parse_size(const char *s, uint64_t *v);
 
-/* ckpt_meta.c: tree */
+/* ckpt_tree.c */
+struct ckpt_node *ckpt_node_alloc(void);
+void ckpt_node_release(struct ckpt_node *n);
+int ckpt_place(struct ckpt_ctx *c, struct ckpt_node *n);
 struct ckpt_node *ckpt_get(struct ckpt_ctx *c, uint64_t ino);
 struct ckpt_node *ckpt_child(struct ckpt_ctx *c, uint64_t parent, const char *name);
 int ckpt_new_node(struct ckpt_ctx *c, uint64_t parent, const char *name, uint32_t mode,
@@ -132,7 +135,7 @@ bool ckpt_has_children(struct ckpt_ctx *c, uint64_t ino);
 void ckpt_touch(struct ckpt_node *n);
 void ckpt_wait_appends(struct ckpt_ctx *c, struct ckpt_node *t);
 
-/* ckpt_meta.c: persistence */
+/* ckpt_meta.c */
 int ckpt_meta_load(struct ckpt_ctx *c, const char *metadir, char *err, size_t errlen);
 int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen);
 int ckpt_commit(struct ckpt_ctx *c);
