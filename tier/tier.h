@@ -77,8 +77,16 @@ int tier_config_load(struct tier_config *c, const char *path, char *err, size_t 
 void tier_config_free(struct tier_config *c);
 /* The config file read when no config= option names one. */
 const char *tier_config_default_path(void);
-/* "512", "64K", "10M", "2G", "1T" (powers of 1024) to bytes. */
+/*
+ * Every size the programs read (mount options, the config file, the tools'
+ * arguments): "512", "64K", "10M", "2G", "1T" (powers of 1024, also
+ * written KB or KiB; "512B"), to bytes. No sign, no overflow: -EINVAL.
+ * tier_parse_rate() takes the same with an optional "/s" (a bandwidth).
+ * tier_size_problem() says in words what is wrong with a refused one.
+ */
 int tier_parse_size(const char *s, uint64_t *out);
+int tier_parse_rate(const char *s, uint64_t *out);
+const char *tier_size_problem(const char *s);
 
 struct tier_ctx;
 

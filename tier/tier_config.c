@@ -45,37 +45,74 @@ void tier_config_free(struct tier_config *c)
 	c->nvm_dir = c->hdd_dir = NULL;
 }
 
-int tier_parse_size(const char *s, uint64_t *out)
+enum size_problem {
+	SIZE_OK,
+	SIZE_SYNTAX,
+	SIZE_NEGATIVE,
+	SIZE_OVERFLOW,
+};
+
+/* The one grammar of sizes: decimal digits, then K, M, G or T (powers of
+ * 1024) spelled alone or with B or iB, or a plain B; a rate may end in /s. */
+static enum size_problem parse_size(const char *s, bool rate, uint64_t *out)
 {
-	char *end;
 	unsigned long long v;
 	unsigned shift = 0;
+	bool overflow;
+	char *end;
 
+	if (s && *s == '-')
+		return SIZE_NEGATIVE;
 	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
+		return SIZE_SYNTAX;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
+	overflow = errno == ERANGE;
 	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
 	case 'K': shift = 10; break;
 	case 'M': shift = 20; break;
 	case 'G': shift = 30; break;
 	case 'T': shift = 40; break;
-	default: return -EINVAL;
+	default: break;
 	}
-	if (*end) {
+	if (shift)
 		end++;
-		if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
-			end += 2;
-		else if (*end == 'B' || *end == 'b')
-			end++;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
+	if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+		end += 2;
+	else if (*end == 'B' || *end == 'b')
+		end++;
+	if (rate && !strcmp(end, "/s"))
+		end += 2;
+	if (*end)
+		return SIZE_SYNTAX;
+	if (overflow || (shift && v > (UINT64_MAX >> shift)))
+		return SIZE_OVERFLOW;
 	*out = (uint64_t)v << shift;
-	return 0;
+	return SIZE_OK;
+}
+
+int tier_parse_size(const char *s, uint64_t *out)
+{
+	return parse_size(s, false, out) == SIZE_OK ? 0 : -EINVAL;
+}
+
+int tier_parse_rate(const char *s, uint64_t *out)
+{
+	return parse_size(s, true, out) == SIZE_OK ? 0 : -EINVAL;
+}
+
+const char *tier_size_problem(const char *s)
+{
+	uint64_t v;
+
+	switch (parse_size(s, true, &v)) {
+	case SIZE_NEGATIVE:
+		return "a size cannot be negative";
+	case SIZE_OVERFLOW:
+		return "too large (the largest size is 16 EiB less one byte)";
+	default:
+		return "not a size (a number with an optional K, M, G or T suffix)";
+	}
 }
 
 static int parse_bool(const char *v, bool *out)

@@ -13,6 +13,7 @@
 
 #include "fs/ckpt/ckpt.h"
 #include "fs/session.h"
+#include "tier/tier.h"
 
 void ckpt_log(const char *fmt, ...)
 {
@@ -29,37 +30,13 @@ void ckpt_log(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* "500M", "1G", "65536", "64KiB": binary multiples. */
-int ckpt_parse_size(const char *s, uint64_t *v)
-{
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': n <<= 10; end++; break;
-	case 'm': case 'M': n <<= 20; end++; break;
-	case 'g': case 'G': n <<= 30; end++; break;
-	default: break;
-	}
-	if (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "iB/s") || !strcmp(end, "B/s"))
-		end += strlen(end);
-	if (*end)
-		return -EINVAL;
-	*v = n;
-	return 0;
-}
-
 static int opt_size(struct nl_options *o, const char *key, uint64_t *v, char *err,
 		    size_t errlen)
 {
 	const char *s = nl_options_extra(o, key);
 
-	if (s && ckpt_parse_size(s, v)) {
-		snprintf(err, errlen, "%s=%s: not a size", key, s);
+	if (s && tier_parse_rate(s, v)) {
+		snprintf(err, errlen, "%s=%s: %s", key, s, tier_size_problem(s));
 		return -EINVAL;
 	}
 	return 0;

@@ -114,7 +114,6 @@ struct ckpt_ctx {
 /* ckpt.c */
 int nl_ckpt_main(struct nl_options *o, const char *prog);
 void ckpt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int ckpt_parse_size(const char *s, uint64_t *v);
 
 /* ckpt_tree.c */
 struct ckpt_node *ckpt_node_alloc(void);

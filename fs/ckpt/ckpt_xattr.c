@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fs/ckpt/ckpt.h"
+#include "tier/tier.h"
 
 /* Only the tenant bandwidth is an attribute here. Changing it re-reserves
  * the tenant's groups, which is possible while its stream is empty. */
@@ -54,7 +55,7 @@ void ckpt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 		goto out;
 	}
 	snprintf(tmp, sizeof(tmp), "%.*s", (int)(size < 63 ? size : 63), value);
-	if (ckpt_parse_size(tmp, &bw) || !bw) {
+	if (tier_parse_rate(tmp, &bw) || !bw) {
 		r = -EINVAL;
 		goto out;
 	}
