@@ -448,9 +448,11 @@ static int cmd_arg(const char *cmd, int argc, char **argv, bool size)
 	char line[128];
 	uint64_t v = 0;
 
-	if (argc == 4 && (size ? tier_parse_size(argv[3], &v) :
-			  (v = strtoull(argv[3], NULL, 10), 0))) {
-		fprintf(stderr, "nlayerfsctl: bad number '%s'\n", argv[3]);
+	/* a count is a size without a suffix: digits only */
+	if (argc == 4 && (tier_parse_size(argv[3], &v) ||
+			  (!size && argv[3][strspn(argv[3], "0123456789")]))) {
+		fprintf(stderr, "nlayerfsctl: bad number '%s': %s\n", argv[3],
+			size ? tier_size_problem(argv[3]) : "want digits only");
 		return 2;
 	}
 	if (argc == 4)
