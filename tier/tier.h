@@ -61,15 +61,17 @@ struct tier_config {
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
-/* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit, range_slack, layer_meta, writeback,
- * trace_quiet, host_idle). -ENOENT: not a tiering key (the caller may own it);
+/* Set one key (the table of keys is in tier_config.c; nlayerfs.conf(5)
+ * describes them). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
 /* true when @key is one of the keys tier_config_set() takes, so that the
  * mount can accept it as an option without a list of its own. */
 bool tier_config_has_key(const char *key);
+/* true when @key's value is a directory (relative ones are the caller's to
+ * make absolute: the library takes only absolute directories). */
+bool tier_config_key_is_dir(const char *key);
 /* Read "key = value" lines ('#' starts a comment) from @path. Errors name
  * file:line. -ENOENT when the file does not exist (not an error for the
  * default path). */
