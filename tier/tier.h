@@ -90,6 +90,13 @@ int tier_parse_size(const char *s, uint64_t *out);
 int tier_parse_rate(const char *s, uint64_t *out);
 const char *tier_size_problem(const char *s);
 
+/* ---- The control socket of a tiered mount ---- */
+
+#define TIER_RUN_DIR "/run/nlayerfs"
+/* The socket of the mount at @mountpoint (an absolute path without
+ * symlinks): TIER_RUN_DIR/<hash of the path>.sock. */
+int tier_ctl_sock_path(const char *mountpoint, char *buf, size_t len);
+
 struct tier_ctx;
 
 /* Open the tiers: creates NVM/objects and the index pool NVM/tier.index,

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +20,6 @@
 
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
-
-#define NL_RUN_DIR "/run/nlayerfs"
-
-/* The name is a hash of the mountpoint: any path fits sun_path. */
-int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len)
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char hex[33];
-
-	SHA256((const unsigned char *)mountpoint, strlen(mountpoint), md);
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	return snprintf(buf, len, NL_RUN_DIR "/%s.sock", hex) >= (int)len ? -ENAMETOOLONG : 0;
-}
 
 /* Range copies of big files: NVM bytes against the sizes of the files. */
 static void put_range_status(struct nl_tier *t, FILE *f)
@@ -496,7 +481,7 @@ static int ctl_listen(struct nl_tier *t)
 	struct stat st;
 	int fd;
 
-	if (mkdir(NL_RUN_DIR, 0700) && errno != EEXIST)
+	if (mkdir(TIER_RUN_DIR, 0700) && errno != EEXIST)
 		return -errno;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

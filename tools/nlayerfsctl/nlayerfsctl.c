@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +17,19 @@
 
 #include "tier/tier.h"
 
-/* Must name the socket exactly as the daemon does (fs/host/tier_ctl.c). */
+/* The socket of the mount at @mountpoint, named as the mount names it. */
 static int sock_path(const char *mountpoint, char *buf, size_t len)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char real[PATH_MAX], hex[33];
+	char real[PATH_MAX];
 
 	if (!realpath(mountpoint, real)) {
 		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
 		return -1;
 	}
-	SHA256((const unsigned char *)real, strlen(real), md);
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	snprintf(buf, len, "/run/nlayerfs/%s.sock", hex);
+	if (tier_ctl_sock_path(real, buf, len)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(ENAMETOOLONG));
+		return -1;
+	}
 	return 0;
 }
 
