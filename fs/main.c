@@ -19,41 +19,35 @@
 
 #include "fs/ckpt/ckpt.h"
 #include "fs/host/host.h"
+#include "fs/session.h"
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
+
+/* The union's session is known to its mount (it invalidates the kernel's
+ * cache through it); the program forks only now: the parent returns when
+ * the mount is usable. */
+static int union_mounted(struct fuse_session *se, void *arg)
+{
+	struct nl_mount *m = arg;
+
+	m->se = se;
+	return fuse_daemonize(m->opt->foreground);
+}
 
 static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_lowlevel_ops ops = nl_union_ops;
-	struct fuse_session *se = NULL;
-	int r = 1;
+	struct nl_serve s = {
+		.ops = &nl_union_ops, .userdata = m, .opt = o, .args = &args,
+		.mounted = union_mounted, .arg = m,
+	};
 
 	if (nl_fuse_args(&args, prog, o)) {
 		fprintf(stderr, "nlayerfs: mount options too long\n");
-		goto out;
+		fuse_opt_free_args(&args);
+		return 1;
 	}
-	se = fuse_session_new(&args, &ops, sizeof(ops), m);
-	if (!se)
-		goto out;
-	m->se = se;
-	if (fuse_set_signal_handlers(se))
-		goto out;
-	if (fuse_session_mount(se, o->mountpoint)) {
-		fprintf(stderr, "nlayerfs: cannot mount on %s\n", o->mountpoint);
-		goto out_signals;
-	}
-	/* Forks only now: the parent returns when the mount is usable. */
-	if (fuse_daemonize(o->foreground) == 0)
-		r = nl_run_loop(se, o) ? 1 : 0;
-	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
-out:
-	if (se)
-		fuse_session_destroy(se);
-	fuse_opt_free_args(&args);
-	return r;
+	return nl_serve(&s);
 }
 
 int main(int argc, char **argv)

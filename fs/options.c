@@ -1206,7 +1206,7 @@ void nl_options_usage(FILE *out, const char *progname)
 "\n"
 "Tiering:\n"
 "  nvm=DIR                 NVM tier: promoted copies and the index\n"
-"  nvm_size=SIZE           NVM budget, with K/M/G suffixes\n"
+"  nvm_size=SIZE           NVM budget, with K/M/G/T suffixes; 0 is unlimited\n"
 "  hdd=DIR                 HDD tier\n"
 "  trace=on|off            record the first opens of a cold start\n"
 "  trace_window=SECONDS    the longest a start is traced after its mount\n"

@@ -62,15 +62,17 @@ struct tier_config {
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
-/* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit, range_slack, layer_meta, writeback,
- * trace_quiet, host_idle). -ENOENT: not a tiering key (the caller may own it);
+/* Set one key (the table of keys is in tier_config.c; nlayerfs.conf(5)
+ * describes them). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
 /* true when @key is one of the keys tier_config_set() takes, so that the
  * mount can accept it as an option without a list of its own. */
 bool tier_config_has_key(const char *key);
+/* true when @key's value is a directory (relative ones are the caller's to
+ * make absolute: the library takes only absolute directories). */
+bool tier_config_key_is_dir(const char *key);
 /* Read "key = value" lines ('#' starts a comment) from @path. Errors name
  * file:line. -ENOENT when the file does not exist (not an error for the
  * default path). */
@@ -78,8 +80,23 @@ int tier_config_load(struct tier_config *c, const char *path, char *err, size_t 
 void tier_config_free(struct tier_config *c);
 /* The config file read when no config= option names one. */
 const char *tier_config_default_path(void);
-/* "512", "64K", "10M", "2G", "1T" (powers of 1024) to bytes. */
+/*
+ * Every size the programs read (mount options, the config file, the tools'
+ * arguments): "512", "64K", "10M", "2G", "1T" (powers of 1024, also
+ * written KB or KiB; "512B"), to bytes. No sign, no overflow: -EINVAL.
+ * tier_parse_rate() takes the same with an optional "/s" (a bandwidth).
+ * tier_size_problem() says in words what is wrong with a refused one.
+ */
 int tier_parse_size(const char *s, uint64_t *out);
+int tier_parse_rate(const char *s, uint64_t *out);
+const char *tier_size_problem(const char *s);
+
+/* ---- The control socket of a tiered mount ---- */
+
+#define TIER_RUN_DIR "/run/nlayerfs"
+/* The socket of the mount at @mountpoint (an absolute path without
+ * symlinks): TIER_RUN_DIR/<hash of the path>.sock. */
+int tier_ctl_sock_path(const char *mountpoint, char *buf, size_t len);
 
 struct tier_ctx;
 

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +20,6 @@
 
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
-
-#define NL_RUN_DIR "/run/nlayerfs"
-
-/* The name is a hash of the mountpoint: any path fits sun_path. */
-int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len)
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char hex[33];
-
-	SHA256((const unsigned char *)mountpoint, strlen(mountpoint), md);
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	return snprintf(buf, len, NL_RUN_DIR "/%s.sock", hex) >= (int)len ? -ENAMETOOLONG : 0;
-}
 
 /* Range copies of big files: NVM bytes against the sizes of the files. */
 static void put_range_status(struct nl_tier *t, FILE *f)
@@ -201,93 +186,60 @@ static void do_writeback(struct nl_tier *t, FILE *f, const char *arg)
 	fputs("ok\n", f);
 }
 
-/* Does @layer hide @name of @dir with an old-style ".wh.NAME" marker? */
-static bool wh_marker(struct nl_mount *m, int layer, const char *dir, const char *name)
+/* The next name of @p into @name; its length, or -errno. */
+static int next_name(const char *p, char *name)
 {
-	char wh[NL_PATH_BUF + 8];
-	struct stat st;
+	size_t len = strcspn(p, "/");
 
-	if (snprintf(wh, sizeof(wh), "%s%s.wh.%s", strcmp(dir, ".") ? dir : "",
-		     strcmp(dir, ".") ? "/" : "", name) >= (int)sizeof(wh))
-		return false;
-	return nl_lower_lstat(m, layer, wh, &st) == 0;
-}
-
-/* The lowest layer the directory @path found in @found merges down to:
- * until a layer makes it opaque or holds a non-directory or a whiteout. */
-static int merge_end(struct nl_mount *m, const char *dir, const char *name, const char *path,
-		     int found, int end)
-{
-	struct stat st;
-
-	if (nl_dir_is_opaque(m, found, path))
-		return found;
-	for (int j = found + 1; j <= end; j++) {
-		int r = nl_lower_lstat(m, j, path, &st);
-
-		if (r) {
-			if (wh_marker(m, j, dir, name))
-				return j - 1;
-			continue;
-		}
-		if (nl_is_whiteout(&st) || !S_ISDIR(st.st_mode))
-			return j - 1;
-		if (nl_dir_is_opaque(m, j, path))
-			return j;
-	}
-	return end;
+	if (!len)
+		return -EINVAL;
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(name, p, len);
+	name[len] = 0;
+	return (int)len;
 }
 
 /*
- * A path of the merged tree to the layer that shows it, the way lookups
- * go: top layer first, whiteouts hide, a directory merges down as above.
+ * A path of the merged tree to the layer that shows it, by the union's own
+ * lookup (namei.c): the directories on the way become nodes for as long as
+ * the walk needs them; the last name's stat is the layer file's own.
  */
 static int find_in_layers(struct nl_mount *m, const char *rel, int *layer, struct stat *st)
 {
-	char path[NL_PATH_BUF], dir[NL_PATH_BUF] = ".", name[NAME_MAX + 1];
-	const char *p = rel;
-	int start = 0, end = m->n_layers - 1, found;
+	struct nl_node *dir = &m->root, *next;
+	struct fuse_entry_param e;
+	char name[NAME_MAX + 1];
+	int len, lowest, r;
 
-	if (!*rel || strlen(rel) >= sizeof(path))
+	if (!*rel || strlen(rel) >= NL_PATH_BUF)
 		return -EINVAL;
 	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t nlen = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (!nlen || nlen > NAME_MAX)
-			return nlen ? -ENAMETOOLONG : -EINVAL;
-		memcpy(name, p, nlen);
-		name[nlen] = 0;
-		memcpy(path, rel, (size_t)(p - rel) + nlen);
-		path[(p - rel) + nlen] = 0;
-		if (nl_name_is_private(name))
-			return -ENOENT;
-		found = -1;
-		for (int j = start; j <= end && found < 0; j++) {
-			int r = nl_lower_lstat(m, j, path, st);
-
-			if (r == 0 && nl_is_whiteout(st))
-				return -ENOENT;
-			if (r == 0)
-				found = j;
-			else if (r != -ENOENT && r != -ENOTDIR)
-				return r;
-			else if (wh_marker(m, j, dir, name))
-				return -ENOENT;
-		}
-		if (found < 0)
-			return -ENOENT;
-		if (!slash)
+		len = next_name(rel, name);
+		r = len < 0 ? len : 0;
+		if (r || !rel[len])
 			break;
-		if (!S_ISDIR(st->st_mode))
-			return -ENOTDIR;
-		end = merge_end(m, dir, name, path, found, end);
-		start = found;
-		snprintf(dir, sizeof(dir), "%s", path);
-		p = slash + 1;
+		r = nl_lookup_child(m, dir, name, &e);
+		next = r ? NULL : (struct nl_node *)(uintptr_t)e.ino;
+		if (next && !S_ISDIR(e.attr.st_mode))
+			r = -ENOTDIR;
+		if (dir != &m->root)
+			nl_node_forget(m, dir, 1);
+		dir = next;
+		if (r)
+			break;
+		rel += len + 1;
 	}
-	*layer = found;
-	return 0;
+	if (!r && nl_name_is_private(name))
+		r = -ENOENT;
+	if (!r) {
+		pthread_rwlock_rdlock(&m->names);
+		r = nl_resolve(m, dir, name, 0, layer, &lowest, st);
+		pthread_rwlock_unlock(&m->names);
+	}
+	if (dir && dir != &m->root)
+		nl_node_forget(m, dir, 1);
+	return r;
 }
 
 /* @rel to a tier layer and a message when it is not a lower regular file. */
@@ -496,7 +448,7 @@ static int ctl_listen(struct nl_tier *t)
 	struct stat st;
 	int fd;
 
-	if (mkdir(NL_RUN_DIR, 0700) && errno != EEXIST)
+	if (mkdir(TIER_RUN_DIR, 0700) && errno != EEXIST)
 		return -errno;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

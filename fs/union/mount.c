@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/host/host.h"
+#include "fs/session.h"
 #include "fs/union/union.h"
 
 static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -226,49 +227,17 @@ void nl_mount_free(struct nl_mount *m)
 int nl_fuse_args(struct fuse_args *args, const char *prog,
 			   struct nl_options *o)
 {
-	char opts[8192];
-	int len;
+	char own[8192];
 
 	/* Without an upper layer nothing can change: say so to the kernel
 	 * too, as containerd probes a read-only mount exactly so. Run by
 	 * root, mount as fuse-overlayfs does: setuid programs of an image
 	 * (su, sudo, ping) must work in its containers, and libfuse would
 	 * mount nosuid. "nosuid" given by the caller wins. */
-	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s%s%s",
-		       o->source ? o->source : "nlayerfs",
-		       o->upperdir ? "" : ",ro",
-		       geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
-		       geteuid() == 0 && !o->default_permissions ?
-		       ",default_permissions" : "",
-		       geteuid() == 0 && !o->nosuid ? ",suid" : "");
-	if (o->fuse_opts && *o->fuse_opts)
-		len += snprintf(opts + len, sizeof(opts) - len, ",%s", o->fuse_opts);
-	if (len >= (int)sizeof(opts))
+	if (snprintf(own, sizeof(own), "fsname=%s,subtype=nlayerfs%s%s",
+		     o->source ? o->source : "nlayerfs",
+		     o->upperdir ? "" : ",ro",
+		     geteuid() == 0 && !o->nosuid ? ",suid" : "") >= (int)sizeof(own))
 		return -E2BIG;
-	if (fuse_opt_add_arg(args, prog) || fuse_opt_add_arg(args, "-o") ||
-	    fuse_opt_add_arg(args, opts))
-		return -ENOMEM;
-	if (o->debug && fuse_opt_add_arg(args, "-d"))
-		return -ENOMEM;
-	return 0;
+	return nl_session_args(args, prog, own, o);
 }
-
-int nl_run_loop(struct fuse_session *se, struct nl_options *o)
-{
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	const char *v;
-	int r;
-
-	if (!cfg)
-		return -ENOMEM;
-	v = nl_options_extra(o, "max_idle_threads");
-	fuse_loop_cfg_set_idle_threads(cfg, v ? (unsigned int)atoi(v) : 10);
-	v = nl_options_extra(o, "max_threads");
-	if (v)
-		fuse_loop_cfg_set_max_threads(cfg, atoi(v));
-	fuse_loop_cfg_set_clone_fd(cfg, nl_options_extra(o, "clone_fd") != NULL);
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return r;
-}
-

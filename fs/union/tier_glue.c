@@ -43,8 +43,7 @@ int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char 
 			continue;
 		/* Directories relative to where the mount was started, as for
 		 * lowerdir=; the daemon itself runs in "/". */
-		if ((!strcmp(key, "nvm") || !strcmp(key, "hdd")) && v[0] != '/' &&
-		    realpath(v, real))
+		if (tier_config_key_is_dir(key) && v[0] != '/' && realpath(v, real))
 			v = real;
 		r = tier_config_set(c, key, v, err, errlen);
 	}
@@ -115,7 +114,7 @@ int nl_tier_attach(struct nl_mount *m, struct nl_tier_host *h, const char *mount
 	snprintf(t->mountpoint, sizeof(t->mountpoint), "%s", mountpoint);
 	r = add_layers(m, t, err, errlen);
 	if (!r)
-		r = nl_tier_sock_path(mountpoint, t->sock_path, sizeof(t->sock_path));
+		r = tier_ctl_sock_path(mountpoint, t->sock_path, sizeof(t->sock_path));
 	if (!r) {
 		r = nl_tier_ctl_start(t);
 		if (r)

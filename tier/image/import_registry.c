@@ -195,7 +195,7 @@ int nl_registry_put(const char *nvm_dir, const struct nl_image *img, char *err, 
 	snprintf(add.name, sizeof(add.name), "%s", img->name);
 	snprintf(add.digest, sizeof(add.digest), "%s", img->digest);
 	for (size_t i = 0; i < img->n; i++) {
-		const struct nl_layer *l = &img->layers[i];
+		const struct nl_image_layer *l = &img->layers[i];
 
 		snprintf(add.l[i].tier, sizeof(add.l[i].tier), "%s",
 			 l->tier == NL_LASS_NVM ? "nvm" : "hdd");

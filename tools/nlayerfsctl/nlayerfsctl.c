@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +17,19 @@
 
 #include "tier/tier.h"
 
-/* Must name the socket exactly as the daemon does (fs/host/tier_ctl.c). */
+/* The socket of the mount at @mountpoint, named as the mount names it. */
 static int sock_path(const char *mountpoint, char *buf, size_t len)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char real[PATH_MAX], hex[33];
+	char real[PATH_MAX];
 
 	if (!realpath(mountpoint, real)) {
 		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
 		return -1;
 	}
-	SHA256((const unsigned char *)real, strlen(real), md);
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	snprintf(buf, len, "/run/nlayerfs/%s.sock", hex);
+	if (tier_ctl_sock_path(real, buf, len)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(ENAMETOOLONG));
+		return -1;
+	}
 	return 0;
 }
 
@@ -448,9 +446,11 @@ static int cmd_arg(const char *cmd, int argc, char **argv, bool size)
 	char line[128];
 	uint64_t v = 0;
 
-	if (argc == 4 && (size ? tier_parse_size(argv[3], &v) :
-			  (v = strtoull(argv[3], NULL, 10), 0))) {
-		fprintf(stderr, "nlayerfsctl: bad number '%s'\n", argv[3]);
+	/* a count is a size without a suffix: digits only */
+	if (argc == 4 && (tier_parse_size(argv[3], &v) ||
+			  (!size && argv[3][strspn(argv[3], "0123456789")]))) {
+		fprintf(stderr, "nlayerfsctl: bad number '%s': %s\n", argv[3],
+			size ? tier_size_problem(argv[3]) : "want digits only");
 		return 2;
 	}
 	if (argc == 4)
