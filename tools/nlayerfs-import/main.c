@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tier/image/image.h"
+#include "tier/tier.h"
 
 static void usage(FILE *f)
 {
