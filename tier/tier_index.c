@@ -31,6 +31,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_trace.h"
+#include "tier/range/range.h"
 
 enum { TYPE_ROOT = 1, TYPE_ENTRIES, TYPE_PATH };
 

@@ -34,6 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "tier/meta/meta.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
 
 struct tier_meta_layer {
 	struct tier_meta_img *_Atomic img;

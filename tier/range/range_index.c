@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_index.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 enum { TYPE_RANGE_REC = 16, TYPE_EXTENTS };
 

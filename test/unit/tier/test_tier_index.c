@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include "test_tier_common.h"
 #include "tier/tier_private.h"
+#include "tier/tier_index.h"
 
 static int setup(void **state)
 {

@@ -12,6 +12,9 @@
 #include <cmocka.h>
 #include "test_tier_common.h"
 #include "tier/tier_private.h"
+#include "tier/tier_index.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 #define UNIT 4096ULL
 #define BIG (64 * UNIT + 100)		/* 65 units, the last one partial */
