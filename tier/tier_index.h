@@ -64,6 +64,10 @@ struct tier_obj {
 struct tier_trace_rec;
 
 /* Callers hold ctx->lock (write for changes). */
+/* One transaction: snapshot @obj (@size bytes of the pool), let @change
+ * modify it; 0, or -EIO when the transaction aborted (nothing changed). */
+int tier_index_tx(struct tier_ctx *ctx, void *obj, size_t size,
+		  void (*change)(void *obj, const void *arg), const void *arg);
 int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen);
 void tier_index_close(struct tier_ctx *ctx);
 struct tier_pentry *tier_index_find(struct tier_ctx *ctx, const char *layer_id, const char *path);
