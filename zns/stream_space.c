@@ -126,14 +126,20 @@ int zns_stream_discard(struct zns_stream *st, uint64_t off, uint64_t len)
 
 /* ---------------- inspection and recovery ---------------- */
 
-uint64_t zns_stream_end(struct zns_stream *st)
+/* A field the appends change, read under the stream's lock. */
+static uint64_t stream_load(struct zns_stream *st, const uint64_t *field)
 {
-	uint64_t end;
+	uint64_t v;
 
 	pthread_rwlock_rdlock(&st->lock);
-	end = st->end;
+	v = *field;
 	pthread_rwlock_unlock(&st->lock);
-	return end;
+	return v;
+}
+
+uint64_t zns_stream_end(struct zns_stream *st)
+{
+	return stream_load(st, &st->end);
 }
 
 uint32_t zns_stream_tenant(const struct zns_stream *st)
@@ -148,12 +154,7 @@ uint32_t zns_stream_k(const struct zns_stream *st)
 
 uint64_t zns_stream_nrows(struct zns_stream *st)
 {
-	uint64_t n;
-
-	pthread_rwlock_rdlock(&st->lock);
-	n = st->nrows;
-	pthread_rwlock_unlock(&st->lock);
-	return n;
+	return stream_load(st, &st->nrows);
 }
 
 int zns_stream_zone(struct zns_stream *st, uint64_t row, uint32_t slot)
