@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "tier/tier_private.h"
+#include <libpmemobj.h>
+#include "tier/tier.h"
+#include "tier/tier_util.h"
 
 void tier_config_defaults(struct tier_config *c)
 {

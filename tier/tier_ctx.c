@@ -12,6 +12,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_trace.h"
+#include "tier/tier_promote.h"
 
 static int mkdir_p(const char *path)
 {

@@ -26,6 +26,9 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
 
 #define WB_TMP_PREFIX ".nlwb-tmp-"
 #define WB_BATCH 256		/* files committed before one release step */
