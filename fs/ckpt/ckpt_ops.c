@@ -213,8 +213,8 @@ static int make_tenant(struct ckpt_ctx *c, struct ckpt_node *n)
 	n->bandwidth = c->def_bw;
 	r = zns_stream_create(c->store, n->tenant, n->bandwidth, &n->st);
 	if (r)
-		ckpt_log("mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
-			 strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
+		nl_log(CKPT_LOG, "mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
+		       strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
 	return r;
 }
 
@@ -557,7 +557,7 @@ static int append_data(struct ckpt_ctx *c, struct ckpt_node *t, struct ckpt_node
 		pthread_cond_broadcast(&c->idle);
 	if (r) {
 		ckpt_queue_discard(c, st, end0, end1 - end0);
-		ckpt_log("write to '%s': %s", n->name, strerror(-r));
+		nl_log(CKPT_LOG, "write to '%s': %s", n->name, strerror(-r));
 	}
 	return r;
 }
