@@ -160,7 +160,7 @@ struct tier_ctx {
 	pthread_t *workers;
 	unsigned nworkers;
 
-	/* read-range traces of big files (tier_range_trace.c) */
+	/* read-range traces of big files (range/range_trace.c) */
 	pthread_mutex_t rt_lock;
 	struct tier_range_trace *rt_head;	/* this window's, under rt_lock */
 	uint64_t rt_folded_ns;			/* last fold while the window is open */
@@ -174,7 +174,7 @@ struct tier_ctx {
 	_Atomic uint64_t opens[2];		/* opens in flight, by epoch parity */
 	_Atomic uint64_t wb_busy;		/* written back, held open, not released */
 
-	/* metadata images of HDD layers (tier_meta.c) */
+	/* metadata images of HDD layers (meta/meta.c) */
 	struct tier_meta_state *meta;
 	_Atomic uint64_t meta_bytes;		/* in the NVM budget */
 };
@@ -223,7 +223,7 @@ void tier_trace_fini(struct tier_ctx *ctx);
 /* tier_writeback.c: a crash's temps under HDD/writeback/<id>/ of one layer */
 int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer);
 
-/* tier_meta.c: a layer registered after tier_meta_start() */
+/* meta/meta.c: a layer registered after tier_meta_start() */
 void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
 
 /* tier_promote.c */
@@ -237,7 +237,7 @@ uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
 int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes);
 int tier_make_room_locked(struct tier_ctx *ctx, uint64_t need, const struct tier_pentry *than);
 
-/* tier_range_*.c: range copies of big files */
+/* tier/range/: range copies of big files */
 bool tier_range_big(const struct tier_ctx *ctx, uint64_t size);
 size_t tier_bitmap_extents(const uint64_t *bits, uint64_t nbits, uint64_t unit, uint64_t size,
 			   struct tier_extent *out);

@@ -25,8 +25,8 @@
 #include <dirent.h>
 
 #include "tier/image/import_private.h"
-#include "tier/tier.h"
-#include "tier/tier_meta.h"
+#include "tier/image/image.h"
+#include "tier/meta/meta.h"
 
 #define MiB (1024.0 * 1024.0)
 

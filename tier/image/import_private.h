@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Private to the image import code of tier/: the JSON reader, digests and
- * the layer extractor. Not part of the public tier.h.
+ * Private to tier/image/: the JSON reader, digests and the layer
+ * extractor. Not part of the public tier/image/image.h.
  */
 #ifndef NLAYERFS_IMPORT_PRIVATE_H
 #define NLAYERFS_IMPORT_PRIVATE_H

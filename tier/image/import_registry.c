@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "tier/image/import_private.h"
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 #define REG_MAGIC "nlayerfs-images 1"
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "tier/image/import_private.h"
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 #define MAX_JSON_FILE (8u << 20)
 

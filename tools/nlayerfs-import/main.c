@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tier/image/image.h"
 #include "tier/tier.h"
 
 static void usage(FILE *f)

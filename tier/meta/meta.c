@@ -33,7 +33,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include "tier/tier_meta.h"
+#include "tier/meta/meta.h"
 
 struct tier_meta_layer {
 	struct tier_meta_img *_Atomic img;

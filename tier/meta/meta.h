@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Metadata images of HDD layers: the on-disk format and the internals
- * shared by tier_meta*.c. Not used outside tier/.
+ * shared by the files of tier/meta/. Not used outside tier/.
  *
  * An image is one read-only file, NVM/meta/<layer id>.img, mapped whole:
  *
@@ -121,7 +121,7 @@ struct tier_meta_cover {
 	_Atomic bool *stop;	/* once true, a walk ends with -ECANCELED */
 };
 
-/* tier_meta_build.c */
+/* meta_build.c */
 int tier_meta_sig_of(const char *layer_dir, struct tier_meta_sig *sig);
 /* Walk @layer_dir and lay out an image in memory (*out, *len; free()). */
 int tier_meta_build_mem(const char *layer_dir, const char *layer_id,
@@ -135,7 +135,7 @@ void tier_meta_cover_free(struct tier_meta_cover *c);
 int tier_meta_cover_add(struct tier_meta_cover *c, const char *dir);
 void tier_meta_cover_sort(struct tier_meta_cover *c);
 
-/* tier_meta_img.c */
+/* meta_img.c */
 /* Check and map @path; on refusal @why says what is wrong. */
 int tier_meta_img_open(const char *path, const char *layer_id, const struct tier_meta_sig *sig,
 		       struct tier_meta_img **out, char *why, size_t whylen);

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
-#include "tier/tier_meta.h"
+#include "tier/meta/meta.h"
 
 #define WHY(...) (snprintf(why, whylen, __VA_ARGS__), -EINVAL)
 
