@@ -478,7 +478,7 @@ static const struct nl_optdef {
 	{ "timeout", NL_EITHER, opt_timeout },
 	{ "volatile", NL_FLAG, opt_volatile },
 	{ "debug", NL_FLAG, opt_debug },
-	/* Image names, the config file, the checkpoint mount (fs/ckpt.c). */
+	/* Image names, the config file, the checkpoint mount (fs/ckpt/ckpt.c). */
 	{ "image", NL_VALUE, keep_extra },
 	{ "config", NL_VALUE, keep_extra },
 	{ "zns", NL_VALUE, keep_extra },
@@ -490,7 +490,7 @@ static const struct nl_optdef {
 	{ "channels", NL_VALUE, keep_extra },
 	{ "ways", NL_VALUE, keep_extra },
 	{ "force_new_pool", NL_FLAG, keep_extra },
-	/* The request loop (fs/main.c). */
+	/* The request loop (fs/session.c). */
 	{ "max_threads", NL_VALUE, keep_extra },
 	{ "max_idle_threads", NL_VALUE, keep_extra },
 	{ "clone_fd", NL_FLAG, keep_extra },
