@@ -35,6 +35,15 @@ int tier_layer_open(const char *layer_dir, const char *rel, int flags);
 enum tier_home { TIER_HOME_HDD = 0, TIER_HOME_NVM = 1 };
 
 /*
+ * The library's messages (a full index, a damaged NVM copy, a layer made
+ * whole again) are handed to the program through one hook: @priority is a
+ * syslog(3) priority, with TIER_LOG_TELL set when the person who started
+ * the mount should see it too. Without a hook they go to stderr.
+ */
+#define TIER_LOG_TELL 0x100
+typedef void tier_log_fn(int priority, const char *msg);
+
+/*
  * Settings of a tier context: built-in defaults, then the config file
  * (/etc/nlayerfs.conf), then mount options, each through tier_config_set().
  * Strings are owned by the struct; release them with tier_config_free().
@@ -58,6 +67,7 @@ struct tier_config {
 	bool trace_at_open;		/* tier_open() opens a trace window (not a key) */
 	bool pool_checked;		/* this process's parent opened the pool
 					 * just now: no probe (see tier_open) */
+	tier_log_fn *log;		/* NULL: messages go to stderr (not a key) */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */

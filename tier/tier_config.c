@@ -2,6 +2,7 @@
 /* Tier settings: defaults, the config file and mount option values. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <libpmemobj.h>
 #include "tier/tier.h"
 #include "tier/tier_util.h"
+#include "tier/tier_private.h"
 
 void tier_config_defaults(struct tier_config *c)
 {
@@ -116,6 +118,20 @@ const char *tier_size_problem(const char *s)
 	default:
 		return "not a size (a number with an optional K, M, G or T suffix)";
 	}
+}
+
+void tier_log(const struct tier_ctx *ctx, int priority, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ctx->cfg.log)
+		ctx->cfg.log(priority, msg);
+	else
+		fprintf(stderr, "nlayerfs: %s\n", msg);
 }
 
 static int parse_bool(const char *v, bool *out)

@@ -447,11 +447,10 @@ void tier_index_full(struct tier_ctx *ctx)
 	if (atomic_exchange(&ctx->index_full, true))
 		return;
 	tier_trace_stop(ctx);
-	syslog(LOG_WARNING, "nlayerfs: index %s/%s is full (%llu files); tracing stopped, "
-	       "files it cannot name stay on their layers; a bigger index_size applies to a new pool",
-	       ctx->cfg.nvm_dir, TIER_INDEX_FILE, (unsigned long long)ctx->nindexed);
-	fprintf(stderr, "nlayerfs: index %s/%s is full (%llu files); tracing stopped\n",
-		ctx->cfg.nvm_dir, TIER_INDEX_FILE, (unsigned long long)ctx->nindexed);
+	tier_log(ctx, LOG_WARNING | TIER_LOG_TELL, "index %s/%s is full (%llu files); tracing "
+		 "stopped, files it cannot name stay on their layers; a bigger index_size applies "
+		 "to a new pool", ctx->cfg.nvm_dir, TIER_INDEX_FILE,
+		 (unsigned long long)ctx->nindexed);
 }
 
 /* A new entry, already carrying @heat (a trace record creates and heats

@@ -14,6 +14,10 @@ void tier_fault(const char *point);
 void tier_write_behind(int fd, uint64_t written, uint64_t *started);
 void tier_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+struct tier_ctx;
+/* tier_config.c: a message for the program, through the config's log hook. */
+void tier_log(const struct tier_ctx *ctx, int priority, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 uint64_t tier_hash_key(const char *layer_id, const char *path);
 uint64_t tier_now_mono_ns(void);
 void tier_hex(const uint8_t *d, size_t n, char *out);

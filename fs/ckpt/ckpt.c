@@ -15,21 +15,6 @@
 #include "fs/session.h"
 #include "tier/tier.h"
 
-void ckpt_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "nlayerfs: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	/* a daemonised mount has no stderr: recovery reports go to syslog too */
-	va_start(ap, fmt);
-	vsyslog(LOG_NOTICE, fmt, ap);
-	va_end(ap);
-}
-
 static int opt_size(struct nl_options *o, const char *key, uint64_t *v, char *err,
 		    size_t errlen)
 {
@@ -212,7 +197,7 @@ static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog, int
 		return 1;
 	/* every check (device, geometry, pool against device) before the mount */
 	if (ckpt_recover(c, err, sizeof(err))) {
-		ckpt_log("%s", err);
+		nl_log(CKPT_LOG, "%s", err);
 		return 1;
 	}
 	if (fuse_args_of(&args, prog, o, c->dev_path)) {

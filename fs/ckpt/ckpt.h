@@ -34,12 +34,15 @@
 #include <fuse_lowlevel.h>
 #include <libpmemobj.h>
 
+#include "fs/log.h"
 #include "fs/options.h"
 #include "zns/zns.h"
 
 #define CKPT_LAYOUT "nlayerfs-ckpt"
 #define CKPT_LAYOUT_VERSION 2	/* 2: the device identity */
 #define CKPT_BW_XATTR "user.nlayerfs.bandwidth"
+/* The checkpoint mount's messages: a notice, told on stderr too. */
+#define CKPT_LOG (LOG_NOTICE | NL_LOG_TELL)
 
 struct ckpt_ext {
 	uint64_t off;		/* offset in the file */
@@ -113,7 +116,6 @@ struct ckpt_ctx {
 
 /* ckpt.c */
 int nl_ckpt_main(struct nl_options *o, const char *prog);
-void ckpt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ckpt_tree.c */
 struct ckpt_node *ckpt_node_alloc(void);

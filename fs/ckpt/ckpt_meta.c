@@ -261,7 +261,7 @@ int ckpt_commit(struct ckpt_ctx *c)
 	drop_snapshots(c);
 	free(b.p);
 	if (r) {
-		ckpt_log("commit of the metadata failed: %s", strerror(-r));
+		nl_log(CKPT_LOG, "commit of the metadata failed: %s", strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < c->n_pend; i++)
@@ -505,14 +505,14 @@ static int attach_tenant(struct ckpt_ctx *c, struct ckpt_node *t)
 	if (r)
 		return r;
 	if (d.zones_behind)
-		ckpt_log("recovery: tenant '%s': %u zone(s) hold %llu bytes less than the metadata "
-			 "says (zone %u first): they were reset or rewritten by someone else; "
-			 "reads of the files there fail with EIO", t->name, d.zones_behind,
-			 (unsigned long long)d.bytes_behind, d.first_behind);
+		nl_log(CKPT_LOG, "recovery: tenant '%s': %u zone(s) hold %llu bytes less than the metadata "
+		       "says (zone %u first): they were reset or rewritten by someone else; "
+		       "reads of the files there fail with EIO", t->name, d.zones_behind,
+		       (unsigned long long)d.bytes_behind, d.first_behind);
 	if (d.zones_ahead)
-		ckpt_log("recovery: tenant '%s': dropped %llu bytes written to %u zone(s) after "
-			 "the last commit, the row is sealed", t->name,
-			 (unsigned long long)d.bytes_ahead, d.zones_ahead);
+		nl_log(CKPT_LOG, "recovery: tenant '%s': dropped %llu bytes written to %u zone(s) after "
+		       "the last commit, the row is sealed", t->name,
+		       (unsigned long long)d.bytes_ahead, d.zones_ahead);
 	if (d.zones_ahead || d.zones_behind)
 		r = zns_stream_seal(t->st);
 	return r;
@@ -567,9 +567,9 @@ static int recover_tenants(struct ckpt_ctx *c, char *err, size_t errlen)
 		if (!n)
 			continue;
 		if (n->was_open_w)
-			ckpt_log("recovery: '%s' (inode %llu) was open for writing at the crash: "
-				 "kept as of its last commit, later writes dropped", n->name,
-				 (unsigned long long)n->ino);
+			nl_log(CKPT_LOG, "recovery: '%s' (inode %llu) was open for writing at the crash: "
+			       "kept as of its last commit, later writes dropped", n->name,
+			       (unsigned long long)n->ino);
 		if (n->tino != n->ino)
 			continue;
 		r = attach_tenant(c, n) ?: recount_tenant(c, n);
@@ -633,7 +633,7 @@ static int reset_device(struct ckpt_ctx *c, char *err, size_t errlen)
 			return r;
 		}
 	}
-	ckpt_log("force_new_pool: zns=%s reset for the new pool %s", c->dev_path, c->pool_path);
+	nl_log(CKPT_LOG, "force_new_pool: zns=%s reset for the new pool %s", c->dev_path, c->pool_path);
 	return 0;
 }
 

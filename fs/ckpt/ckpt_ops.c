@@ -213,55 +213,56 @@ static int make_tenant(struct ckpt_ctx *c, struct ckpt_node *n)
 	n->bandwidth = c->def_bw;
 	r = zns_stream_create(c->store, n->tenant, n->bandwidth, &n->st);
 	if (r)
-		ckpt_log("mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
-			 strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
+		nl_log(CKPT_LOG, "mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
+		       strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
 	return r;
+}
+
+/* What only its kind gives a new node: a tenant its groups, a link its
+ * target. */
+static int fill_node(struct ckpt_ctx *c, struct ckpt_node *n, fuse_ino_t parent,
+		     const char *link)
+{
+	if (link) {
+		n->target = strdup(link);
+		return n->target ? 0 : -ENOMEM;
+	}
+	return parent == 1 ? make_tenant(c, n) : 0;
+}
+
+/* mkdir and symlink: the new entry is committed before the reply. */
+static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode,
+		       const char *link)
+{
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	struct ckpt_node *n = NULL;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = make_node(req, c, parent, name, mode, &n);
+	if (r)
+		goto out;
+	r = fill_node(c, n, parent, link);
+	if (r) {
+		ckpt_free_node(c, n);
+		goto out;
+	}
+	ckpt_commit(c);
+	reply_entry(req, n);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (r)
+		fuse_reply_err(req, -r);
 }
 
 static void ckpt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct ckpt_ctx *c = ckpt_ctx_of(req);
-	struct ckpt_node *n = NULL;
-	int r;
-
-	pthread_mutex_lock(&c->lock);
-	r = make_node(req, c, parent, name, S_IFDIR | (mode & 07777), &n);
-	if (r)
-		goto out;
-	if (parent == 1 && (r = make_tenant(c, n))) {
-		ckpt_free_node(c, n);
-		goto out;
-	}
-	ckpt_commit(c);
-	reply_entry(req, n);
-out:
-	pthread_mutex_unlock(&c->lock);
-	if (r)
-		fuse_reply_err(req, -r);
+	make_entry(req, parent, name, S_IFDIR | (mode & 07777), NULL);
 }
 
 static void ckpt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct ckpt_ctx *c = ckpt_ctx_of(req);
-	struct ckpt_node *n = NULL;
-	int r;
-
-	pthread_mutex_lock(&c->lock);
-	r = make_node(req, c, parent, name, S_IFLNK | 0777, &n);
-	if (r)
-		goto out;
-	n->target = strdup(link);
-	if (!n->target) {
-		ckpt_free_node(c, n);
-		r = -ENOMEM;
-		goto out;
-	}
-	ckpt_commit(c);
-	reply_entry(req, n);
-out:
-	pthread_mutex_unlock(&c->lock);
-	if (r)
-		fuse_reply_err(req, -r);
+	make_entry(req, parent, name, S_IFLNK | 0777, link);
 }
 
 /* Drop a name; an open file lives on, unnamed, until its last release. */
@@ -557,7 +558,7 @@ static int append_data(struct ckpt_ctx *c, struct ckpt_node *t, struct ckpt_node
 		pthread_cond_broadcast(&c->idle);
 	if (r) {
 		ckpt_queue_discard(c, st, end0, end1 - end0);
-		ckpt_log("write to '%s': %s", n->name, strerror(-r));
+		nl_log(CKPT_LOG, "write to '%s': %s", n->name, strerror(-r));
 	}
 	return r;
 }

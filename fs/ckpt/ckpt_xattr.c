@@ -26,10 +26,10 @@ static int set_bandwidth(struct ckpt_ctx *c, struct ckpt_node *t, uint64_t bw)
 	t->st = NULL;
 	r = zns_stream_create(c->store, t->tenant, bw, &st);
 	if (r) {
-		ckpt_log("tenant '%s': cannot reserve groups for %llu bytes/s: %s", t->name,
-			 (unsigned long long)bw, strerror(-r));
+		nl_log(CKPT_LOG, "tenant '%s': cannot reserve groups for %llu bytes/s: %s", t->name,
+		       (unsigned long long)bw, strerror(-r));
 		if (zns_stream_create(c->store, t->tenant, t->bandwidth, &t->st))
-			ckpt_log("tenant '%s': lost its groups", t->name);
+			nl_log(CKPT_LOG, "tenant '%s': lost its groups", t->name);
 		return r == -ENOSPC ? -EDQUOT : r;
 	}
 	t->st = st;

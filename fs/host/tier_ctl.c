@@ -153,6 +153,18 @@ static void do_wait(struct nl_tier *t, FILE *f, const char *arg)
 	put_result(f, r, "idle");
 }
 
+/* evict [BYTES]: nlayerfsctl checked the size; a bad one is refused here
+ * too rather than read as a number it is not. */
+static void do_evict(struct nl_tier *t, FILE *f, const char *arg)
+{
+	uint64_t bytes = UINT64_MAX;
+
+	if (arg && *arg && tier_parse_size(arg, &bytes))
+		put_result(f, -EINVAL, "freed");
+	else
+		put_result(f, tier_evict(t->ctx, bytes), "freed");
+}
+
 /* Build the missing metadata images now (with @verify: compare every
  * image with its layer first), even in a trace window. */
 static void do_meta_wait(struct nl_tier *t, FILE *f, const char *arg, bool verify)
@@ -373,8 +385,7 @@ static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *a
 		tier_trace_flush(t->ctx);
 		put_result(f, tier_promote_hot(t->ctx), "queued");
 	} else if (!strcmp(cmd, "evict")) {
-		put_result(f, tier_evict(t->ctx, arg && *arg ?
-					 strtoull(arg, NULL, 10) : UINT64_MAX), "freed");
+		do_evict(t, f, arg);
 	} else if (!strcmp(cmd, "wait")) {
 		do_wait(t, f, arg);
 	} else if (!strcmp(cmd, "scrub")) {

@@ -375,21 +375,6 @@ static int remove_name(struct nl_mount *m, struct nl_node *parent,
 	return r;
 }
 
-void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct nl_mount *m = nl_mount_of(req);
-	struct nl_node *p = nl_node_of(m, parent);
-	struct stat st;
-	int layer, lowest, r;
-
-	r = m->upper ? nl_resolve(m, p, name, 0, &layer, &lowest, &st) : -EROFS;
-	if (!r && S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	if (!r)
-		r = remove_name(m, p, name, &st, false);
-	fuse_reply_err(req, -r);
-}
-
 static int dir_check_empty(struct nl_mount *m, struct nl_node *parent,
 			   const char *name, int layer, int lowest)
 {
@@ -408,7 +393,9 @@ static int dir_check_empty(struct nl_mount *m, struct nl_node *parent,
 	return r ? 0 : -ENOTEMPTY;
 }
 
-void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: the name must be of the kind asked for, a directory
+ * empty, before it goes. */
+static void remove_op(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *p = nl_node_of(m, parent);
@@ -416,13 +403,23 @@ void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int layer, lowest, r;
 
 	r = m->upper ? nl_resolve(m, p, name, 0, &layer, &lowest, &st) : -EROFS;
-	if (!r && !S_ISDIR(st.st_mode))
-		r = -ENOTDIR;
-	if (!r)
+	if (!r && S_ISDIR(st.st_mode) != dir)
+		r = dir ? -ENOTDIR : -EISDIR;
+	if (!r && dir)
 		r = dir_check_empty(m, p, name, layer, lowest);
 	if (!r)
-		r = remove_name(m, p, name, &st, true);
+		r = remove_name(m, p, name, &st, dir);
 	fuse_reply_err(req, -r);
+}
+
+void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_op(req, parent, name, false);
+}
+
+void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_op(req, parent, name, true);
 }
 
 /* Everything a rename needs to know about its two names. */

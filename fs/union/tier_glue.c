@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
+#include "fs/log.h"
 
 int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char *err,
 			size_t errlen)
@@ -24,6 +24,7 @@ int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char 
 	int r;
 
 	tier_config_defaults(c);
+	c->log = nl_log_msg;
 	r = tier_config_load(c, file ? file : tier_config_default_path(), err, errlen);
 	/* Only a missing default file is normal; a named one must exist. */
 	if (r == -ENOENT && !file)
@@ -149,9 +150,9 @@ static int writeback_pass(struct nl_tier_host *h, struct tier_wb_result *res)
 static void wb_log(const struct tier_wb_result *res, int r)
 {
 	if (r && r != -ECANCELED)
-		syslog(LOG_WARNING, "nlayerfs: write-back: %s", strerror(-r));
+		nl_log(LOG_WARNING, "write-back: %s", strerror(-r));
 	else if (res->files)
-		syslog(LOG_INFO, "nlayerfs: write-back: %llu files (%llu bytes) copied to HDD",
+		nl_log(LOG_INFO, "write-back: %llu files (%llu bytes) copied to HDD",
 		       (unsigned long long)res->files, (unsigned long long)res->bytes);
 }
 
@@ -183,9 +184,9 @@ static void scrub_when_quiet(struct nl_tier_host *h, bool closed)
 	pthread_mutex_unlock(&h->wb.lock);
 	r = tier_scrub(h->ctx, &res);
 	if (r && r != -ECANCELED)
-		syslog(LOG_WARNING, "nlayerfs: scrub of the NVM copies: %s", strerror(-r));
+		nl_log(LOG_WARNING, "scrub of the NVM copies: %s", strerror(-r));
 	else if (!r && res.dropped)
-		syslog(LOG_WARNING, "nlayerfs: scrub: %llu of %llu NVM copies damaged, dropped",
+		nl_log(LOG_WARNING, "scrub: %llu of %llu NVM copies damaged, dropped",
 		       (unsigned long long)res.dropped, (unsigned long long)res.checked);
 	pthread_mutex_lock(&h->wb.lock);
 }
