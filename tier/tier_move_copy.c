@@ -97,6 +97,13 @@ static void xpath(int dir, const char *name, char *out, size_t n)
 	snprintf(out, n, "/proc/self/fd/%d/%s", dir, name);
 }
 
+/* A new description of the directory @dir, to list it from its start:
+ * a dup() would share (and move) the offset of @dir itself. */
+static int reopen_dir(int dir)
+{
+	return openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* ---- copying ---- */
 
 static int copy_xattrs(const char *sp, const char *dp)
@@ -239,7 +246,7 @@ static int copy_entry(struct mv_walk *w, int sdir, int ddir, const char *rel, co
 
 static int copy_dir(struct mv_walk *w, int sdir, int ddir, const char *rel)
 {
-	int fd = dup(sdir);
+	int fd = reopen_dir(sdir);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	int rc = 0;
@@ -429,7 +436,7 @@ static int verify_entry(struct mv_walk *w, int adir, int bdir, const char *rel, 
 
 static int count_entries(int dir, uint64_t *n)
 {
-	int fd = dup(dir);
+	int fd = reopen_dir(dir);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
@@ -448,7 +455,7 @@ static int count_entries(int dir, uint64_t *n)
 /* Every entry of @a is in @b and equal; @b has no other. */
 static int verify_dir(struct mv_walk *w, int a, int b, const char *rel, uint64_t *entries)
 {
-	int fd = dup(a);
+	int fd = reopen_dir(a);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	uint64_t here = 0, theirs = 0;
