@@ -221,9 +221,9 @@ struct tier_layer_info {
 int tier_layer_info(struct tier_ctx *ctx, int layer, struct tier_layer_info *out);
 const char *tier_place_name(enum tier_place p);
 /* Move one NVM-home layer to HDD now (the switch included; the deletion
- * of the NVM copy follows once nothing holds it). A message in @err on
- * failure: -EPERM not owned by the store, -EALREADY not on NVM, -EBUSY
- * another move runs, -EBADMSG the copy differs from the layer. */
+ * of the NVM copy follows once nothing holds it); waits for a move that
+ * runs. A message in @err on failure: -EPERM not owned by the store,
+ * -EALREADY not on NVM, -EBADMSG the copy differs from the layer. */
 int tier_layer_move(struct tier_ctx *ctx, int layer, char *err, size_t errlen);
 /* Delete the NVM copies of moved layers that nothing holds any more.
  * Returns how many were deleted. */

@@ -380,8 +380,8 @@ int tier_layer_move(struct tier_ctx *ctx, int layer, char *err, size_t errlen)
 
 	if (!m)
 		return tier_err(err, errlen, "moving a layer needs the HDD tier (hdd=)"), -ENOENT;
-	if (pthread_mutex_trylock(&m->lock))
-		return tier_err(err, errlen, "another layer move is running"), -EBUSY;
+	/* after the recovery and any move running now */
+	pthread_mutex_lock(&m->lock);
 	rc = move_check(ctx, layer, err, errlen);
 	if (!rc) {
 		set_place(&ctx->layers[layer], TIER_PLACE_MOVING);
@@ -446,7 +446,7 @@ static int reap_one(struct tier_ctx *ctx, const char *layers, const char *id)
 	return 1;
 }
 
-int tier_move_reap(struct tier_ctx *ctx)
+static int reap_all(struct tier_ctx *ctx)
 {
 	char layers[PATH_MAX];
 	struct dirent *de;
@@ -462,10 +462,23 @@ int tier_move_reap(struct tier_ctx *ctx)
 		if (!strncmp(de->d_name, MOVE_OLD_PREFIX, strlen(MOVE_OLD_PREFIX)))
 			n += reap_one(ctx, layers, de->d_name + strlen(MOVE_OLD_PREFIX));
 	closedir(d);
-	if (n && ctx->move) {
-		pthread_mutex_lock(&ctx->move->mx);
-		ctx->move->st.reaped += (uint64_t)n;
-		pthread_mutex_unlock(&ctx->move->mx);
+	return n;
+}
+
+/* Not while a move or the recovery runs: the next tick does it. */
+int tier_move_reap(struct tier_ctx *ctx)
+{
+	struct tier_move_state *m = ctx->move;
+	int n;
+
+	if (!m || pthread_mutex_trylock(&m->lock))
+		return 0;
+	n = reap_all(ctx);
+	pthread_mutex_unlock(&m->lock);
+	if (n > 0) {
+		pthread_mutex_lock(&m->mx);
+		m->st.reaped += (uint64_t)n;
+		pthread_mutex_unlock(&m->mx);
 	}
 	return n;
 }
@@ -557,15 +570,19 @@ static void recover_nvm(struct tier_ctx *ctx)
 	closedir(d);
 }
 
+/* Before any move of this service: a move by hand waits for it. */
 static void recover(struct tier_ctx *ctx)
 {
-	int lock = nl_store_lock(ctx->cfg.nvm_dir);
+	int lock;
 
-	if (lock < 0)
-		return;
-	recover_nvm(ctx);
-	recover_hdd(ctx);
-	close(lock);
+	pthread_mutex_lock(&ctx->move->lock);
+	lock = nl_store_lock(ctx->cfg.nvm_dir);
+	if (lock >= 0) {
+		recover_nvm(ctx);
+		recover_hdd(ctx);
+		close(lock);
+	}
+	pthread_mutex_unlock(&ctx->move->lock);
 }
 
 /* ---- moves over budget ---- */

@@ -36,7 +36,27 @@ static bool link_under(const char *link, const char *dir)
 	return under(target, dir);
 }
 
-/* Any descriptor, the working or the root directory of @pid under @dir. */
+/* A file under @dir mapped by @pid (its descriptor may be closed). */
+static bool maps_under(const char *maps, const char *dir)
+{
+	FILE *f = fopen(maps, "re");
+	char *line = NULL, *path;
+	size_t cap = 0;
+	bool held = false;
+
+	while (f && !held && getline(&line, &cap, f) > 0) {
+		line[strcspn(line, "\n")] = 0;
+		path = strchr(line, '/');
+		held = path && under(path, dir);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return held;
+}
+
+/* Any descriptor, mapping, the working or the root directory of @pid
+ * under @dir. */
 static bool pid_holds(const char *pid, const char *dir)
 {
 	char p[64], fdp[64 + NAME_MAX + 2];
@@ -49,6 +69,9 @@ static bool pid_holds(const char *pid, const char *dir)
 		return true;
 	snprintf(p, sizeof(p), "/proc/%s/root", pid);
 	if (link_under(p, dir))
+		return true;
+	snprintf(p, sizeof(p), "/proc/%s/maps", pid);
+	if (maps_under(p, dir))
 		return true;
 	snprintf(p, sizeof(p), "/proc/%s/fd", pid);
 	d = opendir(p);
