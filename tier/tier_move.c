@@ -111,7 +111,12 @@ static void log_err(struct tier_ctx *ctx, char *err, size_t errlen, const char *
 
 static int paths_of(const struct tier_ctx *ctx, const struct tier_layer *l, struct move_paths *p)
 {
-	const char *nvm = ctx->cfg.nvm_dir, *hdd = ctx->cfg.hdd_dir, *id = l->id;
+	const char *nvm = ctx->cfg.nvm_dir, *id = l->id;
+	char hdd[PATH_MAX];
+
+	/* the registry gets a real path, as the import writes */
+	if (!realpath(ctx->cfg.hdd_dir, hdd))
+		return -errno;
 
 	if (snprintf(p->nvm_layers, PATH_MAX, "%s/layers", nvm) >= PATH_MAX ||
 	    snprintf(p->hdd_layers, PATH_MAX, "%s/layers", hdd) >= PATH_MAX ||

@@ -118,6 +118,7 @@ objects_of_hot() {
 	done
 }
 
+no_leftovers() { [ -z "$(ls -A "$1" | grep '^\.nlmove')" ]; }
 placed() { [ "$(place_of "$1" "$2")" = "$3" ]; }
 raw_is() { [ "$(raw_of "$1" "$2")" = "$3" ]; }
 
@@ -229,6 +230,32 @@ named_layer_stays() {
 	[ -d "$S/nvm/mine/l" ] && [ ! -L "$S/nvm/mine/l" ] && nl_umount "$S/m1"
 }
 
+# An image imported with nlayerfs-import: its layers move, the registry
+# the import wrote is switched, and a mount by name reads the HDD copies.
+imported_image_moves() {
+	local d=$T/imp n l out
+	mkdir -p "$d/src/base/etc" "$d/src/app/bin" "$d/m"
+	head -c 300000 /dev/urandom >"$d/src/base/etc/data"
+	head -c 20000 /dev/urandom >"$d/src/app/bin/tool"
+	python3 "$SRC/test/demo/make-oci" "$d/oci" imp:1 "$d/src/base:base" "$d/src/app:app" \
+		>/dev/null || return 1
+	"$NLBUILD/nlayerfs-import" --nvm "$d/nvm" --hdd "$d/hdd" --name imp --placement nvm \
+		--quiet "oci:$d/oci" >/dev/null || return 1
+	impl_mount "image=imp,nvm=$d/nvm,hdd=$d/hdd,host_idle=0,trace=off" "$d/m" || return 1
+	for n in 0 1; do
+		out=$("$CTL" move "$d/m" "$n") || { echo "$out"; return 1; }
+	done
+	[ "$(grep -c '^layer hdd ' "$d/nvm/images")" = 2 ] || { cat "$d/nvm/images"; return 1; }
+	nl_umount "$d/m" || return 1
+	impl_mount "image=imp,nvm=$d/nvm,hdd=$d/hdd,host_idle=0,trace=off" "$d/m" || return 1
+	cmp "$d/m/etc/data" "$d/src/base/etc/data" && cmp "$d/m/bin/tool" "$d/src/app/bin/tool" ||
+		return 1
+	for l in "$d"/nvm/layers/*; do
+		[ -L "$l" ] || { echo "$l is still on NVM"; return 1; }
+	done
+	wait_for no_leftovers "$d/nvm/layers" && nl_umount "$d/m"
+}
+
 # ---- kill -9 of the tier service ----
 
 # kill_at POINT WHAT: the service started with NLAYERFS_FAULT=POINT dies
@@ -336,6 +363,7 @@ check "a new mount reads the HDD copy, its hot files from NVM" new_mount_reads_h
 check "the NVM copy is deleted once no mount holds it; the budget holds" old_copy_deleted
 check "a service over its NVM budget moves a layer by itself" over_budget_moves
 check "a layer named by its path in lowerdir= stays where it is" named_layer_stays
+check "the layers of an image imported with nlayerfs-import move" imported_image_moves
 for p in move-copying move-copied move-renamed move-hot move-exchanged move-switched; do
 	check "kill -9 of the service at $p: nothing lost, the move settles" kill_during_move "$p"
 done
