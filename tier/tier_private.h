@@ -25,6 +25,10 @@ struct tier_layer {
 	char id[TIER_ID_LEN + 1];
 	enum tier_home home;
 	uint64_t bytes;			/* data bytes of NVM-home layers */
+	int place;			/* enum tier_place, __atomic */
+	bool owned;			/* in the store's NVM/layers and registry */
+	unsigned holders;		/* leaving: holders seen last, __atomic */
+	uint64_t move_failed_ns;	/* last failed move: not retried at once */
 };
 
 struct tier_ctx {
@@ -96,6 +100,9 @@ struct tier_ctx {
 	_Atomic uint64_t opens[2];		/* opens in flight, by epoch parity */
 	_Atomic uint64_t wb_busy;		/* written back, held open, not released */
 
+	/* whole-layer moves to HDD (tier_move.c) */
+	struct tier_move_state *move;
+
 	/* metadata images of HDD layers (meta/meta.c) */
 	struct tier_meta_state *meta;
 	_Atomic uint64_t meta_bytes;		/* in the NVM budget */
@@ -105,6 +112,13 @@ struct tier_ctx {
 
 /* tier_writeback.c: a crash's temps under HDD/writeback/<id>/ of one layer */
 int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer);
+
+/* tier_ctx.c: a layer record; under the write lock */
+int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l);
+
+/* tier_move.c: the mover thread (recovery, reaping, moves over budget) */
+int tier_move_init(struct tier_ctx *ctx);
+void tier_move_fini(struct tier_ctx *ctx);
 
 /* meta/meta.c: a layer registered after tier_meta_start() */
 void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
