@@ -301,7 +301,6 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 	const char *lid = ctx->layers[layer].id;
 	struct tier_pentry *e = tier_index_find(ctx, lid, rel);
 	char obj[PATH_MAX];
-	uint64_t used, budget = ctx->cfg.nvm_size;
 	int rc;
 
 	/* no entry: queued from a hot list or by hand, never traced here */
@@ -313,11 +312,9 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 		tier_index_drop_copy(ctx, e);	/* stale, or ranges only */
 	tier_object_path(ctx, digest, obj, sizeof(obj));
 	if (!tier_obj_find(ctx, digest)) {
-		used = tier_nvm_used_locked(ctx);
-		if (budget && used + (uint64_t)st->st_size > budget)
-			evict_colder(ctx, used + (uint64_t)st->st_size - budget, e);
-		if (budget && tier_nvm_used_locked(ctx) + (uint64_t)st->st_size > budget)
-			return -ENOSPC;
+		rc = tier_make_room_locked(ctx, (uint64_t)st->st_size, e);
+		if (rc)
+			return rc;
 		if (rename(tmp, obj) < 0)
 			return -errno;
 		rc = tier_fsync_dir(ctx->objdir);
