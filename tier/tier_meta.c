@@ -173,6 +173,13 @@ static bool img_covers(const struct tier_meta_img *img, const struct tier_meta_c
 
 /* ---- building ---- */
 
+/* A walk reads the HDD a start may be waiting for: it waits for the
+ * starts to pause, directory by directory. */
+static int walk_pause(void *arg)
+{
+	return tier_yield_to_starts(arg);
+}
+
 /* Room in the NVM budget for @len image bytes replacing @old bytes. The
  * whole-layer image takes free room only; a hot-first one may evict the
  * coldest promoted copies, as the start needs its walk more than them. */
@@ -195,7 +202,8 @@ static bool fits(struct tier_ctx *ctx, uint64_t len, uint64_t old, bool may_evic
 static int build_within_budget(struct tier_ctx *ctx, size_t i, uint64_t old,
 			       void **buf, size_t *len, bool *full)
 {
-	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel };
+	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel, .pause = walk_pause,
+				     .pause_arg = ctx };
 	const struct tier_layer *l = &ctx->layers[i];
 	int r = tier_meta_build_mem(l->dir, l->id, &c, buf, len);
 
@@ -285,6 +293,8 @@ static void do_verify(struct tier_ctx *ctx, size_t i)
 		return;
 	r = img_cover(cur, &c);
 	c.stop = &ctx->cancel;
+	c.pause = walk_pause;
+	c.pause_arg = ctx;
 	if (!r)
 		r = tier_meta_build_mem(ctx->layers[i].dir, ctx->layers[i].id, &c, &buf, &len);
 	tier_meta_cover_free(&c);
@@ -620,6 +630,8 @@ static struct tier_meta_img *img_of(struct tier_ctx *ctx, int layer, dev_t *dev)
 
 static long counted(struct tier_ctx *ctx, long r)
 {
+	/* a start walking its layers has not gone quiet */
+	tier_note_start_activity(ctx);
 	atomic_fetch_add_explicit(r == TIER_META_MISS ? &ctx->meta->misses : &ctx->meta->hits, 1,
 				  memory_order_relaxed);
 	return r;

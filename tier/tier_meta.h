@@ -119,6 +119,10 @@ struct tier_meta_cover {
 	char **paths;
 	size_t n;
 	_Atomic bool *stop;	/* once true, a walk ends with -ECANCELED */
+	/* called before each directory is read; nonzero ends the walk with it
+	 * (the tier waits there while a start reads the same disk) */
+	int (*pause)(void *arg);
+	void *pause_arg;
 };
 
 /* tier_meta_build.c */

@@ -139,7 +139,11 @@ struct tier_ctx {
 	 * over, quiet, or at trace_window, whichever is first */
 	_Atomic uint64_t trace_gen;		/* windows opened */
 	_Atomic uint64_t trace_starts;		/* starts of trace_gen not over */
-	_Atomic uint64_t trace_last_ns;		/* last first open (or window start) */
+	/* last request of a start that reached the tier (a first open, a
+	 * lookup, a read of a big file) or the window's start: the window
+	 * closes after trace_quiet without one, and background work that
+	 * reads the HDD waits while they come (tier_yield_to_starts) */
+	_Atomic uint64_t trace_last_ns;
 	_Atomic uint64_t trace_folded_gen;	/* last window whose end was handled */
 	pthread_mutex_t start_lock;		/* tier_trace_begin/end */
 	pthread_t drainer;
@@ -213,6 +217,9 @@ const char *tier_entry_path(const struct tier_pentry *e);
 
 /* tier_trace.c */
 int tier_trace_init(struct tier_ctx *ctx);
+void tier_note_start_activity(struct tier_ctx *ctx);
+bool tier_starts_busy(struct tier_ctx *ctx);
+int tier_yield_to_starts(struct tier_ctx *ctx);
 /* the window ended: fold, queue the hot files (drainer thread) */
 void tier_trace_window_ended(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);

@@ -210,9 +210,9 @@ void tier_shutdown(struct tier_ctx *ctx)
 		atomic_store(&ctx->cancel, true);
 }
 
-/* Copy @in to a new temp file in the objects dir, hashing on the way.
- * -ECANCELED at unmount: the temp is removed, the next mount copies
- * again. */
+/* Copy @in to a new temp file in the objects dir, hashing on the way,
+ * waiting between two reads while starts read the disk. -ECANCELED at
+ * shutdown: the temp is removed, the next service copies again. */
 static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, uint8_t *digest)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -228,10 +228,9 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 		goto done;
 	}
 	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (tier_cancelled(ctx)) {
-			rc = -ECANCELED;
+		rc = tier_yield_to_starts(ctx);
+		if (rc)
 			goto done;
-		}
 		for (ssize_t off = 0; off < r;) {
 			ssize_t w = write(out, buf + off, (size_t)(r - off));
 
@@ -451,7 +450,8 @@ static void *worker_main(void *arg)
 		ctx->qlen--;
 		ctx->busy++;
 		pthread_mutex_unlock(&ctx->qlock);
-		if (!tier_cancelled(ctx))
+		/* a copy reads the HDD: a start reading it now comes first */
+		if (!tier_yield_to_starts(ctx))
 			promote_one(ctx, it->layer, it->path);
 		pthread_mutex_lock(&ctx->qlock);
 		qset_remove(ctx, it);
