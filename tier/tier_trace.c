@@ -165,18 +165,30 @@ static void end_of_window(struct tier_ctx *ctx)
 		tier_promote_hot(ctx);
 }
 
+/* Under the lock: the traced file has a whole copy on NVM already. Its
+ * open checked that copy against the layer file (a stale one is dropped
+ * there), so a worker need not open the file on the HDD to learn it. */
+static bool copied_locked(struct tier_ctx *ctx, const struct tier_trace_rec *r)
+{
+	struct tier_pentry *e = tier_index_find(ctx, ctx->layers[r->layer].id, r->path);
+
+	return e && e->state == TIER_ST_PROMOTED;
+}
+
 int tier_trace_flush(struct tier_ctx *ctx)
 {
 	struct tier_trace_rec r;
+	bool copied;
 	int rc = 0, n = 0, e;
 
 	pthread_mutex_lock(&ctx->drain_lock);
 	while (ring_pop(ctx, &r)) {
 		pthread_rwlock_wrlock(&ctx->lock);
 		e = tier_index_record_trace(ctx, &r);
+		copied = !e && copied_locked(ctx, &r);
 		pthread_rwlock_unlock(&ctx->lock);
 		/* big files are queued when their read ranges are known */
-		if (!e && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD &&
+		if (!e && !copied && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD &&
 		    !tier_range_big(ctx, r.size))
 			e = tier_queue_push(ctx, r.layer, r.path, r.order);
 		if (e && !rc)
