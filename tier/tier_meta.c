@@ -16,8 +16,10 @@
  *  - when the mount opens a lower file's data from the layer it compares
  *    that file's real attributes with the image (tier_meta_check) and drops
  *    the image at the first difference;
- *  - after every trace window (never during a cold start) a background walk
- *    rebuilds the covered part and compares it with the image.
+ *  - after a trace window (never during a cold start), for an image found
+ *    on NVM and then again REVERIFY_NS after its last build or walk, a
+ *    background walk rebuilds the covered part and compares it with the
+ *    image.
  * Not detected until then: a change deep in the tree, between the open and
  * the walk, to a file whose data is not opened from the layer (its stat,
  * listing, link target or xattrs are served as they were). Access times are
@@ -35,12 +37,16 @@
 #include <unistd.h>
 #include "tier/tier_meta.h"
 
+/* how often an image is walked again to compare it with its layer */
+#define REVERIFY_NS (600ULL * 1000000000ULL)
+
 struct tier_meta_layer {
 	struct tier_meta_img *_Atomic img;
 	dev_t dev;			/* the layer root's current device */
 	bool hdd;			/* gets an image */
 	bool want_build, want_verify;
 	bool fresh;			/* new to the tier: built even in a window */
+	uint64_t checked_ns;		/* last build or verification walk */
 	bool known;			/* looked at by start or layer_added */
 	bool changed;			/* the next build replaces a stale image */
 };
@@ -270,8 +276,10 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 	}
 	free(buf);
 	pthread_mutex_lock(&s->lock);
-	if (img)
+	if (img) {
 		install(ctx, i, img);
+		s->l[i].checked_ns = tier_now_mono_ns();
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -317,6 +325,9 @@ static void do_verify(struct tier_ctx *ctx, size_t i)
 		return;
 	}
 	cur->verified = true;
+	pthread_mutex_lock(&s->lock);
+	s->l[i].checked_ns = tier_now_mono_ns();
+	pthread_mutex_unlock(&s->lock);
 	if (!(cur->hdr->flags & TIER_META_F_FULL) && !hot_cover(ctx, i, &hot) &&
 	    !img_covers(cur, &hot))
 		do_build(ctx, i, false);
@@ -332,10 +343,13 @@ static bool in_window(struct tier_ctx *ctx)
 	uint64_t end = atomic_load(&ctx->trace_end), now = tier_now_mono_ns();
 
 	if (end && end != s->last_window) {
-		/* a new window: verify every image once it closes */
+		/* a new window: verify, once it closes, the images not walked
+		 * for a while (a host starts containers every few seconds; a
+		 * walk of every layer after each would keep its HDD busy) */
 		s->last_window = end;
 		for (size_t i = 0; i < s->n; i++)
-			if (atomic_load(&s->l[i].img))
+			if (atomic_load(&s->l[i].img) &&
+			    (!s->l[i].checked_ns || now - s->l[i].checked_ns >= REVERIFY_NS))
 				s->l[i].want_verify = true;
 	}
 	if (end)
