@@ -146,8 +146,10 @@ int tier_trace_start(struct tier_ctx *ctx);
 void tier_trace_stop(struct tier_ctx *ctx);
 /* A start (a mount) begins: opens a window, or joins the open one. The
  * window ends when every start in it ended (tier_trace_end() with the
- * number returned here), when no first open came for trace_quiet seconds,
- * or after trace_window seconds, whichever is first. Its end is handled
+ * number returned here), when no start asked the tier anything (an open, a
+ * lookup, a read of a big file) for trace_quiet seconds, or after
+ * trace_window seconds, whichever is first. While its starts are busy,
+ * background work that reads the HDD waits. Its end is handled
  * in the tier's own thread: records folded, hot files and ranges queued. */
 uint64_t tier_trace_begin(struct tier_ctx *ctx);
 /* Windows opened since tier_open(): a change means a start came. */

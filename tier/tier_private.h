@@ -65,7 +65,11 @@ struct tier_ctx {
 	 * over, quiet, or at trace_window, whichever is first */
 	_Atomic uint64_t trace_gen;		/* windows opened */
 	_Atomic uint64_t trace_starts;		/* starts of trace_gen not over */
-	_Atomic uint64_t trace_last_ns;		/* last first open (or window start) */
+	/* last request of a start that reached the tier (a first open, a
+	 * lookup, a read of a big file) or the window's start: the window
+	 * closes after trace_quiet without one, and background work that
+	 * reads the HDD waits while they come (tier_yield_to_starts) */
+	_Atomic uint64_t trace_last_ns;
 	_Atomic uint64_t trace_folded_gen;	/* last window whose end was handled */
 	pthread_mutex_t start_lock;		/* tier_trace_begin/end */
 	pthread_t drainer;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_trace.h"
 #include "tier/tier_util.h"
 #include "tier/tier_index.h"
 #include "tier/tier_promote.h"
@@ -215,9 +216,9 @@ void tier_shutdown(struct tier_ctx *ctx)
 		atomic_store(&ctx->cancel, true);
 }
 
-/* Copy @in to a new temp file in the objects dir, hashing on the way.
- * -ECANCELED at unmount: the temp is removed, the next mount copies
- * again. */
+/* Copy @in to a new temp file in the objects dir, hashing on the way,
+ * waiting between two reads while starts read the disk. -ECANCELED at
+ * shutdown: the temp is removed, the next service copies again. */
 static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, uint8_t *digest)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -233,10 +234,9 @@ static int copy_hashed(struct tier_ctx *ctx, int in, char *tmp, size_t tmplen, u
 		goto done;
 	}
 	while ((r = read(in, buf, sizeof(buf))) > 0) {
-		if (tier_cancelled(ctx)) {
-			rc = -ECANCELED;
+		rc = tier_yield_to_starts(ctx);
+		if (rc)
 			goto done;
-		}
 		for (ssize_t off = 0; off < r;) {
 			ssize_t w = write(out, buf + off, (size_t)(r - off));
 
@@ -306,7 +306,6 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 	const char *lid = ctx->layers[layer].id;
 	struct tier_pentry *e = tier_index_find(ctx, lid, rel);
 	char obj[PATH_MAX];
-	uint64_t used, budget = ctx->cfg.nvm_size;
 	int rc;
 
 	/* no entry: queued from a hot list or by hand, never traced here */
@@ -318,11 +317,9 @@ static int commit_copy(struct tier_ctx *ctx, int layer, const char *rel, const c
 		tier_index_drop_copy(ctx, e);	/* stale, or ranges only */
 	tier_object_path(ctx, digest, obj, sizeof(obj));
 	if (!tier_obj_find(ctx, digest)) {
-		used = tier_nvm_used_locked(ctx);
-		if (budget && used + (uint64_t)st->st_size > budget)
-			evict_colder(ctx, used + (uint64_t)st->st_size - budget, e);
-		if (budget && tier_nvm_used_locked(ctx) + (uint64_t)st->st_size > budget)
-			return -ENOSPC;
+		rc = tier_make_room_locked(ctx, (uint64_t)st->st_size, e);
+		if (rc)
+			return rc;
 		if (rename(tmp, obj) < 0)
 			return -errno;
 		rc = tier_fsync_dir(ctx->objdir);
@@ -459,7 +456,8 @@ static void *worker_main(void *arg)
 		ctx->qlen--;
 		ctx->busy++;
 		pthread_mutex_unlock(&ctx->qlock);
-		if (!tier_cancelled(ctx))
+		/* a copy reads the HDD: a start reading it now comes first */
+		if (!tier_yield_to_starts(ctx))
 			promote_one(ctx, it->layer, it->path);
 		pthread_mutex_lock(&ctx->qlock);
 		qset_remove(ctx, it);

@@ -21,6 +21,12 @@
 
 #define SEEN_SIZE (1u << TIER_SEEN_BITS)
 #define RING_SIZE (1u << TIER_RING_BITS)
+/* A start that asked nothing for this long leaves the HDD to background
+ * work: longer than the gaps of a start between two requests, short
+ * enough that copies go on while a container runs. */
+#define START_BUSY_NS (500ULL * 1000000ULL)
+#define YIELD_SLEEP_NS (20L * 1000000L)
+#define ACTIVITY_STEP_NS 1000000ULL
 
 /* true when this call is the first to claim @h in the set */
 static bool seen_claim(struct tier_ctx *ctx, uint64_t h)
@@ -85,15 +91,14 @@ bool tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint6
 
 	if (!end || layer < 0 || (size_t)layer >= tier_layer_count(ctx) || !relpath)
 		return false;
-	if (atomic_load_explicit(&ctx->index_full, memory_order_relaxed))
-		return false;
 	now = tier_now_mono_ns();
 	if (now > end)
 		return false;
+	tier_note_start_activity(ctx);
+	if (atomic_load_explicit(&ctx->index_full, memory_order_relaxed))
+		return false;
 	if (!seen_claim(ctx, tier_hash_key(ctx->layers[layer].id, relpath)))
 		return false;
-	/* a start that still opens new files is not quiet */
-	atomic_store_explicit(&ctx->trace_last_ns, now, memory_order_relaxed);
 	r.layer = layer;
 	r.size = size;
 	r.time = (uint64_t)time(NULL);
@@ -105,6 +110,43 @@ bool tier_trace_open(struct tier_ctx *ctx, int layer, const char *relpath, uint6
 	}
 	atomic_fetch_add_explicit(&ctx->trace_records, 1, memory_order_relaxed);
 	return true;
+}
+
+/* A start asked the tier something: it is not quiet. On request paths:
+ * a clock read, and a store only once a millisecond has passed, so that
+ * the threads of many starts do not fight over the line. */
+void tier_note_start_activity(struct tier_ctx *ctx)
+{
+	uint64_t now = tier_now_mono_ns();
+
+	if (now - atomic_load_explicit(&ctx->trace_last_ns, memory_order_relaxed) >=
+	    ACTIVITY_STEP_NS)
+		atomic_store_explicit(&ctx->trace_last_ns, now, memory_order_relaxed);
+}
+
+/* A traced start is running and asked something a moment ago. */
+bool tier_starts_busy(struct tier_ctx *ctx)
+{
+	uint64_t end = atomic_load_explicit(&ctx->trace_end, memory_order_relaxed);
+	uint64_t now = tier_now_mono_ns(), last;
+
+	if (!end || now > end)
+		return false;
+	last = atomic_load_explicit(&ctx->trace_last_ns, memory_order_relaxed);
+	return now < last + START_BUSY_NS;
+}
+
+/* Background work that reads the HDD (copies, metadata walks) calls this
+ * between two reads: a start waiting for the same disk comes first. The
+ * wait ends when the starts pause, their window closes (trace_quiet,
+ * trace_window) or the tier shuts down (-ECANCELED). */
+int tier_yield_to_starts(struct tier_ctx *ctx)
+{
+	struct timespec ts = { 0, YIELD_SLEEP_NS };
+
+	while (!tier_cancelled(ctx) && tier_starts_busy(ctx))
+		nanosleep(&ts, NULL);
+	return tier_cancelled(ctx) ? -ECANCELED : 0;
 }
 
 /* Read ranges of big files; the fold after the window closes queues them. */
@@ -128,18 +170,30 @@ static void end_of_window(struct tier_ctx *ctx)
 		tier_promote_hot(ctx);
 }
 
+/* Under the lock: the traced file has a whole copy on NVM already. Its
+ * open checked that copy against the layer file (a stale one is dropped
+ * there), so a worker need not open the file on the HDD to learn it. */
+static bool copied_locked(struct tier_ctx *ctx, const struct tier_trace_rec *r)
+{
+	struct tier_pentry *e = tier_index_find(ctx, ctx->layers[r->layer].id, r->path);
+
+	return e && e->state == TIER_ST_PROMOTED;
+}
+
 int tier_trace_flush(struct tier_ctx *ctx)
 {
 	struct tier_trace_rec r;
+	bool copied;
 	int rc = 0, n = 0, e;
 
 	pthread_mutex_lock(&ctx->drain_lock);
 	while (ring_pop(ctx, &r)) {
 		pthread_rwlock_wrlock(&ctx->lock);
 		e = tier_index_record_trace(ctx, &r);
+		copied = !e && copied_locked(ctx, &r);
 		pthread_rwlock_unlock(&ctx->lock);
 		/* big files are queued when their read ranges are known */
-		if (!e && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD &&
+		if (!e && !copied && ctx->cfg.promote && ctx->layers[r.layer].home == TIER_HOME_HDD &&
 		    !tier_range_big(ctx, r.size))
 			e = tier_queue_push(ctx, r.layer, r.path, r.order);
 		if (e && !rc)

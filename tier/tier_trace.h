@@ -24,6 +24,9 @@ struct tier_ring_slot {
 };
 
 int tier_trace_init(struct tier_ctx *ctx);
+void tier_note_start_activity(struct tier_ctx *ctx);
+bool tier_starts_busy(struct tier_ctx *ctx);
+int tier_yield_to_starts(struct tier_ctx *ctx);
 /* the window ended: fold, queue the hot files (drainer thread) */
 void tier_trace_window_ended(struct tier_ctx *ctx);
 void tier_trace_fini(struct tier_ctx *ctx);

@@ -16,8 +16,10 @@
  *  - when the mount opens a lower file's data from the layer it compares
  *    that file's real attributes with the image (tier_meta_check) and drops
  *    the image at the first difference;
- *  - after every trace window (never during a cold start) a background walk
- *    rebuilds the covered part and compares it with the image.
+ *  - after a trace window (never during a cold start), for an image found
+ *    on NVM and then again REVERIFY_NS after its last build or walk, a
+ *    background walk rebuilds the covered part and compares it with the
+ *    image.
  * Not detected until then: a change deep in the tree, between the open and
  * the walk, to a file whose data is not opened from the layer (its stat,
  * listing, link target or xattrs are served as they were). Access times are
@@ -37,6 +39,10 @@
 #include "tier/tier_util.h"
 #include "tier/tier_index.h"
 #include "tier/tier_promote.h"
+#include "tier/tier_trace.h"
+
+/* how often an image is walked again to compare it with its layer */
+#define REVERIFY_NS (600ULL * 1000000000ULL)
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -151,6 +157,13 @@ static bool img_covers(const struct tier_meta_img *img, const struct tier_meta_c
 
 /* ---- building ---- */
 
+/* A walk reads the HDD a start may be waiting for: it waits for the
+ * starts to pause, directory by directory. */
+static int walk_pause(void *arg)
+{
+	return tier_yield_to_starts(arg);
+}
+
 /* Room in the NVM budget for @len image bytes replacing @old bytes. The
  * whole-layer image takes free room only; a hot-first one may evict the
  * coldest promoted copies, as the start needs its walk more than them. */
@@ -173,7 +186,8 @@ static bool fits(struct tier_ctx *ctx, uint64_t len, uint64_t old, bool may_evic
 static int build_within_budget(struct tier_ctx *ctx, size_t i, uint64_t old,
 			       void **buf, size_t *len, bool *full)
 {
-	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel };
+	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel, .pause = walk_pause,
+				     .pause_arg = ctx };
 	const struct tier_layer *l = &ctx->layers[i];
 	int r = tier_meta_build_mem(l->dir, l->id, &c, buf, len);
 
@@ -240,8 +254,10 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 	}
 	free(buf);
 	pthread_mutex_lock(&s->lock);
-	if (img)
+	if (img) {
 		install(ctx, i, img);
+		s->l[i].checked_ns = tier_now_mono_ns();
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -263,6 +279,8 @@ static void do_verify(struct tier_ctx *ctx, size_t i)
 		return;
 	r = img_cover(cur, &c);
 	c.stop = &ctx->cancel;
+	c.pause = walk_pause;
+	c.pause_arg = ctx;
 	if (!r)
 		r = tier_meta_build_mem(ctx->layers[i].dir, ctx->layers[i].id, &c, &buf, &len);
 	tier_meta_cover_free(&c);
@@ -285,6 +303,9 @@ static void do_verify(struct tier_ctx *ctx, size_t i)
 		return;
 	}
 	cur->verified = true;
+	pthread_mutex_lock(&s->lock);
+	s->l[i].checked_ns = tier_now_mono_ns();
+	pthread_mutex_unlock(&s->lock);
 	if (!(cur->hdr->flags & TIER_META_F_FULL) && !hot_cover(ctx, i, &hot) &&
 	    !img_covers(cur, &hot))
 		do_build(ctx, i, false);
@@ -300,10 +321,13 @@ static bool in_window(struct tier_ctx *ctx)
 	uint64_t end = atomic_load(&ctx->trace_end), now = tier_now_mono_ns();
 
 	if (end && end != s->last_window) {
-		/* a new window: verify every image once it closes */
+		/* a new window: verify, once it closes, the images not walked
+		 * for a while (a host starts containers every few seconds; a
+		 * walk of every layer after each would keep its HDD busy) */
 		s->last_window = end;
 		for (size_t i = 0; i < s->n; i++)
-			if (atomic_load(&s->l[i].img))
+			if (atomic_load(&s->l[i].img) &&
+			    (!s->l[i].checked_ns || now - s->l[i].checked_ns >= REVERIFY_NS))
 				s->l[i].want_verify = true;
 	}
 	if (end)

@@ -119,6 +119,10 @@ struct tier_meta_cover {
 	char **paths;
 	size_t n;
 	_Atomic bool *stop;	/* once true, a walk ends with -ECANCELED */
+	/* called before each directory is read; nonzero ends the walk with it
+	 * (the tier waits there while a start reads the same disk) */
+	int (*pause)(void *arg);
+	void *pause_arg;
 };
 
 /* The images of one context: one slot per layer, and the thread that
@@ -129,6 +133,7 @@ struct tier_meta_layer {
 	bool hdd;			/* gets an image */
 	bool want_build, want_verify;
 	bool fresh;			/* new to the tier: built even in a window */
+	uint64_t checked_ns;		/* last build or verification walk */
 	bool known;			/* looked at by start or layer_added */
 	bool changed;			/* the next build replaces a stale image */
 };

@@ -356,6 +356,8 @@ static int walk(struct mb *b)
 		/* a walk of a big layer on HDD takes seconds: not at unmount */
 		if (b->cover->stop && atomic_load(b->cover->stop))
 			return -ECANCELED;
+		if (b->cover->pause && (r = b->cover->pause(b->cover->pause_arg)))
+			return r;
 		fd = tier_open_beneath(b->rootfd, b->dirs[di].path,
 				       O_RDONLY | O_DIRECTORY | O_NOATIME, 0);
 		if (fd == -EPERM)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "tier/meta/meta.h"
+#include "tier/tier_trace.h"
 
 static struct tier_meta_img *img_of(struct tier_ctx *ctx, int layer, dev_t *dev)
 {
@@ -24,6 +25,8 @@ static struct tier_meta_img *img_of(struct tier_ctx *ctx, int layer, dev_t *dev)
 
 static long counted(struct tier_ctx *ctx, long r)
 {
+	/* a start walking its layers has not gone quiet */
+	tier_note_start_activity(ctx);
 	atomic_fetch_add_explicit(r == TIER_META_MISS ? &ctx->meta->misses : &ctx->meta->hits, 1,
 				  memory_order_relaxed);
 	return r;

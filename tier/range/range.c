@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_trace.h"
 #include "tier/tier_index.h"
 #include "tier/tier_promote.h"
 #include "tier/range/range.h"
@@ -192,6 +193,8 @@ void tier_range_close(struct tier_range *r)
 
 void tier_range_note_served(struct tier_ctx *ctx, uint64_t nvm_bytes, uint64_t layer_bytes)
 {
+	/* a start reading a big file opens nothing new for seconds */
+	tier_note_start_activity(ctx);
 	if (nvm_bytes)
 		atomic_fetch_add_explicit(&ctx->range_served_nvm, nvm_bytes, memory_order_relaxed);
 	if (layer_bytes)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_trace.h"
 #include "tier/tier_util.h"
 #include "tier/tier_index.h"
 #include "tier/tier_promote.h"
@@ -143,8 +144,11 @@ static int copy_extent(struct tier_ctx *ctx, int in, int out, const struct tier_
 			return -errno;
 		if (r == 0)
 			return -EAGAIN;	/* shorter than at fstat: it changed */
-		if (tier_cancelled(ctx))
-			return -ECANCELED;	/* unmount: the temp goes */
+		/* a start reading the disk first; -ECANCELED at shutdown: the
+		 * temp goes */
+		rc = tier_yield_to_starts(ctx);
+		if (rc)
+			return rc;
 		rc = pwrite_all(out, buf, (size_t)r, (off_t)(x->off + done));
 		if (rc)
 			return rc;
