@@ -128,7 +128,8 @@ static int new_entry(struct nl_mount *m, struct nl_create *c, int fd,
 		return r;
 	}
 	n->type = e->attr.st_mode & S_IFMT;
-	e->ino = (uintptr_t)n;
+	e->ino = n->id;
+	e->generation = m->tab.nodes[n->id].gen;
 	e->attr_timeout = nl_attr_timeout(m, &e->attr);
 	e->entry_timeout = m->timeout;
 	return 0;
@@ -234,7 +235,7 @@ out:
 		fuse_reply_err(req, -r);
 		return;
 	}
-	r = nl_file_new(fi, fd, false);
+	r = nl_file_new(m, nl_node_of(m, e.ino), fi, fd, false);
 	if (r) {
 		nl_node_forget(m, nl_node_of(m, e.ino), 1);
 		close(fd);
@@ -244,7 +245,7 @@ out:
 	nl_node_opened(nl_node_of(m, e.ino));
 	if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(nl_node_of(m, e.ino));
-		nl_file_free(fi);
+		nl_file_free(m, fi);
 	}
 }
 
