@@ -19,10 +19,34 @@
 
 #include "fs/ckpt/ckpt.h"
 #include "fs/host/host.h"
+#include "fs/keeper/keeper.h"
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
 
-static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
+/* In the process that stays after the mount: the keeper, and the first
+ * server it forks. */
+static int keep_and_serve(struct nl_mount *m, struct nl_options *o, struct fuse_session *se,
+			  struct nl_keeper *k)
+{
+	pid_t pid = nl_keeper_fork(k, m, se);
+	int r;
+
+	if (pid < 0) {
+		fprintf(stderr, "nlayerfs: cannot start the server: %s\n", strerror((int)-pid));
+		return 1;
+	}
+	if (pid == 0) {
+		r = nl_serve_first(m, se, o) ? 1 : 0;
+		fuse_session_unmount(se);
+		return r;
+	}
+	r = nl_keeper_run(k);
+	k->stopping = true;
+	return r;
+}
+
+static int serve(struct nl_mount *m, struct nl_options *o, const char *prog,
+		 struct nl_keeper *k)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_lowlevel_ops ops = nl_union_ops;
@@ -44,8 +68,12 @@ static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
 		goto out_signals;
 	}
 	/* Forks only now: the parent returns when the mount is usable. */
-	if (fuse_daemonize(o->foreground) == 0)
-		r = nl_run_loop(se, o) ? 1 : 0;
+	if (fuse_daemonize(o->foreground) == 0) {
+		r = keep_and_serve(m, o, se, k);
+		/* the keeper leaves the unmount to its server */
+		if (k->stopping)
+			goto out_signals;
+	}
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -60,10 +88,14 @@ int main(int argc, char **argv)
 {
 	struct nl_options opt;
 	struct nl_mount m = { 0 };
+	struct nl_keeper keeper;
 	struct tier_config cfg;
 	char err[PATH_MAX + 1024] = "";
 	int r;
 
+	/* a server the keeper of a mount started */
+	if (getenv(NL_TAKEOVER_ENV))
+		return nl_takeover_main(argc, argv, getenv(NL_TAKEOVER_ENV));
 	if (nl_options_parse(argc, argv, &opt, err, sizeof(err))) {
 		fprintf(stderr, "nlayerfs: %s\n", err);
 		fprintf(stderr, "Try 'nlayerfs --help' for more information.\n");
@@ -112,7 +144,11 @@ int main(int argc, char **argv)
 		nl_options_free(&opt);
 		return 1;
 	}
-	r = serve(&m, &opt, argv[0]);
+	r = nl_keeper_prepare(&keeper, opt.mountpoint, argv, err, sizeof(err));
+	if (!r)
+		r = serve(&m, &opt, argv[0], &keeper);
+	else
+		fprintf(stderr, "nlayerfs: %s\n", err);
 	nl_mount_free(&m);
 	nl_options_free(&opt);
 	return r;

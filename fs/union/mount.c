@@ -30,6 +30,7 @@ static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* In the daemon, after the fork, before the kernel sends requests. */
 	nl_tier_start(m);
+	m->initialized = true;
 }
 
 const struct fuse_lowlevel_ops nl_union_ops = {

@@ -68,7 +68,8 @@ struct nl_tab_head {
 	_Atomic uint64_t n_origins;
 	_Atomic int32_t server_pid;
 	_Atomic uint32_t replaced;	/* servers started after the first */
-	_Atomic uint64_t last_stall_us;	/* kill to first answer, last takeover */
+	_Atomic uint64_t died_us;	/* when the last server died (monotonic) */
+	_Atomic uint64_t last_stall_us;	/* its death to the next one's takeover */
 	uint32_t init_len;
 	uint8_t init[NL_TAB_INIT_MAX];
 };

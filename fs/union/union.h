@@ -123,6 +123,7 @@ struct nl_mount {
 
 	double timeout;
 	bool ro;
+	bool initialized;		/* FUSE_INIT answered */
 	struct nl_tier *tier;		/* NULL: no tiering (tier_glue.c) */
 };
 
