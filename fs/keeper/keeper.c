@@ -40,8 +40,8 @@
 #define FUSE_NOTIFY_RESEND 7
 #endif
 
-#define YOUNG_MS 1000		/* a server that dies this young ... */
-#define YOUNG_MAX 10		/* ... this many times in a row: give up */
+#define YOUNG_MS 1000		/* between tries to start a server */
+#define YOUNG_MAX 10		/* servers in a row that failed to start: give up */
 #define RESTART_WAIT_MS 10000
 
 static long now_ms(void)
@@ -260,25 +260,30 @@ static void do_restart(struct nl_keeper *k, FILE *f)
 
 static void serve_client(struct nl_keeper *k, int fd)
 {
-	char line[64] = "";
-	FILE *in = fdopen(fd, "r+");
+	char line[64];
+	size_t n = 0;
+	ssize_t r;
+	FILE *out;
 
-	if (!in) {
+	/* one short line, then the client shuts its side */
+	while (n < sizeof(line) - 1 && (r = read(fd, line + n, sizeof(line) - 1 - n)) > 0)
+		n += (size_t)r;
+	line[n] = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	out = fdopen(fd, "w");
+	if (!out) {
 		close(fd);
 		return;
 	}
-	if (fgets(line, sizeof(line), in)) {
-		line[strcspn(line, "\r\n")] = 0;
-		if (!strcmp(line, "status")) {
-			put_status(k, in);
-			fprintf(in, "ok\n");
-		} else if (!strcmp(line, "restart")) {
-			do_restart(k, in);
-		} else {
-			fprintf(in, "error unknown command '%s' (status, restart)\n", line);
-		}
+	if (!strcmp(line, "status")) {
+		put_status(k, out);
+		fprintf(out, "ok\n");
+	} else if (!strcmp(line, "restart")) {
+		do_restart(k, out);
+	} else {
+		fprintf(out, "error unknown command '%s' (status, restart)\n", line);
 	}
-	fclose(in);
+	fclose(out);
 }
 
 static void server_died(struct nl_keeper *k, pid_t pid, int status)
@@ -295,9 +300,11 @@ static void server_died(struct nl_keeper *k, pid_t pid, int status)
 	else
 		syslog(LOG_WARNING, "%s: server %d exited with %d, starting another", k->mnt,
 		       (int)pid, WEXITSTATUS(status));
-	k->quick_deaths = now_ms() - k->started_ms < YOUNG_MS ? k->quick_deaths + 1 : 0;
+	/* one that never took the mount over failed to start: a broken
+	 * binary or installation is not run in a tight loop */
+	k->quick_deaths = atomic_load(&k->tab.head->server_pid) != pid ? k->quick_deaths + 1 : 0;
 	if (k->quick_deaths >= YOUNG_MAX) {
-		syslog(LOG_ERR, "%s: %u servers in a row died at start; unmounting", k->mnt,
+		syslog(LOG_ERR, "%s: %u servers in a row died before serving; unmounting", k->mnt,
 		       k->quick_deaths);
 		umount2(k->mnt, MNT_DETACH);
 		k->stopping = true;

@@ -18,8 +18,9 @@
 
 #include "tier/tier.h"
 
-/* Must name the socket exactly as the daemon does (fs/host/tier_ctl.c). */
-static int sock_path(const char *mountpoint, char *buf, size_t len)
+/* Must name the sockets exactly as the daemon does (fs/host/tier_ctl.c,
+ * fs/keeper/keeper.c): the tier's ".sock", the keeper's ".keeper". */
+static int sock_path_kind(const char *mountpoint, char *buf, size_t len, const char *kind)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	char real[PATH_MAX], hex[33];
@@ -31,8 +32,13 @@ static int sock_path(const char *mountpoint, char *buf, size_t len)
 	SHA256((const unsigned char *)real, strlen(real), md);
 	for (int i = 0; i < 16; i++)
 		sprintf(hex + 2 * i, "%02x", md[i]);
-	snprintf(buf, len, "/run/nlayerfs/%s.sock", hex);
+	snprintf(buf, len, "/run/nlayerfs/%s.%s", hex, kind);
 	return 0;
+}
+
+static int sock_path(const char *mountpoint, char *buf, size_t len)
+{
+	return sock_path_kind(mountpoint, buf, len, "sock");
 }
 
 /* The file system type of the mount at @mountpoint ("fuse.nlayerfs"), or
@@ -373,7 +379,99 @@ static void summary_layers(const char *r, FILE *out)
 	}
 }
 
+/* The keeper of @mountpoint: its answer to @line, or NULL (quietly, as
+ * mounts of older versions and tiered mounts have none). */
+static int cmd_tier_status(const char *mp, bool raw);
+
+static char *ask_keeper(const char *mountpoint, const char *line, size_t *len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *buf = NULL;
+	int fd;
+
+	if (sock_path_kind(mountpoint, sa.sun_path, sizeof(sa.sun_path), "keeper"))
+		return NULL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !write_all(fd, line, strlen(line)) && !shutdown(fd, SHUT_WR))
+		buf = read_reply(fd, len);
+	close(fd);
+	return buf;
+}
+
+/* The serving process and its keeper, from the keeper's status. */
+static void summary_server(const char *r, FILE *out)
+{
+	char pid[32], keeper[32], bin[PATH_MAX];
+
+	if (!status_value(r, "server_pid", pid, sizeof(pid)) ||
+	    !status_value(r, "keeper_pid", keeper, sizeof(keeper)))
+		return;
+	fprintf(out, "  server:     pid %s, kept by pid %s, replaced %" PRIu64 " times", pid,
+		keeper, status_num(r, "replaced"));
+	if (status_num(r, "replaced"))
+		fprintf(out, " (last stall %.1f ms)", status_num(r, "last_stall_us") / 1000.0);
+	fprintf(out, "\n  nodes:      %" PRIu64 " known to the kernel (%" PRIu64
+		" unlinked), %" PRIu64 " open files and directories\n",
+		status_num(r, "table_nodes"), status_num(r, "table_unlinked"),
+		status_num(r, "table_handles"));
+	if (status_value(r, "binary", bin, sizeof(bin)))
+		fprintf(out, "  binary:     %s\n", bin);
+}
+
+/* A mount with a keeper and no tiering: the keeper's part only. */
+static int status_untiered(const char *mp, bool raw, char *kbuf, size_t klen)
+{
+	if (reply_failed(kbuf, klen))
+		return 1;
+	if (raw) {
+		fputs(kbuf, stdout);
+	} else {
+		printf("%s: tiering off\n", mp);
+		summary_server(kbuf, stdout);
+	}
+	fprintf(stderr, "nlayerfsctl: %s: this nlayerfs mount has no tiering (it was mounted "
+		"without nvm= and no nlayerfs.conf names one); every file is read from its "
+		"layer\n", mp);
+	return 0;
+}
+
 static int cmd_status(const char *mp, bool raw)
+{
+	char tsock[PATH_MAX], *kbuf;
+	size_t klen = 0;
+	int rc;
+
+	kbuf = ask_keeper(mp, "status\n", &klen);
+	if (kbuf && !sock_path(mp, tsock, sizeof(tsock)) && access(tsock, F_OK)) {
+		rc = status_untiered(mp, raw, kbuf, klen);
+		free(kbuf);
+		return rc;
+	}
+	free(kbuf);
+	rc = cmd_tier_status(mp, raw);
+	return rc;
+}
+
+static int cmd_restart(const char *mp)
+{
+	size_t len = 0;
+	char *buf = ask_keeper(mp, "restart\n", &len);
+	int rc;
+
+	if (!buf) {
+		fprintf(stderr, "nlayerfsctl: %s: no keeper answers for this mount (only union "
+			"mounts without tiering have one)\n", mp);
+		return 1;
+	}
+	rc = finish(buf, len, stdout, 0);
+	free(buf);
+	return rc;
+}
+
+static int cmd_tier_status(const char *mp, bool raw)
 {
 	size_t len;
 	char *buf;
@@ -400,6 +498,7 @@ static int cmd_status(const char *mp, bool raw)
 static void usage(FILE *f)
 {
 	fputs("usage: nlayerfsctl status [--raw] MOUNTPOINT\n"
+	      "       nlayerfsctl restart MOUNTPOINT\n"
 	      "       nlayerfsctl trace start|stop MOUNTPOINT\n"
 	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
@@ -539,6 +638,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(c, "restart") && argc == 3)
+		return cmd_restart(argv[2]);
 	if (!strcmp(c, "status") && argc == 3)
 		return cmd_status(argv[2], false);
 	if (!strcmp(c, "status") && argc == 4 && !strcmp(argv[2], "--raw"))
