@@ -211,24 +211,47 @@ static int start_server(struct nl_keeper *k)
 	return 0;
 }
 
+static bool entry_parent_live(struct nl_keeper *k, const struct nl_tab_node *e)
+{
+	uint64_t p = e->slot[atomic_load(&e->cur) & 1].parent;
+
+	return p == FUSE_ROOT_ID ||
+	       (p > FUSE_ROOT_ID && p < NL_TAB_NODES &&
+		atomic_load(&k->tab.nodes[p].state) != NL_TAB_FREE);
+}
+
 static void put_status(struct nl_keeper *k, FILE *f)
 {
 	struct nl_tab_head *h = k->tab.head;
-	uint64_t nodes = 0, unlinked = 0, handles = 0;
+	uint64_t nodes = 0, unlinked = 0, handles = 0, stale = 0;
 
 	for (uint64_t i = 2; i < atomic_load(&h->node_high); i++) {
-		uint8_t s = atomic_load(&k->tab.nodes[i].state);
+		const struct nl_tab_node *e = &k->tab.nodes[i];
+		uint8_t s = atomic_load(&e->state);
 
 		nodes += s != NL_TAB_FREE;
 		unlinked += s == NL_TAB_UNLINKED;
+		/* a named entry whose parent is gone can never be reached */
+		if (s != NL_TAB_FREE)
+			stale += !entry_parent_live(k, e);
 	}
-	for (uint64_t i = 1; i < atomic_load(&h->handle_high); i++)
-		handles += atomic_load(&k->tab.handles[i].state) != NL_TAB_FREE;
+	for (uint64_t i = 1; i < atomic_load(&h->handle_high); i++) {
+		const struct nl_tab_handle *fh = &k->tab.handles[i];
+
+		if (atomic_load(&fh->state) == NL_TAB_FREE)
+			continue;
+		handles++;
+		/* a handle of a node that is gone */
+		stale += fh->node != FUSE_ROOT_ID && (fh->node >= NL_TAB_NODES ||
+			 atomic_load(&k->tab.nodes[fh->node].state) == NL_TAB_FREE);
+	}
 	fprintf(f, "keeper_pid %d\nserver_pid %d\nreplaced %u\nlast_stall_us %llu\n"
-		"table_nodes %llu\ntable_unlinked %llu\ntable_handles %llu\nbinary %s\n",
+		"table_nodes %llu\ntable_unlinked %llu\ntable_handles %llu\ntable_stale %llu\n"
+		"binary %s\n",
 		(int)getpid(), (int)atomic_load(&h->server_pid), atomic_load(&h->replaced),
 		(unsigned long long)atomic_load(&h->last_stall_us), (unsigned long long)nodes,
-		(unsigned long long)unlinked, (unsigned long long)handles, k->exe);
+		(unsigned long long)unlinked, (unsigned long long)handles,
+		(unsigned long long)stale, k->exe);
 }
 
 static void keeper_step(struct nl_keeper *k, int timeout_ms, bool clients);
