@@ -167,7 +167,7 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_create c = { .parent = nl_node_of(m, parent), .name = name };
 	struct fuse_entry_param e;
-	int r;
+	int intent = nl_intent_begin(m, NL_INTENT_NEW, c.parent, name, NULL, NULL), r;
 
 	r = create_prepare(req, m, &c);
 	if (!r)
@@ -175,10 +175,14 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = new_entry(m, &c, -1, &e);
 	create_done(&c);
+	/* made by the server before, which died before it answered */
+	if (r == -EEXIST && nl_intent_replayed(m, NL_INTENT_NEW, c.parent, name))
+		r = nl_lookup_child(m, c.parent, name, &e);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_entry(req, &e);
+	nl_intent_end(m, intent);
 }
 
 void nl_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -383,12 +387,18 @@ void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct stat st;
 	int layer, lowest, r;
 
+	int intent = nl_intent_begin(m, NL_INTENT_REMOVE, p, name, NULL, NULL);
+
 	r = m->upper ? nl_resolve(m, p, name, 0, &layer, &lowest, &st) : -EROFS;
 	if (!r && S_ISDIR(st.st_mode))
 		r = -EISDIR;
 	if (!r)
 		r = remove_name(m, p, name, &st, false);
+	/* removed by the server before, which died before it answered */
+	if (r == -ENOENT && nl_intent_replayed(m, NL_INTENT_REMOVE, p, name))
+		r = 0;
 	fuse_reply_err(req, -r);
+	nl_intent_end(m, intent);
 }
 
 static int dir_check_empty(struct nl_mount *m, struct nl_node *parent,
@@ -416,6 +426,8 @@ void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct stat st;
 	int layer, lowest, r;
 
+	int intent = nl_intent_begin(m, NL_INTENT_REMOVE, p, name, NULL, NULL);
+
 	r = m->upper ? nl_resolve(m, p, name, 0, &layer, &lowest, &st) : -EROFS;
 	if (!r && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
@@ -423,7 +435,10 @@ void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = dir_check_empty(m, p, name, layer, lowest);
 	if (!r)
 		r = remove_name(m, p, name, &st, true);
+	if (r == -ENOENT && nl_intent_replayed(m, NL_INTENT_REMOVE, p, name))
+		r = 0;
 	fuse_reply_err(req, -r);
+	nl_intent_end(m, intent);
 }
 
 /* Everything a rename needs to know about its two names. */
@@ -608,8 +623,13 @@ void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		.dparent = nl_node_of(m, newparent), .dname = newname,
 		.src_at = { .dfd = -1 }, .dst_at = { .dfd = -1 }, .flags = flags,
 	};
+	int intent = nl_intent_begin(m, NL_INTENT_RENAME, rn.sparent, name, rn.dparent,
+				     newname);
 	int r = do_rename(m, &rn);
 
+	/* moved by the server before, which died before it answered */
+	if (r == -ENOENT && nl_intent_replayed(m, NL_INTENT_RENAME, rn.sparent, name))
+		r = 0;
 	nl_at_done(&rn.src_at);
 	nl_at_done(&rn.dst_at);
 	if (rn.src)
@@ -617,4 +637,5 @@ void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rn.dst)
 		nl_node_forget(m, rn.dst, 1);
 	fuse_reply_err(req, -r);
+	nl_intent_end(m, intent);
 }

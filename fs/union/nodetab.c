@@ -228,3 +228,30 @@ void nl_tab_origin_add(struct nl_tab *t, dev_t udev, ino_t uino, dev_t odev, ino
 	}
 	pthread_mutex_unlock(&t->origin_lock);
 }
+
+/* A free slot, or -1 when all are taken (the change then goes without). */
+int nl_tab_intent_begin(struct nl_tab *t, int op, uint64_t parent, const char *name,
+			uint64_t to_parent, const char *to_name)
+{
+	for (int i = 0; i < NL_TAB_INTENTS; i++) {
+		struct nl_tab_intent *in = &t->head->intents[i];
+		uint8_t free_state = NL_TAB_FREE;
+
+		if (atomic_load(&in->state) != NL_TAB_FREE ||
+		    !atomic_compare_exchange_strong(&in->state, &free_state, 3))
+			continue;
+		/* 3: being written; whole before it is live */
+		in->op = (uint8_t)op;
+		write_slot(&in->at, parent, name);
+		write_slot(&in->to, to_parent, to_name ? to_name : "");
+		atomic_store(&in->state, NL_TAB_LIVE);
+		return i;
+	}
+	return -1;
+}
+
+void nl_tab_intent_end(struct nl_tab *t, int slot)
+{
+	if (slot >= 0)
+		atomic_store(&t->head->intents[slot].state, NL_TAB_FREE);
+}

@@ -27,6 +27,7 @@
 #define NL_TAB_HANDLES (1u << 20)	/* open files and directories */
 #define NL_TAB_ORIGINS (1u << 20)	/* copy-ups remembered */
 #define NL_TAB_INIT_MAX 1024		/* the kernel's FUSE_INIT request */
+#define NL_TAB_INTENTS 512		/* name changes under way at once */
 
 enum nl_tab_state { NL_TAB_FREE = 0, NL_TAB_LIVE = 1, NL_TAB_UNLINKED = 2 };
 
@@ -55,6 +56,22 @@ struct nl_tab_handle {
 	uint64_t node;
 };
 
+/*
+ * A change of names under way: set before it starts, cleared once the
+ * kernel has its answer. The kernel sends a request the dead server had
+ * read again, to the next server, which finds the change already made (the
+ * name exists, or is gone): an intent left in the table says that this is
+ * the same request, made whole before the server died, not a new one.
+ */
+enum nl_intent_op { NL_INTENT_NEW = 1, NL_INTENT_REMOVE = 2, NL_INTENT_RENAME = 3 };
+
+struct nl_tab_intent {
+	_Atomic uint8_t state;		/* free or live */
+	uint8_t op;
+	struct nl_tab_name at;
+	struct nl_tab_name to;		/* a rename's new name */
+};
+
 struct nl_tab_origin {
 	uint64_t udev, uino, odev, oino;
 };
@@ -72,6 +89,7 @@ struct nl_tab_head {
 	_Atomic uint64_t last_stall_us;	/* its death to the next one's takeover */
 	uint32_t init_len;
 	uint8_t init[NL_TAB_INIT_MAX];
+	struct nl_tab_intent intents[NL_TAB_INTENTS];
 };
 
 struct nl_tab {
@@ -103,6 +121,10 @@ void nl_tab_node_rename(struct nl_tab *t, uint64_t id, uint64_t parent, const ch
 
 uint64_t nl_tab_handle_alloc(struct nl_tab *t, int kind, uint64_t node, int flags);
 void nl_tab_handle_free(struct nl_tab *t, uint64_t fh);
+
+int nl_tab_intent_begin(struct nl_tab *t, int op, uint64_t parent, const char *name,
+			uint64_t to_parent, const char *to_name);
+void nl_tab_intent_end(struct nl_tab *t, int slot);
 
 void nl_tab_origin_add(struct nl_tab *t, dev_t udev, ino_t uino, dev_t odev, ino_t oino);
 

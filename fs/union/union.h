@@ -113,6 +113,10 @@ struct nl_mount {
 	_Atomic(struct nl_node **) byid[NL_NODE_CHUNKS];
 	_Atomic(void **) handles[NL_HANDLE_CHUNKS];	/* nl_file, nl_dirhandle */
 	struct nl_node lost;		/* ids a taken-over table could not map */
+	pthread_mutex_t replay_lock;
+	struct nl_tab_intent *replay;	/* intents the server before left */
+	int n_replay;
+	long replay_until;		/* resent requests come at once: ms */
 
 	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
 	struct nl_origin *origins[NL_ORIGIN_BUCKETS];	/* by upper inode */
@@ -197,6 +201,12 @@ void *nl_dirhandle_new(void);
  * the one before */
 int nl_nodes_restore(struct nl_mount *m);
 void nl_nodes_free(struct nl_mount *m);
+/* The request failed as if made before: true (once) when the server
+ * before this one was making exactly this change when it died. */
+bool nl_intent_replayed(struct nl_mount *m, int op, struct nl_node *parent, const char *name);
+int nl_intent_begin(struct nl_mount *m, int op, struct nl_node *parent, const char *name,
+		    struct nl_node *to_parent, const char *to_name);
+void nl_intent_end(struct nl_mount *m, int slot);
 
 /* inode.c: node table and inode numbers */
 struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
