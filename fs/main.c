@@ -29,20 +29,14 @@ static int keep_and_serve(struct nl_mount *m, struct nl_options *o, struct fuse_
 			  struct nl_keeper *k)
 {
 	pid_t pid = nl_keeper_fork(k, m, se);
-	int r;
 
 	if (pid < 0) {
 		fprintf(stderr, "nlayerfs: cannot start the server: %s\n", strerror((int)-pid));
 		return 1;
 	}
-	if (pid == 0) {
-		r = nl_serve_first(m, se, o) ? 1 : 0;
-		fuse_session_unmount(se);
-		return r;
-	}
-	r = nl_keeper_run(k);
-	k->stopping = true;
-	return r;
+	if (pid == 0)
+		return nl_serve_first(m, se, o) ? 1 : 0;
+	return nl_keeper_run(k);
 }
 
 static int serve(struct nl_mount *m, struct nl_options *o, const char *prog,
@@ -68,12 +62,11 @@ static int serve(struct nl_mount *m, struct nl_options *o, const char *prog,
 		goto out_signals;
 	}
 	/* Forks only now: the parent returns when the mount is usable. */
-	if (fuse_daemonize(o->foreground) == 0) {
+	if (fuse_daemonize(o->foreground) == 0)
 		r = keep_and_serve(m, o, se, k);
-		/* the keeper leaves the unmount to its server */
-		if (k->stopping)
-			goto out_signals;
-	}
+	/* In the keeper the connection is gone by now (its server unmounted,
+	 * or the mount was); then this only frees libfuse's copy of the
+	 * mountpoint. */
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
