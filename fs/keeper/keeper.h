@@ -51,6 +51,12 @@ int nl_serve_first(struct nl_mount *m, struct fuse_session *se, struct nl_option
  * Returns the exit status. */
 int nl_takeover_main(int argc, char **argv, const char *spec);
 
+/* server.c, also used by the host service for the mounts it takes over */
+int nl_session_resume(struct nl_mount *m, struct nl_options *o, const char *prog, int fuse_fd,
+		      struct fuse_session **out);
+void nl_ask_resend(struct nl_mount *m, int fuse_fd);
+void nl_took_over(struct nl_mount *m);
+
 /* /run/nlayerfs/<hash of the mountpoint>.keeper */
 int nl_keeper_sock_path(const char *mountpoint, char *buf, size_t len);
 

@@ -56,9 +56,10 @@ static int parse_spec(const char *spec, struct takeover *t)
 	return 0;
 }
 
-/* The session in the state the first FUSE_INIT left the old one in. */
-static int session_resume(struct nl_mount *m, struct nl_options *o, const char *prog,
-			  int fuse_fd, struct fuse_session **out)
+/* The session in the state the first FUSE_INIT left the old one in. On
+ * success @fuse_fd is closed: the session has it under its own number. */
+int nl_session_resume(struct nl_mount *m, struct nl_options *o, const char *prog, int fuse_fd,
+		      struct fuse_session **out)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct nl_tab_head *h = m->tab.head;
@@ -89,6 +90,7 @@ static int session_resume(struct nl_mount *m, struct nl_options *o, const char *
 		goto out;
 	}
 	null = -1;
+	close(fuse_fd);
 	*out = se;
 	se = NULL;
 	r = 0;
@@ -103,7 +105,7 @@ out:
 }
 
 /* Requests the dead server read and never answered come again. */
-static void ask_resend(struct nl_mount *m, int fuse_fd)
+void nl_ask_resend(struct nl_mount *m, int fuse_fd)
 {
 	struct fuse_out_header oh = { .len = sizeof(oh), .error = FUSE_NOTIFY_RESEND };
 
@@ -132,16 +134,25 @@ static void unmount_if_mounted(struct takeover *t)
 		waitpid(pid, NULL, 0);
 }
 
+/* The stall the kernel saw, and who serves now. */
+void nl_took_over(struct nl_mount *m)
+{
+	uint64_t died = atomic_load(&m->tab.head->died_us);
+
+	if (died)
+		atomic_store(&m->tab.head->last_stall_us, now_us() - died);
+	atomic_store(&m->tab.head->server_pid, (int32_t)getpid());
+}
+
 static int serve_taken(struct nl_mount *m, struct nl_options *o, struct takeover *t,
 		       const char *prog)
 {
 	struct fuse_session *se = NULL;
-	uint64_t died;
 	int r;
 
 	r = nl_nodes_restore(m);
 	if (!r)
-		r = session_resume(m, o, prog, t->fuse_fd, &se);
+		r = nl_session_resume(m, o, prog, t->fuse_fd, &se);
 	if (r) {
 		syslog(LOG_ERR, "%s: cannot take the mount over: %s", t->mnt, strerror(-r));
 		return 1;
@@ -152,11 +163,8 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct takeover
 		fuse_session_destroy(se);
 		return 1;
 	}
-	ask_resend(m, t->fuse_fd);
-	died = atomic_load(&m->tab.head->died_us);
-	if (died)
-		atomic_store(&m->tab.head->last_stall_us, now_us() - died);
-	atomic_store(&m->tab.head->server_pid, (int32_t)getpid());
+	nl_ask_resend(m, t->fuse_fd);
+	nl_took_over(m);
 	syslog(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
 	r = nl_run_loop(se, o) ? 1 : 0;
 	unmount_if_mounted(t);

@@ -360,6 +360,10 @@ static void summary_host(const char *r, FILE *out)
 		status_num(r, "mount_traced"),
 		status_value(r, "mount_tracing", t, sizeof(t)) && !strcmp(t, "yes") ?
 		", its start is still traced" : "");
+	if (status_num(r, "replaced"))
+		fprintf(out, "              taken over by a new service %" PRIu64
+			" times (last stall %.1f ms)\n", status_num(r, "replaced"),
+			status_num(r, "last_stall_us") / 1000.0);
 }
 
 /* "layer N ID HOME NVM_BYTES DIR" lines, one short line each. */

@@ -97,6 +97,15 @@ one_service() {
 }
 check "both mounts are served by one new service" one_service
 
+counted() {
+	local m
+	for m in "$T/m1" "$T/m2"; do
+		eq "$("$CTL" status --raw "$m" | awk '$1 == "replaced" { print $2 }')" "$KILLS" \
+			"takeovers of $m" || return 1
+	done
+}
+check "the status of each mount counts its takeovers" counted
+
 all_gone() {
 	local h i
 	h=$(host_of "$T/m1")
