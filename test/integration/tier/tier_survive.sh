@@ -12,6 +12,21 @@ KILLS=${NLAYERFS_SURVIVE_KILLS:-5}
 host_of() { "$CTL" status --raw "$1" 2>/dev/null | awk '$1 == "host_pid" { print $2 }'; }
 fail() { echo "$*" >>"$T/fail"; }
 
+# mount_tiered DIR OPTS: under the sanitizers the mount program stays in
+# the foreground as the keeper, and the services it starts keep its
+# standard error: their reports go to one log, checked at the end.
+mount_tiered() {
+	local i
+	if [ "$SAN" = 1 ]; then
+		"$NLAYERFS" nlayerfs "$1" -f -o "$2" 2>>"$T/san.log" &
+		for ((i = 0; i < 150; i++)); do is_mounted "$1" && break; sleep 0.1; done
+	else
+		"$NLAYERFS" nlayerfs "$1" -o "$2" || return 1
+	fi
+	MOUNTED+=("$1")
+	is_mounted "$1"
+}
+
 if [ -z "$SKIP_ALL" ]; then
 	mkdir -p "$T/nvm" "$T/hdd/l1" "$T/hdd/l2/dir" "$T/u" "$T/w" "$T/m1" "$T/m2"
 	for i in $(seq 0 7); do head -c $((1024 * 1024 + i)) /dev/urandom >"$T/hdd/l2/big$i"; done
@@ -20,10 +35,8 @@ if [ -z "$SKIP_ALL" ]; then
 	printf 'nvm = %s\nhdd = %s\nhost_idle = 1\ntrace_quiet = 1\n' "$T/nvm" "$T/hdd" >"$T/nl.conf"
 	LOWERS=$T/hdd/l1:$T/hdd/l2
 	freeze_lowers
-	"$NLAYERFS" nlayerfs "$T/m1" -o "lowerdir=$LOWERS,upperdir=$T/u,workdir=$T/w,config=$T/nl.conf" &&
-		MOUNTED+=("$T/m1") &&
-		"$NLAYERFS" nlayerfs "$T/m2" -o "lowerdir=$LOWERS,config=$T/nl.conf" &&
-		MOUNTED+=("$T/m2") || SKIP_ALL="mount failed"
+	mount_tiered "$T/m1" "lowerdir=$LOWERS,upperdir=$T/u,workdir=$T/w,config=$T/nl.conf" &&
+		mount_tiered "$T/m2" "lowerdir=$LOWERS,config=$T/nl.conf" || SKIP_ALL="mount failed"
 fi
 : >"$T/fail"
 
@@ -118,6 +131,12 @@ all_gone() {
 	return 1
 }
 check "after unmount the keepers and the service exit" all_gone
+
+san_clean() {
+	! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$T/san.log" ||
+		{ head -40 "$T/san.log"; return 1; }
+}
+[ "$SAN" != 1 ] || check "no sanitizer report from the keepers and the services" san_clean
 
 check_lowers_unchanged
 nl_done
