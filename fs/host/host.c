@@ -318,6 +318,10 @@ static int serve_mount(struct nl_host *h, struct host_mount *hm, char *buf, size
 	}
 	if (!r)
 		r = nl_tier_attach(&hm->m, &h->tier, mnt, msg, msglen);
+	/* a service killed before it read the kernel's FUSE_INIT left it
+	 * waiting: the mount starts here as new */
+	if (!r && hm->takeover && !hm->m.tab.head->init_len)
+		hm->takeover = false;
 	if (!r && hm->takeover)
 		r = resume_session(hm, argv[0], fuse_fd, msg, msglen);
 	else if (!r)
@@ -531,6 +535,7 @@ static void __attribute__((noreturn)) run_service(const char *dir, const struct 
 	int lock;
 
 	detach(foreground);
+	nl_keeper_unprotect();
 	snprintf(h.dir, sizeof(h.dir), "%s", dir);
 	pthread_mutex_init(&h.lock, NULL);
 	host_path(dir, HOST_LOCK, path, sizeof(path));
@@ -802,6 +807,7 @@ static bool become_keeper(bool foreground)
 		detach(false);
 	}
 	prctl(PR_SET_NAME, "nlayerfs-keep");
+	nl_keeper_protect();
 	return true;
 }
 

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fuse.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,11 +33,6 @@
 #include "fs/host/host.h"
 #include "fs/keeper/keeper.h"
 #include "fs/union/tier_glue.h"
-
-/* Not in the kernel headers of older distributions. */
-#ifndef FUSE_NOTIFY_RESEND
-#define FUSE_NOTIFY_RESEND 7
-#endif
 
 #define YOUNG_MS 1000		/* between tries to start a server */
 #define YOUNG_MAX 10		/* servers in a row that failed to start: give up */
@@ -69,6 +63,31 @@ int nl_keeper_sock_path(const char *mountpoint, char *buf, size_t len)
 		return -ENAMETOOLONG;
 	n = strlen(sock) - strlen(".sock");
 	return snprintf(buf, len, "%.*s.keeper", (int)n, sock) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+/* The OOM killer picks anything before the keeper, which holds the mount
+ * and little memory (root only; others keep the default). */
+static void set_oom_score_adj(const char *v)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+		syslog(LOG_INFO, "oom_score_adj left as it was: %m");
+	close(fd);
+}
+
+void nl_keeper_protect(void)
+{
+	set_oom_score_adj("-1000");
+}
+
+/* What a keeper starts (a server, a tier service) is chosen as any other
+ * process would be. */
+void nl_keeper_unprotect(void)
+{
+	set_oom_score_adj("0");
 }
 
 /* ---- before the mount ---- */
@@ -196,6 +215,7 @@ static int start_server(struct nl_keeper *k)
 	if (pid == 0) {
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		nl_keeper_unprotect();
 		/* the two descriptors cross the exec, nothing else does */
 		fcntl(k->fuse_fd, F_SETFD, 0);
 		fcntl(k->tab_fd, F_SETFD, 0);
@@ -373,6 +393,7 @@ int nl_keeper_run(struct nl_keeper *k)
 
 	prctl(PR_SET_NAME, "nlayerfs-keep");
 	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
+	nl_keeper_protect();
 	signal(SIGPIPE, SIG_IGN);
 	r = nl_tab_attach(&k->tab, k->tab_fd);
 	if (r) {

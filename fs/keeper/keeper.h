@@ -41,6 +41,9 @@ int nl_keeper_prepare(struct nl_keeper *k, const char *mountpoint, char **argv, 
  * Returns 0 in the server (which serves @se and returns), the server's
  * pid in the keeper, or a negative errno. */
 pid_t nl_keeper_fork(struct nl_keeper *k, struct nl_mount *m, struct fuse_session *se);
+/* Keep the keeper out of the OOM killer's choice. */
+void nl_keeper_protect(void);
+void nl_keeper_unprotect(void);
 /* The keeper's life: until the mount is gone. Returns the exit status. */
 int nl_keeper_run(struct nl_keeper *k);
 

@@ -104,6 +104,32 @@ out:
 	return r;
 }
 
+/* A session on the mount's descriptor, before any FUSE_INIT. */
+static int session_fresh(struct nl_mount *m, struct nl_options *o, const char *prog,
+			 int fuse_fd, struct fuse_session **out)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	char dev[32];
+	int r = -EIO;
+
+	if (nl_fuse_args(&args, prog, o))
+		goto out;
+	se = fuse_session_new(&args, &nl_union_ops, sizeof(nl_union_ops), m);
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", fuse_fd);
+	if (!se || fuse_session_mount(se, dev))
+		goto out;
+	m->se = se;
+	*out = se;
+	se = NULL;
+	r = 0;
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	return r;
+}
+
 /* Requests the dead server read and never answered come again. */
 void nl_ask_resend(struct nl_mount *m, int fuse_fd)
 {
@@ -148,10 +174,14 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct takeover
 		       const char *prog)
 {
 	struct fuse_session *se = NULL;
+	bool fresh;
 	int r;
 
-	r = nl_nodes_restore(m);
-	if (!r)
+	/* a server killed before it read the kernel's FUSE_INIT left it
+	 * waiting: this one starts the session as the first would */
+	fresh = !m->tab.head->init_len;
+	r = fresh ? session_fresh(m, o, prog, t->fuse_fd, &se) : nl_nodes_restore(m);
+	if (!r && !fresh)
 		r = nl_session_resume(m, o, prog, t->fuse_fd, &se);
 	if (r) {
 		syslog(LOG_ERR, "%s: cannot take the mount over: %s", t->mnt, strerror(-r));
@@ -166,7 +196,7 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct takeover
 	nl_ask_resend(m, t->fuse_fd);
 	nl_took_over(m);
 	syslog(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
-	r = nl_run_loop(se, o) ? 1 : 0;
+	r = (fresh ? nl_serve_first(m, se, o) : nl_run_loop(se, o)) ? 1 : 0;
 	unmount_if_mounted(t);
 	fuse_remove_signal_handlers(se);
 	fuse_session_destroy(se);

@@ -365,6 +365,10 @@ int nl_node_path(struct nl_mount *m, struct nl_node *n, char *buf, size_t len)
 	size_t pos = 0;
 	int r;
 
+	/* an id a new server could not map names nothing */
+	if (n == &m->lost)
+		return -ENOENT;
+
 	pthread_rwlock_rdlock(&m->ns);
 	r = path_append(n, buf, len, &pos);
 	pthread_rwlock_unlock(&m->ns);
