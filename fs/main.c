@@ -19,27 +19,52 @@
 
 #include "fs/ckpt/ckpt.h"
 #include "fs/host/host.h"
+#include "fs/keeper/keeper.h"
 #include "fs/session.h"
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
+
+/* What the process that stays after the mount needs: it becomes the
+ * keeper of the mount, and forks the first server. */
+struct union_run {
+	struct nl_mount *m;
+	struct nl_options *o;
+	struct nl_keeper *k;
+};
 
 /* The union's session is known to its mount (it invalidates the kernel's
  * cache through it); the program forks only now: the parent returns when
  * the mount is usable. */
 static int union_mounted(struct fuse_session *se, void *arg)
 {
-	struct nl_mount *m = arg;
+	struct union_run *u = arg;
 
-	m->se = se;
-	return fuse_daemonize(m->opt->foreground);
+	u->m->se = se;
+	return fuse_daemonize(u->o->foreground);
 }
 
-static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
+static int keep_and_serve(struct fuse_session *se, void *arg)
+{
+	struct union_run *u = arg;
+	pid_t pid = nl_keeper_fork(u->k, u->m, se);
+
+	if (pid < 0) {
+		fprintf(stderr, "nlayerfs: cannot start the server: %s\n", strerror((int)-pid));
+		return 1;
+	}
+	if (pid == 0)
+		return nl_serve_first(u->m, se, u->o) ? 1 : 0;
+	return nl_keeper_run(u->k);
+}
+
+static int serve(struct nl_mount *m, struct nl_options *o, const char *prog,
+		 struct nl_keeper *k)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct union_run u = { .m = m, .o = o, .k = k };
 	struct nl_serve s = {
 		.ops = &nl_union_ops, .userdata = m, .opt = o, .args = &args,
-		.mounted = union_mounted, .arg = m,
+		.mounted = union_mounted, .run = keep_and_serve, .arg = &u,
 	};
 
 	if (nl_fuse_args(&args, prog, o)) {
@@ -54,10 +79,14 @@ int main(int argc, char **argv)
 {
 	struct nl_options opt;
 	struct nl_mount m = { 0 };
+	struct nl_keeper keeper;
 	struct tier_config cfg;
 	char err[PATH_MAX + 1024] = "";
 	int r;
 
+	/* a server the keeper of a mount started */
+	if (getenv(NL_TAKEOVER_ENV))
+		return nl_takeover_main(argc, argv, getenv(NL_TAKEOVER_ENV));
 	if (nl_options_parse(argc, argv, &opt, err, sizeof(err))) {
 		fprintf(stderr, "nlayerfs: %s\n", err);
 		fprintf(stderr, "Try 'nlayerfs --help' for more information.\n");
@@ -106,7 +135,11 @@ int main(int argc, char **argv)
 		nl_options_free(&opt);
 		return 1;
 	}
-	r = serve(&m, &opt, argv[0]);
+	r = nl_keeper_prepare(&keeper, opt.mountpoint, argv, err, sizeof(err));
+	if (!r)
+		r = serve(&m, &opt, argv[0], &keeper);
+	else
+		fprintf(stderr, "nlayerfs: %s\n", err);
 	nl_mount_free(&m);
 	nl_options_free(&opt);
 	return r;

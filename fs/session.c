@@ -67,7 +67,7 @@ int nl_serve(const struct nl_serve *s)
 		goto out_signals;
 	}
 	if (!s->mounted || s->mounted(se, s->arg) == 0)
-		r = nl_run_loop(se, s->opt) ? 1 : 0;
+		r = s->run ? s->run(se, s->arg) : nl_run_loop(se, s->opt) ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -21,6 +21,9 @@ struct nl_serve {
 	struct fuse_args *args;		/* from nl_session_args; freed by nl_serve */
 	/* Once the mount is usable, before the loop: returns 0 to serve it. */
 	int (*mounted)(struct fuse_session *se, void *arg);
+	/* Serves the mounted session instead of nl_run_loop when set; returns
+	 * the exit status of the program. */
+	int (*run)(struct fuse_session *se, void *arg);
 	void *arg;
 };
 

@@ -104,9 +104,10 @@ const char *tier_size_problem(const char *s);
 /* ---- The control socket of a tiered mount ---- */
 
 #define TIER_RUN_DIR "/run/nlayerfs"
-/* The socket of the mount at @mountpoint (an absolute path without
- * symlinks): TIER_RUN_DIR/<hash of the path>.sock. */
-int tier_ctl_sock_path(const char *mountpoint, char *buf, size_t len);
+/* A socket of the mount at @mountpoint (an absolute path without
+ * symlinks): TIER_RUN_DIR/<hash of the path>.<kind>, kind "sock" for the
+ * tier's control socket, "keeper" for the keeper of the mount. */
+int tier_ctl_sock_path(const char *mountpoint, const char *kind, char *buf, size_t len);
 
 struct tier_ctx;
 

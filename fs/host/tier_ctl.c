@@ -126,6 +126,11 @@ static void put_status(struct nl_tier *t, FILE *f)
 	fprintf(f, "mount %s\nmount_traced %" PRIu64 "\nmount_tracing %s\n", t->mountpoint,
 		__atomic_load_n(&t->traced, __ATOMIC_RELAXED),
 		t->tracing && tier_trace_active(t->ctx) ? "yes" : "no");
+	/* services that took this mount over after the one that mounted it died */
+	if (t->m->tab.head)
+		fprintf(f, "replaced %u\nlast_stall_us %llu\n",
+			atomic_load(&t->m->tab.head->replaced),
+			(unsigned long long)atomic_load(&t->m->tab.head->last_stall_us));
 	for (size_t i = 0; i < tier_layer_count(t->ctx); i++)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",

@@ -31,6 +31,7 @@ static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* In the daemon, after the fork, before the kernel sends requests. */
 	nl_tier_start(m);
+	m->initialized = true;
 }
 
 const struct fuse_lowlevel_ops nl_union_ops = {
@@ -146,6 +147,8 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 
 	m->opt = o;
 	m->workfd = -1;
+	if (!m->tab.head)
+		m->tab.fd = -1;
 	m->n_layers = o->n_lower + (o->upperdir ? 1 : 0);
 	m->layers = calloc(m->n_layers, sizeof(*m->layers));
 	m->table = calloc(NL_HASH_SIZE, sizeof(*m->table));
@@ -180,7 +183,20 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 	m->root.type = S_IFDIR;
 	m->root.layer = 0;
 	m->root.lowest = m->n_layers - 1;
+	m->root.id = FUSE_ROOT_ID;
+	/* the lost node names nothing: every request on it fails */
+	pthread_mutex_init(&m->lost.lock, NULL);
+	pthread_mutex_init(&m->replay_lock, NULL);
+	m->lost.name = "";
+	m->lost.parent = &m->root;
+	m->lost.gone_fd = -1;
+	m->lost.unlinked = true;
 	m->timeout = o->timeout;
+	r = m->tab.head ? 0 : nl_tab_create(&m->tab);
+	if (r) {
+		snprintf(err, errlen, "cannot make the node table: %s", strerror(-r));
+		return r;
+	}
 	return nl_tier_setup(m, err, errlen);
 }
 
@@ -199,17 +215,10 @@ void nl_mount_free(struct nl_mount *m)
 	free(m->layers);
 	if (m->workfd >= 0)
 		close(m->workfd);
-	/* Nodes still referenced by the kernel at unmount are not tracked
-	 * in a list; the table holds every live one. */
-	for (i = 0; m->table && i < NL_HASH_SIZE; i++) {
-		while (m->table[i]) {
-			struct nl_node *n = m->table[i];
-
-			m->table[i] = n->hnext;
-			nl_node_free(m, n);
-		}
-	}
+	/* Nodes still referenced by the kernel at unmount, named or not,
+	 * are found by their ids. */
 	free(m->table);
+	nl_nodes_free(m);
 	for (i = 0; i < NL_ORIGIN_BUCKETS; i++) {
 		while ((o = m->origins[i])) {
 			m->origins[i] = o->next;

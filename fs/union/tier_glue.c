@@ -115,7 +115,7 @@ int nl_tier_attach(struct nl_mount *m, struct nl_tier_host *h, const char *mount
 	snprintf(t->mountpoint, sizeof(t->mountpoint), "%s", mountpoint);
 	r = add_layers(m, t, err, errlen);
 	if (!r)
-		r = tier_ctl_sock_path(mountpoint, t->sock_path, sizeof(t->sock_path));
+		r = tier_ctl_sock_path(mountpoint, "sock", t->sock_path, sizeof(t->sock_path));
 	if (!r) {
 		r = nl_tier_ctl_start(t);
 		if (r)

@@ -17,8 +17,9 @@
 
 #include "tier/tier.h"
 
-/* The socket of the mount at @mountpoint, named as the mount names it. */
-static int sock_path(const char *mountpoint, char *buf, size_t len)
+/* A socket of the mount at @mountpoint, named as the mount names it: the
+ * tier's ("sock") or the keeper's ("keeper"). */
+static int sock_path_kind(const char *mountpoint, char *buf, size_t len, const char *kind)
 {
 	char real[PATH_MAX];
 
@@ -26,11 +27,16 @@ static int sock_path(const char *mountpoint, char *buf, size_t len)
 		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
 		return -1;
 	}
-	if (tier_ctl_sock_path(real, buf, len)) {
+	if (tier_ctl_sock_path(real, kind, buf, len)) {
 		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(ENAMETOOLONG));
 		return -1;
 	}
 	return 0;
+}
+
+static int sock_path(const char *mountpoint, char *buf, size_t len)
+{
+	return sock_path_kind(mountpoint, buf, len, "sock");
 }
 
 /* The file system type of the mount at @mountpoint ("fuse.nlayerfs"), or
@@ -352,6 +358,10 @@ static void summary_host(const char *r, FILE *out)
 		status_num(r, "mount_traced"),
 		status_value(r, "mount_tracing", t, sizeof(t)) && !strcmp(t, "yes") ?
 		", its start is still traced" : "");
+	if (status_num(r, "replaced"))
+		fprintf(out, "              taken over by a new service %" PRIu64
+			" times (last stall %.1f ms)\n", status_num(r, "replaced"),
+			status_num(r, "last_stall_us") / 1000.0);
 }
 
 /* Where layer @n is, from its "placement N WHERE OWNER HOLDERS" line. */
@@ -403,7 +413,99 @@ static void summary_layers(const char *r, FILE *out)
 			status_num(r, "move_reaped"), status_num(r, "move_failures"));
 }
 
+/* The keeper of @mountpoint: its answer to @line, or NULL (quietly, as
+ * mounts of older versions and tiered mounts have none). */
+static int cmd_tier_status(const char *mp, bool raw);
+
+static char *ask_keeper(const char *mountpoint, const char *line, size_t *len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *buf = NULL;
+	int fd;
+
+	if (sock_path_kind(mountpoint, sa.sun_path, sizeof(sa.sun_path), "keeper"))
+		return NULL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !write_all(fd, line, strlen(line)) && !shutdown(fd, SHUT_WR))
+		buf = read_reply(fd, len);
+	close(fd);
+	return buf;
+}
+
+/* The serving process and its keeper, from the keeper's status. */
+static void summary_server(const char *r, FILE *out)
+{
+	char pid[32], keeper[32], bin[PATH_MAX];
+
+	if (!status_value(r, "server_pid", pid, sizeof(pid)) ||
+	    !status_value(r, "keeper_pid", keeper, sizeof(keeper)))
+		return;
+	fprintf(out, "  server:     pid %s, kept by pid %s, replaced %" PRIu64 " times", pid,
+		keeper, status_num(r, "replaced"));
+	if (status_num(r, "replaced"))
+		fprintf(out, " (last stall %.1f ms)", status_num(r, "last_stall_us") / 1000.0);
+	fprintf(out, "\n  nodes:      %" PRIu64 " known to the kernel (%" PRIu64
+		" unlinked), %" PRIu64 " open files and directories\n",
+		status_num(r, "table_nodes"), status_num(r, "table_unlinked"),
+		status_num(r, "table_handles"));
+	if (status_value(r, "binary", bin, sizeof(bin)))
+		fprintf(out, "  binary:     %s\n", bin);
+}
+
+/* A mount with a keeper and no tiering: the keeper's part only. */
+static int status_untiered(const char *mp, bool raw, char *kbuf, size_t klen)
+{
+	if (reply_failed(kbuf, klen))
+		return 1;
+	if (raw) {
+		fputs(kbuf, stdout);
+	} else {
+		printf("%s: tiering off\n", mp);
+		summary_server(kbuf, stdout);
+	}
+	fprintf(stderr, "nlayerfsctl: %s: this nlayerfs mount has no tiering (it was mounted "
+		"without nvm= and no nlayerfs.conf names one); every file is read from its "
+		"layer\n", mp);
+	return 0;
+}
+
 static int cmd_status(const char *mp, bool raw)
+{
+	char tsock[PATH_MAX], *kbuf;
+	size_t klen = 0;
+	int rc;
+
+	kbuf = ask_keeper(mp, "status\n", &klen);
+	if (kbuf && !sock_path(mp, tsock, sizeof(tsock)) && access(tsock, F_OK)) {
+		rc = status_untiered(mp, raw, kbuf, klen);
+		free(kbuf);
+		return rc;
+	}
+	free(kbuf);
+	rc = cmd_tier_status(mp, raw);
+	return rc;
+}
+
+static int cmd_restart(const char *mp)
+{
+	size_t len = 0;
+	char *buf = ask_keeper(mp, "restart\n", &len);
+	int rc;
+
+	if (!buf) {
+		fprintf(stderr, "nlayerfsctl: %s: no keeper answers for this mount (only union "
+			"mounts without tiering have one)\n", mp);
+		return 1;
+	}
+	rc = finish(buf, len, stdout, 0);
+	free(buf);
+	return rc;
+}
+
+static int cmd_tier_status(const char *mp, bool raw)
 {
 	size_t len;
 	char *buf;
@@ -445,6 +547,7 @@ static int cmd_move(const char *mp, const char *layer)
 static void usage(FILE *f)
 {
 	fputs("usage: nlayerfsctl status [--raw] MOUNTPOINT\n"
+	      "       nlayerfsctl restart MOUNTPOINT\n"
 	      "       nlayerfsctl trace start|stop MOUNTPOINT\n"
 	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
@@ -587,6 +690,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(c, "restart") && argc == 3)
+		return cmd_restart(argv[2]);
 	if (!strcmp(c, "status") && argc == 3)
 		return cmd_status(argv[2], false);
 	if (!strcmp(c, "status") && argc == 4 && !strcmp(argv[2], "--raw"))
