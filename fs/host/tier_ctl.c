@@ -264,7 +264,7 @@ static int find_in_layers(struct nl_mount *m, const char *rel, int *layer, struc
 		if (r || !rel[len])
 			break;
 		r = nl_lookup_child(m, dir, name, &e);
-		next = r ? NULL : (struct nl_node *)(uintptr_t)e.ino;
+		next = r ? NULL : nl_node_of(m, e.ino);
 		if (next && !S_ISDIR(e.attr.st_mode))
 			r = -ENOTDIR;
 		if (dir != &m->root)
