@@ -7,10 +7,8 @@
 # layer with the model, mounted with the in-kernel overlayfs and compared
 # again; then hostile and broken images, each refused with a clear error and
 # nothing left behind.
-set -u
-B=${NLAYERFS_BUILD:-build}
-IMPORT=$B/nlayerfs-import
-D=$(mktemp -d /tmp/nl-I-import.XXXXXX)
+. "$(dirname "$0")/lib-import.sh"
+import_init import "image import" python3 gzip zstd tar
 MOUNTS=()
 cleanup() {
 	local m
@@ -18,25 +16,6 @@ cleanup() {
 	rm -rf "$D"
 }
 trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
-
-if [ ! -x "$IMPORT" ]; then
-	echo "not ok 1 - nlayerfs-import built ($IMPORT missing)"
-	exit 1
-fi
-for tool in python3 gzip zstd tar; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "ok 1 - image import # SKIP $tool is needed to build the test images"
-		echo "1..1"
-		exit 0
-	fi
-done
-ROOT=0
-[ "$(id -u)" = 0 ] && ROOT=1
 
 cat >"$D/gen.py" <<'PYEOF'
 import hashlib, io, json, os, shutil, stat, subprocess, sys, tarfile

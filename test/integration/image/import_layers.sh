@@ -6,32 +6,14 @@
 # a layer that is no tar, a truncated OCI archive. Each is refused (or
 # cleaned) with a message that says what is wrong, and the store is left
 # as it was.
-set -u
-B=${NLAYERFS_BUILD:-build}
-IMPORT=$B/nlayerfs-import
-D=$(mktemp -d /tmp/nl-I-layers.XXXXXX)
+. "$(dirname "$0")/lib-import.sh"
+import_init layers "hostile layers" python3
 TMPFS=""
 cleanup() {
 	[ -z "$TMPFS" ] || umount "$TMPFS" 2>/dev/null
 	rm -rf "$D"
 }
 trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-
-if [ ! -x "$IMPORT" ]; then
-	echo "not ok 1 - nlayerfs-import built ($IMPORT missing)"
-	exit 1
-fi
-if ! command -v python3 >/dev/null; then
-	echo "ok 1 - hostile layers # SKIP python3 is needed to build the test images"
-	echo "1..1"
-	exit 0
-fi
-ROOT=0
-[ "$(id -u)" = 0 ] && ROOT=1
 
 cat >"$D/mk.py" <<'PYEOF'
 import hashlib, io, json, os, sys, tarfile

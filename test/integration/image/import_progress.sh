@@ -4,31 +4,9 @@
 # layer (bytes, time and rate of verification and unpacking); nothing
 # with -q; on a terminal (script(1) gives one) a status line rewritten in
 # place, cleared at the end.
-set -u
-B=${NLAYERFS_BUILD:-build}
-SRC=${NLAYERFS_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
-IMPORT=$B/nlayerfs-import
-D=$(mktemp -d /tmp/nl-I-progress.XXXXXX)
+. "$(dirname "$0")/lib-import.sh"
+import_init progress "import progress" python3
 trap 'rm -rf "$D"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() {
-	local name=$1
-	shift
-	if "$@" >"$D/check.out" 2>&1; then ok "$name"; else notok "$name"; sed 's/^/# /' "$D/check.out"; fi
-}
-
-if [ ! -x "$IMPORT" ]; then
-	echo "not ok 1 - nlayerfs-import built ($IMPORT missing)"
-	exit 1
-fi
-if ! command -v python3 >/dev/null; then
-	echo "ok 1 - import progress # SKIP python3 is needed to build the image"
-	echo "1..1"
-	exit 0
-fi
 
 mkdir -p "$D/base/usr" "$D/app/app"
 head -c 3M /dev/urandom >"$D/base/usr/blob"

@@ -5,30 +5,9 @@
 # holding colons (oci-archive:PATH:localhost/app:latest), a docker-archive
 # holding two images picked by tag or by @INDEX, and transports that are
 # not read here, which must say so and print the skopeo command to use.
-set -u
-B=${NLAYERFS_BUILD:-build}
-SRC=${NLAYERFS_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
-IMPORT=$B/nlayerfs-import
-D=$(mktemp -d /tmp/nl-I-refs.XXXXXX)
+. "$(dirname "$0")/lib-import.sh"
+import_init refs "image references" python3 tar
 trap 'rm -rf "$D"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() {
-	local name=$1
-	shift
-	if "$@" >"$D/check.out" 2>&1; then ok "$name"; else notok "$name"; sed 's/^/# /' "$D/check.out"; fi
-}
-
-if [ ! -x "$IMPORT" ]; then
-	echo "not ok 1 - nlayerfs-import built ($IMPORT missing)"
-	exit 1
-fi
-if ! command -v python3 >/dev/null || ! command -v tar >/dev/null; then
-	echo "ok 1 - image references # SKIP python3 and tar are needed to build the images"
-	echo "1..1"
-	exit 0
-fi
 
 # two small images, each an OCI layout tagged with a full reference
 for app in one two; do

@@ -25,6 +25,12 @@ check() {
 	if is_mounted "$MNT"; then umount_meta; fi
 }
 
+# check_traced NAME CMD...: a check that watches the daemon with strace.
+check_traced() {
+	if [ -z "$SKIP" ] && ! command -v strace >/dev/null; then skip "$1" "no strace"; return; fi
+	check "$@"
+}
+
 is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 
 cleanup() {
@@ -344,21 +350,14 @@ MNT=$T/mnt
 check "layer_meta=off: the reference snapshot" off_snapshot
 check "layer_meta=on: both HDD layers get an image, counted in status" images_built
 check "the same attributes, xattrs and links with images as without" identical_with_images
-if [ -z "$SKIP" ] && ! command -v strace >/dev/null; then
-	skip "a cold walk makes no call under the HDD layers" "no strace"
-else
-	check "a cold walk makes no call under the HDD layers" cold_walk_skips_hdd
-fi
+check_traced "a cold walk makes no call under the HDD layers" cold_walk_skips_hdd
 check "layers edited between mounts: refused or found, rebuilt, not stale" edited_between_mounts
 check "a corrupt image is refused and rebuilt" corrupt_image_rebuilt
 check "a truncated image is refused and rebuilt" truncated_image_rebuilt
 check "a file changed behind the mount drops the image at open" changed_file_found_at_open
 check "copy-up takes xattrs and link targets from the image" copy_up_from_image
-if [ -z "$SKIP" ] && ! command -v strace >/dev/null; then
-	skip "a promoted file is read from NVM, nothing asked of its HDD layer" "no strace"
-else
-	check "a promoted file is read from NVM, nothing asked of its HDD layer" promoted_read_without_hdd
-fi
+check_traced "a promoted file is read from NVM, nothing asked of its HDD layer" \
+	promoted_read_without_hdd
 check "a changed source is dropped once the image shows it, never served" changed_source_dropped
 check "hot files not on NVM are queued after the start, not at the mount" hot_files_queued_after_start
 if [ "$SAN" = 1 ] && [ -s "$T/daemon.log" ] && grep -q "Sanitizer" "$T/daemon.log"; then

@@ -69,6 +69,20 @@ static void test_equations_match_replay(void **state)
 	assert_int_equal(nl_lass_u_total(&in, N), 0);
 }
 
+/* One placement of the typical image: its input, plan and per-layer result. */
+struct lass_case {
+	double done[N];
+	struct nl_lass_input in;
+	struct nl_lass_plan p;
+	enum nl_lass_tier tier[N];
+	enum nl_lass_reason reason[N];
+};
+
+static void lass_case(struct lass_case *c, double hdd, double nvm)
+{
+	c->in = input(c->done, hdd, nvm);
+}
+
 static void plan(const struct nl_lass_input *in, struct nl_lass_plan *p,
 		 enum nl_lass_tier *tier, enum nl_lass_reason *reason)
 {
@@ -77,111 +91,101 @@ static void plan(const struct nl_lass_input *in, struct nl_lass_plan *p,
 	assert_int_equal(nl_lass_plan(in, p), 0);
 }
 
+static void lass_case_plan(struct lass_case *c)
+{
+	plan(&c->in, &c->p, c->tier, c->reason);
+}
+
 /* alpha >> beta: the LDL and the layers above on NVM, the base on HDD. */
 static void test_strategy3_wins_when_nvm_much_faster(void **state)
 {
-	double done[N];
-	struct nl_lass_input in = input(done, 100 * MB, 2000 * MB);
-	struct nl_lass_plan p;
-	enum nl_lass_tier tier[N];
-	enum nl_lass_reason reason[N];
+	struct lass_case c;
 
 	(void)state;
-	plan(&in, &p, tier, reason);
-	assert_int_equal(p.ldl, 1);
-	assert_int_equal(p.boundary, p.ldl);
-	assert_int_equal(tier[0], NL_LASS_HDD);
+	lass_case(&c, 100 * MB, 2000 * MB);
+	lass_case_plan(&c);
+	assert_int_equal(c.p.ldl, 1);
+	assert_int_equal(c.p.boundary, c.p.ldl);
+	assert_int_equal(c.tier[0], NL_LASS_HDD);
 	for (size_t i = 1; i < N; i++)
-		assert_int_equal(tier[i], NL_LASS_NVM);
-	assert_int_equal(p.u_total, (uint64_t)(137 << 20));
+		assert_int_equal(c.tier[i], NL_LASS_NVM);
+	assert_int_equal(c.p.u_total, (uint64_t)(137 << 20));
 	/* as fast as all-NVM, faster than all-HDD */
-	assert_true(absd(p.t_total - nl_lass_t_total(&in, 0)) < 1e-3);
-	assert_true(p.t_total < nl_lass_t_total(&in, N) - 0.5);
+	assert_true(absd(c.p.t_total - nl_lass_t_total(&c.in, 0)) < 1e-3);
+	assert_true(c.p.t_total < nl_lass_t_total(&c.in, N) - 0.5);
 	/* the strategy above the LDL is slower, the one below uses more NVM */
-	assert_true(p.t_strategy[2] > p.t_strategy[1] + 0.5);
-	assert_true(p.u_strategy[0] > p.u_strategy[1]);
+	assert_true(c.p.t_strategy[2] > c.p.t_strategy[1] + 0.5);
+	assert_true(c.p.u_strategy[0] > c.p.u_strategy[1]);
 }
 
 /* With an HDD as fast as the NVM, NVM buys nothing: all layers on HDD. */
 static void test_equal_speeds_keep_everything_on_hdd(void **state)
 {
-	double done[N];
-	struct nl_lass_input in = input(done, 500 * MB, 500 * MB);
-	struct nl_lass_plan p;
-	enum nl_lass_tier tier[N];
-	enum nl_lass_reason reason[N];
+	struct lass_case c;
 
 	(void)state;
-	plan(&in, &p, tier, reason);
-	assert_int_equal(p.boundary, N);
-	assert_int_equal(p.u_total, 0);
+	lass_case(&c, 500 * MB, 500 * MB);
+	lass_case_plan(&c);
+	assert_int_equal(c.p.boundary, N);
+	assert_int_equal(c.p.u_total, 0);
 	for (size_t i = 0; i < N; i++)
-		assert_int_equal(tier[i], NL_LASS_HDD);
+		assert_int_equal(c.tier[i], NL_LASS_HDD);
 }
 
 /* A very slow HDD cannot hide the base layer behind the LDL's download:
  * then the boundary moves below the LDL. */
 static void test_slow_hdd_moves_boundary_below_ldl(void **state)
 {
-	double done[N];
-	struct nl_lass_input in = input(done, 2 * MB, 2000 * MB);
-	struct nl_lass_plan p;
-	enum nl_lass_tier tier[N];
-	enum nl_lass_reason reason[N];
+	struct lass_case c;
 
 	(void)state;
-	plan(&in, &p, tier, reason);
-	assert_int_equal(p.ldl, 1);
-	assert_int_equal(p.boundary, 0);
-	assert_true(p.t_strategy[0] < p.t_strategy[1]);
-	assert_int_equal(tier[0], NL_LASS_NVM);
+	lass_case(&c, 2 * MB, 2000 * MB);
+	lass_case_plan(&c);
+	assert_int_equal(c.p.ldl, 1);
+	assert_int_equal(c.p.boundary, 0);
+	assert_true(c.p.t_strategy[0] < c.p.t_strategy[1]);
+	assert_int_equal(c.tier[0], NL_LASS_NVM);
 }
 
 static void test_budget_never_exceeded(void **state)
 {
-	double done[N];
-	struct nl_lass_input in = input(done, 100 * MB, 2000 * MB);
-	struct nl_lass_plan p;
-	enum nl_lass_tier tier[N];
-	enum nl_lass_reason reason[N];
+	struct lass_case c;
 	uint64_t used = 0;
 
 	(void)state;
-	in.nvm_budget = 20 << 20;	/* the LDL (120 MB) cannot fit */
-	plan(&in, &p, tier, reason);
-	assert_int_equal(tier[1], NL_LASS_HDD);
-	assert_int_equal(reason[1], NL_LASS_BUDGET);
+	lass_case(&c, 100 * MB, 2000 * MB);
+	c.in.nvm_budget = 20 << 20;	/* the LDL (120 MB) cannot fit */
+	lass_case_plan(&c);
+	assert_int_equal(c.tier[1], NL_LASS_HDD);
+	assert_int_equal(c.reason[1], NL_LASS_BUDGET);
 	for (size_t i = 0; i < N; i++)
-		if (tier[i] == NL_LASS_NVM)
+		if (c.tier[i] == NL_LASS_NVM)
 			used += sizes[i];
-	assert_true(used <= in.nvm_budget);
-	assert_int_equal(used, p.u_total);
+	assert_true(used <= c.in.nvm_budget);
+	assert_int_equal(used, c.p.u_total);
 	/* the small layers above still fit */
-	assert_int_equal(tier[2], NL_LASS_NVM);
-	assert_int_equal(tier[3], NL_LASS_NVM);
-	assert_int_equal(tier[4], NL_LASS_NVM);
-	in.nvm_budget = 0;
-	plan(&in, &p, tier, reason);
+	assert_int_equal(c.tier[2], NL_LASS_NVM);
+	assert_int_equal(c.tier[3], NL_LASS_NVM);
+	assert_int_equal(c.tier[4], NL_LASS_NVM);
+	c.in.nvm_budget = 0;
+	lass_case_plan(&c);
 	for (size_t i = 0; i < N; i++)
-		assert_int_equal(tier[i], NL_LASS_HDD);
+		assert_int_equal(c.tier[i], NL_LASS_HDD);
 }
 
 static void test_history_hot_layer_added(void **state)
 {
-	double done[N];
-	struct nl_lass_input in = input(done, 500 * MB, 500 * MB);
+	struct lass_case c;
 	enum nl_lass_history hist[N] = { NL_LASS_HIST_COLD, NL_LASS_HIST_HOT };
-	struct nl_lass_plan p;
-	enum nl_lass_tier tier[N];
-	enum nl_lass_reason reason[N];
 
 	(void)state;
-	in.history = hist;
-	plan(&in, &p, tier, reason);
-	assert_int_equal(tier[0], NL_LASS_HDD);
-	assert_int_equal(tier[1], NL_LASS_NVM);
-	assert_int_equal(reason[1], NL_LASS_HISTORY_HOT);
-	assert_int_equal(tier[2], NL_LASS_HDD);
+	lass_case(&c, 500 * MB, 500 * MB);
+	c.in.history = hist;
+	lass_case_plan(&c);
+	assert_int_equal(c.tier[0], NL_LASS_HDD);
+	assert_int_equal(c.tier[1], NL_LASS_NVM);
+	assert_int_equal(c.reason[1], NL_LASS_HISTORY_HOT);
+	assert_int_equal(c.tier[2], NL_LASS_HDD);
 }
 
 static void test_history_rules(void **state)

@@ -339,10 +339,11 @@ static void index_full_stops_tracing(void **state)
 	uint64_t held;
 	int k, r = 0;
 
-	/* Only a full index may end this trace: on a loaded machine the
-	 * batches can take longer than the window or the quiet time. */
-	c.trace_quiet = 0;
+	/* only the full index may end this window: on a loaded machine the
+	 * batches may take longer than the default window, or pause longer
+	 * than its quiet time */
 	c.trace_window = 86400;
+	c.trace_quiet = 0;
 	ctx = topen(&c);
 	l = tier_layer_add(ctx, t->l1);
 	assert_true(tier_trace_active(ctx));

@@ -399,11 +399,13 @@ static void kill9_during_range_copy(void **state)
 	struct tdirs *t = *state;
 	char objdir[512], big[PATH_MAX];
 	pid_t pid;
-	int status;
+	int status, ready[2];
+	char c;
 
 	snprintf(big, sizeof(big), "%s/huge", t->l1);
 	twrite(t->l1, "huge", 0, 0);
 	assert_int_equal(truncate(big, 64 << 20), 0);	/* sparse source, quick */
+	assert_int_equal(pipe(ready), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -413,10 +415,17 @@ static void kill9_during_range_copy(void **state)
 
 		read_ranges(ctx, l, "huge", all, 1);
 		end_window(ctx);
+		/* the copy is queued: from here on a kill lands in it, not in
+		 * the creation of the pool (slow on a loaded machine) */
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();
 	}
-	usleep(150 * 1000);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	usleep(50 * 1000);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	{
