@@ -505,6 +505,31 @@ static void copy_waits_for_asking_start(void **state)
 	tier_close(ctx);
 }
 
+/* A traced file whose whole copy is on NVM is not queued again by the
+ * next start's trace: a worker would open it on the HDD only to find it
+ * copied. (While that start asks, a queued file would stay queued.) */
+static void copied_file_not_queued_again(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char copy[PATH_MAX];
+	uint64_t gen;
+
+	twrite(t->l1, "hot", 100000, 1);
+	gen = tier_trace_begin(ctx);
+	assert_true(tier_trace_open(ctx, l, "hot", 100000));
+	tier_trace_end(ctx, gen);
+	assert_int_equal(tier_wait_idle(ctx, 10000), 0);
+	assert_int_equal(where(ctx, l, "hot", copy), TIER_DATA_NVM_COPY);
+	gen = tier_trace_begin(ctx);
+	assert_true(tier_trace_open(ctx, l, "hot", 100000));
+	assert_true(tier_trace_flush(ctx) >= 0);
+	assert_int_equal(queue_len(ctx), 0);
+	tier_trace_end(ctx, gen);
+	tier_close(ctx);
+}
+
 /* Overwrite @n bytes in the middle of the file at @path. */
 static void damage(const char *path, size_t n)
 {
@@ -706,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote_end_to_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(identical_files_share_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(copy_waits_for_asking_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(copied_file_not_queued_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(changed_source_not_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(budget_and_eviction_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(hotlist_round_trip, setup, teardown),
