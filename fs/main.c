@@ -19,51 +19,74 @@
 
 #include "fs/ckpt/ckpt.h"
 #include "fs/host/host.h"
+#include "fs/keeper/keeper.h"
+#include "fs/session.h"
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
 
-static int serve(struct nl_mount *m, struct nl_options *o, const char *prog)
+/* What the process that stays after the mount needs: it becomes the
+ * keeper of the mount, and forks the first server. */
+struct union_run {
+	struct nl_mount *m;
+	struct nl_options *o;
+	struct nl_keeper *k;
+};
+
+/* The union's session is known to its mount (it invalidates the kernel's
+ * cache through it); the program forks only now: the parent returns when
+ * the mount is usable. */
+static int union_mounted(struct fuse_session *se, void *arg)
+{
+	struct union_run *u = arg;
+
+	u->m->se = se;
+	return fuse_daemonize(u->o->foreground);
+}
+
+static int keep_and_serve(struct fuse_session *se, void *arg)
+{
+	struct union_run *u = arg;
+	pid_t pid = nl_keeper_fork(u->k, u->m, se);
+
+	if (pid < 0) {
+		fprintf(stderr, "nlayerfs: cannot start the server: %s\n", strerror((int)-pid));
+		return 1;
+	}
+	if (pid == 0)
+		return nl_serve_first(u->m, se, u->o) ? 1 : 0;
+	return nl_keeper_run(u->k);
+}
+
+static int serve(struct nl_mount *m, struct nl_options *o, const char *prog,
+		 struct nl_keeper *k)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_lowlevel_ops ops = nl_union_ops;
-	struct fuse_session *se = NULL;
-	int r = 1;
+	struct union_run u = { .m = m, .o = o, .k = k };
+	struct nl_serve s = {
+		.ops = &nl_union_ops, .userdata = m, .opt = o, .args = &args,
+		.mounted = union_mounted, .run = keep_and_serve, .arg = &u,
+	};
 
 	if (nl_fuse_args(&args, prog, o)) {
 		fprintf(stderr, "nlayerfs: mount options too long\n");
-		goto out;
+		fuse_opt_free_args(&args);
+		return 1;
 	}
-	se = fuse_session_new(&args, &ops, sizeof(ops), m);
-	if (!se)
-		goto out;
-	m->se = se;
-	if (fuse_set_signal_handlers(se))
-		goto out;
-	if (fuse_session_mount(se, o->mountpoint)) {
-		fprintf(stderr, "nlayerfs: cannot mount on %s\n", o->mountpoint);
-		goto out_signals;
-	}
-	/* Forks only now: the parent returns when the mount is usable. */
-	if (fuse_daemonize(o->foreground) == 0)
-		r = nl_run_loop(se, o) ? 1 : 0;
-	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
-out:
-	if (se)
-		fuse_session_destroy(se);
-	fuse_opt_free_args(&args);
-	return r;
+	return nl_serve(&s);
 }
 
 int main(int argc, char **argv)
 {
 	struct nl_options opt;
 	struct nl_mount m = { 0 };
+	struct nl_keeper keeper;
 	struct tier_config cfg;
 	char err[PATH_MAX + 1024] = "";
 	int r;
 
+	/* a server the keeper of a mount started */
+	if (getenv(NL_TAKEOVER_ENV))
+		return nl_takeover_main(argc, argv, getenv(NL_TAKEOVER_ENV));
 	if (nl_options_parse(argc, argv, &opt, err, sizeof(err))) {
 		fprintf(stderr, "nlayerfs: %s\n", err);
 		fprintf(stderr, "Try 'nlayerfs --help' for more information.\n");
@@ -112,7 +135,11 @@ int main(int argc, char **argv)
 		nl_options_free(&opt);
 		return 1;
 	}
-	r = serve(&m, &opt, argv[0]);
+	r = nl_keeper_prepare(&keeper, opt.mountpoint, argv, err, sizeof(err));
+	if (!r)
+		r = serve(&m, &opt, argv[0], &keeper);
+	else
+		fprintf(stderr, "nlayerfs: %s\n", err);
 	nl_mount_free(&m);
 	nl_options_free(&opt);
 	return r;

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Command line and -o option parsing, and the pre-mount checks.
- *
- * Parsing is pure string work (plus getcwd to make paths absolute);
- * nl_options_validate is the only part that looks at the file system, and
- * it only looks.
+ * Command line and -o option parsing: pure string work (plus getcwd to
+ * make paths absolute). The checks against the file system are in
+ * options_check.c, id mappings in idmap.c, --help in options_usage.c.
  */
 #include "fs/options.h"
 #include "tier/tier.h"
@@ -20,23 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef NLAYERFS_SYSCONFDIR
-#define NLAYERFS_SYSCONFDIR "/etc"
-#endif
-
-#define NL_OVERFLOW_ID 65534u
-
-/*
- * fuse-overlayfs keeps kernel caches practically forever by default: the
- * lower layers never change under a mount, and every change made through
- * the mount goes through the daemon, which answers with fresh attributes.
- */
-#define NL_DEFAULT_TIMEOUT 1000000000.0
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+int nl_opt_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -140,7 +122,7 @@ static int make_absolute(const char *path, char **out)
 }
 
 /* /dev/fd/N: mount.fuse3 already opened /dev/fuse and mounted it for us. */
-static bool is_fd_mountpoint(const char *p)
+bool nl_is_fd_mountpoint(const char *p)
 {
 	const char *digits = p + strlen("/dev/fd/");
 
@@ -196,120 +178,6 @@ out:
 	return (int)n;
 }
 
-/* ---- id mappings --------------------------------------------------------- */
-
-static int parse_id(const char *s, size_t len, unsigned int *id)
-{
-	unsigned long long v = 0;
-
-	if (len == 0 || len > 10)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return -EINVAL;
-	*id = (unsigned int)v;
-	return 0;
-}
-
-/* Parse every number of @value into @ids; separators are ':' and ','. */
-static int parse_id_list(const char *value, unsigned int **ids, size_t *n)
-{
-	size_t cap = strlen(value) / 2 + 1;
-	unsigned int *v = calloc(cap, sizeof(*v));
-	const char *p = value;
-	size_t k = 0;
-
-	if (!v)
-		return -ENOMEM;
-	for (;;) {
-		size_t len = strcspn(p, ":,");
-
-		if (k == cap || parse_id(p, len, &v[k]) < 0) {
-			free(v);
-			return -EINVAL;
-		}
-		k++;
-		if (!p[len])
-			break;
-		p += len + 1;
-	}
-	*ids = v;
-	*n = k;
-	return 0;
-}
-
-int nl_parse_idmap(const char *value, struct nl_idmap **out)
-{
-	unsigned int *ids;
-	struct nl_idmap *m;
-	size_t n, entries;
-
-	*out = NULL;
-	if (!value || !*value || parse_id_list(value, &ids, &n) < 0)
-		return -EINVAL;
-	if (n % 3) {
-		free(ids);
-		return -EINVAL;
-	}
-	entries = n / 3;
-	m = calloc(entries, sizeof(*m));
-	if (!m) {
-		free(ids);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < entries; i++) {
-		/* fuse-overlayfs' order: the id as stored, then the id as
-		 * shown, then the count. */
-		m[i] = (struct nl_idmap){ .outer = ids[3 * i],
-					  .inner = ids[3 * i + 1],
-					  .count = ids[3 * i + 2] };
-		/* An empty range or one that runs past the id space is a typo,
-		 * not something to map silently to the overflow id. */
-		if (m[i].count == 0 ||
-		    (uint64_t)m[i].inner + m[i].count > (uint64_t)UINT32_MAX + 1 ||
-		    (uint64_t)m[i].outer + m[i].count > (uint64_t)UINT32_MAX + 1) {
-			free(ids);
-			free(m);
-			return -EINVAL;
-		}
-	}
-	free(ids);
-	*out = m;
-	return (int)entries;
-}
-
-static bool in_range(unsigned int id, unsigned int first, unsigned int count)
-{
-	return id >= first && (uint64_t)id < (uint64_t)first + count;
-}
-
-/* No mapping at all means ids pass unchanged, as in fuse-overlayfs. */
-unsigned int nl_idmap_to_outer(const struct nl_idmap *m, size_t n,
-			       unsigned int inner)
-{
-	if (n == 0)
-		return inner;
-	for (size_t i = 0; i < n; i++)
-		if (in_range(inner, m[i].inner, m[i].count))
-			return m[i].outer + (inner - m[i].inner);
-	return NL_OVERFLOW_ID;
-}
-
-unsigned int nl_idmap_to_inner(const struct nl_idmap *m, size_t n,
-			       unsigned int outer)
-{
-	if (n == 0)
-		return outer;
-	for (size_t i = 0; i < n; i++)
-		if (in_range(outer, m[i].outer, m[i].count))
-			return m[i].inner + (outer - m[i].outer);
-	return NL_OVERFLOW_ID;
-}
-
 /* ---- one -o option --------------------------------------------------------- */
 
 static int set_path(char **slot, const char *key, const char *value,
@@ -319,10 +187,10 @@ static int set_path(char **slot, const char *key, const char *value,
 	int rc;
 
 	if (!value || !*value)
-		return fail(err, errlen, -EINVAL, "%s= needs a directory", key);
+		return nl_opt_fail(err, errlen, -EINVAL, "%s= needs a directory", key);
 	rc = make_absolute(value, &abs);
 	if (rc < 0)
-		return fail(err, errlen, rc, "cannot resolve %s '%s': %s", key,
+		return nl_opt_fail(err, errlen, rc, "cannot resolve %s '%s': %s", key,
 			    value, strerror(-rc));
 	free(*slot);
 	*slot = abs;
@@ -336,19 +204,19 @@ static int set_lowerdirs(struct nl_options *o, const char *value,
 	int n = nl_split_lowerdirs(value, &dirs);
 
 	if (n == -ENOMEM)
-		return fail(err, errlen, n, "out of memory");
+		return nl_opt_fail(err, errlen, n, "out of memory");
 	if (n < 0 && (!value || !*value))
-		return fail(err, errlen, -EINVAL,
+		return nl_opt_fail(err, errlen, -EINVAL,
 			    "lowerdir= needs at least one directory");
 	if (n < 0)
-		return fail(err, errlen, -EINVAL,
+		return nl_opt_fail(err, errlen, -EINVAL,
 			    "empty lowerdir component in '%s'", value);
 	for (int i = 0; i < n; i++) {
 		char *abs;
 		int rc = make_absolute(dirs[i], &abs);
 
 		if (rc < 0) {
-			fail(err, errlen, rc, "cannot resolve lowerdir '%s': %s",
+			nl_opt_fail(err, errlen, rc, "cannot resolve lowerdir '%s': %s",
 			     dirs[i], strerror(-rc));
 			free_strv(dirs, (size_t)n);
 			return rc;
@@ -370,9 +238,9 @@ static int set_idmap(struct nl_idmap **map, size_t *n, const char *key,
 	int rc = nl_parse_idmap(value, &m);
 
 	if (rc == -ENOMEM)
-		return fail(err, errlen, rc, "out of memory");
+		return nl_opt_fail(err, errlen, rc, "out of memory");
 	if (rc < 0)
-		return fail(err, errlen, -EINVAL,
+		return nl_opt_fail(err, errlen, -EINVAL,
 			    "malformed %s '%s': expected stored:shown:count triples "
 			    "with count > 0", key, value ? value : "");
 	free(*map);
@@ -386,8 +254,8 @@ static int set_id(long *slot, const char *key, const char *value,
 {
 	unsigned int id;
 
-	if (!value || parse_id(value, strlen(value), &id) < 0)
-		return fail(err, errlen, -EINVAL, "%s: invalid id '%s'", key,
+	if (!value || nl_parse_id(value, strlen(value), &id) < 0)
+		return nl_opt_fail(err, errlen, -EINVAL, "%s: invalid id '%s'", key,
 			    value ? value : "");
 	*slot = (long)id;
 	return 0;
@@ -401,7 +269,7 @@ static int set_bool01(bool *slot, const char *key, const char *value,
 		return 0;
 	}
 	if (strcmp(value, "0") && strcmp(value, "1"))
-		return fail(err, errlen, -EINVAL, "%s= must be 0 or 1, not '%s'",
+		return nl_opt_fail(err, errlen, -EINVAL, "%s= must be 0 or 1, not '%s'",
 			    key, value);
 	*slot = value[0] == '1';
 	return 0;
@@ -414,11 +282,11 @@ static int set_timeout(struct nl_options *o, const char *value,
 	double t;
 
 	if (!value || !*value)
-		return fail(err, errlen, -EINVAL, "timeout= needs a number of seconds");
+		return nl_opt_fail(err, errlen, -EINVAL, "timeout= needs a number of seconds");
 	errno = 0;
 	t = strtod(value, &end);
 	if (errno || *end || !isfinite(t) || t < 0)
-		return fail(err, errlen, -EINVAL,
+		return nl_opt_fail(err, errlen, -EINVAL,
 			    "timeout: invalid number of seconds '%s'", value);
 	o->timeout = t;
 	o->timeout_set = true;
@@ -543,7 +411,7 @@ static int pass_to_fuse(struct nl_options *o, const struct nl_opt_in *in,
 	else if (strcmp(key, "suid") == 0)
 		o->nosuid = false;
 	if (list_append_escaped(&o->fuse_opts, in->text) < 0)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -552,7 +420,7 @@ static int keep_extra(struct nl_options *o, const struct nl_opt_in *in,
 		      char *err, size_t errlen)
 {
 	if (strv_push(&o->extra, &o->n_extra, in->text) < 0)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -610,7 +478,7 @@ static const struct nl_optdef {
 	{ "timeout", NL_EITHER, opt_timeout },
 	{ "volatile", NL_FLAG, opt_volatile },
 	{ "debug", NL_FLAG, opt_debug },
-	/* Image names, the config file, the checkpoint mount (fs/ckpt.c). */
+	/* Image names, the config file, the checkpoint mount (fs/ckpt/ckpt.c). */
 	{ "image", NL_VALUE, keep_extra },
 	{ "config", NL_VALUE, keep_extra },
 	{ "zns", NL_VALUE, keep_extra },
@@ -622,7 +490,7 @@ static const struct nl_optdef {
 	{ "channels", NL_VALUE, keep_extra },
 	{ "ways", NL_VALUE, keep_extra },
 	{ "force_new_pool", NL_FLAG, keep_extra },
-	/* The request loop (fs/main.c). */
+	/* The request loop (fs/session.c). */
 	{ "max_threads", NL_VALUE, keep_extra },
 	{ "max_idle_threads", NL_VALUE, keep_extra },
 	{ "clone_fd", NL_FLAG, keep_extra },
@@ -724,19 +592,19 @@ static int apply_option(struct nl_options *o, const char *opt,
 	int rc;
 
 	if (!key)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	def = find_optdef(key);
 	/* A misspelt upperdir= would otherwise give a read-only mount that
 	 * looks as if it worked. */
 	if (!def)
-		rc = fail(err, errlen, -EINVAL,
+		rc = nl_opt_fail(err, errlen, -EINVAL,
 			  "unknown option '%s': check its spelling (nlayerfs --help "
 			  "lists every option)", opt);
 	else if (def->arg == NL_FLAG && in.value)
-		rc = fail(err, errlen, -EINVAL,
+		rc = nl_opt_fail(err, errlen, -EINVAL,
 			  "option '%s' takes no value: write '%s' alone", opt, key);
 	else if (def->arg == NL_VALUE && !in.value)
-		rc = fail(err, errlen, -EINVAL,
+		rc = nl_opt_fail(err, errlen, -EINVAL,
 			  "option '%s' needs a value: write '%s=VALUE'", opt, key);
 	else
 		rc = def->set(o, &in, err, errlen);
@@ -753,7 +621,7 @@ int nl_options_parse_string(const char *opts, struct nl_options *o,
 	int rc = 0;
 
 	if (!cur)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	for (size_t i = 0; i <= len && rc == 0; i++) {
 		/* Only "\," is unescaped here: "\:" must survive for the
 		 * lowerdir splitter. */
@@ -795,17 +663,17 @@ static int take_positionals(struct nl_options *o, char **pos, size_t n,
 	if (n == 0)
 		return 0;
 	if (n > 2)
-		return fail(err, errlen, -EINVAL,
+		return nl_opt_fail(err, errlen, -EINVAL,
 			    "too many arguments: '%s' (expected [SOURCE] MOUNTPOINT)",
 			    pos[2]);
 	if (n == 2) {
 		o->source = strdup(pos[0]);
 		if (!o->source)
-			return fail(err, errlen, -ENOMEM, "out of memory");
+			return nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	}
-	if (is_fd_mountpoint(pos[n - 1])) {
+	if (nl_is_fd_mountpoint(pos[n - 1])) {
 		o->mountpoint = strdup(pos[n - 1]);
-		return o->mountpoint ? 0 : fail(err, errlen, -ENOMEM, "out of memory");
+		return o->mountpoint ? 0 : nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	}
 	return set_path(&o->mountpoint, "mountpoint", pos[n - 1], err, errlen);
 }
@@ -821,11 +689,11 @@ static int check_required(const struct nl_options *o, char *err, size_t errlen)
 	if (o->show_help || o->show_version)
 		return 0;
 	if (!o->mountpoint)
-		return fail(err, errlen, -EINVAL, "no mountpoint given");
+		return nl_opt_fail(err, errlen, -EINVAL, "no mountpoint given");
 	if (o->n_lower == 0 && !lowerdir_optional(o))
-		return fail(err, errlen, -EINVAL, "lowerdir is required");
+		return nl_opt_fail(err, errlen, -EINVAL, "lowerdir is required");
 	if (o->upperdir && !o->workdir)
-		return fail(err, errlen, -EINVAL,
+		return nl_opt_fail(err, errlen, -EINVAL,
 			    "workdir= is required with upperdir=");
 	return 0;
 }
@@ -838,7 +706,7 @@ static int parse_dash_arg(struct nl_options *o, int argc, char **argv, int *i,
 
 	if (strcmp(a, "-o") == 0) {
 		if (*i + 1 >= argc)
-			return fail(err, errlen, -EINVAL, "option -o needs an argument");
+			return nl_opt_fail(err, errlen, -EINVAL, "option -o needs an argument");
 		return nl_options_parse_string(argv[++*i], o, err, errlen);
 	}
 	if (strncmp(a, "-o", 2) == 0)
@@ -870,7 +738,7 @@ int nl_options_parse(int argc, char **argv, struct nl_options *o,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!pos)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return nl_opt_fail(err, errlen, -ENOMEM, "out of memory");
 	for (int i = 1; i < argc && rc == 0; i++) {
 		if (!dashdash && strcmp(argv[i], "--") == 0)
 			dashdash = true;
@@ -918,324 +786,4 @@ void nl_options_free(struct nl_options *o)
 	free(o->fuse_opts);
 	free_strv(o->extra, o->n_extra);
 	memset(o, 0, sizeof(*o));
-}
-
-/* ---- checks against the file system ------------------------------------- */
-
-/* stat @path and require a directory that the caller may use with @mode
- * (0: existence only). @role names it in messages. */
-static int check_dir(const char *role, const char *path, int mode,
-		     struct stat *st, char *err, size_t errlen)
-{
-	int e;
-
-	if (stat(path, st) < 0) {
-		e = errno;
-		if (e == ENOENT)
-			return fail(err, errlen, -e, "%s %s does not exist", role, path);
-		return fail(err, errlen, -e, "cannot access %s %s: %s", role, path,
-			    strerror(e));
-	}
-	if (!S_ISDIR(st->st_mode))
-		return fail(err, errlen, -ENOTDIR, "%s %s is not a directory",
-			    role, path);
-	if (mode && faccessat(AT_FDCWD, path, mode, AT_EACCESS) < 0) {
-		e = errno;
-		return fail(err, errlen, -e, "%s %s is not %s: %s", role, path,
-			    (mode & W_OK) ? "writable" : "readable and searchable",
-			    strerror(e));
-	}
-	return 0;
-}
-
-/* true when @inner is @outer or lies below it; both canonical */
-static bool path_within(const char *inner, const char *outer)
-{
-	size_t n = strlen(outer);
-
-	if (strcmp(outer, "/") == 0)
-		return true;
-	return strncmp(inner, outer, n) == 0 &&
-	       (inner[n] == '/' || inner[n] == '\0');
-}
-
-static int check_separate(const char *upper, const char *work,
-			  char *err, size_t errlen)
-{
-	char *u = realpath(upper, NULL);
-	char *w = realpath(work, NULL);
-	int rc = 0;
-
-	if (!u || !w)
-		rc = fail(err, errlen, -errno, "cannot resolve upperdir/workdir: %s",
-			  strerror(errno));
-	else if (strcmp(u, w) == 0)
-		rc = fail(err, errlen, -EINVAL,
-			  "upperdir and workdir must be different directories (both %s)",
-			  u);
-	else if (path_within(w, u))
-		rc = fail(err, errlen, -EINVAL,
-			  "workdir %s is inside upperdir %s: they must be separate",
-			  work, upper);
-	else if (path_within(u, w))
-		rc = fail(err, errlen, -EINVAL,
-			  "upperdir %s is inside workdir %s: they must be separate",
-			  upper, work);
-	free(u);
-	free(w);
-	return rc;
-}
-
-/*
- * A lower layer that is, holds or lies in upperdir or workdir would see
- * the mount's own writes (whiteouts written into a lower layer, a tree
- * that shows itself): refused, as the kernel overlayfs refuses it.
- */
-static int check_lower_apart(const char *lower, const char *role, const char *dir,
-			     char *err, size_t errlen)
-{
-	char *l = realpath(lower, NULL);
-	char *d = realpath(dir, NULL);
-	int rc = 0;
-
-	if (!l || !d)
-		rc = fail(err, errlen, -errno, "cannot resolve lowerdir %s or %s %s: %s",
-			  lower, role, dir, strerror(errno));
-	else if (path_within(l, d) || path_within(d, l))
-		rc = fail(err, errlen, -EINVAL,
-			  "lowerdir %s and %s %s overlap (%s): each layer needs a "
-			  "directory of its own", lower, role, dir,
-			  strcmp(l, d) == 0 ? "the same directory" :
-			  path_within(l, d) ? "the lowerdir is inside it" :
-					      "it is inside the lowerdir");
-	free(l);
-	free(d);
-	return rc;
-}
-
-static int check_lowers_apart(const struct nl_options *o, char *err, size_t errlen)
-{
-	int rc = 0;
-
-	for (size_t i = 0; rc == 0 && i < o->n_lower; i++) {
-		rc = check_lower_apart(o->lowerdirs[i], "upperdir", o->upperdir, err, errlen);
-		if (rc == 0)
-			rc = check_lower_apart(o->lowerdirs[i], "workdir", o->workdir, err,
-					       errlen);
-	}
-	return rc;
-}
-
-static int check_upper_work(const struct nl_options *o, char *err, size_t errlen)
-{
-	struct stat su, sw;
-	int rc;
-
-	rc = check_dir("upperdir", o->upperdir, R_OK | W_OK | X_OK, &su, err, errlen);
-	if (rc == 0)
-		rc = check_dir("workdir", o->workdir, R_OK | W_OK | X_OK, &sw, err,
-			       errlen);
-	if (rc < 0)
-		return rc;
-	/* Copy-up renames from workdir into upperdir, which needs one fs. */
-	if (su.st_dev != sw.st_dev)
-		return fail(err, errlen, -EXDEV,
-			    "workdir %s is not on the same file system as upperdir %s",
-			    o->workdir, o->upperdir);
-	return check_separate(o->upperdir, o->workdir, err, errlen);
-}
-
-/* Undo the octal escapes (\040 for a space, ...) of /proc/self/mountinfo. */
-static void unescape_mountinfo(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
-/* The mount point field (the fifth) of one mountinfo line, or NULL. */
-static char *mountinfo_target(char *line)
-{
-	char *save = NULL;
-	char *f = strtok_r(line, " ", &save);
-
-	for (int i = 0; f && i < 4; i++)
-		f = strtok_r(NULL, " ", &save);
-	if (f)
-		unescape_mountinfo(f);
-	return f;
-}
-
-/* Without /proc: a mount point's device differs from its parent's, or it
- * is its own parent (the root). */
-static bool busy_by_parent(const char *path, const struct stat *st)
-{
-	struct stat parent;
-	char *up;
-	bool busy = false;
-
-	if (asprintf(&up, "%s/..", path) < 0)
-		return false;
-	if (stat(up, &parent) == 0)
-		busy = parent.st_dev != st->st_dev || parent.st_ino == st->st_ino;
-	free(up);
-	return busy;
-}
-
-static bool is_mount_point(const char *path, const struct stat *st)
-{
-	char *canon = realpath(path, NULL);
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool busy = false;
-
-	if (!f || !canon) {
-		busy = busy_by_parent(path, st);
-	} else {
-		while (!busy && getline(&line, &cap, f) > 0) {
-			const char *target = mountinfo_target(line);
-
-			busy = target && strcmp(target, canon) == 0;
-		}
-	}
-	if (f)
-		fclose(f);
-	free(line);
-	free(canon);
-	return busy;
-}
-
-static int check_mountpoint(const char *mp, char *err, size_t errlen)
-{
-	struct stat st;
-	int rc;
-
-	if (is_fd_mountpoint(mp))
-		return 0;
-	rc = check_dir("mountpoint", mp, 0, &st, err, errlen);
-	if (rc < 0)
-		return rc;
-	if (is_mount_point(mp, &st))
-		return fail(err, errlen, -EBUSY,
-			    "mountpoint %s is busy: something is already mounted there",
-			    mp);
-	return 0;
-}
-
-int nl_options_validate(const struct nl_options *o, char *err, size_t errlen)
-{
-	struct stat st;
-	int rc;
-
-	if (err && errlen)
-		err[0] = '\0';
-	for (size_t i = 0; i < o->n_lower; i++) {
-		rc = check_dir("lowerdir", o->lowerdirs[i], R_OK | X_OK, &st, err,
-			       errlen);
-		if (rc < 0)
-			return rc;
-	}
-	if (o->upperdir) {
-		if (!o->workdir)
-			return fail(err, errlen, -EINVAL,
-				    "workdir= is required with upperdir=");
-		rc = check_upper_work(o, err, errlen);
-		if (rc == 0)
-			rc = check_lowers_apart(o, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	if (!o->mountpoint)
-		return fail(err, errlen, -EINVAL, "no mountpoint given");
-	return check_mountpoint(o->mountpoint, err, errlen);
-}
-
-/* ---- --help -------------------------------------------------------------- */
-
-void nl_options_usage(FILE *out, const char *progname)
-{
-	fprintf(out,
-"usage: %s [-f] [-d] -o lowerdir=DIR[:DIR...][,upperdir=DIR,workdir=DIR][,OPT...] MOUNTPOINT\n"
-"       %s SOURCE MOUNTPOINT -o OPTS      (as run by mount -t fuse.nlayerfs)\n"
-"       %s -o zns=DEVICE,meta=DIR[,...] MOUNTPOINT   (checkpoint mount)\n"
-"\n"
-"General:\n"
-"  -h, --help              print this help and exit\n"
-"  -V, --version           print the version and exit\n"
-"  -f                      stay in the foreground\n"
-"  -d, --debug, -o debug   print every request (implies -f)\n"
-"  -o OPT[,OPT...]         mount options, may be given several times\n"
-"\n"
-"Union mount (fuse-overlayfs compatible):\n"
-"  lowerdir=A:B:C          read-only layers, leftmost is topmost; \\: is a\n"
-"                          literal colon, \\, a literal comma\n"
-"  upperdir=DIR            writable layer; without it the mount is read-only\n"
-"  workdir=DIR             scratch directory on upperdir's file system,\n"
-"                          required with upperdir\n"
-"  squash_to_root          every file appears owned by root\n"
-"  squash_to_uid=UID       every file appears owned by UID\n"
-"  squash_to_gid=GID       every file appears owned by group GID\n"
-"  uidmapping=STORED:SHOWN:N[:...]\n"
-"  gidmapping=STORED:SHOWN:N[:...]\n"
-"                          ids STORED..STORED+N-1 in the layers show as\n"
-"                          SHOWN..SHOWN+N-1 in the mount (and are written\n"
-"                          back so); unmapped ids show as 65534. The order\n"
-"                          of fuse-overlayfs and podman: CONTAINER_ID:HOST_ID:N\n"
-"  static_nlink            directories report a link count of 1\n"
-"  noxattrs=0|1            1: extended attributes are not supported (default 0)\n"
-"  fsync=0|1               0: fsync does nothing (default 1); volatile = fsync=0\n"
-"  timeout=SECONDS         kernel cache timeout for entries and attributes\n"
-"                          (default %.0f)\n"
-"\n"
-"Passed to FUSE and the kernel: allow_other, allow_root, default_permissions,\n"
-"  auto_unmount, ro, rw, dev, nodev, suid, nosuid, exec, noexec, sync, async,\n"
-"  dirsync, atime, noatime, relatime, strictatime, lazytime (and their no*\n"
-"  forms), max_read=, fsname=, subtype=, blksize=, context= and friends.\n"
-"\nRequest loop: max_threads=N, max_idle_threads=N, clone_fd.\n"
-"\n"
-"Tiering:\n"
-"  nvm=DIR                 NVM tier: promoted copies and the index\n"
-"  nvm_size=SIZE           NVM budget, with K/M/G suffixes\n"
-"  hdd=DIR                 HDD tier\n"
-"  trace=on|off            record the first opens of a cold start\n"
-"  trace_window=SECONDS    the longest a start is traced after its mount\n"
-"  trace_quiet=SECONDS     a start without new first opens this long is over\n"
-"  host_idle=SECONDS       the tier service exits after this long unused\n"
-"  promote=on|off          copy hot files to NVM in the background\n"
-"  range_threshold=SIZE    bigger files: only the ranges read go to NVM\n"
-"  range_unit=SIZE         granularity of those ranges\n"
-"  range_slack=SIZE        also copied after each range (half before)\n"
-"  layer_meta=on|off       HDD layers' metadata answered from NVM images\n"
-"  writeback=on|off        copy cold files of NVM layers to HDD after a trace\n"
-"  image=NAME              mount an imported image by name (no lowerdir)\n"
-"  config=FILE             defaults file (default %s/nlayerfs.conf)\n"
-"\n"
-"Checkpoint mount (zoned storage):\n"
-"  zns=DEVICE|FILE         zoned block device or emulated device file\n"
-"  meta=DIR                metadata pool directory (on the NVM tier)\n"
-"  zone_bw=RATE            write bandwidth of one zone group\n"
-"  stripe_unit=SIZE        striping unit\n"
-"  channels=N,ways=N       independent groups of a real device (it does not tell)\n"
-"  bandwidth=RATE          default bandwidth a tenant asks for\n"
-"  admission=fair|strict   when groups run out: share fairly, or refuse\n"
-"  force_new_pool          a new meta= pool takes a device that holds data (resets it)\n"
-"\n"
-"Any key of nlayerfs.conf(5) is also a mount option. An unknown option stops\n"
-"the mount with a message naming it; options of mount(8) (defaults, noauto,\n"
-"x-*, ...) are dropped, and fuse-overlayfs' or the kernel overlay's tuning\n"
-"options (threaded=, xino=, redirect_dir=, metacopy=, userxattr, ...) are\n"
-"accepted with a note that they have no effect.\n",
-		progname, progname, progname, NL_DEFAULT_TIMEOUT,
-		NLAYERFS_SYSCONFDIR);
 }

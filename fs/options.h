@@ -99,6 +99,8 @@ int nl_split_lowerdirs(const char *value, char ***out);
  * Returns the number of entries, or -EINVAL.
  */
 int nl_parse_idmap(const char *value, struct nl_idmap **out);
+/* One id: decimal digits of @s (@len of them), at most 2^32 - 1; -EINVAL. */
+int nl_parse_id(const char *s, size_t len, unsigned int *id);
 
 /* Map an id through a mapping, either way. Ids outside every range map to
  * the overflow id (65534); with no mapping at all (n == 0) ids pass
@@ -125,5 +127,19 @@ const char *nl_options_extra(const struct nl_options *o, const char *key);
 void nl_options_usage(FILE *out, const char *progname);
 
 void nl_options_free(struct nl_options *o);
+
+/*
+ * fuse-overlayfs keeps kernel caches practically forever by default: the
+ * lower layers never change under a mount, and every change made through
+ * the mount goes through the daemon, which answers with fresh attributes.
+ */
+#define NL_DEFAULT_TIMEOUT 1000000000.0
+
+/* Shared by the parser and the checks: write a message into @err (if not
+ * NULL) and return @rc; is @p a /dev/fd/N mountpoint (mount.fuse3 has
+ * mounted /dev/fuse already)? */
+int nl_opt_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool nl_is_fd_mountpoint(const char *p);
 
 #endif

@@ -2,9 +2,10 @@
 /*
  * libnltier — layers and storage tiers of nlayerfs.
  *
- * The one public header of tier/. No FUSE headers here or below: the union
- * mount (fs/) and the tools report events to this library and ask it where a
- * file's data lives. Calls return 0 or a negative errno unless said otherwise.
+ * The public header of the tiering engine (tier/, tier/range/, tier/meta/);
+ * image import, the registry and LASS have theirs in tier/image/image.h.
+ * No FUSE headers here or below: the union mount (fs/) and the tools report
+ * events to this library and ask it where a file's data lives. Calls return 0 or a negative errno unless said otherwise.
  */
 #ifndef NLAYERFS_TIER_H
 #define NLAYERFS_TIER_H
@@ -34,6 +35,15 @@ int tier_layer_open(const char *layer_dir, const char *rel, int flags);
 enum tier_home { TIER_HOME_HDD = 0, TIER_HOME_NVM = 1 };
 
 /*
+ * The library's messages (a full index, a damaged NVM copy, a layer made
+ * whole again) are handed to the program through one hook: @priority is a
+ * syslog(3) priority, with TIER_LOG_TELL set when the person who started
+ * the mount should see it too. Without a hook they go to stderr.
+ */
+#define TIER_LOG_TELL 0x100
+typedef void tier_log_fn(int priority, const char *msg);
+
+/*
  * Settings of a tier context: built-in defaults, then the config file
  * (/etc/nlayerfs.conf), then mount options, each through tier_config_set().
  * Strings are owned by the struct; release them with tier_config_free().
@@ -57,19 +67,22 @@ struct tier_config {
 	bool trace_at_open;		/* tier_open() opens a trace window (not a key) */
 	bool pool_checked;		/* this process's parent opened the pool
 					 * just now: no probe (see tier_open) */
+	tier_log_fn *log;		/* NULL: messages go to stderr (not a key) */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */
 void tier_config_defaults(struct tier_config *c);
-/* Set one key (nvm, nvm_size, hdd, trace, trace_window, promote, workers,
- * index_size, range_threshold, range_unit, range_slack, layer_meta, writeback,
- * trace_quiet, host_idle). -ENOENT: not a tiering key (the caller may own it);
+/* Set one key (the table of keys is in tier_config.c; nlayerfs.conf(5)
+ * describes them). -ENOENT: not a tiering key (the caller may own it);
  * -EINVAL: bad value, with a message in @err. */
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen);
 /* true when @key is one of the keys tier_config_set() takes, so that the
  * mount can accept it as an option without a list of its own. */
 bool tier_config_has_key(const char *key);
+/* true when @key's value is a directory (relative ones are the caller's to
+ * make absolute: the library takes only absolute directories). */
+bool tier_config_key_is_dir(const char *key);
 /* Read "key = value" lines ('#' starts a comment) from @path. Errors name
  * file:line. -ENOENT when the file does not exist (not an error for the
  * default path). */
@@ -77,8 +90,24 @@ int tier_config_load(struct tier_config *c, const char *path, char *err, size_t 
 void tier_config_free(struct tier_config *c);
 /* The config file read when no config= option names one. */
 const char *tier_config_default_path(void);
-/* "512", "64K", "10M", "2G", "1T" (powers of 1024) to bytes. */
+/*
+ * Every size the programs read (mount options, the config file, the tools'
+ * arguments): "512", "64K", "10M", "2G", "1T" (powers of 1024, also
+ * written KB or KiB; "512B"), to bytes. No sign, no overflow: -EINVAL.
+ * tier_parse_rate() takes the same with an optional "/s" (a bandwidth).
+ * tier_size_problem() says in words what is wrong with a refused one.
+ */
 int tier_parse_size(const char *s, uint64_t *out);
+int tier_parse_rate(const char *s, uint64_t *out);
+const char *tier_size_problem(const char *s);
+
+/* ---- The control socket of a tiered mount ---- */
+
+#define TIER_RUN_DIR "/run/nlayerfs"
+/* A socket of the mount at @mountpoint (an absolute path without
+ * symlinks): TIER_RUN_DIR/<hash of the path>.<kind>, kind "sock" for the
+ * tier's control socket, "keeper" for the keeper of the mount. */
+int tier_ctl_sock_path(const char *mountpoint, const char *kind, char *buf, size_t len);
 
 struct tier_ctx;
 
@@ -191,6 +220,54 @@ struct tier_wb_status {
 	uint64_t busy;			/* waiting for descriptors to close */
 };
 int tier_writeback_status(struct tier_ctx *ctx, struct tier_wb_status *s);
+/* ---- Moving whole layers between the tiers ----
+ *
+ * NVM is reclaimed from an NVM-home layer by moving the whole layer: it is
+ * copied to HDD/layers/<id> (a temp directory first), the copy is read back
+ * from the disk and compared with the layer entry by entry (bytes, modes,
+ * owners, times, xattrs, links), the files traced starts needed get NVM
+ * copies, and then the switch: NVM/layers/<id> becomes a symlink to the
+ * HDD copy (one atomic rename exchange) and the registry names the HDD
+ * copy. New mounts read the HDD copy; mounts holding the NVM copy keep
+ * reading it, and it is deleted once no process holds it and no overlay
+ * mount names it. A crash at any step leaves a complete layer that the
+ * registry and NVM/layers/<id> lead to; the next service rolls an
+ * unfinished copy back or finishes a switch. Only layers the store owns
+ * (nlayerfs-import put them in NVM/layers/<chainID> and the registry
+ * lists them) move: a directory named by its own path in lowerdir= stays
+ * where it is ("pinned").
+ */
+enum tier_place {
+	TIER_PLACE_NVM = 0,	/* an NVM-home layer */
+	TIER_PLACE_HDD,		/* an HDD-home layer */
+	TIER_PLACE_MOVING,	/* being copied to HDD; still read on NVM */
+	TIER_PLACE_LEAVING,	/* moved: its NVM copy waits for its holders */
+	TIER_PLACE_MOVED,	/* moved, NVM copy deleted */
+};
+struct tier_layer_info {
+	enum tier_place place;
+	bool movable;		/* NVM-home and owned by the store */
+	unsigned holders;	/* leaving: processes or mounts holding it */
+};
+int tier_layer_info(struct tier_ctx *ctx, int layer, struct tier_layer_info *out);
+const char *tier_place_name(enum tier_place p);
+/* Move one NVM-home layer to HDD now (the switch included; the deletion
+ * of the NVM copy follows once nothing holds it); waits for a move that
+ * runs. A message in @err on failure: -EPERM not owned by the store,
+ * -EALREADY not on NVM, -EBADMSG the copy differs from the layer. */
+int tier_layer_move(struct tier_ctx *ctx, int layer, char *err, size_t errlen);
+/* Delete the NVM copies of moved layers that nothing holds any more.
+ * Returns how many were deleted. */
+int tier_move_reap(struct tier_ctx *ctx);
+struct tier_move_status {
+	uint64_t moves, moved_bytes;	/* layers moved, their bytes */
+	uint64_t hot_copies;		/* NVM copies made for moved layers */
+	uint64_t reaped;		/* NVM copies deleted */
+	uint64_t failures;
+	char last_error[256];
+};
+int tier_move_status(struct tier_ctx *ctx, struct tier_move_status *s);
+
 /* The open path of lower data: bracket tier_lookup_data() and the open of
  * what it named. Two atomic counters, no lock; a write-back waits for the
  * opens that began before its index commit. */
@@ -339,97 +416,5 @@ struct tier_range_status {
 	uint64_t served_nvm, served_layer; /* bytes read from copies / layers */
 };
 int tier_range_status(struct tier_ctx *ctx, struct tier_range_status *s);
-
-/* ---- LASS: layer-aware storage placement ---- */
-
-/*
- * The model of an image deployment: layers are downloaded in parallel but
- * must be stored bottom-up, so the layer whose download completes last (the
- * LDL) holds back every layer above it. Index 0 is the bottom layer.
- * Speeds are in bytes per second, times in seconds.
- */
-enum nl_lass_tier { NL_LASS_HDD = 0, NL_LASS_NVM = 1 };
-
-/* Why a layer got its tier; nl_lass_reason_name() spells it out. */
-enum nl_lass_reason {
-	NL_LASS_BELOW_BOUNDARY,	/* stored under the chosen boundary: HDD */
-	NL_LASS_AT_OR_ABOVE,	/* boundary layer or above it: NVM */
-	NL_LASS_HISTORY_HOT,	/* history installs an engine or copies an app */
-	NL_LASS_BUDGET,		/* wanted NVM, did not fit the budget: HDD */
-};
-
-/* What a layer's history line (`created_by`) says about its start-up use. */
-enum nl_lass_history { NL_LASS_HIST_NEUTRAL = 0, NL_LASS_HIST_HOT, NL_LASS_HIST_COLD };
-
-struct nl_lass_input {
-	size_t n;			/* number of layers */
-	const uint64_t *size;		/* bytes to store per layer */
-	const double *done;		/* download completion time per layer */
-	const enum nl_lass_history *history; /* may be NULL: all neutral */
-	double hdd_bps;			/* HDD write speed (beta) */
-	double nvm_bps;			/* NVM write speed (alpha) */
-	uint64_t nvm_budget;		/* bytes; UINT64_MAX: unlimited */
-};
-
-struct nl_lass_plan {
-	size_t ldl;			/* index of the last-downloading layer */
-	size_t boundary;		/* layers >= boundary go to NVM (n: none) */
-	double t_total;			/* modelled storing end time of the plan */
-	uint64_t u_total;		/* NVM bytes of the plan, budget applied */
-	double t_strategy[3];		/* best T below / at / above the LDL */
-	uint64_t u_strategy[3];		/* its NVM use */
-	enum nl_lass_tier *tier;	/* per layer, caller-allocated, n entries */
-	enum nl_lass_reason *reason;	/* per layer, caller-allocated */
-};
-
-/* Download completion times of @n layers fetched @parallel at a time
- * (dockerd: 3) in order, sharing @bandwidth_bps equally. */
-int nl_lass_model_downloads(const uint64_t *size, size_t n, double bandwidth_bps,
-			    unsigned parallel, double *done);
-/* The layer whose download completes last (the lowest one on a tie). */
-size_t nl_lass_find_ldl(const double *done, size_t n);
-/* T_total / U_total when layers >= @boundary are on NVM, by the closed-form
- * equations of the model (documented in lass.c). */
-double nl_lass_t_total(const struct nl_lass_input *in, size_t boundary);
-uint64_t nl_lass_u_total(const struct nl_lass_input *in, size_t boundary);
-/* The same T_total by replaying the store order step by step. */
-double nl_lass_simulate(const struct nl_lass_input *in, const enum nl_lass_tier *tier);
-/* Choose the placement: fastest boundary, least NVM among equally fast ones,
- * history-hot layers added, budget enforced. */
-int nl_lass_plan(const struct nl_lass_input *in, struct nl_lass_plan *plan);
-enum nl_lass_history nl_lass_classify_history(const char *created_by);
-const char *nl_lass_reason_name(enum nl_lass_reason r);
-
-/*
- * Image import and the registry of imported images. Layers are stored in
- * <tier dir>/layers/<chainID hex>/; the registry lives in <nvm dir>/images.
- */
-struct nl_import_opts {
-	const char *nvm_dir, *hdd_dir;
-	const char *source;		/* OCI layout dir/tar or docker-save tar */
-	const char *name;		/* NULL: taken from the image's tags */
-	enum { NL_PLACE_LASS, NL_PLACE_NVM, NL_PLACE_HDD } placement;
-	uint64_t nvm_budget;		/* UINT64_MAX: unlimited */
-	double bandwidth_bps, hdd_bps, nvm_bps;
-	const double *download_done;	/* observed completion times, bottom
-					 * first; NULL: modelled from bandwidth */
-	size_t n_download_done;
-	unsigned workers;		/* concurrent layer workers (3) */
-	bool quiet;
-	/* per-layer progress on stderr: none, one line per stored layer, or
-	 * a status line rewritten in place (a terminal) */
-	enum { NL_PROGRESS_NONE, NL_PROGRESS_LINES, NL_PROGRESS_TTY } progress;
-};
-
-/* Import one image; on error *err holds a message for the user. */
-int nl_import_image(const struct nl_import_opts *o, char *err, size_t errlen);
-/* "top:...:bottom" of an imported image; caller frees *lowerdir. */
-int nl_registry_lowerdir(const char *nvm_dir, const char *name, char **lowerdir,
-			 char *err, size_t errlen);
-/* Print every image with its layers and their tiers to @out (a FILE *). */
-int nl_registry_list(const char *nvm_dir, void *out, char *err, size_t errlen);
-/* A stored layer root left at mkdtemp's 0700 by an earlier import becomes 0755;
- * 1 when it was changed, 0 when not needed, negative errno. */
-int nl_layer_root_fix(const char *layer_dir);
 
 #endif

@@ -2,10 +2,15 @@
 /* Tier settings: defaults, the config file and mount option values. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <libpmemobj.h>
+#include "tier/tier.h"
+#include "tier/tier_util.h"
 #include "tier/tier_private.h"
 
 void tier_config_defaults(struct tier_config *c)
@@ -45,37 +50,88 @@ void tier_config_free(struct tier_config *c)
 	c->nvm_dir = c->hdd_dir = NULL;
 }
 
-int tier_parse_size(const char *s, uint64_t *out)
+enum size_problem {
+	SIZE_OK,
+	SIZE_SYNTAX,
+	SIZE_NEGATIVE,
+	SIZE_OVERFLOW,
+};
+
+/* The one grammar of sizes: decimal digits, then K, M, G or T (powers of
+ * 1024) spelled alone or with B or iB, or a plain B; a rate may end in /s. */
+static enum size_problem parse_size(const char *s, bool rate, uint64_t *out)
 {
-	char *end;
 	unsigned long long v;
 	unsigned shift = 0;
+	bool overflow;
+	char *end;
 
+	if (s && *s == '-')
+		return SIZE_NEGATIVE;
 	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
+		return SIZE_SYNTAX;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
+	overflow = errno == ERANGE;
 	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
 	case 'K': shift = 10; break;
 	case 'M': shift = 20; break;
 	case 'G': shift = 30; break;
 	case 'T': shift = 40; break;
-	default: return -EINVAL;
+	default: break;
 	}
-	if (*end) {
+	if (shift)
 		end++;
-		if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
-			end += 2;
-		else if (*end == 'B' || *end == 'b')
-			end++;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
+	if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+		end += 2;
+	else if (*end == 'B' || *end == 'b')
+		end++;
+	if (rate && !strcmp(end, "/s"))
+		end += 2;
+	if (*end)
+		return SIZE_SYNTAX;
+	if (overflow || (shift && v > (UINT64_MAX >> shift)))
+		return SIZE_OVERFLOW;
 	*out = (uint64_t)v << shift;
-	return 0;
+	return SIZE_OK;
+}
+
+int tier_parse_size(const char *s, uint64_t *out)
+{
+	return parse_size(s, false, out) == SIZE_OK ? 0 : -EINVAL;
+}
+
+int tier_parse_rate(const char *s, uint64_t *out)
+{
+	return parse_size(s, true, out) == SIZE_OK ? 0 : -EINVAL;
+}
+
+const char *tier_size_problem(const char *s)
+{
+	uint64_t v;
+
+	switch (parse_size(s, true, &v)) {
+	case SIZE_NEGATIVE:
+		return "a size cannot be negative";
+	case SIZE_OVERFLOW:
+		return "too large (the largest size is 16 EiB less one byte)";
+	default:
+		return "not a size (a number with an optional K, M, G or T suffix)";
+	}
+}
+
+void tier_log(const struct tier_ctx *ctx, int priority, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ctx->cfg.log)
+		ctx->cfg.log(priority, msg);
+	else
+		fprintf(stderr, "nlayerfs: %s\n", msg);
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -118,77 +174,108 @@ static int set_dir(char **slot, const char *v)
 	return 0;
 }
 
+enum key_kind {
+	KEY_DIR,	/* char *: an absolute directory */
+	KEY_SIZE,	/* uint64_t: a size from lo to hi */
+	KEY_POW2,	/* uint64_t: a size from lo to hi, a power of two */
+	KEY_BOOL,	/* bool: on or off */
+	KEY_UINT,	/* unsigned: a number from lo to hi */
+};
+
+/* The tier's keys, for the config file and mount options alike: each name
+ * is written here and nowhere else. */
+static const struct tier_key {
+	const char *name;
+	enum key_kind kind;
+	size_t off;		/* of the field in struct tier_config */
+	uint64_t lo, hi;
+	const char *want;	/* said when a value is refused */
+} tier_keys[] = {
+#define FIELD(f) offsetof(struct tier_config, f)
+	{ "nvm", KEY_DIR, FIELD(nvm_dir), 0, 0, "an absolute directory" },
+	{ "hdd", KEY_DIR, FIELD(hdd_dir), 0, 0, "an absolute directory" },
+	{ "nvm_size", KEY_SIZE, FIELD(nvm_size), 0, UINT64_MAX, "a size like 512M or 4G" },
+	{ "index_size", KEY_SIZE, FIELD(index_size), PMEMOBJ_MIN_POOL, UINT64_MAX,
+	  "a size of at least 8M" },
+	{ "range_threshold", KEY_SIZE, FIELD(range_threshold), 0, UINT64_MAX,
+	  "a size like 8M, or 0 for off" },
+	{ "range_unit", KEY_POW2, FIELD(range_unit), 4096, 1ULL << 30,
+	  "a power of two from 4K to 1G" },
+	{ "range_slack", KEY_SIZE, FIELD(range_slack), 0, 1ULL << 30, "a size from 0 to 1G" },
+	{ "trace", KEY_BOOL, FIELD(trace), 0, 0, "on or off" },
+	{ "layer_meta", KEY_BOOL, FIELD(layer_meta), 0, 0, "on or off" },
+	{ "writeback", KEY_BOOL, FIELD(writeback), 0, 0, "on or off" },
+	{ "promote", KEY_BOOL, FIELD(promote), 0, 0, "on or off" },
+	{ "trace_window", KEY_UINT, FIELD(trace_window), 1, 86400, "seconds, 1 to 86400" },
+	{ "trace_quiet", KEY_UINT, FIELD(trace_quiet), 0, 86400, "seconds, 0 (off) to 86400" },
+	{ "host_idle", KEY_UINT, FIELD(host_idle), 0, 86400, "seconds, 0 to 86400" },
+	{ "workers", KEY_UINT, FIELD(workers), 1, 64, "a number, 1 to 64" },
+#undef FIELD
+};
+
+static const struct tier_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof(tier_keys) / sizeof(tier_keys[0]); i++)
+		if (!strcmp(tier_keys[i].name, name))
+			return &tier_keys[i];
+	return NULL;
+}
+
+static int set_size(const struct tier_key *k, uint64_t *slot, const char *v)
+{
+	uint64_t n;
+
+	if (tier_parse_size(v, &n) || n < k->lo || n > k->hi ||
+	    (k->kind == KEY_POW2 && (n & (n - 1))))
+		return -EINVAL;
+	*slot = n;
+	return 0;
+}
+
+static int set_value(const struct tier_key *k, struct tier_config *c, const char *v)
+{
+	void *slot = (char *)c + k->off;
+
+	switch (k->kind) {
+	case KEY_DIR:
+		return set_dir(slot, v);
+	case KEY_SIZE:
+	case KEY_POW2:
+		return set_size(k, slot, v);
+	case KEY_BOOL:
+		return parse_bool(v, slot);
+	case KEY_UINT:
+		return parse_uint(v, (unsigned)k->lo, (unsigned)k->hi, slot);
+	}
+	return -EINVAL;
+}
+
 int tier_config_set(struct tier_config *c, const char *key, const char *value,
 		    char *err, size_t errlen)
 {
+	const struct tier_key *k = find_key(key);
 	int rc;
-	const char *want;
 
-	if (!strcmp(key, "nvm")) {
-		rc = set_dir(&c->nvm_dir, value), want = "an absolute directory";
-	} else if (!strcmp(key, "hdd")) {
-		rc = set_dir(&c->hdd_dir, value), want = "an absolute directory";
-	} else if (!strcmp(key, "nvm_size")) {
-		rc = tier_parse_size(value, &c->nvm_size), want = "a size like 512M or 4G";
-	} else if (!strcmp(key, "index_size")) {
-		rc = tier_parse_size(value, &c->index_size), want = "a size of at least 8M";
-		if (!rc && c->index_size < PMEMOBJ_MIN_POOL)
-			rc = -EINVAL;
-	} else if (!strcmp(key, "range_threshold")) {
-		rc = tier_parse_size(value, &c->range_threshold), want = "a size like 8M, or 0 for off";
-	} else if (!strcmp(key, "range_unit")) {
-		uint64_t u;
-
-		rc = tier_parse_size(value, &u), want = "a power of two from 4K to 1G";
-		if (!rc && (u < 4096 || u > (1ULL << 30) || (u & (u - 1))))
-			rc = -EINVAL;
-		if (!rc)
-			c->range_unit = u;
-	} else if (!strcmp(key, "range_slack")) {
-		uint64_t s;
-
-		rc = tier_parse_size(value, &s), want = "a size from 0 to 1G";
-		if (!rc && s > (1ULL << 30))
-			rc = -EINVAL;
-		if (!rc)
-			c->range_slack = s;
-	} else if (!strcmp(key, "trace")) {
-		rc = parse_bool(value, &c->trace), want = "on or off";
-	} else if (!strcmp(key, "layer_meta")) {
-		rc = parse_bool(value, &c->layer_meta), want = "on or off";
-	} else if (!strcmp(key, "writeback")) {
-		rc = parse_bool(value, &c->writeback), want = "on or off";
-	} else if (!strcmp(key, "promote")) {
-		rc = parse_bool(value, &c->promote), want = "on or off";
-	} else if (!strcmp(key, "trace_window")) {
-		rc = parse_uint(value, 1, 86400, &c->trace_window), want = "seconds, 1 to 86400";
-	} else if (!strcmp(key, "trace_quiet")) {
-		rc = parse_uint(value, 0, 86400, &c->trace_quiet), want = "seconds, 0 (off) to 86400";
-	} else if (!strcmp(key, "host_idle")) {
-		rc = parse_uint(value, 0, 86400, &c->host_idle), want = "seconds, 0 to 86400";
-	} else if (!strcmp(key, "workers")) {
-		rc = parse_uint(value, 1, 64, &c->workers), want = "a number, 1 to 64";
-	} else {
+	if (!k)
 		return -ENOENT;
-	}
+	rc = set_value(k, c, value);
 	if (rc == -EINVAL)
-		tier_err(err, errlen, "%s: bad value '%s' (want %s)", key, value, want);
+		tier_err(err, errlen, "%s: bad value '%s' (want %s)", key, value, k->want);
 	else if (rc)
 		tier_err(err, errlen, "%s: %s", key, strerror(-rc));
 	return rc;
 }
 
-/* tier_config_set() answers -ENOENT only for a key it does not know, before
- * looking at the value: asking it keeps the keys in one place. */
 bool tier_config_has_key(const char *key)
 {
-	struct tier_config scratch;
-	int rc;
+	return find_key(key) != NULL;
+}
 
-	tier_config_defaults(&scratch);
-	rc = tier_config_set(&scratch, key, "", NULL, 0);
-	tier_config_free(&scratch);
-	return rc != -ENOENT;
+bool tier_config_key_is_dir(const char *key)
+{
+	const struct tier_key *k = find_key(key);
+
+	return k && k->kind == KEY_DIR;
 }
 
 static char *trim(char *s)

@@ -17,6 +17,11 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/tier_scrub.h"
+#include "tier/range/range.h"
 
 #define CHECK_CHUNK (1u << 20)
 
@@ -78,12 +83,9 @@ int tier_copy_check(struct tier_ctx *ctx, const char *path, const uint8_t *diges
 void tier_copy_bad(struct tier_ctx *ctx, const char *layer_id, const char *rel,
 		   const char *path, int rc, const char *what)
 {
-	syslog(LOG_WARNING, "nlayerfs: NVM copy %s of %s (layer %.12s) %s: %s; "
-	       "reads go to the layer file", path, rel, layer_id,
-	       rc == -EBADMSG ? "does not match its digest" : strerror(-rc), what);
-	fprintf(stderr, "nlayerfs: NVM copy %s of %s (layer %.12s) %s: %s; "
-		"reads go to the layer file\n", path, rel, layer_id,
-		rc == -EBADMSG ? "does not match its digest" : strerror(-rc), what);
+	tier_log(ctx, LOG_WARNING | TIER_LOG_TELL, "NVM copy %s of %s (layer %.12s) %s: %s; "
+		 "reads go to the layer file", path, rel, layer_id,
+		 rc == -EBADMSG ? "does not match its digest" : strerror(-rc), what);
 	atomic_fetch_add(&ctx->scrub_dropped, 1);
 }
 

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
 
 #define UNPUNCH_BUF (1 << 20)
 
@@ -170,14 +172,14 @@ int tier_writeback_unpunch(struct tier_ctx *ctx, int layer)
 			done++;
 		} else if (r < 0) {
 			/* the HDD copy keeps serving it; tried again at the next start */
-			syslog(LOG_WARNING, "nlayerfs: layer %.12s: %s not made whole from %s: %s",
-			       l->id, v[i].rel, copy, strerror(-r));
+			tier_log(ctx, LOG_WARNING, "layer %.12s: %s not made whole from %s: %s",
+				 l->id, v[i].rel, copy, strerror(-r));
 		}
 		free(v[i].rel);
 	}
 	if (done)
-		syslog(LOG_INFO, "nlayerfs: layer %.12s: %d written-back files copied back into "
-		       "the layer (punched by an earlier version)", l->id, done);
+		tier_log(ctx, LOG_INFO, "layer %.12s: %d written-back files copied back into "
+			 "the layer (punched by an earlier version)", l->id, done);
 	free(buf);
 	free(v);
 	return done;

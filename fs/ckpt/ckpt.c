@@ -12,53 +12,16 @@
 #include <unistd.h>
 
 #include "fs/ckpt/ckpt.h"
-
-void ckpt_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "nlayerfs: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	/* a daemonised mount has no stderr: recovery reports go to syslog too */
-	va_start(ap, fmt);
-	vsyslog(LOG_NOTICE, fmt, ap);
-	va_end(ap);
-}
-
-/* "500M", "1G", "65536", "64KiB": binary multiples. */
-int ckpt_parse_size(const char *s, uint64_t *v)
-{
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': n <<= 10; end++; break;
-	case 'm': case 'M': n <<= 20; end++; break;
-	case 'g': case 'G': n <<= 30; end++; break;
-	default: break;
-	}
-	if (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "iB/s") || !strcmp(end, "B/s"))
-		end += strlen(end);
-	if (*end)
-		return -EINVAL;
-	*v = n;
-	return 0;
-}
+#include "fs/session.h"
+#include "tier/tier.h"
 
 static int opt_size(struct nl_options *o, const char *key, uint64_t *v, char *err,
 		    size_t errlen)
 {
 	const char *s = nl_options_extra(o, key);
 
-	if (s && ckpt_parse_size(s, v)) {
-		snprintf(err, errlen, "%s=%s: not a size", key, s);
+	if (s && tier_parse_rate(s, v)) {
+		snprintf(err, errlen, "%s=%s: %s", key, s, tier_size_problem(s));
 		return -EINVAL;
 	}
 	return 0;
@@ -142,19 +105,12 @@ static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_
 static int fuse_args_of(struct fuse_args *args, const char *prog, struct nl_options *o,
 			const char *dev)
 {
-	char opts[4096];
-	int len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs-ckpt%s%s", dev,
-			   geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
-			   geteuid() == 0 && !o->default_permissions ? ",default_permissions" : "");
+	char own[4096];
 
-	if (o->fuse_opts && *o->fuse_opts)
-		len += snprintf(opts + len, sizeof(opts) - len, ",%s", o->fuse_opts);
-	if (len >= (int)sizeof(opts))
+	if (snprintf(own, sizeof(own), "fsname=%s,subtype=nlayerfs-ckpt", dev) >=
+	    (int)sizeof(own))
 		return -E2BIG;
-	if (fuse_opt_add_arg(args, prog) || fuse_opt_add_arg(args, "-o") ||
-	    fuse_opt_add_arg(args, opts) || (o->debug && fuse_opt_add_arg(args, "-d")))
-		return -ENOMEM;
-	return 0;
+	return nl_session_args(args, prog, own, o);
 }
 
 /*
@@ -217,43 +173,38 @@ static void report_start(int *notify, char status)
 	*notify = -1;
 }
 
+static int report_mounted(struct fuse_session *se, void *notify)
+{
+	(void)se;
+	report_start(notify, 0);
+	return 0;
+}
+
 /* @notify: the pipe to a waiting parent, told of a success here; of a
  * failure by the caller, once the pool's lock is released. */
 static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog, int *notify)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_session *se = NULL;
+	struct nl_serve s = {
+		.ops = &ckpt_ops, .userdata = c, .opt = o, .args = &args,
+		.mounted = report_mounted, .arg = notify,
+	};
 	char err[1024] = "";
-	int r = 1;
 
 	if (!o->foreground && detach(notify))
 		return 1;
 	if (chdir("/"))
-		goto out;
+		return 1;
 	/* every check (device, geometry, pool against device) before the mount */
 	if (ckpt_recover(c, err, sizeof(err))) {
-		ckpt_log("%s", err);
-		goto out;
+		nl_log(CKPT_LOG, "%s", err);
+		return 1;
 	}
-	if (fuse_args_of(&args, prog, o, c->dev_path))
-		goto out;
-	se = fuse_session_new(&args, &ckpt_ops, sizeof(ckpt_ops), c);
-	if (!se || fuse_set_signal_handlers(se))
-		goto out;
-	if (fuse_session_mount(se, o->mountpoint)) {
-		fprintf(stderr, "nlayerfs: cannot mount on %s\n", o->mountpoint);
-		goto out_signals;
+	if (fuse_args_of(&args, prog, o, c->dev_path)) {
+		fuse_opt_free_args(&args);
+		return 1;
 	}
-	report_start(notify, 0);
-	r = fuse_session_loop_mt(se, NULL) ? 1 : 0;
-	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
-out:
-	if (se)
-		fuse_session_destroy(se);
-	fuse_opt_free_args(&args);
-	return r;
+	return nl_serve(&s);
 }
 
 int nl_ckpt_main(struct nl_options *o, const char *prog)

@@ -34,12 +34,15 @@
 #include <fuse_lowlevel.h>
 #include <libpmemobj.h>
 
+#include "fs/log.h"
 #include "fs/options.h"
 #include "zns/zns.h"
 
 #define CKPT_LAYOUT "nlayerfs-ckpt"
 #define CKPT_LAYOUT_VERSION 2	/* 2: the device identity */
 #define CKPT_BW_XATTR "user.nlayerfs.bandwidth"
+/* The checkpoint mount's messages: a notice, told on stderr too. */
+#define CKPT_LOG (LOG_NOTICE | NL_LOG_TELL)
 
 struct ckpt_ext {
 	uint64_t off;		/* offset in the file */
@@ -113,10 +116,11 @@ struct ckpt_ctx {
 
 /* ckpt.c */
 int nl_ckpt_main(struct nl_options *o, const char *prog);
-void ckpt_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int ckpt_parse_size(const char *s, uint64_t *v);
 
-/* ckpt_meta.c: tree */
+/* ckpt_tree.c */
+struct ckpt_node *ckpt_node_alloc(void);
+void ckpt_node_release(struct ckpt_node *n);
+int ckpt_place(struct ckpt_ctx *c, struct ckpt_node *n);
 struct ckpt_node *ckpt_get(struct ckpt_ctx *c, uint64_t ino);
 struct ckpt_node *ckpt_child(struct ckpt_ctx *c, uint64_t parent, const char *name);
 int ckpt_new_node(struct ckpt_ctx *c, uint64_t parent, const char *name, uint32_t mode,
@@ -132,7 +136,7 @@ bool ckpt_has_children(struct ckpt_ctx *c, uint64_t ino);
 void ckpt_touch(struct ckpt_node *n);
 void ckpt_wait_appends(struct ckpt_ctx *c, struct ckpt_node *t);
 
-/* ckpt_meta.c: persistence */
+/* ckpt_meta.c */
 int ckpt_meta_load(struct ckpt_ctx *c, const char *metadir, char *err, size_t errlen);
 int ckpt_recover(struct ckpt_ctx *c, char *err, size_t errlen);
 int ckpt_commit(struct ckpt_ctx *c);
@@ -140,5 +144,31 @@ void ckpt_shutdown(struct ckpt_ctx *c);
 
 /* ckpt_ops.c */
 extern const struct fuse_lowlevel_ops ckpt_ops;
+
+static inline struct ckpt_ctx *ckpt_ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/*
+ * Take the tree's lock and find a node: by inode number, or by name in a
+ * directory. The lock is held on return either way; -ENOENT when there is
+ * no such node. The operations answer with -r at one place.
+ */
+int ckpt_lock_get(struct ckpt_ctx *c, uint64_t ino, struct ckpt_node **np);
+int ckpt_lock_child(struct ckpt_ctx *c, uint64_t parent, const char *name,
+		    struct ckpt_node **np);
+
+/* ckpt_dir.c */
+void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi);
+void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* ckpt_xattr.c */
+void ckpt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		   size_t size, int flags);
+void ckpt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ckpt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 
 #endif

@@ -21,11 +21,6 @@
 
 #define CKPT_TIMEOUT 1.0
 
-static struct ckpt_ctx *ctx_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 static void fill_stat(struct ckpt_node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -42,6 +37,21 @@ static void fill_stat(struct ckpt_node *n, struct stat *st)
 	st->st_atim = n->mtime;
 }
 
+int ckpt_lock_get(struct ckpt_ctx *c, uint64_t ino, struct ckpt_node **np)
+{
+	pthread_mutex_lock(&c->lock);
+	*np = ckpt_get(c, ino);
+	return *np ? 0 : -ENOENT;
+}
+
+int ckpt_lock_child(struct ckpt_ctx *c, uint64_t parent, const char *name,
+		    struct ckpt_node **np)
+{
+	pthread_mutex_lock(&c->lock);
+	*np = ckpt_child(c, parent, name);
+	return *np ? 0 : -ENOENT;
+}
+
 static void reply_entry(fuse_req_t req, struct ckpt_node *n)
 {
 	struct fuse_entry_param e = { 0 };
@@ -56,42 +66,32 @@ static void reply_entry(fuse_req_t req, struct ckpt_node *n)
 
 static void ckpt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
-	int saverr = 0;
+	int r;
 
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_child(c, parent, name);
-	if (!n) {
-		saverr = ENOENT;
-		goto out;
-	}
-	reply_entry(req, n);
-out:
+	r = ckpt_lock_child(c, parent, name, &n);
+	if (!r)
+		reply_entry(req, n);
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 }
 
 static void ckpt_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
 	struct stat st;
-	int saverr = 0;
+	int r;
 
 	(void)fi;
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n) {
-		saverr = ENOENT;
-		goto out;
-	}
-	fill_stat(n, &st);
-out:
+	r = ckpt_lock_get(c, ino, &n);
+	if (!r)
+		fill_stat(n, &st);
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_attr(req, &st, CKPT_TIMEOUT);
 }
@@ -105,31 +105,38 @@ static void set_times(struct ckpt_node *n, struct stat *attr, int to_set)
 	clock_gettime(CLOCK_REALTIME, &n->ctime);
 }
 
+static int truncate_node(struct ckpt_ctx *c, struct ckpt_node *n, off_t size)
+{
+	int r;
+
+	if (!S_ISREG(n->mode))
+		return S_ISDIR(n->mode) ? -EISDIR : -EINVAL;
+	if ((uint64_t)size < n->size) {
+		r = ckpt_punch(c, n, size, 0);
+		if (r)
+			return r;
+	}
+	n->size = size;
+	ckpt_touch(n);
+	return 0;
+}
+
 static void ckpt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			 struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
 	struct stat st;
-	int saverr = 0;
+	int r;
 
 	(void)fi;
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n) {
-		saverr = ENOENT;
+	r = ckpt_lock_get(c, ino, &n);
+	if (r)
 		goto out;
-	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (!S_ISREG(n->mode)) {
-			saverr = S_ISDIR(n->mode) ? EISDIR : EINVAL;
+		r = truncate_node(c, n, attr->st_size);
+		if (r)
 			goto out;
-		}
-		if ((uint64_t)attr->st_size < n->size &&
-		    (saverr = -ckpt_punch(c, n, attr->st_size, 0)))
-			goto out;
-		n->size = attr->st_size;
-		ckpt_touch(n);
 	}
 	if (to_set & FUSE_SET_ATTR_MODE)
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
@@ -142,32 +149,27 @@ static void ckpt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int 
 	fill_stat(n, &st);
 out:
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_attr(req, &st, CKPT_TIMEOUT);
 }
 
 static void ckpt_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
 	char *t = NULL;
-	int saverr = 0;
+	int r;
 
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n || !S_ISLNK(n->mode)) {
-		saverr = n ? EINVAL : ENOENT;
-		goto out;
-	}
-	t = strdup(n->target ? n->target : "");
-	if (!t)
-		saverr = ENOMEM;
-out:
+	r = ckpt_lock_get(c, ino, &n);
+	if (!r && !S_ISLNK(n->mode))
+		r = -EINVAL;
+	if (!r && !(t = strdup(n->target ? n->target : "")))
+		r = -ENOMEM;
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_readlink(req, t);
 	free(t);
@@ -211,55 +213,56 @@ static int make_tenant(struct ckpt_ctx *c, struct ckpt_node *n)
 	n->bandwidth = c->def_bw;
 	r = zns_stream_create(c->store, n->tenant, n->bandwidth, &n->st);
 	if (r)
-		ckpt_log("mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
-			 strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
+		nl_log(CKPT_LOG, "mkdir '%s': no zone groups for a new tenant (%s, admission %s)", n->name,
+		       strerror(-r), c->sopts.admission == ZNS_ADMIT_STRICT ? "strict" : "fair");
 	return r;
+}
+
+/* What only its kind gives a new node: a tenant its groups, a link its
+ * target. */
+static int fill_node(struct ckpt_ctx *c, struct ckpt_node *n, fuse_ino_t parent,
+		     const char *link)
+{
+	if (link) {
+		n->target = strdup(link);
+		return n->target ? 0 : -ENOMEM;
+	}
+	return parent == 1 ? make_tenant(c, n) : 0;
+}
+
+/* mkdir and symlink: the new entry is committed before the reply. */
+static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode,
+		       const char *link)
+{
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	struct ckpt_node *n = NULL;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = make_node(req, c, parent, name, mode, &n);
+	if (r)
+		goto out;
+	r = fill_node(c, n, parent, link);
+	if (r) {
+		ckpt_free_node(c, n);
+		goto out;
+	}
+	ckpt_commit(c);
+	reply_entry(req, n);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (r)
+		fuse_reply_err(req, -r);
 }
 
 static void ckpt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_node *n = NULL;
-	int saverr;
-
-	pthread_mutex_lock(&c->lock);
-	saverr = -make_node(req, c, parent, name, S_IFDIR | (mode & 07777), &n);
-	if (saverr)
-		goto out;
-	if (parent == 1 && (saverr = -make_tenant(c, n))) {
-		ckpt_free_node(c, n);
-		goto out;
-	}
-	ckpt_commit(c);
-	reply_entry(req, n);
-out:
-	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	make_entry(req, parent, name, S_IFDIR | (mode & 07777), NULL);
 }
 
 static void ckpt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_node *n = NULL;
-	int saverr;
-
-	pthread_mutex_lock(&c->lock);
-	saverr = -make_node(req, c, parent, name, S_IFLNK | 0777, &n);
-	if (saverr)
-		goto out;
-	n->target = strdup(link);
-	if (!n->target) {
-		ckpt_free_node(c, n);
-		saverr = ENOMEM;
-		goto out;
-	}
-	ckpt_commit(c);
-	reply_entry(req, n);
-out:
-	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	make_entry(req, parent, name, S_IFLNK | 0777, link);
 }
 
 /* Drop a name; an open file lives on, unnamed, until its last release. */
@@ -274,53 +277,44 @@ static void drop_node(struct ckpt_ctx *c, struct ckpt_node *n)
 
 static void ckpt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
-	int saverr = 0;
+	int r;
 
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_child(c, parent, name);
-	if (!n) {
-		saverr = ENOENT;
-		goto out;
+	r = ckpt_lock_child(c, parent, name, &n);
+	if (!r && S_ISDIR(n->mode))
+		r = -EISDIR;
+	if (!r) {
+		drop_node(c, n);
+		ckpt_touch(ckpt_get(c, parent));
+		ckpt_commit(c);
 	}
-	if (S_ISDIR(n->mode)) {
-		saverr = EISDIR;
-		goto out;
-	}
-	drop_node(c, n);
-	ckpt_touch(ckpt_get(c, parent));
-	ckpt_commit(c);
-out:
 	pthread_mutex_unlock(&c->lock);
-	fuse_reply_err(req, saverr);
+	fuse_reply_err(req, -r);
 }
 
 static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
-	int saverr = 0;
+	int r;
 
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_child(c, parent, name);
-	if (!n) {
-		saverr = ENOENT;
+	r = ckpt_lock_child(c, parent, name, &n);
+	if (r)
 		goto out;
-	}
 	if (!S_ISDIR(n->mode)) {
-		saverr = ENOTDIR;
+		r = -ENOTDIR;
 		goto out;
 	}
 	if (ckpt_has_children(c, n->ino)) {
-		saverr = ENOTEMPTY;
+		r = -ENOTEMPTY;
 		goto out;
 	}
 	if (n->appending) {
 		/* an unlinked file of the tenant is being written: let it finish */
 		ckpt_wait_appends(c, n);
 		if (n != ckpt_child(c, parent, name) || ckpt_has_children(c, n->ino)) {
-			saverr = n == ckpt_child(c, parent, name) ? ENOTEMPTY : ENOENT;
+			r = n == ckpt_child(c, parent, name) ? -ENOTEMPTY : -ENOENT;
 			goto out;
 		}
 	}
@@ -335,7 +329,7 @@ static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ckpt_commit(c);
 out:
 	pthread_mutex_unlock(&c->lock);
-	fuse_reply_err(req, saverr);
+	fuse_reply_err(req, -r);
 }
 
 static bool is_ancestor(struct ckpt_ctx *c, uint64_t a, uint64_t ino)
@@ -376,27 +370,24 @@ static int rename_check(struct ckpt_ctx *c, struct ckpt_node *n, struct ckpt_nod
 static void ckpt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n, *old, *np;
 	char *nn;
-	int saverr = 0;
+	int r;
 
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_child(c, parent, name);
+	r = ckpt_lock_child(c, parent, name, &n);
+	if (r)
+		goto out;
 	old = ckpt_child(c, newparent, newname);
 	np = ckpt_get(c, newparent);
-	if (!n) {
-		saverr = ENOENT;
-		goto out;
-	}
 	if (n == old)
 		goto out;
-	saverr = -rename_check(c, n, np, old, flags);
-	if (saverr)
+	r = rename_check(c, n, np, old, flags);
+	if (r)
 		goto out;
 	nn = strdup(newname);
 	if (!nn) {
-		saverr = ENOMEM;
+		r = -ENOMEM;
 		goto out;
 	}
 	if (old)
@@ -408,7 +399,7 @@ static void ckpt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ckpt_commit(c);
 out:
 	pthread_mutex_unlock(&c->lock);
-	fuse_reply_err(req, saverr);
+	fuse_reply_err(req, -r);
 }
 
 static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_info *fi)
@@ -444,17 +435,17 @@ static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_i
 static void ckpt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n = NULL;
 	struct fuse_entry_param e = { 0 };
-	int saverr;
+	int r;
 
 	pthread_mutex_lock(&c->lock);
-	saverr = -make_node(req, c, parent, name, S_IFREG | (mode & 07777), &n);
-	if (saverr)
+	r = make_node(req, c, parent, name, S_IFREG | (mode & 07777), &n);
+	if (r)
 		goto out;
-	saverr = -open_node(c, n, fi);
-	if (saverr) {
+	r = open_node(c, n, fi);
+	if (r) {
 		ckpt_free_node(c, n);
 		goto out;
 	}
@@ -464,24 +455,24 @@ static void ckpt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	fill_stat(n, &e.attr);
 out:
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_create(req, &e, fi);
 }
 
 static void ckpt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
-	int saverr;
+	int r;
 
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	saverr = n ? -open_node(c, n, fi) : ENOENT;
+	r = ckpt_lock_get(c, ino, &n);
+	if (!r)
+		r = open_node(c, n, fi);
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_open(req, fi);
 }
@@ -513,31 +504,28 @@ static int read_range(struct ckpt_ctx *c, struct ckpt_node *n, char *buf, uint64
 static void ckpt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
 	char *buf = NULL;
 	size_t len = 0;
-	int saverr = 0;
+	int r;
 
 	(void)fi;
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n) {
-		saverr = ENOENT;
+	r = ckpt_lock_get(c, ino, &n);
+	if (r)
 		goto out;
-	}
 	if ((uint64_t)off < n->size)
 		len = n->size - off < size ? n->size - off : size;
 	buf = malloc(len ? len : 1);
 	if (!buf) {
-		saverr = ENOMEM;
+		r = -ENOMEM;
 		goto out;
 	}
-	saverr = -read_range(c, n, buf, off, len);
+	r = read_range(c, n, buf, off, len);
 out:
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_buf(req, buf, len);
 	free(buf);
@@ -570,7 +558,7 @@ static int append_data(struct ckpt_ctx *c, struct ckpt_node *t, struct ckpt_node
 		pthread_cond_broadcast(&c->idle);
 	if (r) {
 		ckpt_queue_discard(c, st, end0, end1 - end0);
-		ckpt_log("write to '%s': %s", n->name, strerror(-r));
+		nl_log(CKPT_LOG, "write to '%s': %s", n->name, strerror(-r));
 	}
 	return r;
 }
@@ -606,18 +594,18 @@ static int write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size
 static void ckpt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
-	int saverr = 0;
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int r = 0;
 
 	(void)fi;
 	pthread_mutex_lock(&c->lock);
 	if (size)
-		saverr = -write_range(c, ino, buf, size, off);
+		r = write_range(c, ino, buf, size, off);
 	else if (!ckpt_get(c, ino))
-		saverr = ENOENT;
+		r = -ENOENT;
 	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
+	if (r)
+		fuse_reply_err(req, -r);
 	else
 		fuse_reply_write(req, size);
 }
@@ -625,15 +613,15 @@ static void ckpt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t s
 /* criu never calls fsync: closing a file makes it durable. */
 static void ckpt_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
-	int saverr = 0;
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int r = 0;
 
 	(void)ino;
 	pthread_mutex_lock(&c->lock);
 	if (c->dirty || fi->fh)
-		saverr = -ckpt_commit(c);
+		r = ckpt_commit(c);
 	pthread_mutex_unlock(&c->lock);
-	fuse_reply_err(req, saverr);
+	fuse_reply_err(req, -r);
 }
 
 static void ckpt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -644,7 +632,7 @@ static void ckpt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse
 
 static void ckpt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
 
 	pthread_mutex_lock(&c->lock);
@@ -665,171 +653,35 @@ static void ckpt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 static void ckpt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			   struct fuse_file_info *fi)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
-	int saverr = 0;
+	int r;
 
 	(void)fi;
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n) {
-		saverr = ENOENT;
+	r = ckpt_lock_get(c, ino, &n);
+	if (r)
 		goto out;
-	}
 	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
-		saverr = -ckpt_punch(c, n, off, len);
+		r = ckpt_punch(c, n, off, len);
 	} else if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
 		/* zones are written only at the pointer: nothing to reserve */
 		if (!mode && (uint64_t)(off + len) > n->size)
 			n->size = off + len;
 	} else {
-		saverr = EOPNOTSUPP;
+		r = -EOPNOTSUPP;
 	}
-	if (!saverr) {
+	if (!r) {
 		ckpt_touch(n);
 		c->dirty = true;
 	}
 out:
 	pthread_mutex_unlock(&c->lock);
-	fuse_reply_err(req, saverr);
-}
-
-/*
- * A listing is built at opendir, so readdir offsets stay stable. The reader
- * wakes up as soon as the kernel has the reply, so RELEASEDIR may arrive
- * while the readdir thread is still in fuse_reply_buf: the last of the
- * open handle and the readdirs in progress frees the listing.
- */
-struct ckpt_dirbuf {
-	char *p;
-	size_t len;
-	size_t *ends;		/* where each entry ends (its readdir offset) */
-	size_t n;
-	unsigned int refs;	/* the open handle + readdirs in progress */
-};
-
-static void dirbuf_put(struct ckpt_dirbuf *b)
-{
-	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL))
-		return;
-	free(b->p);
-	free(b->ends);
-	free(b);
-}
-
-static int build_listing(fuse_req_t req, struct ckpt_ctx *c, struct ckpt_node *d,
-			 struct ckpt_dirbuf *b)
-{
-	size_t cap = 4096;
-
-	b->p = malloc(cap);
-	if (!b->p)
-		return -ENOMEM;
-	for (uint64_t i = 0; i < c->n_nodes; i++) {
-		struct ckpt_node *n = c->nodes[i];
-		const char *name = n && n->parent == d->ino && n->ino != d->ino ? n->name : NULL;
-		struct stat st = { 0 };
-		size_t need;
-
-		if (i == 0 || i == 1) {
-			name = i ? ".." : ".";
-			n = d;
-		}
-		if (!name)
-			continue;
-		st.st_ino = n->ino;
-		st.st_mode = n->mode;
-		need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-		while (b->len + need > cap) {
-			char *p = realloc(b->p, cap *= 2);
-
-			if (!p)
-				return -ENOMEM;
-			b->p = p;
-		}
-		if (!(b->n & (b->n + 1))) {
-			size_t *e = realloc(b->ends, (2 * b->n + 2) * sizeof(*e));
-
-			if (!e)
-				return -ENOMEM;
-			b->ends = e;
-		}
-		fuse_add_direntry(req, b->p + b->len, need, name, &st, b->len + need);
-		b->len += need;
-		b->ends[b->n++] = b->len;
-	}
-	return 0;
-}
-
-static void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_dirbuf *b = calloc(1, sizeof(*b));
-	struct ckpt_node *d;
-	int saverr = 0;
-
-	pthread_mutex_lock(&c->lock);
-	d = ckpt_get(c, ino);
-	if (!b)
-		saverr = ENOMEM;
-	else if (!d)
-		saverr = ENOENT;
-	else if (!S_ISDIR(d->mode))
-		saverr = ENOTDIR;
-	else
-		saverr = -build_listing(req, c, d, b);
-	pthread_mutex_unlock(&c->lock);
-	if (saverr) {
-		if (b) {
-			free(b->p);
-			free(b->ends);
-		}
-		free(b);
-		fuse_reply_err(req, saverr);
-		return;
-	}
-	b->refs = 1;
-	fi->fh = (uintptr_t)b;
-	fuse_reply_open(req, fi);
-}
-
-static void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			 struct fuse_file_info *fi)
-{
-	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
-	size_t end = (size_t)off;
-
-	(void)ino;
-	if ((size_t)off >= b->len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	/* whole entries only: walk them to the last one that fits */
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->ends[i] <= (size_t)off)
-			continue;
-		if (b->ends[i] - off > size)
-			break;
-		end = b->ends[i];
-	}
-	/* the open handle holds a reference: releasedir cannot have run yet */
-	__atomic_add_fetch(&b->refs, 1, __ATOMIC_ACQ_REL);
-	fuse_reply_buf(req, b->p + off, end - off);
-	dirbuf_put(b);
-}
-
-static void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	dirbuf_put(b);
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -r);
 }
 
 static void ckpt_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct ckpt_ctx *c = ctx_of(req);
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	const struct zns_geometry *g = zns_dev_geometry(c->dev);
 	struct statvfs sv = { 0 };
 	uint64_t used = 0;
@@ -849,111 +701,6 @@ static void ckpt_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_files = sv.f_ffree = sv.f_favail = 1 << 20;
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
-}
-
-/* Only the tenant bandwidth is an attribute here. Changing it re-reserves
- * the tenant's groups, which is possible while its stream is empty. */
-static int set_bandwidth(struct ckpt_ctx *c, struct ckpt_node *t, uint64_t bw)
-{
-	struct zns_stream *st = NULL;
-	int r;
-
-	ckpt_wait_appends(c, t);
-	if (!t->st)
-		return -ENOTSUP;
-	if (zns_stream_end(t->st))
-		return -EBUSY;
-	ckpt_drop_pending(c, t->st);
-	zns_stream_destroy(t->st);
-	t->st = NULL;
-	r = zns_stream_create(c->store, t->tenant, bw, &st);
-	if (r) {
-		ckpt_log("tenant '%s': cannot reserve groups for %llu bytes/s: %s", t->name,
-			 (unsigned long long)bw, strerror(-r));
-		if (zns_stream_create(c->store, t->tenant, t->bandwidth, &t->st))
-			ckpt_log("tenant '%s': lost its groups", t->name);
-		return r == -ENOSPC ? -EDQUOT : r;
-	}
-	t->st = st;
-	t->bandwidth = bw;
-	return ckpt_commit(c);
-}
-
-static void ckpt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			  size_t size, int flags)
-{
-	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_node *n;
-	char tmp[64];
-	uint64_t bw;
-	int saverr = 0;
-
-	(void)flags;
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n) {
-		saverr = ENOENT;
-		goto out;
-	}
-	if (strcmp(name, CKPT_BW_XATTR) || !n->st) {
-		saverr = ENOTSUP;
-		goto out;
-	}
-	snprintf(tmp, sizeof(tmp), "%.*s", (int)(size < 63 ? size : 63), value);
-	if (ckpt_parse_size(tmp, &bw) || !bw) {
-		saverr = EINVAL;
-		goto out;
-	}
-	saverr = -set_bandwidth(c, n, bw);
-out:
-	pthread_mutex_unlock(&c->lock);
-	fuse_reply_err(req, saverr);
-}
-
-static void ckpt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_node *n;
-	char tmp[32];
-	int len = 0, saverr = 0;
-
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	if (!n)
-		saverr = ENOENT;
-	else if (strcmp(name, CKPT_BW_XATTR) || n->tino != n->ino)
-		saverr = ENODATA;
-	else
-		len = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)n->bandwidth);
-	pthread_mutex_unlock(&c->lock);
-	if (saverr)
-		fuse_reply_err(req, saverr);
-	else if (!size)
-		fuse_reply_xattr(req, len);
-	else if (size < (size_t)len)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, tmp, len);
-}
-
-static void ckpt_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct ckpt_ctx *c = ctx_of(req);
-	struct ckpt_node *n;
-	bool tenant;
-
-	pthread_mutex_lock(&c->lock);
-	n = ckpt_get(c, ino);
-	tenant = n && n->tino == n->ino && n->ino != 1;
-	pthread_mutex_unlock(&c->lock);
-	if (!tenant)
-		fuse_reply_xattr(req, 0);
-	else if (!size)
-		fuse_reply_xattr(req, sizeof(CKPT_BW_XATTR));
-	else if (size < sizeof(CKPT_BW_XATTR))
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, CKPT_BW_XATTR, sizeof(CKPT_BW_XATTR));
 }
 
 const struct fuse_lowlevel_ops ckpt_ops = {

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "fs/host/host.h"
+#include "fs/keeper/keeper.h"
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
 
@@ -49,6 +50,7 @@ struct host_mount {
 	struct fuse_session *se;
 	int conn;		/* the invocation, told when the mount is gone */
 	bool fd_taken;		/* the session closes the /dev/fuse descriptor */
+	bool takeover;		/* a mount whose service before this one died */
 	char *mountpoint;
 	pthread_t thread;
 };
@@ -132,7 +134,11 @@ static void *mount_main(void *arg)
 	struct nl_host *h = hm->host;
 	struct host_mount **p;
 
-	nl_run_loop(hm->se, &hm->opt);
+	/* a mount new to any service: its FUSE_INIT is kept for the next */
+	if (hm->takeover)
+		nl_run_loop(hm->se, &hm->opt);
+	else
+		nl_serve_first(&hm->m, hm->se, &hm->opt);
 	syslog(LOG_INFO, "%s: unmounted", hm->mountpoint);
 	/* a foreground invocation waits for this */
 	send(hm->conn, "gone", 4, MSG_NOSIGNAL);
@@ -174,8 +180,10 @@ static void differing(const struct tier_config *h, const struct tier_config *m, 
 		n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%shdd", n ? ", " : "");
 }
 
-/* The request: cwd, real mountpoint, then argv, NUL-separated. */
-static int split_request(char *buf, size_t len, char **cwd, char **mnt, char ***argv, int *argc)
+/* The request: "mount" or "takeover", cwd, real mountpoint, then argv,
+ * NUL-separated. */
+static int split_request(char *buf, size_t len, bool *takeover, char **cwd, char **mnt,
+			 char ***argv, int *argc)
 {
 	size_t n = 0;
 	char **v;
@@ -184,8 +192,11 @@ static int split_request(char *buf, size_t len, char **cwd, char **mnt, char ***
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++)
 		n += !buf[i];
-	if (n < 3)
+	if (n < 4 || (strcmp(buf, "mount") && strcmp(buf, "takeover")))
 		return -EINVAL;
+	*takeover = !strcmp(buf, "takeover");
+	n--;
+	buf += strlen(buf) + 1;
 	v = calloc(n, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -251,27 +262,69 @@ out:
 	return r;
 }
 
+/* A mount whose service died: its nodes and session, from its table. */
+static int resume_session(struct host_mount *hm, const char *prog, int fuse_fd, char *err,
+			  size_t errlen)
+{
+	int r = nl_nodes_restore(&hm->m);
+
+	if (!r)
+		r = nl_session_resume(&hm->m, &hm->opt, prog, fuse_fd, &hm->se);
+	if (r) {
+		snprintf(err, errlen, "cannot take %s over: %s", hm->mountpoint, strerror(-r));
+		return r;
+	}
+	hm->fd_taken = true;
+	nl_ask_resend(&hm->m, fuse_session_fd(hm->se));
+	nl_took_over(&hm->m);
+	return 0;
+}
+
+/* The node table the mount's keeper holds: this service's for the mount. */
+static int attach_table(struct host_mount *hm, int tab_fd, char *err, size_t errlen)
+{
+	int r = nl_tab_attach(&hm->m.tab, tab_fd);
+
+	if (r)
+		snprintf(err, errlen, "the node table of %s is not usable: %s", hm->mountpoint,
+			 strerror(-r));
+	return r;
+}
+
 static int serve_mount(struct nl_host *h, struct host_mount *hm, char *buf, size_t len,
-		       int fuse_fd, char *msg, size_t msglen)
+		       int fuse_fd, int *tab_fd, char *msg, size_t msglen)
 {
 	char *cwd, *mnt, **argv = NULL, diff[256] = "";
 	pthread_attr_t attr;
 	int argc, r;
 
-	r = split_request(buf, len, &cwd, &mnt, &argv, &argc);
+	r = split_request(buf, len, &hm->takeover, &cwd, &mnt, &argv, &argc);
 	if (r) {
 		snprintf(msg, msglen, "a malformed mount request");
 		return r;
 	}
 	hm->mountpoint = strdup(mnt);
-	r = hm->mountpoint ? parse_in(hm, cwd, argc, argv, msg, msglen) : -ENOMEM;
+	r = hm->mountpoint ? 0 : -ENOMEM;
+	if (!r && *tab_fd >= 0) {
+		r = attach_table(hm, *tab_fd, msg, msglen);
+		if (!r)
+			*tab_fd = -1;	/* the table's now */
+	}
+	if (!r)
+		r = parse_in(hm, cwd, argc, argv, msg, msglen);
 	if (!r && !hm->m.tier) {
 		snprintf(msg, msglen, "no NVM directory in the options of %s", mnt);
 		r = -EINVAL;
 	}
 	if (!r)
 		r = nl_tier_attach(&hm->m, &h->tier, mnt, msg, msglen);
-	if (!r)
+	/* a service killed before it read the kernel's FUSE_INIT left it
+	 * waiting: the mount starts here as new */
+	if (!r && hm->takeover && !hm->m.tab.head->init_len)
+		hm->takeover = false;
+	if (!r && hm->takeover)
+		r = resume_session(hm, argv[0], fuse_fd, msg, msglen);
+	else if (!r)
 		r = start_session(hm, argv[0], fuse_fd, msg, msglen);
 	free(argv);
 	if (r)
@@ -297,28 +350,33 @@ static int serve_mount(struct nl_host *h, struct host_mount *hm, char *buf, size
 		snprintf(msg, msglen, "ok\nthe tier service of %s (pid %d) runs with other "
 			 "settings of %s; this mount's apply when it starts again (it exits "
 			 "after host_idle seconds without mounts)", h->dir, (int)getpid(), diff);
-	syslog(LOG_INFO, "%s: mounted", mnt);
+	syslog(LOG_INFO, "%s: %s", mnt, hm->takeover ? "taken over" : "mounted");
 	return 0;
 }
 
-static int recv_request(int conn, char *buf, size_t cap, size_t *len, int *fd)
+/* The mount's /dev/fuse descriptor, and its node table when it has one. */
+static int recv_request(int conn, char *buf, size_t cap, size_t *len, int *fd, int *tab_fd)
 {
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(2 * sizeof(int))];
 	} cb;
+	int fds[2] = { -1, -1 };
 	struct iovec iov = { buf, cap };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
 			     .msg_controllen = sizeof(cb.b) };
 	struct cmsghdr *c;
 	ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
 
-	*fd = -1;
+	*fd = *tab_fd = -1;
 	if (n <= 0)
 		return n ? -errno : -ECONNRESET;
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
+			memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0) >= 2 * sizeof(int) ?
+			       2 * sizeof(int) : sizeof(int));
+	*fd = fds[0];
+	*tab_fd = fds[1];
 	*len = (size_t)n;
 	return *fd < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EINVAL : 0;
 }
@@ -328,15 +386,18 @@ static void handle_request(struct nl_host *h, int conn)
 	struct host_mount *hm = calloc(1, sizeof(*hm));
 	char *buf = malloc(REQ_MAX), msg[PATH_MAX + 1024] = "";
 	size_t len = 0;
-	int fuse_fd = -1, r;
+	int fuse_fd = -1, tab_fd = -1, r;
 
-	r = hm && buf ? recv_request(conn, buf, REQ_MAX, &len, &fuse_fd) : -ENOMEM;
+	r = hm && buf ? recv_request(conn, buf, REQ_MAX, &len, &fuse_fd, &tab_fd) : -ENOMEM;
 	if (!r) {
 		hm->host = h;
 		hm->conn = conn;
 		hm->m.workfd = -1;
-		r = serve_mount(h, hm, buf, len, fuse_fd, msg, sizeof(msg));
+		hm->m.tab.fd = -1;
+		r = serve_mount(h, hm, buf, len, fuse_fd, &tab_fd, msg, sizeof(msg));
 	}
+	if (tab_fd >= 0)
+		close(tab_fd);
 	if (r && !*msg)
 		snprintf(msg, sizeof(msg), "%s", strerror(-r));
 	if (r) {
@@ -474,6 +535,7 @@ static void __attribute__((noreturn)) run_service(const char *dir, const struct 
 	int lock;
 
 	detach(foreground);
+	nl_keeper_unprotect();
 	snprintf(h.dir, sizeof(h.dir), "%s", dir);
 	pthread_mutex_init(&h.lock, NULL);
 	host_path(dir, HOST_LOCK, path, sizeof(path));
@@ -581,13 +643,14 @@ static int connect_or_start(const char *dir, const struct tier_config *cfg, bool
 	return -ETIMEDOUT;
 }
 
-static int send_request(int fd, const char *cwd, const char *mnt, int argc, char **argv,
-			int fuse_fd)
+static int send_request(int fd, bool takeover, const char *cwd, const char *mnt, int argc,
+			char **argv, int fuse_fd, int tab_fd)
 {
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(2 * sizeof(int))];
 	} cb;
+	int fds[2] = { fuse_fd, tab_fd };
 	char *buf = malloc(REQ_MAX);
 	size_t len = 0;
 	struct iovec iov;
@@ -598,8 +661,9 @@ static int send_request(int fd, const char *cwd, const char *mnt, int argc, char
 
 	if (!buf)
 		return -ENOMEM;
-	for (int i = -2; i < argc && !r; i++) {
-		const char *s = i == -2 ? cwd : i == -1 ? mnt : argv[i];
+	for (int i = -3; i < argc && !r; i++) {
+		const char *s = i == -3 ? (takeover ? "takeover" : "mount") : i == -2 ? cwd :
+				i == -1 ? mnt : argv[i];
 		size_t n = strlen(s) + 1;
 
 		if (len + n > REQ_MAX)
@@ -613,8 +677,8 @@ static int send_request(int fd, const char *cwd, const char *mnt, int argc, char
 	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fuse_fd, sizeof(int));
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
 	if (!r && sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
 		r = -errno;
 	free(buf);
@@ -633,36 +697,118 @@ static int read_reply(int fd, char *buf, size_t len)
 	return 0;
 }
 
-/* One try: reach the service, hand it the mount, read its answer. */
-static int ask_service(const char *dir, const struct tier_config *cfg, struct nl_options *o,
-		       const char *mnt, int argc, char **argv, int fuse_fd, int *conn,
-		       char *reply, size_t len)
-{
+/* What a mount's keeper needs to hand its mount to a service again. */
+struct host_keep {
+	const char *dir;
+	const struct tier_config *cfg;
+	struct nl_options *o;
+	const char *mnt;
+	int argc;
+	char **argv;
 	char cwd[PATH_MAX];
+	int fuse_fd;
+	struct nl_tab tab;	/* the mount's node table, made here */
+	int conn;		/* to the service serving the mount */
+};
+
+/* One try: reach the service, hand it the mount, read its answer. */
+static int ask_service(struct host_keep *k, bool takeover, char *reply, size_t len)
+{
 	int fd, r;
 
-	if (!getcwd(cwd, sizeof(cwd)))
-		snprintf(cwd, sizeof(cwd), "/");
-	fd = connect_or_start(dir, cfg, o->foreground, reply, len);
+	fd = connect_or_start(k->dir, k->cfg, k->o->foreground, reply, len);
 	if (fd < 0)
 		return fd;
-	r = send_request(fd, cwd, mnt, argc, argv, fuse_fd);
+	r = send_request(fd, takeover, k->cwd, k->mnt, k->argc, k->argv, k->fuse_fd,
+			 k->tab.fd);
 	if (!r)
 		r = read_reply(fd, reply, len);
 	if (r)
 		close(fd);
 	else
-		*conn = fd;
+		k->conn = fd;
 	return r;
 }
 
-/* With -f: stay until the mount is gone (the service says so, or dies). */
-static void wait_gone(int conn)
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool connection_gone(int fuse_fd)
+{
+	struct pollfd p = { .fd = fuse_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
+/* The service died with the mount still there: hand the mount to the next
+ * service (started by the first keeper that asks), until one takes it or
+ * the mount is gone. The kernel's requests wait meanwhile. */
+static void hand_over(struct host_keep *k)
+{
+	char reply[PATH_MAX + 2048];
+
+	atomic_store(&k->tab.head->died_us, now_us());
+	syslog(LOG_WARNING, "%s: the tier service of %s is gone; handing the mount to a new one",
+	       k->mnt, k->dir);
+	while (!connection_gone(k->fuse_fd)) {
+		*reply = 0;
+		if (!ask_service(k, true, reply, sizeof(reply)) && !strncmp(reply, "ok", 2)) {
+			atomic_fetch_add(&k->tab.head->replaced, 1);
+			return;
+		}
+		if (k->conn >= 0)
+			close(k->conn);
+		k->conn = -1;
+		syslog(LOG_ERR, "%s: no tier service takes the mount: %s; trying again", k->mnt,
+		       *reply ? reply : "no answer");
+		sleep_ms(200);
+	}
+}
+
+/* The keeper of a tiered mount: until the service says the mount is gone,
+ * or the mount is gone with no service to say so. */
+static void keep_mount(struct host_keep *k)
 {
 	char buf[16];
+	ssize_t n;
 
-	while (recv(conn, buf, sizeof(buf), 0) < 0 && errno == EINTR)
-		;
+	while (k->conn >= 0) {
+		n = recv(k->conn, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 4 && !memcmp(buf, "gone", 4))
+			break;
+		if (n > 0)
+			continue;
+		close(k->conn);
+		k->conn = -1;
+		if (!connection_gone(k->fuse_fd))
+			hand_over(k);
+	}
+	if (k->conn >= 0)
+		close(k->conn);
+}
+
+/* Without -f the mount program returns now; its child keeps the mount. */
+static bool become_keeper(bool foreground)
+{
+	pid_t pid;
+
+	if (!foreground) {
+		fflush(NULL);
+		pid = fork();
+		if (pid != 0)
+			return false;
+		detach(false);
+	}
+	prctl(PR_SET_NAME, "nlayerfs-keep");
+	nl_keeper_protect();
+	return true;
 }
 
 static int mount_here(struct nl_options *o, struct fuse_session **se)
@@ -690,8 +836,10 @@ out:
 int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc, char **argv)
 {
 	char dir[PATH_MAX], mnt[PATH_MAX], reply[PATH_MAX + 2048] = "";
+	struct host_keep k = { .dir = dir, .cfg = cfg, .o = o, .mnt = mnt, .argc = argc,
+			       .argv = argv, .conn = -1 };
 	struct fuse_session *se = NULL;
-	int conn = -1, r = -ECONNRESET;
+	int r = -ECONNRESET;
 
 	if (!realpath(cfg->nvm_dir, dir)) {
 		fprintf(stderr, "nlayerfs: nvm=%s: %s\n", cfg->nvm_dir, strerror(errno));
@@ -701,16 +849,26 @@ int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc,
 		fprintf(stderr, "nlayerfs: %s: %s\n", o->mountpoint, strerror(errno));
 		return 1;
 	}
+	if (!getcwd(k.cwd, sizeof(k.cwd)))
+		snprintf(k.cwd, sizeof(k.cwd), "/");
+	k.tab.fd = -1;
+	r = nl_tab_create(&k.tab);
+	if (r) {
+		fprintf(stderr, "nlayerfs: cannot make the node table: %s\n", strerror(-r));
+		return 1;
+	}
+	r = -ECONNRESET;
 	if (mount_here(o, &se)) {
 		if (se)
 			fuse_session_destroy(se);
+		nl_tab_close(&k.tab);
 		return 1;
 	}
+	k.fuse_fd = fuse_session_fd(se);
 	/* a service that exits (idle) or dies as we ask: ask its successor */
 	for (int i = 0; i < 3 && r == -ECONNRESET; i++) {
 		*reply = 0;
-		r = ask_service(dir, cfg, o, mnt, argc, argv, fuse_session_fd(se), &conn, reply,
-				sizeof(reply));
+		r = ask_service(&k, false, reply, sizeof(reply));
 	}
 	if (r == -ECONNRESET)
 		snprintf(reply, sizeof(reply), "error the tier service of %s went away "
@@ -720,18 +878,24 @@ int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc,
 			*reply ? reply : strerror(-r));
 		fuse_session_unmount(se);
 		fuse_session_destroy(se);
-		if (conn >= 0)
-			close(conn);
+		if (k.conn >= 0)
+			close(k.conn);
+		nl_tab_close(&k.tab);
 		return 1;
 	}
 	if (reply[2] == '\n')
 		fprintf(stderr, "nlayerfs: %s\n", reply + 3);
-	if (o->foreground)
-		wait_gone(conn);
-	close(conn);
-	/* The service serves the mount now: no unmount here. libfuse frees
-	 * its copy of the mountpoint only when it unmounts, so the session is
-	 * kept, reachable, until the program exits. */
+	/* The service serves the mount now; this process, or its child, keeps
+	 * the connection and the node table, and hands them to the next
+	 * service if this one dies. */
+	if (become_keeper(o->foreground))
+		keep_mount(&k);
+	else
+		close(k.conn);
+	nl_tab_close(&k.tab);
+	/* No unmount here. libfuse frees its copy of the mountpoint only when
+	 * it unmounts, so the session is kept, reachable, until the program
+	 * exits. */
 	kept_session = se;
 	return 0;
 }

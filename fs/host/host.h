@@ -10,6 +10,7 @@
 #include "fs/union/union.h"
 
 #include "fs/options.h"
+#include "fs/session.h"
 #include "tier/tier.h"
 
 struct nl_mount;
@@ -19,7 +20,6 @@ extern const struct fuse_lowlevel_ops nl_union_ops;
 int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err, size_t errlen);
 void nl_mount_free(struct nl_mount *m);
 int nl_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o);
-int nl_run_loop(struct fuse_session *se, struct nl_options *o);
 
 /* host.c: mount through the host service of @cfg's NVM directory, starting
  * it when none answers. Returns the exit status of the program. */

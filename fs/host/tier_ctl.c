@@ -9,8 +9,8 @@
  *   reply:    lines of text, then "ok" or "error <message>"
  */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +21,6 @@
 
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
-
-#define NL_RUN_DIR "/run/nlayerfs"
-
-/* The name is a hash of the mountpoint: any path fits sun_path. */
-int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len)
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char hex[33];
-
-	SHA256((const unsigned char *)mountpoint, strlen(mountpoint), md);
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	return snprintf(buf, len, NL_RUN_DIR "/%s.sock", hex) >= (int)len ? -ENAMETOOLONG : 0;
-}
 
 /* Range copies of big files: NVM bytes against the sizes of the files. */
 static void put_range_status(struct nl_tier *t, FILE *f)
@@ -87,6 +73,31 @@ static void put_wb_status(struct nl_tier *t, FILE *f)
 	pthread_mutex_unlock(&wb->lock);
 }
 
+/* Where each layer is ("placement N WHERE OWNER HOLDERS": nvm, hdd,
+ * moving, leaving (moved, its NVM copy still held), moved; store: the
+ * store's, may move; path: named by its path, stays) and what the moves did. */
+static void put_move_status(struct nl_tier *t, FILE *f)
+{
+	struct tier_move_status m;
+
+	for (size_t i = 0; i < tier_layer_count(t->ctx); i++) {
+		struct tier_layer_info li;
+
+		if (tier_layer_info(t->ctx, (int)i, &li))
+			continue;
+		fprintf(f, "placement %zu %s %s %u\n", i, tier_place_name(li.place),
+			li.place == TIER_PLACE_HDD ? "-" : li.movable || li.place != TIER_PLACE_NVM ?
+			"store" : "path", li.holders);
+	}
+	if (tier_move_status(t->ctx, &m))
+		return;
+	fprintf(f, "moves %" PRIu64 "\nmoved_bytes %" PRIu64 "\nmove_hot_copies %" PRIu64
+		"\nmove_reaped %" PRIu64 "\nmove_failures %" PRIu64 "\n", m.moves, m.moved_bytes,
+		m.hot_copies, m.reaped, m.failures);
+	if (*m.last_error)
+		fprintf(f, "move_last_error %s\n", m.last_error);
+}
+
 static void put_status(struct nl_tier *t, FILE *f)
 {
 	struct tier_status s;
@@ -115,10 +126,16 @@ static void put_status(struct nl_tier *t, FILE *f)
 	fprintf(f, "mount %s\nmount_traced %" PRIu64 "\nmount_tracing %s\n", t->mountpoint,
 		__atomic_load_n(&t->traced, __ATOMIC_RELAXED),
 		t->tracing && tier_trace_active(t->ctx) ? "yes" : "no");
+	/* services that took this mount over after the one that mounted it died */
+	if (t->m->tab.head)
+		fprintf(f, "replaced %u\nlast_stall_us %llu\n",
+			atomic_load(&t->m->tab.head->replaced),
+			(unsigned long long)atomic_load(&t->m->tab.head->last_stall_us));
 	for (size_t i = 0; i < tier_layer_count(t->ctx); i++)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",
 			tier_layer_nvm_bytes(t->ctx, (int)i), tier_layer_dir(t->ctx, (int)i));
+	put_move_status(t, f);
 	fputs("ok\n", f);
 }
 
@@ -168,6 +185,18 @@ static void do_wait(struct nl_tier *t, FILE *f, const char *arg)
 	put_result(f, r, "idle");
 }
 
+/* evict [BYTES]: nlayerfsctl checked the size; a bad one is refused here
+ * too rather than read as a number it is not. */
+static void do_evict(struct nl_tier *t, FILE *f, const char *arg)
+{
+	uint64_t bytes = UINT64_MAX;
+
+	if (arg && *arg && tier_parse_size(arg, &bytes))
+		put_result(f, -EINVAL, "freed");
+	else
+		put_result(f, tier_evict(t->ctx, bytes), "freed");
+}
+
 /* Build the missing metadata images now (with @verify: compare every
  * image with its layer first), even in a trace window. */
 static void do_meta_wait(struct nl_tier *t, FILE *f, const char *arg, bool verify)
@@ -201,93 +230,60 @@ static void do_writeback(struct nl_tier *t, FILE *f, const char *arg)
 	fputs("ok\n", f);
 }
 
-/* Does @layer hide @name of @dir with an old-style ".wh.NAME" marker? */
-static bool wh_marker(struct nl_mount *m, int layer, const char *dir, const char *name)
+/* The next name of @p into @name; its length, or -errno. */
+static int next_name(const char *p, char *name)
 {
-	char wh[NL_PATH_BUF + 8];
-	struct stat st;
+	size_t len = strcspn(p, "/");
 
-	if (snprintf(wh, sizeof(wh), "%s%s.wh.%s", strcmp(dir, ".") ? dir : "",
-		     strcmp(dir, ".") ? "/" : "", name) >= (int)sizeof(wh))
-		return false;
-	return nl_lower_lstat(m, layer, wh, &st) == 0;
-}
-
-/* The lowest layer the directory @path found in @found merges down to:
- * until a layer makes it opaque or holds a non-directory or a whiteout. */
-static int merge_end(struct nl_mount *m, const char *dir, const char *name, const char *path,
-		     int found, int end)
-{
-	struct stat st;
-
-	if (nl_dir_is_opaque(m, found, path))
-		return found;
-	for (int j = found + 1; j <= end; j++) {
-		int r = nl_lower_lstat(m, j, path, &st);
-
-		if (r) {
-			if (wh_marker(m, j, dir, name))
-				return j - 1;
-			continue;
-		}
-		if (nl_is_whiteout(&st) || !S_ISDIR(st.st_mode))
-			return j - 1;
-		if (nl_dir_is_opaque(m, j, path))
-			return j;
-	}
-	return end;
+	if (!len)
+		return -EINVAL;
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(name, p, len);
+	name[len] = 0;
+	return (int)len;
 }
 
 /*
- * A path of the merged tree to the layer that shows it, the way lookups
- * go: top layer first, whiteouts hide, a directory merges down as above.
+ * A path of the merged tree to the layer that shows it, by the union's own
+ * lookup (namei.c): the directories on the way become nodes for as long as
+ * the walk needs them; the last name's stat is the layer file's own.
  */
 static int find_in_layers(struct nl_mount *m, const char *rel, int *layer, struct stat *st)
 {
-	char path[NL_PATH_BUF], dir[NL_PATH_BUF] = ".", name[NAME_MAX + 1];
-	const char *p = rel;
-	int start = 0, end = m->n_layers - 1, found;
+	struct nl_node *dir = &m->root, *next;
+	struct fuse_entry_param e;
+	char name[NAME_MAX + 1];
+	int len, lowest, r;
 
-	if (!*rel || strlen(rel) >= sizeof(path))
+	if (!*rel || strlen(rel) >= NL_PATH_BUF)
 		return -EINVAL;
 	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t nlen = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (!nlen || nlen > NAME_MAX)
-			return nlen ? -ENAMETOOLONG : -EINVAL;
-		memcpy(name, p, nlen);
-		name[nlen] = 0;
-		memcpy(path, rel, (size_t)(p - rel) + nlen);
-		path[(p - rel) + nlen] = 0;
-		if (nl_name_is_private(name))
-			return -ENOENT;
-		found = -1;
-		for (int j = start; j <= end && found < 0; j++) {
-			int r = nl_lower_lstat(m, j, path, st);
-
-			if (r == 0 && nl_is_whiteout(st))
-				return -ENOENT;
-			if (r == 0)
-				found = j;
-			else if (r != -ENOENT && r != -ENOTDIR)
-				return r;
-			else if (wh_marker(m, j, dir, name))
-				return -ENOENT;
-		}
-		if (found < 0)
-			return -ENOENT;
-		if (!slash)
+		len = next_name(rel, name);
+		r = len < 0 ? len : 0;
+		if (r || !rel[len])
 			break;
-		if (!S_ISDIR(st->st_mode))
-			return -ENOTDIR;
-		end = merge_end(m, dir, name, path, found, end);
-		start = found;
-		snprintf(dir, sizeof(dir), "%s", path);
-		p = slash + 1;
+		r = nl_lookup_child(m, dir, name, &e);
+		next = r ? NULL : nl_node_of(m, e.ino);
+		if (next && !S_ISDIR(e.attr.st_mode))
+			r = -ENOTDIR;
+		if (dir != &m->root)
+			nl_node_forget(m, dir, 1);
+		dir = next;
+		if (r)
+			break;
+		rel += len + 1;
 	}
-	*layer = found;
-	return 0;
+	if (!r && nl_name_is_private(name))
+		r = -ENOENT;
+	if (!r) {
+		pthread_rwlock_rdlock(&m->names);
+		r = nl_resolve(m, dir, name, 0, layer, &lowest, st);
+		pthread_rwlock_unlock(&m->names);
+	}
+	if (dir && dir != &m->root)
+		nl_node_forget(m, dir, 1);
+	return r;
 }
 
 /* @rel to a tier layer and a message when it is not a lower regular file. */
@@ -403,6 +399,51 @@ static void do_paths(struct nl_tier *t, FILE *in, FILE *f, bool promote)
 		fputs("ok\n", f);
 }
 
+/* A layer by its number in the status, its id (or 12 and more of its
+ * first hex digits) or its directory; -1 when none is. */
+static int layer_named(struct nl_tier *t, const char *arg)
+{
+	size_t n = tier_layer_count(t->ctx), alen = strlen(arg);
+	char real[PATH_MAX], *end;
+	long num = strtol(arg, &end, 10);
+	bool path = realpath(arg, real) != NULL;
+
+	if (*arg && !*end && num >= 0 && (size_t)num < n && alen < 12)
+		return (int)num;
+	for (size_t i = 0; i < n; i++) {
+		struct tier_layer_info li;
+
+		if (tier_layer_info(t->ctx, (int)i, &li) || li.place == TIER_PLACE_LEAVING ||
+		    li.place == TIER_PLACE_MOVED)
+			continue;
+		if ((alen >= 12 && !strncmp(tier_layer_id(t->ctx, (int)i), arg, alen)) ||
+		    (path && !strcmp(tier_layer_dir(t->ctx, (int)i), real)))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* move LAYER: the whole layer to HDD now; its NVM copy is deleted once
+ * no mount holds it. */
+static void do_move(struct nl_tier *t, FILE *f, const char *arg)
+{
+	char err[1024] = "";
+	int layer = arg && *arg ? layer_named(t, arg) : -1;
+	int r;
+
+	if (layer < 0) {
+		fprintf(f, "error no layer '%s' (a number, an id or a directory from the status)\n",
+			arg ? arg : "");
+		return;
+	}
+	r = tier_layer_move(t->ctx, layer, err, sizeof(err));
+	if (r)
+		fprintf(f, "error %s\n", *err ? err : strerror(-r));
+	else
+		fprintf(f, "moved %s\nreaped %d\nok\n", tier_layer_id(t->ctx, layer),
+			tier_move_reap(t->ctx));
+}
+
 static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *arg)
 {
 	if (!strcmp(cmd, "status")) {
@@ -421,8 +462,7 @@ static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *a
 		tier_trace_flush(t->ctx);
 		put_result(f, tier_promote_hot(t->ctx), "queued");
 	} else if (!strcmp(cmd, "evict")) {
-		put_result(f, tier_evict(t->ctx, arg && *arg ?
-					 strtoull(arg, NULL, 10) : UINT64_MAX), "freed");
+		do_evict(t, f, arg);
 	} else if (!strcmp(cmd, "wait")) {
 		do_wait(t, f, arg);
 	} else if (!strcmp(cmd, "scrub")) {
@@ -463,9 +503,14 @@ static void serve_client(struct nl_tier *t, int fd)
 		arg = strchr(line, ' ');
 		if (arg)
 			*arg++ = 0;
-		pthread_mutex_lock(&t->host->cmd_lock);
-		run_command(t, in, out, line, arg);
-		pthread_mutex_unlock(&t->host->cmd_lock);
+		/* a move takes long and has its own lock: status meanwhile */
+		if (!strcmp(line, "move")) {
+			do_move(t, out, arg);
+		} else {
+			pthread_mutex_lock(&t->host->cmd_lock);
+			run_command(t, in, out, line, arg);
+			pthread_mutex_unlock(&t->host->cmd_lock);
+		}
 	}
 	if (out)
 		fclose(out);
@@ -496,7 +541,7 @@ static int ctl_listen(struct nl_tier *t)
 	struct stat st;
 	int fd;
 
-	if (mkdir(NL_RUN_DIR, 0700) && errno != EEXIST)
+	if (mkdir(TIER_RUN_DIR, 0700) && errno != EEXIST)
 		return -errno;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

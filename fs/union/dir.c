@@ -128,7 +128,8 @@ static int new_entry(struct nl_mount *m, struct nl_create *c, int fd,
 		return r;
 	}
 	n->type = e->attr.st_mode & S_IFMT;
-	e->ino = (uintptr_t)n;
+	e->ino = n->id;
+	e->generation = m->tab.nodes[n->id].gen;
 	e->attr_timeout = nl_attr_timeout(m, &e->attr);
 	e->entry_timeout = m->timeout;
 	return 0;
@@ -166,7 +167,7 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_create c = { .parent = nl_node_of(m, parent), .name = name };
 	struct fuse_entry_param e;
-	int r;
+	int intent = nl_intent_begin(m, NL_INTENT_NEW, c.parent, name, NULL, NULL), r;
 
 	r = create_prepare(req, m, &c);
 	if (!r)
@@ -174,10 +175,14 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = new_entry(m, &c, -1, &e);
 	create_done(&c);
+	/* made by the server before, which died before it answered */
+	if (r == -EEXIST && nl_intent_replayed(m, NL_INTENT_NEW, c.parent, name))
+		r = nl_lookup_child(m, c.parent, name, &e);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_entry(req, &e);
+	nl_intent_end(m, intent);
 }
 
 void nl_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -234,7 +239,7 @@ out:
 		fuse_reply_err(req, -r);
 		return;
 	}
-	r = nl_file_new(fi, fd, false);
+	r = nl_file_new(m, nl_node_of(m, e.ino), fi, fd, false);
 	if (r) {
 		nl_node_forget(m, nl_node_of(m, e.ino), 1);
 		close(fd);
@@ -244,7 +249,7 @@ out:
 	nl_node_opened(nl_node_of(m, e.ino));
 	if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(nl_node_of(m, e.ino));
-		nl_file_free(fi);
+		nl_file_free(m, fi);
 	}
 }
 
@@ -375,21 +380,6 @@ static int remove_name(struct nl_mount *m, struct nl_node *parent,
 	return r;
 }
 
-void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct nl_mount *m = nl_mount_of(req);
-	struct nl_node *p = nl_node_of(m, parent);
-	struct stat st;
-	int layer, lowest, r;
-
-	r = m->upper ? nl_resolve(m, p, name, 0, &layer, &lowest, &st) : -EROFS;
-	if (!r && S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	if (!r)
-		r = remove_name(m, p, name, &st, false);
-	fuse_reply_err(req, -r);
-}
-
 static int dir_check_empty(struct nl_mount *m, struct nl_node *parent,
 			   const char *name, int layer, int lowest)
 {
@@ -408,21 +398,39 @@ static int dir_check_empty(struct nl_mount *m, struct nl_node *parent,
 	return r ? 0 : -ENOTEMPTY;
 }
 
-void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: the name must be of the kind asked for, a directory
+ * empty, before it goes. */
+static void remove_op(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *p = nl_node_of(m, parent);
 	struct stat st;
 	int layer, lowest, r;
 
+	int intent = nl_intent_begin(m, NL_INTENT_REMOVE, p, name, NULL, NULL);
+
 	r = m->upper ? nl_resolve(m, p, name, 0, &layer, &lowest, &st) : -EROFS;
-	if (!r && !S_ISDIR(st.st_mode))
-		r = -ENOTDIR;
-	if (!r)
+	if (!r && S_ISDIR(st.st_mode) != dir)
+		r = dir ? -ENOTDIR : -EISDIR;
+	if (!r && dir)
 		r = dir_check_empty(m, p, name, layer, lowest);
 	if (!r)
-		r = remove_name(m, p, name, &st, true);
+		r = remove_name(m, p, name, &st, dir);
+	/* removed by the server before, which died before it answered */
+	if (r == -ENOENT && nl_intent_replayed(m, NL_INTENT_REMOVE, p, name))
+		r = 0;
 	fuse_reply_err(req, -r);
+	nl_intent_end(m, intent);
+}
+
+void nl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_op(req, parent, name, false);
+}
+
+void nl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_op(req, parent, name, true);
 }
 
 /* Everything a rename needs to know about its two names. */
@@ -607,8 +615,13 @@ void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		.dparent = nl_node_of(m, newparent), .dname = newname,
 		.src_at = { .dfd = -1 }, .dst_at = { .dfd = -1 }, .flags = flags,
 	};
+	int intent = nl_intent_begin(m, NL_INTENT_RENAME, rn.sparent, name, rn.dparent,
+				     newname);
 	int r = do_rename(m, &rn);
 
+	/* moved by the server before, which died before it answered */
+	if (r == -ENOENT && nl_intent_replayed(m, NL_INTENT_RENAME, rn.sparent, name))
+		r = 0;
 	nl_at_done(&rn.src_at);
 	nl_at_done(&rn.dst_at);
 	if (rn.src)
@@ -616,4 +629,5 @@ void nl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rn.dst)
 		nl_node_forget(m, rn.dst, 1);
 	fuse_reply_err(req, -r);
+	nl_intent_end(m, intent);
 }

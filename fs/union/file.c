@@ -46,7 +46,7 @@ void nl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	/* a lower descriptor may be a promoted copy: the layer has the attributes */
-	int fd = fi && !nl_file_of(fi)->lower ? nl_fd_of(fi) : -1;
+	int fd = fi && !nl_file_of(m, fi)->lower ? nl_fd_of(m, fi) : -1;
 	struct stat st;
 	int r = nl_node_stat(m, nl_node_of(m, ino), fd, &st);
 
@@ -143,7 +143,7 @@ void nl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 	r = m->upper ? apply_setattr(m, n, attr, to_set) : -EROFS;
 	if (!r)
-		r = nl_node_stat(m, n, n->unlinked ? nl_fd_of(fi) : -1, &st);
+		r = nl_node_stat(m, n, n->unlinked ? nl_fd_of(m, fi) : -1, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -175,36 +175,47 @@ static bool wants_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/* A descriptor of @n opened with @flags, and the range state of a big
+ * lower file (NULL otherwise); *lower says which layer it is on. */
+static int open_node(struct nl_mount *m, struct nl_node *n, int flags, bool *lower,
+		     struct nl_range **range)
+{
+	char path[NL_PATH_BUF];
+	int fd, r = 0;
+
+	if (wants_write(flags))
+		r = m->upper ? nl_copy_up(m, n) : -EROFS;
+	if (r)
+		return r;
+	*lower = !(n->layer == 0 && m->upper);
+	/* A lower layer never changes: its path needs no lock. */
+	if (!*lower)
+		fd = nl_node_open_upper(m, n, flags);
+	else if (!(fd = nl_node_path(m, n, path, sizeof(path))))
+		fd = open_lower(m, n, path, flags, range);
+	return fd;
+}
+
 void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *n = nl_node_of(m, ino);
-	char path[NL_PATH_BUF];
 	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
 	struct nl_range *range = NULL;
 	bool lower;
-	int fd, r = 0;
+	int fd, r;
 
-	if (wants_write(fi->flags))
-		r = m->upper ? nl_copy_up(m, n) : -EROFS;
-	if (r)
-		goto out;
-	lower = !(n->layer == 0 && m->upper);
-	/* A lower layer never changes: its path needs no lock. */
-	if (!lower)
-		fd = nl_node_open_upper(m, n, flags);
-	else if (!(fd = nl_node_path(m, n, path, sizeof(path))))
-		fd = open_lower(m, n, path, flags, &range);
+	fd = open_node(m, n, flags, &lower, &range);
 	if (fd < 0) {
 		r = fd;
 		goto out;
 	}
-	r = nl_file_new(fi, fd, lower);
+	r = nl_file_new(m, n, fi, fd, lower);
 	if (r) {
 		close(fd);
 		goto out;
 	}
-	nl_file_of(fi)->range = range;
+	nl_file_of(m, fi)->range = range;
 	range = NULL;
 	nl_node_opened(n);
 	/* Lower data never changes: the kernel may keep its pages. */
@@ -212,7 +223,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->noflush = !wants_write(fi->flags);
 	if (fuse_reply_open(req, fi)) {
 		nl_node_closed(n);
-		nl_file_free(fi);
+		nl_file_free(m, fi);
 	}
 	return;
 out:
@@ -220,9 +231,38 @@ out:
 	fuse_reply_err(req, -r);
 }
 
-int nl_file_new(struct fuse_file_info *fi, int fd, bool lower)
+/*
+ * The file behind a handle a server before this one opened: opened again
+ * from its node, without what only the first open does (create, truncate).
+ * An upper file that lost its name cannot be reached again.
+ */
+int nl_file_reopen(struct nl_mount *m, struct nl_node *n, int flags, struct nl_file **out)
+{
+	struct nl_range *range = NULL;
+	struct nl_file *f;
+	bool lower;
+	int fd;
+
+	flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)) | O_CLOEXEC;
+	fd = open_node(m, n, flags, &lower, &range);
+	if (fd < 0)
+		return fd;
+	f = malloc(sizeof(*f));
+	if (!f) {
+		close(fd);
+		nl_range_free(range);
+		return -ENOMEM;
+	}
+	*f = (struct nl_file){ .fd = fd, .old_fd = -1, .lower = lower, .range = range };
+	*out = f;
+	return 0;
+}
+
+int nl_file_new(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi, int fd,
+		bool lower)
 {
 	struct nl_file *f = malloc(sizeof(*f));
+	int r;
 
 	if (!f)
 		return -ENOMEM;
@@ -230,15 +270,19 @@ int nl_file_new(struct fuse_file_info *fi, int fd, bool lower)
 	f->old_fd = -1;
 	f->lower = lower;
 	f->range = NULL;
-	fi->fh = (uintptr_t)f;
-	return 0;
+	r = nl_handle_new(m, NL_TAB_FILE, n, fi->flags, f, &fi->fh);
+	if (r)
+		free(f);
+	return r;
 }
 
-void nl_file_free(struct fuse_file_info *fi)
+void nl_file_free(struct nl_mount *m, struct fuse_file_info *fi)
 {
-	struct nl_file *f = nl_file_of(fi);
+	struct nl_file *f = nl_file_of(m, fi);
 
-	close(f->fd);
+	nl_handle_free(m, fi->fh);
+	if (f->fd >= 0)
+		close(f->fd);
 	if (f->old_fd >= 0)
 		close(f->old_fd);
 	nl_range_free(f->range);
@@ -271,17 +315,17 @@ void nl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *n = nl_node_of(m, ino);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-	struct nl_file *f = nl_file_of(fi);
+	struct nl_file *f = nl_file_of(m, fi);
 
 	if (f->lower && n->layer == 0 && m->upper)
 		follow_copy_up(m, n, f);
 	/* a file copied up since its open no longer reads lower ranges */
 	if (f->range && __atomic_load_n(&f->old_fd, __ATOMIC_ACQUIRE) < 0) {
-		nl_range_read(req, f->range, nl_fd_of(fi), size, off);
+		nl_range_read(req, f->range, nl_fd_of(m, fi), size, off);
 		return;
 	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = nl_fd_of(fi);
+	buf.buf[0].fd = nl_fd_of(m, fi);
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -289,12 +333,13 @@ void nl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		     off_t off, struct fuse_file_info *fi)
 {
+	struct nl_mount *m = nl_mount_of(req);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
 
 	(void)ino;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = nl_fd_of(fi);
+	out.buf[0].fd = nl_fd_of(m, fi);
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
 	if (n < 0)
@@ -305,7 +350,8 @@ void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int fd = dup(nl_fd_of(fi));
+	struct nl_mount *m = nl_mount_of(req);
+	int fd = dup(nl_fd_of(m, fi));
 
 	(void)ino;
 	/* close() of a duplicate reports delayed write errors, as close()
@@ -318,7 +364,7 @@ void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct nl_mount *m = nl_mount_of(req);
 
 	nl_node_closed(nl_node_of(m, ino));
-	nl_file_free(fi);
+	nl_file_free(m, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -330,23 +376,24 @@ void nl_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	if (m->opt->fsync)
-		r = datasync ? fdatasync(nl_fd_of(fi)) : fsync(nl_fd_of(fi));
+		r = datasync ? fdatasync(nl_fd_of(m, fi)) : fsync(nl_fd_of(m, fi));
 	fuse_reply_err(req, r ? errno : 0);
 }
 
 void nl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		     off_t length, struct fuse_file_info *fi)
 {
+	struct nl_mount *m = nl_mount_of(req);
 	(void)ino;
-	fuse_reply_err(req, fallocate(nl_fd_of(fi), mode, offset, length) ? errno : 0);
+	fuse_reply_err(req, fallocate(nl_fd_of(m, fi), mode, offset, length) ? errno : 0);
 }
 
 /* The descriptor with the file's real layout: for a big lower file whose
  * descriptor is its sparse range copy, the layer file. */
-static int data_fd_of(struct fuse_file_info *fi)
+static int data_fd_of(struct nl_mount *m, struct fuse_file_info *fi)
 {
-	struct nl_file *f = nl_file_of(fi);
-	int fd = nl_fd_of(fi);
+	struct nl_file *f = nl_file_of(m, fi);
+	int fd = nl_fd_of(m, fi);
 
 	if (f->range && __atomic_load_n(&f->old_fd, __ATOMIC_ACQUIRE) < 0)
 		return nl_range_data_fd(f->range, fd);
@@ -358,8 +405,9 @@ void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			   off_t off_out, struct fuse_file_info *fi_out,
 			   size_t len, int flags)
 {
+	struct nl_mount *m = nl_mount_of(req);
 	loff_t in = off_in, out = off_out;
-	int fd_in = data_fd_of(fi_in);
+	int fd_in = data_fd_of(m, fi_in);
 	ssize_t n;
 
 	(void)ino_in;
@@ -368,7 +416,7 @@ void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, -fd_in);
 		return;
 	}
-	n = copy_file_range(fd_in, &in, nl_fd_of(fi_out), &out, len, flags);
+	n = copy_file_range(fd_in, &in, nl_fd_of(m, fi_out), &out, len, flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -378,7 +426,8 @@ void nl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 void nl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 struct fuse_file_info *fi)
 {
-	int fd = data_fd_of(fi);
+	struct nl_mount *m = nl_mount_of(req);
+	int fd = data_fd_of(m, fi);
 	off_t r = fd < 0 ? (errno = -fd, -1) : lseek(fd, off, whence);
 
 	(void)ino;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "fs/union/union.h"
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 int nl_image_layers(struct nl_options *o, char *err, size_t errlen)
 {

@@ -3,7 +3,8 @@
  * Nodes and inode numbers.
  *
  * A node is a name the kernel has looked up: (parent, name). Its FUSE node
- * id is its address. The st_ino the kernel sees is derived from the lower
+ * id is its entry in the shared node table (nodetab.h), so that a server
+ * that takes the mount over maps the ids the kernel holds to the same files. The st_ino the kernel sees is derived from the lower
  * inode an entry came from, so it stays the same across copy-up and is the
  * same for every hard link of a lower file.
  */
@@ -20,11 +21,88 @@ struct nl_mount *nl_mount_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* The chunk of @v holding index @i, made on first use when @make. */
+static void **chunk_of(_Atomic(void **) *v, uint64_t i, bool make)
+{
+	void **c = atomic_load_explicit(&v[i / NL_CHUNK], memory_order_acquire), **fresh;
+
+	if (c || !make)
+		return c;
+	fresh = calloc(NL_CHUNK, sizeof(void *));
+	if (!fresh)
+		return NULL;
+	if (atomic_compare_exchange_strong(&v[i / NL_CHUNK], &c, fresh))
+		return fresh;
+	free(fresh);
+	return c;
+}
+
+static int slot_set(_Atomic(void **) *v, uint64_t i, void *p)
+{
+	void **c = chunk_of(v, i, true);
+
+	if (!c)
+		return -ENOMEM;
+	__atomic_store_n(&c[i % NL_CHUNK], p, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void *slot_get(_Atomic(void **) *v, uint64_t i)
+{
+	void **c = chunk_of(v, i, false);
+
+	return c ? __atomic_load_n(&c[i % NL_CHUNK], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Ids the kernel sends are ones this mount handed out; one that maps to
+ * nothing (a table a dead server left half-written) reaches the lost node,
+ * whose requests fail with ENOENT. */
 struct nl_node *nl_node_of(struct nl_mount *m, fuse_ino_t ino)
 {
+	struct nl_node *n;
+
 	if (ino == FUSE_ROOT_ID)
 		return &m->root;
-	return (struct nl_node *)(uintptr_t)ino;
+	n = ino < NL_TAB_NODES ? slot_get((_Atomic(void **) *)m->byid, ino) : NULL;
+	return n ? n : &m->lost;
+}
+
+int nl_node_bind(struct nl_mount *m, struct nl_node *n, uint64_t id)
+{
+	n->id = id;
+	return slot_set((_Atomic(void **) *)m->byid, id, n);
+}
+
+void *nl_handle_of(struct nl_mount *m, uint64_t fh)
+{
+	return fh < NL_TAB_HANDLES ? slot_get(m->handles, fh) : NULL;
+}
+
+int nl_handle_bind(struct nl_mount *m, uint64_t fh, void *obj)
+{
+	return slot_set(m->handles, fh, obj);
+}
+
+/* A handle in the table, written before the reply that hands it out. */
+int nl_handle_new(struct nl_mount *m, int kind, struct nl_node *n, int flags, void *obj,
+		  uint64_t *fh)
+{
+	uint64_t h = nl_tab_handle_alloc(&m->tab, kind, n->id, flags);
+
+	if (!h)
+		return -ENFILE;
+	if (nl_handle_bind(m, h, obj)) {
+		nl_tab_handle_free(&m->tab, h);
+		return -ENOMEM;
+	}
+	*fh = h;
+	return 0;
+}
+
+void nl_handle_free(struct nl_mount *m, uint64_t fh)
+{
+	slot_set(m->handles, fh, NULL);
+	nl_tab_handle_free(&m->tab, fh);
 }
 
 static size_t node_hash(struct nl_node *parent, const char *name)
@@ -61,6 +139,15 @@ static void table_unlink(struct nl_mount *m, struct nl_node *n)
 	}
 }
 
+/* A node made again by a new server goes where a lookup would put it. */
+void nl_node_rehash(struct nl_mount *m, struct nl_node *n)
+{
+	size_t h = node_hash(n->parent, n->name);
+
+	n->hnext = m->table[h];
+	m->table[h] = n;
+}
+
 struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
 			     const char *name)
 {
@@ -70,6 +157,23 @@ struct nl_node *nl_node_find(struct nl_mount *m, struct nl_node *parent,
 	n = table_find(m, parent, name);
 	pthread_rwlock_unlock(&m->ns);
 	return n;
+}
+
+/* A new node's id, in the table with its name before anyone sees the id.
+ * Caller holds m->ns for writing. */
+static int node_publish(struct nl_mount *m, struct nl_node *n, struct nl_node *parent,
+			const char *name)
+{
+	uint64_t id = nl_tab_node_alloc(&m->tab);
+
+	if (!id)
+		return -ENFILE;
+	if (nl_node_bind(m, n, id)) {
+		nl_tab_node_free(&m->tab, id);
+		return -ENOMEM;
+	}
+	nl_tab_node_set(&m->tab, id, parent->id, name, 0);
+	return 0;
 }
 
 /* Find or make the node for (parent, name) and take one kernel reference. */
@@ -82,8 +186,10 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 	 * node takes the table for writing. */
 	pthread_rwlock_rdlock(&m->ns);
 	n = table_find(m, parent, name);
-	if (n)
+	if (n) {
 		__atomic_add_fetch(&n->nlookup, 1, __ATOMIC_RELAXED);
+		atomic_fetch_add(&m->tab.nodes[n->id].nlookup, 1);
+	}
 	pthread_rwlock_unlock(&m->ns);
 	if (n)
 		return n;
@@ -98,6 +204,12 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			pthread_rwlock_unlock(&m->ns);
 			return NULL;
 		}
+		if (node_publish(m, n, parent, name)) {
+			free(n->name);
+			free(n);
+			pthread_rwlock_unlock(&m->ns);
+			return NULL;
+		}
 		pthread_mutex_init(&n->lock, NULL);
 		n->gone_fd = -1;
 		n->parent = parent;
@@ -106,6 +218,7 @@ struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 		m->table[node_hash(parent, name)] = n;
 	}
 	n->nlookup++;
+	atomic_fetch_add(&m->tab.nodes[n->id].nlookup, 1);
 	pthread_rwlock_unlock(&m->ns);
 	return n;
 }
@@ -122,14 +235,23 @@ void nl_node_free(struct nl_mount *m, struct nl_node *n)
 	free(n);
 }
 
+static void node_unpublish(struct nl_mount *m, struct nl_node *n)
+{
+	if (!n->id)
+		return;
+	slot_set((_Atomic(void **) *)m->byid, n->id, NULL);
+	nl_tab_node_free(&m->tab, n->id);
+}
+
 /* Caller holds m->ns for writing. Frees @n and any parent it kept alive. */
 static void node_release(struct nl_mount *m, struct nl_node *n)
 {
 	while (n != &m->root && n->nlookup == 0 && n->nchild == 0) {
 		struct nl_node *parent = n->parent;
 
-		if (parent)
+		if (parent && !n->unlinked)
 			table_unlink(m, n);
+		node_unpublish(m, n);
 		nl_node_free(m, n);
 		if (!parent)
 			break;
@@ -140,10 +262,11 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 
 void nl_node_forget(struct nl_mount *m, struct nl_node *n, uint64_t count)
 {
-	if (n == &m->root)
+	if (n == &m->root || n == &m->lost)
 		return;
 	pthread_rwlock_wrlock(&m->ns);
 	n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
+	atomic_store(&m->tab.nodes[n->id].nlookup, n->nlookup);
 	node_release(m, n);
 	pthread_rwlock_unlock(&m->ns);
 }
@@ -184,9 +307,12 @@ void nl_node_keep_lower_attrs(struct nl_mount *m, struct nl_node *n)
 void nl_node_detach(struct nl_mount *m, struct nl_node *n)
 {
 	pthread_rwlock_wrlock(&m->ns);
-	if (!n->unlinked) {
+	if (!n->unlinked && n != &m->lost) {
 		table_unlink(m, n);
 		n->unlinked = true;
+		m->tab.nodes[n->id].layer = (uint8_t)n->layer;
+		m->tab.nodes[n->id].type = (uint8_t)(n->type >> 12);
+		atomic_store(&m->tab.nodes[n->id].state, NL_TAB_UNLINKED);
 	}
 	pthread_rwlock_unlock(&m->ns);
 }
@@ -209,6 +335,8 @@ void nl_node_move(struct nl_mount *m, struct nl_node *n,
 		n->parent = newparent;
 	}
 	n->unlinked = false;
+	nl_tab_node_rename(&m->tab, n->id, newparent->id, name);
+	atomic_store(&m->tab.nodes[n->id].state, NL_TAB_LIVE);
 	n->hnext = m->table[node_hash(newparent, name)];
 	m->table[node_hash(newparent, name)] = n;
 	pthread_rwlock_unlock(&m->ns);
@@ -236,6 +364,10 @@ int nl_node_path(struct nl_mount *m, struct nl_node *n, char *buf, size_t len)
 {
 	size_t pos = 0;
 	int r;
+
+	/* an id a new server could not map names nothing */
+	if (n == &m->lost)
+		return -ENOENT;
 
 	pthread_rwlock_rdlock(&m->ns);
 	r = path_append(n, buf, len, &pos);
@@ -309,25 +441,34 @@ bool nl_origin_find(struct nl_mount *m, dev_t udev, ino_t uino,
 	return found;
 }
 
-void nl_origin_add(struct nl_mount *m, const struct stat *upper,
-		   const struct stat *lower)
+/* An origin known from the node table: already the first lower inode. */
+void nl_origin_remember(struct nl_mount *m, const struct stat *upper,
+			const struct stat *lower)
 {
 	struct nl_origin *o = malloc(sizeof(*o));
-	dev_t odev = lower->st_dev;
-	ino_t oino = lower->st_ino;
 
 	if (!o)
 		return;
-	/* A copy of a copy still descends from the first lower inode. */
-	nl_origin_find(m, lower->st_dev, lower->st_ino, &odev, &oino);
 	o->udev = upper->st_dev;
 	o->uino = upper->st_ino;
-	o->odev = odev;
-	o->oino = oino;
+	o->odev = lower->st_dev;
+	o->oino = lower->st_ino;
 	pthread_mutex_lock(&m->ino_lock);
 	o->next = m->origins[o->uino % NL_ORIGIN_BUCKETS];
 	m->origins[o->uino % NL_ORIGIN_BUCKETS] = o;
 	pthread_mutex_unlock(&m->ino_lock);
+}
+
+void nl_origin_add(struct nl_mount *m, const struct stat *upper,
+		   const struct stat *lower)
+{
+	struct stat first = { .st_dev = lower->st_dev, .st_ino = lower->st_ino };
+
+	/* A copy of a copy still descends from the first lower inode. */
+	nl_origin_find(m, lower->st_dev, lower->st_ino, &first.st_dev, &first.st_ino);
+	/* in the table first: a server after this one numbers it the same */
+	nl_tab_origin_add(&m->tab, upper->st_dev, upper->st_ino, first.st_dev, first.st_ino);
+	nl_origin_remember(m, upper, &first);
 }
 
 ino_t nl_ino_of_upper(struct nl_mount *m, dev_t dev, ino_t ino)

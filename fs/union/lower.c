@@ -83,49 +83,34 @@ int nl_lower_lstat_in(struct nl_mount *m, int layer, struct nl_node *dir, const 
 ssize_t nl_lower_readlink(struct nl_mount *m, int layer, const char *path, char *buf,
 			  size_t size)
 {
-	struct tier_ctx *ctx;
-	ssize_t n;
 	int tl;
+	struct tier_ctx *ctx = meta_of(m, layer, &tl);
+	ssize_t n = ctx ? tier_meta_readlink(ctx, tl, path, buf, size) : TIER_META_MISS;
 
-	ctx = meta_of(m, layer, &tl);
-	if (ctx) {
-		n = tier_meta_readlink(ctx, tl, path, buf, size);
-		if (n != TIER_META_MISS)
-			return n;
-	}
-	return nl_readlink_beneath(m->layers[layer].fd, path, buf, size);
+	return n != TIER_META_MISS ? n :
+	       nl_readlink_beneath(m->layers[layer].fd, path, buf, size);
 }
 
 ssize_t nl_lower_getxattr(struct nl_mount *m, int layer, const char *path, const char *name,
 			  void *buf, size_t size)
 {
-	struct tier_ctx *ctx;
-	ssize_t n;
 	int tl;
+	struct tier_ctx *ctx = meta_of(m, layer, &tl);
+	ssize_t n = ctx ? tier_meta_getxattr(ctx, tl, path, name, buf, size) : TIER_META_MISS;
 
-	ctx = meta_of(m, layer, &tl);
-	if (ctx) {
-		n = tier_meta_getxattr(ctx, tl, path, name, buf, size);
-		if (n != TIER_META_MISS)
-			return n;
-	}
-	return nl_getxattr_beneath(m->layers[layer].fd, path, name, buf, size);
+	return n != TIER_META_MISS ? n :
+	       nl_getxattr_beneath(m->layers[layer].fd, path, name, buf, size);
 }
 
 ssize_t nl_lower_listxattr(struct nl_mount *m, int layer, const char *path, char *buf,
 			   size_t size)
 {
-	struct tier_ctx *ctx;
-	ssize_t n;
 	int tl;
+	struct tier_ctx *ctx = meta_of(m, layer, &tl);
+	ssize_t n = ctx ? tier_meta_listxattr(ctx, tl, path, buf, size) : TIER_META_MISS;
 
-	ctx = meta_of(m, layer, &tl);
-	if (ctx) {
-		n = tier_meta_listxattr(ctx, tl, path, buf, size);
-		if (n != TIER_META_MISS)
-			return n;
-	}
-	return nl_listxattr_beneath(m->layers[layer].fd, path, buf, size);
+	return n != TIER_META_MISS ? n :
+	       nl_listxattr_beneath(m->layers[layer].fd, path, buf, size);
 }
 
 struct image_dirent {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/host/host.h"
+#include "fs/session.h"
 #include "fs/union/union.h"
 
 static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -30,6 +31,7 @@ static void nl_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	/* In the daemon, after the fork, before the kernel sends requests. */
 	nl_tier_start(m);
+	m->initialized = true;
 }
 
 const struct fuse_lowlevel_ops nl_union_ops = {
@@ -145,6 +147,8 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 
 	m->opt = o;
 	m->workfd = -1;
+	if (!m->tab.head)
+		m->tab.fd = -1;
 	m->n_layers = o->n_lower + (o->upperdir ? 1 : 0);
 	m->layers = calloc(m->n_layers, sizeof(*m->layers));
 	m->table = calloc(NL_HASH_SIZE, sizeof(*m->table));
@@ -179,7 +183,20 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 	m->root.type = S_IFDIR;
 	m->root.layer = 0;
 	m->root.lowest = m->n_layers - 1;
+	m->root.id = FUSE_ROOT_ID;
+	/* the lost node names nothing: every request on it fails */
+	pthread_mutex_init(&m->lost.lock, NULL);
+	pthread_mutex_init(&m->replay_lock, NULL);
+	m->lost.name = "";
+	m->lost.parent = &m->root;
+	m->lost.gone_fd = -1;
+	m->lost.unlinked = true;
 	m->timeout = o->timeout;
+	r = m->tab.head ? 0 : nl_tab_create(&m->tab);
+	if (r) {
+		snprintf(err, errlen, "cannot make the node table: %s", strerror(-r));
+		return r;
+	}
 	return nl_tier_setup(m, err, errlen);
 }
 
@@ -198,17 +215,10 @@ void nl_mount_free(struct nl_mount *m)
 	free(m->layers);
 	if (m->workfd >= 0)
 		close(m->workfd);
-	/* Nodes still referenced by the kernel at unmount are not tracked
-	 * in a list; the table holds every live one. */
-	for (i = 0; m->table && i < NL_HASH_SIZE; i++) {
-		while (m->table[i]) {
-			struct nl_node *n = m->table[i];
-
-			m->table[i] = n->hnext;
-			nl_node_free(m, n);
-		}
-	}
+	/* Nodes still referenced by the kernel at unmount, named or not,
+	 * are found by their ids. */
 	free(m->table);
+	nl_nodes_free(m);
 	for (i = 0; i < NL_ORIGIN_BUCKETS; i++) {
 		while ((o = m->origins[i])) {
 			m->origins[i] = o->next;
@@ -226,49 +236,17 @@ void nl_mount_free(struct nl_mount *m)
 int nl_fuse_args(struct fuse_args *args, const char *prog,
 			   struct nl_options *o)
 {
-	char opts[8192];
-	int len;
+	char own[8192];
 
 	/* Without an upper layer nothing can change: say so to the kernel
 	 * too, as containerd probes a read-only mount exactly so. Run by
 	 * root, mount as fuse-overlayfs does: setuid programs of an image
 	 * (su, sudo, ping) must work in its containers, and libfuse would
 	 * mount nosuid. "nosuid" given by the caller wins. */
-	len = snprintf(opts, sizeof(opts), "fsname=%s,subtype=nlayerfs%s%s%s%s",
-		       o->source ? o->source : "nlayerfs",
-		       o->upperdir ? "" : ",ro",
-		       geteuid() == 0 && !o->allow_other ? ",allow_other" : "",
-		       geteuid() == 0 && !o->default_permissions ?
-		       ",default_permissions" : "",
-		       geteuid() == 0 && !o->nosuid ? ",suid" : "");
-	if (o->fuse_opts && *o->fuse_opts)
-		len += snprintf(opts + len, sizeof(opts) - len, ",%s", o->fuse_opts);
-	if (len >= (int)sizeof(opts))
+	if (snprintf(own, sizeof(own), "fsname=%s,subtype=nlayerfs%s%s",
+		     o->source ? o->source : "nlayerfs",
+		     o->upperdir ? "" : ",ro",
+		     geteuid() == 0 && !o->nosuid ? ",suid" : "") >= (int)sizeof(own))
 		return -E2BIG;
-	if (fuse_opt_add_arg(args, prog) || fuse_opt_add_arg(args, "-o") ||
-	    fuse_opt_add_arg(args, opts))
-		return -ENOMEM;
-	if (o->debug && fuse_opt_add_arg(args, "-d"))
-		return -ENOMEM;
-	return 0;
+	return nl_session_args(args, prog, own, o);
 }
-
-int nl_run_loop(struct fuse_session *se, struct nl_options *o)
-{
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	const char *v;
-	int r;
-
-	if (!cfg)
-		return -ENOMEM;
-	v = nl_options_extra(o, "max_idle_threads");
-	fuse_loop_cfg_set_idle_threads(cfg, v ? (unsigned int)atoi(v) : 10);
-	v = nl_options_extra(o, "max_threads");
-	if (v)
-		fuse_loop_cfg_set_max_threads(cfg, atoi(v));
-	fuse_loop_cfg_set_clone_fd(cfg, nl_options_extra(o, "clone_fd") != NULL);
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return r;
-}
-

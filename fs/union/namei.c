@@ -223,7 +223,8 @@ int nl_lookup_child(struct nl_mount *m, struct nl_node *parent,
 			nl_node_forget(m, n, 1);
 		return r;
 	}
-	e->ino = (uintptr_t)n;
+	e->ino = n->id;
+	e->generation = m->tab.nodes[n->id].gen;
 	e->attr_timeout = nl_attr_timeout(m, &e->attr);
 	e->entry_timeout = m->timeout;
 	return 0;

@@ -247,30 +247,47 @@ struct nl_dirhandle {
 	bool built;
 };
 
+void *nl_dirhandle_new(void)
+{
+	return calloc(1, sizeof(struct nl_dirhandle));
+}
+
+void nl_dirhandle_free(void *arg)
+{
+	struct nl_dirhandle *h = arg;
+
+	nl_dir_list_free(&h->list);
+	free(h);
+}
+
 void nl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct nl_dirhandle *h = calloc(1, sizeof(*h));
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_dirhandle *h = nl_dirhandle_new();
+	int r = h ? nl_handle_new(m, NL_TAB_DIR, nl_node_of(m, ino), fi->flags, h, &fi->fh) :
+		    -ENOMEM;
 
-	(void)ino;
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
+	if (r) {
+		free(h);
+		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
 	/* Every change to a directory goes through this mount, and the
 	 * kernel drops its cached listing when it sees one, so the listing
 	 * may be cached even over an upper layer. */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		nl_handle_free(m, fi->fh);
 		free(h);
+	}
 }
 
 void nl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	struct nl_dirhandle *h = (struct nl_dirhandle *)(uintptr_t)fi->fh;
+	struct nl_dirhandle *h = nl_handle_of(m, fi->fh);
 	struct nl_node *n = nl_node_of(m, ino);
 	struct nl_dirlist *l = &h->list;
 	size_t pos = 0, i;
@@ -316,11 +333,12 @@ void nl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void nl_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	struct nl_dirhandle *h = (struct nl_dirhandle *)(uintptr_t)fi->fh;
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_dirhandle *h = nl_handle_of(m, fi->fh);
 
 	(void)ino;
-	nl_dir_list_free(&h->list);
-	free(h);
+	nl_handle_free(m, fi->fh);
+	nl_dirhandle_free(h);
 	fuse_reply_err(req, 0);
 }
 

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
+#include "fs/log.h"
 
 int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char *err,
 			size_t errlen)
@@ -24,6 +24,7 @@ int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char 
 	int r;
 
 	tier_config_defaults(c);
+	c->log = nl_log_msg;
 	r = tier_config_load(c, file ? file : tier_config_default_path(), err, errlen);
 	/* Only a missing default file is normal; a named one must exist. */
 	if (r == -ENOENT && !file)
@@ -43,8 +44,7 @@ int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char 
 			continue;
 		/* Directories relative to where the mount was started, as for
 		 * lowerdir=; the daemon itself runs in "/". */
-		if ((!strcmp(key, "nvm") || !strcmp(key, "hdd")) && v[0] != '/' &&
-		    realpath(v, real))
+		if (tier_config_key_is_dir(key) && v[0] != '/' && realpath(v, real))
 			v = real;
 		r = tier_config_set(c, key, v, err, errlen);
 	}
@@ -115,7 +115,7 @@ int nl_tier_attach(struct nl_mount *m, struct nl_tier_host *h, const char *mount
 	snprintf(t->mountpoint, sizeof(t->mountpoint), "%s", mountpoint);
 	r = add_layers(m, t, err, errlen);
 	if (!r)
-		r = nl_tier_sock_path(mountpoint, t->sock_path, sizeof(t->sock_path));
+		r = tier_ctl_sock_path(mountpoint, "sock", t->sock_path, sizeof(t->sock_path));
 	if (!r) {
 		r = nl_tier_ctl_start(t);
 		if (r)
@@ -150,9 +150,9 @@ static int writeback_pass(struct nl_tier_host *h, struct tier_wb_result *res)
 static void wb_log(const struct tier_wb_result *res, int r)
 {
 	if (r && r != -ECANCELED)
-		syslog(LOG_WARNING, "nlayerfs: write-back: %s", strerror(-r));
+		nl_log(LOG_WARNING, "write-back: %s", strerror(-r));
 	else if (res->files)
-		syslog(LOG_INFO, "nlayerfs: write-back: %llu files (%llu bytes) copied to HDD",
+		nl_log(LOG_INFO, "write-back: %llu files (%llu bytes) copied to HDD",
 		       (unsigned long long)res->files, (unsigned long long)res->bytes);
 }
 
@@ -184,9 +184,9 @@ static void scrub_when_quiet(struct nl_tier_host *h, bool closed)
 	pthread_mutex_unlock(&h->wb.lock);
 	r = tier_scrub(h->ctx, &res);
 	if (r && r != -ECANCELED)
-		syslog(LOG_WARNING, "nlayerfs: scrub of the NVM copies: %s", strerror(-r));
+		nl_log(LOG_WARNING, "scrub of the NVM copies: %s", strerror(-r));
 	else if (!r && res.dropped)
-		syslog(LOG_WARNING, "nlayerfs: scrub: %llu of %llu NVM copies damaged, dropped",
+		nl_log(LOG_WARNING, "scrub: %llu of %llu NVM copies damaged, dropped",
 		       (unsigned long long)res.dropped, (unsigned long long)res.checked);
 	pthread_mutex_lock(&h->wb.lock);
 }

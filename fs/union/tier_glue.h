@@ -81,8 +81,6 @@ int nl_tier_attach(struct nl_mount *m, struct nl_tier_host *h, const char *mount
 /* tier_ctl.c: the control socket of a mount */
 int nl_tier_ctl_start(struct nl_tier *t);
 void nl_tier_ctl_stop(struct nl_tier *t);
-/* The socket path of @mountpoint (absolute): the tool computes the same. */
-int nl_tier_sock_path(const char *mountpoint, char *buf, size_t len);
 
 /* tier_glue.c: ask for a write-back pass; with @wait, wait for it and get
  * its figures in @res. Returns the pass's result, or -ENOENT without hdd=. */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "fs/options.h"
+#include "fs/union/nodetab.h"
 
 /*
  * Relative paths inside a layer can be longer than PATH_MAX (a process
@@ -33,6 +34,7 @@ struct nl_layer {
 
 struct nl_node {
 	struct nl_node *parent;	/* NULL for the root */
+	uint64_t id;		/* the FUSE node id: its entry in the node table */
 	char *name;
 	uint64_t nlookup;	/* kernel references */
 	uint64_t nchild;	/* children in the table hold their parent */
@@ -76,6 +78,11 @@ struct nl_linkcount {
 };
 
 #define NL_HASH_SIZE 65536
+/* process-local pointers of the node table's ids and handles, in chunks
+ * made once and never moved, so that they are read without a lock */
+#define NL_CHUNK 65536
+#define NL_NODE_CHUNKS (NL_TAB_NODES / NL_CHUNK)
+#define NL_HANDLE_CHUNKS (NL_TAB_HANDLES / NL_CHUNK)
 #define NL_ORIGIN_BUCKETS 4096
 
 struct nl_mount {
@@ -102,6 +109,14 @@ struct nl_mount {
 	_Atomic long dirfds;		/* directory handles kept by nodes */
 	long dirfds_max;		/* at most: half the descriptor limit */
 	struct nl_node **table;
+	struct nl_tab tab;		/* the shared node table */
+	_Atomic(struct nl_node **) byid[NL_NODE_CHUNKS];
+	_Atomic(void **) handles[NL_HANDLE_CHUNKS];	/* nl_file, nl_dirhandle */
+	struct nl_node lost;		/* ids a taken-over table could not map */
+	pthread_mutex_t replay_lock;
+	struct nl_tab_intent *replay;	/* intents the server before left */
+	int n_replay;
+	long replay_until;		/* resent requests come at once: ms */
 
 	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
 	struct nl_origin *origins[NL_ORIGIN_BUCKETS];	/* by upper inode */
@@ -112,6 +127,7 @@ struct nl_mount {
 
 	double timeout;
 	bool ro;
+	bool initialized;		/* FUSE_INIT answered */
 	struct nl_tier *tier;		/* NULL: no tiering (tier_glue.c) */
 };
 
@@ -156,18 +172,41 @@ struct nl_file {
 	struct nl_range *range;	/* a big lower file: range copy and trace */
 };
 
-static inline struct nl_file *nl_file_of(struct fuse_file_info *fi)
+/* handles: fi->fh is an index into the node table's handles */
+void *nl_handle_of(struct nl_mount *m, uint64_t fh);
+int nl_handle_new(struct nl_mount *m, int kind, struct nl_node *n, int flags, void *obj,
+		  uint64_t *fh);
+void nl_handle_free(struct nl_mount *m, uint64_t fh);
+int nl_handle_bind(struct nl_mount *m, uint64_t fh, void *obj);
+int nl_node_bind(struct nl_mount *m, struct nl_node *n, uint64_t id);
+
+static inline struct nl_file *nl_file_of(struct nl_mount *m, struct fuse_file_info *fi)
 {
-	return (struct nl_file *)(uintptr_t)fi->fh;
+	return nl_handle_of(m, fi->fh);
 }
 
-static inline int nl_fd_of(struct fuse_file_info *fi)
+static inline int nl_fd_of(struct nl_mount *m, struct fuse_file_info *fi)
 {
-	return fi ? __atomic_load_n(&nl_file_of(fi)->fd, __ATOMIC_ACQUIRE) : -1;
+	return fi ? __atomic_load_n(&nl_file_of(m, fi)->fd, __ATOMIC_ACQUIRE) : -1;
 }
 
-int nl_file_new(struct fuse_file_info *fi, int fd, bool lower);
-void nl_file_free(struct fuse_file_info *fi);
+int nl_file_new(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi, int fd,
+		bool lower);
+void nl_file_free(struct nl_mount *m, struct fuse_file_info *fi);
+int nl_file_reopen(struct nl_mount *m, struct nl_node *n, int flags, struct nl_file **out);
+void nl_dirhandle_free(void *h);
+void *nl_dirhandle_new(void);
+
+/* takeover.c: a new server for the nodes and handles of a table left by
+ * the one before */
+int nl_nodes_restore(struct nl_mount *m);
+void nl_nodes_free(struct nl_mount *m);
+/* The request failed as if made before: true (once) when the server
+ * before this one was making exactly this change when it died. */
+bool nl_intent_replayed(struct nl_mount *m, int op, struct nl_node *parent, const char *name);
+int nl_intent_begin(struct nl_mount *m, int op, struct nl_node *parent, const char *name,
+		    struct nl_node *to_parent, const char *to_name);
+void nl_intent_end(struct nl_mount *m, int slot);
 
 /* inode.c: node table and inode numbers */
 struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
@@ -190,6 +229,9 @@ ino_t nl_ino_map(struct nl_mount *m, dev_t dev, ino_t ino);
 ino_t nl_ino_of_upper(struct nl_mount *m, dev_t dev, ino_t ino);
 void nl_origin_add(struct nl_mount *m, const struct stat *upper,
 		   const struct stat *lower);
+void nl_origin_remember(struct nl_mount *m, const struct stat *upper,
+			const struct stat *lower);
+void nl_node_rehash(struct nl_mount *m, struct nl_node *n);
 bool nl_origin_find(struct nl_mount *m, dev_t udev, ino_t uino,
 		    dev_t *odev, ino_t *oino);
 void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,

@@ -20,41 +20,32 @@ void nl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char path[NL_PATH_BUF];
 	char *buf = NULL;
 	ssize_t n;
-	int saverr;
 
 	if (m->opt->noxattrs) {
-		saverr = ENOTSUP;
+		n = -ENOTSUP;
 		goto out;
 	}
 	if (nl_xattr_is_private(name)) {
-		saverr = ENODATA;
+		n = -ENODATA;
 		goto out;
 	}
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			saverr = ENOMEM;
-			goto out;
-		}
+	if (size && !(buf = malloc(size))) {
+		n = -ENOMEM;
+		goto out;
 	}
 	pthread_rwlock_rdlock(&m->names);
 	n = nl_node_path(m, node, path, sizeof(path));
 	if (!n)
 		n = nl_lower_getxattr(m, node->layer, path, name, buf, size);
 	pthread_rwlock_unlock(&m->names);
-	if (n < 0) {
-		saverr = (int)-n;
-		goto out;
-	}
-	if (size)
+out:
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size)
 		fuse_reply_buf(req, buf, n);
 	else
 		fuse_reply_xattr(req, n);
 	free(buf);
-	return;
-out:
-	free(buf);
-	fuse_reply_err(req, saverr);
 }
 
 /* Drop the private names from a list in place; returns the new length. */
@@ -79,12 +70,11 @@ void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct nl_node *node = nl_node_of(m, ino);
 	char path[NL_PATH_BUF];
 	char *buf = NULL;
+	size_t len = 0;
 	ssize_t n;
-	size_t len;
-	int saverr;
 
 	if (m->opt->noxattrs) {
-		saverr = ENOTSUP;
+		n = -ENOTSUP;
 		goto out;
 	}
 	/* The full list is read even when asked for its size, since the
@@ -99,22 +89,18 @@ void nl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (n >= 0)
 		n = nl_lower_listxattr(m, node->layer, path, buf, n);
 	pthread_rwlock_unlock(&m->names);
-	if (n < 0) {
-		saverr = (int)-n;
-		goto out;
-	}
-	len = filter_private(buf, n);
-	if (!size)
+	if (n >= 0)
+		len = filter_private(buf, n);
+	if (n >= 0 && size && len > size)
+		n = -ERANGE;
+out:
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (!size)
 		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, buf, len);
 	free(buf);
-	return;
-out:
-	free(buf);
-	fuse_reply_err(req, saverr);
 }
 
 /* A handle of the upper file whose attributes are to change. */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <libpmemobj.h>
 
-#include "tier/tier_meta.h"
+#include "tier/meta/meta.h"
 
 static double now_s(void)
 {

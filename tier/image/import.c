@@ -25,8 +25,8 @@
 #include <dirent.h>
 
 #include "tier/image/import_private.h"
-#include "tier/tier.h"
-#include "tier/tier_meta.h"
+#include "tier/image/image.h"
+#include "tier/meta/meta.h"
 
 #define MiB (1024.0 * 1024.0)
 
@@ -36,7 +36,7 @@ struct import_run {
 	struct nl_image img;
 	pthread_mutex_t lock;
 	size_t next;		/* next layer for a worker */
-	int (*step)(struct import_run *, struct nl_layer *, size_t);
+	int (*step)(struct import_run *, struct nl_image_layer *, size_t);
 	bool failed;		/* stop handing out layers */
 	pthread_t reporter;
 	bool reporting, stop_reporting;
@@ -153,7 +153,7 @@ int nl_layer_root_fix(const char *layer_dir)
 static void find_present(struct import_run *run)
 {
 	for (size_t i = 0; i < run->img.n; i++) {
-		struct nl_layer *l = &run->img.layers[i];
+		struct nl_image_layer *l = &run->img.layers[i];
 
 		l->reason = -1;
 		if (layer_dir_exists(run->nvm, l->chain_id, l->path, sizeof(l->path)))
@@ -219,7 +219,7 @@ static int place_lass(struct import_run *run, char *err, size_t errlen)
 		goto out;
 	in.nvm_budget = remaining_budget(run);
 	for (size_t i = 0; i < n; i++) {
-		const struct nl_layer *l = &run->img.layers[i];
+		const struct nl_image_layer *l = &run->img.layers[i];
 
 		/* Downloads move the blob, storing writes the unpacked tar. A
 		 * present layer costs nothing more to store. */
@@ -246,7 +246,7 @@ static int place_lass(struct import_run *run, char *err, size_t errlen)
 	}
 	report_plan(run, &p);
 	for (size_t i = 0; i < n; i++) {
-		struct nl_layer *l = &run->img.layers[i];
+		struct nl_image_layer *l = &run->img.layers[i];
 
 		if (l->present)
 			continue;
@@ -271,7 +271,7 @@ static void place_fixed(struct import_run *run)
 	uint64_t left = remaining_budget(run);
 
 	for (size_t i = 0; i < run->img.n; i++) {
-		struct nl_layer *l = &run->img.layers[i];
+		struct nl_image_layer *l = &run->img.layers[i];
 
 		if (l->present)
 			continue;
@@ -308,7 +308,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void phase_start(struct nl_layer *l, int phase)
+static void phase_start(struct nl_image_layer *l, int phase)
 {
 	__atomic_store_n(&l->done, 0, __ATOMIC_RELAXED);
 	l->started = now_s();
@@ -321,7 +321,8 @@ static double rate_mib(uint64_t bytes, double seconds)
 }
 
 /* Not a terminal (a log, CI): one line per layer once it is stored. */
-static void report_layer_line(const struct import_run *run, const struct nl_layer *l, size_t idx)
+static void report_layer_line(const struct import_run *run, const struct nl_image_layer *l,
+			      size_t idx)
 {
 	double unpack_s = now_s() - l->started;
 	uint64_t blob = l->size ? l->size : l->done;
@@ -350,7 +351,7 @@ static size_t status_line(const struct import_run *run, char *line, size_t len)
 
 	line[0] = '\0';
 	for (size_t i = 0; i < run->img.n && n < len; i++) {
-		const struct nl_layer *l = &run->img.layers[i];
+		const struct nl_image_layer *l = &run->img.layers[i];
 		int phase = __atomic_load_n(&l->phase, __ATOMIC_ACQUIRE);
 		uint64_t done = __atomic_load_n(&l->done, __ATOMIC_RELAXED);
 
@@ -406,7 +407,7 @@ static void stop_reporter(struct import_run *run)
 
 /* ---- storing one layer ---- */
 
-static int verify_layer(struct import_run *run, struct nl_layer *l, size_t idx)
+static int verify_layer(struct import_run *run, struct nl_image_layer *l, size_t idx)
 {
 	char blob_digest[72], diff_id[72], herr[256];
 	uint64_t size;
@@ -445,7 +446,7 @@ static int sync_dir(const char *path)
 	return r;
 }
 
-static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
+static int store_layer(struct import_run *run, struct nl_image_layer *l, size_t idx)
 {
 	const char *store = tier_dir(run, l->tier);
 	size_t skipped = 0, dropped = 0;
@@ -492,7 +493,7 @@ static int store_layer(struct import_run *run, struct nl_layer *l, size_t idx)
 static void build_meta_images(struct import_run *run)
 {
 	for (size_t i = 0; i < run->img.n; i++) {
-		struct nl_layer *l = &run->img.layers[i];
+		struct nl_image_layer *l = &run->img.layers[i];
 		int m;
 
 		if (!l->created || l->tier != NL_LASS_HDD)
@@ -507,7 +508,7 @@ static void build_meta_images(struct import_run *run)
 static void *layer_worker(void *arg)
 {
 	struct import_run *run = arg;
-	int (*step)(struct import_run *, struct nl_layer *, size_t) = run->step;
+	int (*step)(struct import_run *, struct nl_image_layer *, size_t) = run->step;
 
 	for (;;) {
 		size_t i;
@@ -517,7 +518,7 @@ static void *layer_worker(void *arg)
 		pthread_mutex_unlock(&run->lock);
 		if (i >= run->img.n)
 			return NULL;
-		struct nl_layer *l = &run->img.layers[i];
+		struct nl_image_layer *l = &run->img.layers[i];
 
 		if (l->present)
 			continue;
@@ -532,7 +533,7 @@ static void *layer_worker(void *arg)
 
 /* Run @step on every layer not present yet, on concurrent workers. */
 static int for_each_layer(struct import_run *run,
-			  int (*step)(struct import_run *, struct nl_layer *, size_t),
+			  int (*step)(struct import_run *, struct nl_image_layer *, size_t),
 			  char *err, size_t errlen)
 {
 	unsigned n = run->o->workers ? run->o->workers : 3;
@@ -572,7 +573,7 @@ static void report_layers(const struct import_run *run)
 	if (run->o->quiet)
 		return;
 	for (size_t i = 0; i < run->img.n; i++) {
-		const struct nl_layer *l = &run->img.layers[i];
+		const struct nl_image_layer *l = &run->img.layers[i];
 
 		printf("layer %zu/%zu %.19s %8.1f MiB %s %s%s%s\n", i + 1, run->img.n,
 		       l->chain_id, (double)l->size / MiB,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Private to the image import code of tier/: the JSON reader, digests and
- * the layer extractor. Not part of the public tier.h.
+ * Private to tier/image/: the JSON reader, digests and the layer
+ * extractor. Not part of the public tier/image/image.h.
  */
 #ifndef NLAYERFS_IMPORT_PRIVATE_H
 #define NLAYERFS_IMPORT_PRIVATE_H
@@ -74,7 +74,9 @@ int nl_hash_file(const char *path, char digest[72], uint64_t *size);
 /* ---- images being imported ---- */
 enum nl_import_phase { NL_PHASE_WAIT, NL_PHASE_VERIFY, NL_PHASE_UNPACK, NL_PHASE_DONE };
 
-struct nl_layer {
+/* A layer of an image being imported (the union mount's open layers are
+ * struct nl_layer, fs/union/union.h). */
+struct nl_image_layer {
 	char blob[4096];	/* path of the layer blob */
 	char digest[72];	/* expected blob digest, "" when the source has none */
 	uint64_t size;		/* expected blob size, 0 when unknown */
@@ -102,7 +104,7 @@ struct nl_image {
 	char name[256];
 	char digest[72];	/* manifest digest, or the image ID of a docker save */
 	size_t n;
-	struct nl_layer *layers;	/* bottom first */
+	struct nl_image_layer *layers;	/* bottom first */
 	struct nl_json *config;
 };
 

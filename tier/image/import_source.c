@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "tier/image/import_private.h"
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 #define MAX_JSON_FILE (8u << 20)
 
@@ -419,7 +419,7 @@ static bool known_layer_type(const char *mt)
 static int oci_layer(struct nl_image *img, const struct nl_json *desc, size_t i,
 		     char *err, size_t errlen)
 {
-	struct nl_layer *l = &img->layers[i];
+	struct nl_image_layer *l = &img->layers[i];
 	const char *mt = nl_json_get_str(desc, "mediaType"), *d = nl_json_get_str(desc, "digest");
 	const struct nl_json *size = nl_json_get(desc, "size");
 
@@ -581,7 +581,7 @@ static int docker_open(struct nl_image *img, const char *ref, long index, char *
 		r = img->layers ? 0 : -ENOMEM;
 	}
 	for (size_t i = 0; !r && i < img->n; i++) {
-		struct nl_layer *l = &img->layers[i];
+		struct nl_image_layer *l = &img->layers[i];
 		struct stat st;
 
 		r = docker_file(img, layers->items[i], "layer", l->blob, sizeof(l->blob), err, errlen);

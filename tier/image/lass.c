@@ -34,7 +34,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 /* Boundaries whose T differs by less than this fraction are equally fast:
  * speeds and bandwidths are estimates, and a gain under 1% of the

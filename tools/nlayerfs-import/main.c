@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tier/image/image.h"
 #include "tier/tier.h"
 
 static void usage(FILE *f)
@@ -38,31 +39,19 @@ static void usage(FILE *f)
 		"  -h, --help\n");
 }
 
-/* "100M" -> 104857600; 0 on a malformed or zero size. */
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return 0;
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return 0;
-	return (uint64_t)v << shift;
-}
-
 static int bad_value(const char *opt, const char *v)
 {
 	fprintf(stderr, "nlayerfs-import: invalid value '%s' for %s\n", v, opt);
+	return 2;
+}
+
+/* A size argument; a message saying what is wrong with a bad one. */
+static int size_arg(const char *opt, const char *v, bool rate, uint64_t *n)
+{
+	if (!(rate ? tier_parse_rate(v, n) : tier_parse_size(v, n)))
+		return 0;
+	fprintf(stderr, "nlayerfs-import: invalid value '%s' for %s: %s\n", v, opt,
+		tier_size_problem(v));
 	return 2;
 }
 
@@ -173,24 +162,28 @@ int main(int argc, char **argv)
 				return bad_value("--download-times", optarg);
 			break;
 		case 'j':
-			v = parse_size(optarg);
-			if (v == 0 || v > 16)
+			if (tier_parse_size(optarg, &v) || v == 0 || v > 16)
 				return bad_value("--workers (1-16)", optarg);
 			o.workers = (unsigned)v;
 			break;
 		case 'b':
-			/* a budget of 0 is meaningful: nothing on NVM */
-			o.nvm_budget = strcmp(optarg, "0") == 0 ? 0 : parse_size(optarg);
-			if (o.nvm_budget == 0 && strcmp(optarg, "0") != 0)
-				return bad_value("--nvm-budget", optarg);
+			if (size_arg("--nvm-budget", optarg, false, &o.nvm_budget))
+				return 2;
+			/* 0 is unlimited, as for nvm_size= of the mount */
+			if (!o.nvm_budget)
+				o.nvm_budget = UINT64_MAX;
 			break;
-		case 'w': case 's': case 'S':
-			v = parse_size(optarg);
+		case 'w': case 's': case 'S': {
+			const char *name = c == 'w' ? "--bandwidth" : c == 's' ? "--hdd-speed"
+						    : "--nvm-speed";
+
+			if (size_arg(name, optarg, true, &v))
+				return 2;
 			if (v == 0)
-				return bad_value(c == 'w' ? "--bandwidth" : c == 's' ? "--hdd-speed"
-							  : "--nvm-speed", optarg);
+				return bad_value(name, optarg);
 			*(c == 'w' ? &o.bandwidth_bps : c == 's' ? &o.hdd_bps : &o.nvm_bps) = (double)v;
 			break;
+		}
 		default:
 			usage(stderr);
 			return 2;

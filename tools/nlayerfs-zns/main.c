@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tier/tier.h"
 #include "zns/zns.h"
 
 #define PROG "nlayerfs-zns"
@@ -40,33 +41,10 @@ static int fail(int code, const char *fmt, ...)
 	return code;
 }
 
-/* A number with an optional K/M/G suffix; false if it is not one. */
+/* A size (tier_parse_size's grammar); false if it is not one. */
 static bool parse_size(const char *s, uint64_t *v)
 {
-	char *end;
-	unsigned long long n;
-	unsigned shift = 0;
-
-	if (!s || !*s || *s == '-')
-		return false;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' && shift)
-		end++;
-	if (*end == 'B' && shift)
-		end++;
-	if (*end || (shift && n > (UINT64_MAX >> shift)))
-		return false;
-	*v = (uint64_t)n << shift;
-	return true;
+	return tier_parse_size(s, v) == 0;
 }
 
 static bool parse_u32(const char *s, uint32_t *v)
@@ -118,10 +96,14 @@ static int set_opt(struct cli *c, int opt, const char *arg)
 	case O_MOPEN: ok = parse_u32(arg, &c->g.max_open); name = "--max-open"; break;
 	case O_MACTIVE: ok = parse_u32(arg, &c->g.max_active); name = "--max-active"; break;
 	case O_BS: ok = parse_u32(arg, &c->g.block_size); name = "--block-size"; break;
-	case O_BW: ok = parse_size(arg, &c->g.zone_bw); name = "--zone-bw"; break;
+	case O_BW: ok = !tier_parse_rate(arg, &c->g.zone_bw); name = "--zone-bw"; break;
 	default: return 2;
 	}
-	return ok ? 0 : fail(2, "%s: invalid value '%s'", name, arg);
+	if (ok)
+		return 0;
+	if (tier_parse_rate(arg, &(uint64_t){ 0 }))
+		return fail(2, "%s: invalid value '%s': %s", name, arg, tier_size_problem(arg));
+	return fail(2, "%s: invalid value '%s'", name, arg);
 }
 
 static int parse_cli(int argc, char **argv, struct cli *c)

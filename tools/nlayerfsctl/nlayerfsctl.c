@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +17,26 @@
 
 #include "tier/tier.h"
 
-/* Must name the socket exactly as the daemon does (fs/host/tier_ctl.c). */
-static int sock_path(const char *mountpoint, char *buf, size_t len)
+/* A socket of the mount at @mountpoint, named as the mount names it: the
+ * tier's ("sock") or the keeper's ("keeper"). */
+static int sock_path_kind(const char *mountpoint, char *buf, size_t len, const char *kind)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char real[PATH_MAX], hex[33];
+	char real[PATH_MAX];
 
 	if (!realpath(mountpoint, real)) {
 		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(errno));
 		return -1;
 	}
-	SHA256((const unsigned char *)real, strlen(real), md);
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-	snprintf(buf, len, "/run/nlayerfs/%s.sock", hex);
+	if (tier_ctl_sock_path(real, kind, buf, len)) {
+		fprintf(stderr, "nlayerfsctl: %s: %s\n", mountpoint, strerror(ENAMETOOLONG));
+		return -1;
+	}
 	return 0;
+}
+
+static int sock_path(const char *mountpoint, char *buf, size_t len)
+{
+	return sock_path_kind(mountpoint, buf, len, "sock");
 }
 
 /* The file system type of the mount at @mountpoint ("fuse.nlayerfs"), or
@@ -354,26 +358,154 @@ static void summary_host(const char *r, FILE *out)
 		status_num(r, "mount_traced"),
 		status_value(r, "mount_tracing", t, sizeof(t)) && !strcmp(t, "yes") ?
 		", its start is still traced" : "");
+	if (status_num(r, "replaced"))
+		fprintf(out, "              taken over by a new service %" PRIu64
+			" times (last stall %.1f ms)\n", status_num(r, "replaced"),
+			status_num(r, "last_stall_us") / 1000.0);
+}
+
+/* Where layer @n is, from its "placement N WHERE OWNER HOLDERS" line. */
+static void layer_placement(const char *r, int n, char *where, size_t len)
+{
+	char place[16], owner[8];
+	unsigned holders;
+	int k;
+
+	snprintf(where, len, "?");
+	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		if (strncmp(p, "placement ", 10) ||
+		    sscanf(p, "placement %d %15s %7s %u", &k, place, owner, &holders) != 4 || k != n)
+			continue;
+		if (!strcmp(place, "nvm"))
+			snprintf(where, len, "on NVM%s", !strcmp(owner, "path") ?
+				 " (named by its path: stays on NVM)" : "");
+		else if (!strcmp(place, "hdd"))
+			snprintf(where, len, "on HDD");
+		else if (!strcmp(place, "moving"))
+			snprintf(where, len, "MOVING to HDD");
+		else if (!strcmp(place, "leaving"))
+			snprintf(where, len, "moved to HDD; its NVM copy waits for %u holder%s",
+				 holders, holders == 1 ? "" : "s");
+		else
+			snprintf(where, len, "moved to HDD (old record)");
+	}
 }
 
 /* "layer N ID HOME NVM_BYTES DIR" lines, one short line each. */
 static void summary_layers(const char *r, FILE *out)
 {
 	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-		char id[128], home[8], dir[PATH_MAX], a[32];
+		char id[128], home[8], dir[PATH_MAX], a[32], where[128];
 		unsigned long long bytes;
 		int n;
 
 		if (strncmp(p, "layer ", 6) ||
 		    sscanf(p, "layer %d %127s %7s %llu %4095s", &n, id, home, &bytes, dir) != 5)
 			continue;
-		fprintf(out, "  layer %d:    %s on %s, %s on NVM (%.19s%s)\n", n, dir,
-			!strcmp(home, "nvm") ? "NVM" : "HDD", human_bytes(bytes, a, sizeof(a)),
-			id, strlen(id) > 19 ? "..." : "");
+		layer_placement(r, n, where, sizeof(where));
+		fprintf(out, "  layer %d:    %s %s, %s on NVM (%.19s%s)\n", n, dir, where,
+			human_bytes(bytes, a, sizeof(a)), id, strlen(id) > 19 ? "..." : "");
 	}
+	if (status_num(r, "moves") || status_num(r, "move_failures"))
+		fprintf(out, "  moves:      %" PRIu64 " layers moved to HDD (%" PRIu64 " NVM copies "
+			"of their hot files), %" PRIu64 " NVM copies deleted, %" PRIu64 " failed\n",
+			status_num(r, "moves"), status_num(r, "move_hot_copies"),
+			status_num(r, "move_reaped"), status_num(r, "move_failures"));
+}
+
+/* The keeper of @mountpoint: its answer to @line, or NULL (quietly, as
+ * mounts of older versions and tiered mounts have none). */
+static int cmd_tier_status(const char *mp, bool raw);
+
+static char *ask_keeper(const char *mountpoint, const char *line, size_t *len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *buf = NULL;
+	int fd;
+
+	if (sock_path_kind(mountpoint, sa.sun_path, sizeof(sa.sun_path), "keeper"))
+		return NULL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !write_all(fd, line, strlen(line)) && !shutdown(fd, SHUT_WR))
+		buf = read_reply(fd, len);
+	close(fd);
+	return buf;
+}
+
+/* The serving process and its keeper, from the keeper's status. */
+static void summary_server(const char *r, FILE *out)
+{
+	char pid[32], keeper[32], bin[PATH_MAX];
+
+	if (!status_value(r, "server_pid", pid, sizeof(pid)) ||
+	    !status_value(r, "keeper_pid", keeper, sizeof(keeper)))
+		return;
+	fprintf(out, "  server:     pid %s, kept by pid %s, replaced %" PRIu64 " times", pid,
+		keeper, status_num(r, "replaced"));
+	if (status_num(r, "replaced"))
+		fprintf(out, " (last stall %.1f ms)", status_num(r, "last_stall_us") / 1000.0);
+	fprintf(out, "\n  nodes:      %" PRIu64 " known to the kernel (%" PRIu64
+		" unlinked), %" PRIu64 " open files and directories\n",
+		status_num(r, "table_nodes"), status_num(r, "table_unlinked"),
+		status_num(r, "table_handles"));
+	if (status_value(r, "binary", bin, sizeof(bin)))
+		fprintf(out, "  binary:     %s\n", bin);
+}
+
+/* A mount with a keeper and no tiering: the keeper's part only. */
+static int status_untiered(const char *mp, bool raw, char *kbuf, size_t klen)
+{
+	if (reply_failed(kbuf, klen))
+		return 1;
+	if (raw) {
+		fputs(kbuf, stdout);
+	} else {
+		printf("%s: tiering off\n", mp);
+		summary_server(kbuf, stdout);
+	}
+	fprintf(stderr, "nlayerfsctl: %s: this nlayerfs mount has no tiering (it was mounted "
+		"without nvm= and no nlayerfs.conf names one); every file is read from its "
+		"layer\n", mp);
+	return 0;
 }
 
 static int cmd_status(const char *mp, bool raw)
+{
+	char tsock[PATH_MAX], *kbuf;
+	size_t klen = 0;
+	int rc;
+
+	kbuf = ask_keeper(mp, "status\n", &klen);
+	if (kbuf && !sock_path(mp, tsock, sizeof(tsock)) && access(tsock, F_OK)) {
+		rc = status_untiered(mp, raw, kbuf, klen);
+		free(kbuf);
+		return rc;
+	}
+	free(kbuf);
+	rc = cmd_tier_status(mp, raw);
+	return rc;
+}
+
+static int cmd_restart(const char *mp)
+{
+	size_t len = 0;
+	char *buf = ask_keeper(mp, "restart\n", &len);
+	int rc;
+
+	if (!buf) {
+		fprintf(stderr, "nlayerfsctl: %s: no keeper answers for this mount (only union "
+			"mounts without tiering have one)\n", mp);
+		return 1;
+	}
+	rc = finish(buf, len, stdout, 0);
+	free(buf);
+	return rc;
+}
+
+static int cmd_tier_status(const char *mp, bool raw)
 {
 	size_t len;
 	char *buf;
@@ -397,14 +529,31 @@ static int cmd_status(const char *mp, bool raw)
 	return rc;
 }
 
+/* move MOUNTPOINT LAYER: a number or id from the status, or a directory
+ * (made absolute here: the service runs elsewhere). */
+static int cmd_move(const char *mp, const char *layer)
+{
+	char line[PATH_MAX + 16], real[PATH_MAX];
+
+	if (strlen(layer) >= PATH_MAX || strchr(layer, '\n')) {
+		fprintf(stderr, "nlayerfsctl: bad layer '%s'\n", layer);
+		return 2;
+	}
+	snprintf(line, sizeof(line), "move %s\n", strchr(layer, '/') && realpath(layer, real) ?
+		 real : layer);
+	return request(mp, line, NULL, stdout, 0);
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: nlayerfsctl status [--raw] MOUNTPOINT\n"
+	      "       nlayerfsctl restart MOUNTPOINT\n"
 	      "       nlayerfsctl trace start|stop MOUNTPOINT\n"
 	      "       nlayerfsctl trace export|import FILE MOUNTPOINT\n"
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
 	      "       nlayerfsctl evict MOUNTPOINT [BYTES | PATH...]\n"
 	      "       nlayerfsctl writeback MOUNTPOINT [--wait]\n"
+	      "       nlayerfsctl move MOUNTPOINT LAYER\n"
 	      "       nlayerfsctl scrub MOUNTPOINT\n"
 	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n"
 	      "       nlayerfsctl meta-wait|meta-verify MOUNTPOINT [SECONDS]\n", f);
@@ -448,9 +597,11 @@ static int cmd_arg(const char *cmd, int argc, char **argv, bool size)
 	char line[128];
 	uint64_t v = 0;
 
-	if (argc == 4 && (size ? tier_parse_size(argv[3], &v) :
-			  (v = strtoull(argv[3], NULL, 10), 0))) {
-		fprintf(stderr, "nlayerfsctl: bad number '%s'\n", argv[3]);
+	/* a count is a size without a suffix: digits only */
+	if (argc == 4 && (tier_parse_size(argv[3], &v) ||
+			  (!size && argv[3][strspn(argv[3], "0123456789")]))) {
+		fprintf(stderr, "nlayerfsctl: bad number '%s': %s\n", argv[3],
+			size ? tier_size_problem(argv[3]) : "want digits only");
 		return 2;
 	}
 	if (argc == 4)
@@ -539,6 +690,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(c, "restart") && argc == 3)
+		return cmd_restart(argv[2]);
 	if (!strcmp(c, "status") && argc == 3)
 		return cmd_status(argv[2], false);
 	if (!strcmp(c, "status") && argc == 4 && !strcmp(argv[2], "--raw"))
@@ -559,6 +712,8 @@ int main(int argc, char **argv)
 		return request(argv[2], "writeback wait\n", NULL, stdout, 0);
 	if (!strcmp(c, "scrub") && argc == 3)
 		return request(argv[2], "scrub\n", NULL, stdout, 0);
+	if (!strcmp(c, "move") && argc == 4)
+		return cmd_move(argv[2], argv[3]);
 	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
 		return cmd_arg("wait", argc, argv, false);
 	if ((!strcmp(c, "meta-wait") || !strcmp(c, "meta-verify")) && (argc == 3 || argc == 4))

@@ -210,9 +210,13 @@ control_channel_private() {
 	[ -n "$sock" ] && [ "$(stat -c %a /run/nlayerfs)" = 700 ] || { ls -la /run/nlayerfs; return 1; }
 	mkdir -p "$T/plain"
 	"$NLAYERFS" nlayerfs "$T/plain" -o "lowerdir=$T/hdd/l1" || return 1
-	if "$CTL" status "$T/plain" 2>"$T/err"; then fusermount3 -u "$T/plain"; return 1; fi
+	# status of a mount without tiering: its keeper's part, and why no more
+	"$CTL" status "$T/plain" >"$T/out" 2>"$T/err"
 	fusermount3 -u "$T/plain"
 	grep -q "this nlayerfs mount has no tiering" "$T/err" || { cat "$T/err"; return 1; }
+	grep -q "server: *pid" "$T/out" || { cat "$T/out"; return 1; }
+	# commands about the tier are refused
+	if "$CTL" wait "$T/plain" 1 2>/dev/null; then return 1; fi
 }
 
 # status: a short summary for people by default, key/value lines with --raw
@@ -249,6 +253,13 @@ kill_during_promotion() {
 	while [ -d "/proc/$pid" ]; do sleep 0.05; done
 	echo "objects at the kill: $(ls "$T/nvm/objects" | wc -l)"
 	umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
+	# the mount's keeper may have started a service that took it over: no
+	# service of this NVM directory left (it holds host.lock), so that the
+	# remount starts one that finds the leftovers below
+	for ((i = 0; i < 200; i++)); do
+		flock -n "$T/nvm/host.lock" true && break
+		sleep 0.05
+	done
 	head -c 1000 "$T/hdd/l2/big1" >"$T/nvm/objects/tmp.crash1"
 	# a file no start has opened yet, so the index cannot know it
 	head -c 7000 /dev/urandom >"$T/hdd/l1/fresh"

@@ -206,7 +206,8 @@ kill_during_writeback() {
 	all_identical && within_budget
 }
 
-# With an upper layer: a change to a written-back file copies up its bytes.
+# With an upper layer: a change to a written-back file copies up its bytes;
+# a removed lower file is not found by the control socket.
 copy_up_of_written_back() {
 	local out
 	umount_wb || return 1
@@ -217,6 +218,10 @@ copy_up_of_written_back() {
 	out=$("$CTL" promote "$MNT" "$MNT/cold3" 2>&1) && { echo "promoted an upper file: $out"; return 1; }
 	echo "$out" | grep -q "upper layer" || { echo "$out"; return 1; }
 	out=$("$CTL" promote "$MNT" "$MNT/hot1") && echo "$out" | grep -q "on NVM already" || { echo "$out"; return 1; }
+	# a lower file removed through the mount is hidden from the control socket too
+	rm "$MNT/h2" || return 1
+	out=$("$CTL" promote "$MNT" "$MNT/h2" 2>&1) && { echo "promoted a removed file: $out"; return 1; }
+	echo "$out" | grep -q "No such file" || { echo "$out"; return 1; }
 	umount_wb && mount_wb
 }
 
@@ -272,7 +277,7 @@ check "per-file promote and evict by merged-tree path" per_file_control
 check "per-file control: clear errors for non-files" per_file_errors
 check "a pass with a file held open releases nothing, the descriptor reads every byte" open_descriptor_survives
 check "kill -9 during write-back of many files: every file identical" kill_during_writeback
-check "copy-up of a written-back file copies its real bytes" copy_up_of_written_back
+check "copy-up of a written-back file copies its real bytes; a removed file is hidden from nlayerfsctl" copy_up_of_written_back
 check "writeback=off leaves NVM files in place" writeback_off_keeps_nvm
 check "a bad writeback= value refuses the mount" bad_option_refused
 nl_done

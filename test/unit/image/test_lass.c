@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "tier/tier.h"
+#include "tier/image/image.h"
 
 #define MB (1024.0 * 1024.0)
 #define N 5

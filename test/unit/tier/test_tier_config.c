@@ -32,6 +32,27 @@ static void sizes(void **state)
 	assert_int_equal(tier_parse_size("17179869184G", &v), -EINVAL);
 }
 
+/* Bandwidths take the same sizes with "/s"; a refused size is told why. */
+static void rates_and_reasons(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(tier_parse_rate("100MiB/s", &v), 0);
+	assert_int_equal(v, 100 << 20);
+	assert_int_equal(tier_parse_rate("64K", &v), 0);
+	assert_int_equal(v, 64 << 10);
+	assert_int_equal(tier_parse_size("512B", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(tier_parse_size("100M/s", &v), -EINVAL);
+	assert_int_equal(tier_parse_rate("-100M/s", &v), -EINVAL);
+	assert_int_equal(tier_parse_rate("1M/h", &v), -EINVAL);
+	assert_non_null(strstr(tier_size_problem("-1"), "negative"));
+	assert_non_null(strstr(tier_size_problem("99999999999999999999"), "too large"));
+	assert_non_null(strstr(tier_size_problem("17179869184G"), "too large"));
+	assert_non_null(strstr(tier_size_problem("12X"), "not a size"));
+}
+
 static void option_values(void **state)
 {
 	struct tier_config c;
@@ -170,6 +191,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sizes),
+		cmocka_unit_test(rates_and_reasons),
 		cmocka_unit_test(option_values),
 		cmocka_unit_test(config_file),
 		cmocka_unit_test(config_errors),

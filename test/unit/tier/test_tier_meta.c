@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 
 #include "test/unit/tier/test_tier_common.h"
-#include "tier/tier_meta.h"
+#include "tier/meta/meta.h"
 
 struct fx {
 	struct tdirs d;

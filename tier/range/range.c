@@ -4,9 +4,9 @@
  *
  * A start reads only parts of a big library or image file, so for files
  * of at least range_threshold bytes the trace records which range_unit
- * blocks were read (tier_range_trace.c), the index keeps the union over
- * all starts as an extent list (tier_range_index.c), and a worker copies
- * just those extents into a sparse NVM file (tier_range_promote.c). The
+ * blocks were read (range_trace.c), the index keeps the union over
+ * all starts as an extent list (range_index.c), and a worker copies
+ * just those extents into a sparse NVM file (range_promote.c). The
  * union mount reads inside those extents from the copy, the rest from the
  * layer file.
  */
@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_trace.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 bool tier_range_big(const struct tier_ctx *ctx, uint64_t size)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Metadata images of HDD layers: the on-disk format and the internals
- * shared by tier_meta*.c. Not used outside tier/.
+ * shared by the files of tier/meta/. Not used outside tier/.
  *
  * An image is one read-only file, NVM/meta/<layer id>.img, mapped whole:
  *
@@ -125,7 +125,39 @@ struct tier_meta_cover {
 	void *pause_arg;
 };
 
-/* tier_meta_build.c */
+/* The images of one context: one slot per layer, and the thread that
+ * builds them (meta.c). */
+struct tier_meta_layer {
+	struct tier_meta_img *_Atomic img;
+	dev_t dev;			/* the layer root's current device */
+	bool hdd;			/* gets an image */
+	bool want_build, want_verify;
+	bool fresh;			/* new to the tier: built even in a window */
+	uint64_t checked_ns;		/* last build or verification walk */
+	bool known;			/* looked at by start or layer_added */
+	bool changed;			/* the next build replaces a stale image */
+};
+
+struct tier_meta_state {
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	pthread_t thread;
+	bool thread_on, stop;
+	unsigned busy, force;		/* force: work even in a trace window */
+	struct tier_meta_layer *l;
+	size_t n;
+	char *dir;			/* NVM/meta */
+	struct tier_meta_img *retired;	/* dropped images, unmapped at stop */
+	uint64_t last_window;		/* trace_end of the last window seen */
+	uint64_t quiet_after;		/* no trace: a window's worth after start */
+	_Atomic uint64_t hits, misses, builds, rebuilds;
+};
+
+/* meta.c */
+void tier_meta_drop_stale(struct tier_ctx *ctx, size_t layer, const struct tier_meta_img *img,
+			  const char *relpath);
+
+/* meta_build.c */
 int tier_meta_sig_of(const char *layer_dir, struct tier_meta_sig *sig);
 /* Walk @layer_dir and lay out an image in memory (*out, *len; free()). */
 int tier_meta_build_mem(const char *layer_dir, const char *layer_id,
@@ -139,7 +171,7 @@ void tier_meta_cover_free(struct tier_meta_cover *c);
 int tier_meta_cover_add(struct tier_meta_cover *c, const char *dir);
 void tier_meta_cover_sort(struct tier_meta_cover *c);
 
-/* tier_meta_img.c */
+/* meta_img.c */
 /* Check and map @path; on refusal @why says what is wrong. */
 int tier_meta_img_open(const char *path, const char *layer_id, const struct tier_meta_sig *sig,
 		       struct tier_meta_img **out, char *why, size_t whylen);

@@ -2,7 +2,7 @@
 /*
  * Building a metadata image: walk the covered directories of a layer, read
  * every entry's attributes, symlink target and xattrs, then lay the tables
- * out (tier_meta.h) and checksum them. The walk reads directories with
+ * out (meta.h) and checksum them. The walk reads directories with
  * O_NOATIME, so building an image does not change what it records.
  */
 #include <dirent.h>
@@ -15,7 +15,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <openssl/evp.h>
-#include "tier/tier_meta.h"
+#include "tier/meta/meta.h"
+#include "tier/tier_util.h"
 
 _Static_assert(sizeof(struct tier_meta_hdr) == 256, "header is 256 bytes");
 _Static_assert(sizeof(struct tier_meta_ent) == 112, "entry layout");
