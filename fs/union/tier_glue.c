@@ -448,9 +448,10 @@ int nl_tier_open_data(struct nl_mount *m, int layer, const char *path, int flags
 	 * from the layer's metadata image, so serving it costs no HDD read.
 	 * The image stands in for the source because it is checked itself:
 	 * against the layer root at every mount, against the real file at
-	 * every data open from the layer, and by a walk of the layer after
-	 * each trace window. A source changed behind the mount is found by
-	 * that walk at the latest, and its copy is dropped at the next open. */
+	 * every data open from the layer, and by a walk of the layer after a
+	 * trace window (at most every 10 minutes). A source changed behind
+	 * the mount is found by that walk at the latest, and its copy is
+	 * dropped at the next open. */
 	if (tl < 0 || (flags & O_ACCMODE) != O_RDONLY ||
 	    nl_lower_lstat(m, layer, path, &st) || !S_ISREG(st.st_mode))
 		return nl_tier_open_layer_file(m, layer, path, flags);

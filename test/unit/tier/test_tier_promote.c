@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -435,6 +437,75 @@ static void queue_holds_file_once(void **state)
 	tier_close(ctx);
 }
 
+struct asker {
+	struct tier_ctx *ctx;
+	int layer;
+	atomic_bool stop;
+};
+
+/* A start that keeps asking the tier: an open every millisecond. */
+static void *keep_asking(void *arg)
+{
+	struct asker *a = arg;
+
+	while (!atomic_load(&a->stop)) {
+		tier_trace_open(a->ctx, a->layer, "hot", 100000);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* While a start asks, a queued copy waits (the start reads the disk
+ * first); once the start's window ends, it is made. */
+static void copy_waits_for_asking_start(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	struct asker a = { .ctx = ctx, .layer = l };
+	char copy[PATH_MAX];
+	pthread_t th;
+	uint64_t gen;
+
+	twrite(t->l1, "hot", 100000, 1);
+	gen = tier_trace_begin(ctx);
+	assert_int_equal(pthread_create(&th, NULL, keep_asking, &a), 0);
+	assert_int_equal(tier_promote_file(ctx, l, "hot"), 0);
+	assert_int_equal(tier_wait_idle(ctx, 300), -ETIMEDOUT);
+	assert_int_equal(where(ctx, l, "hot", copy), TIER_DATA_LAYER);
+	atomic_store(&a.stop, true);
+	pthread_join(th, NULL);
+	tier_trace_end(ctx, gen);
+	assert_int_equal(tier_wait_idle(ctx, 10000), 0);
+	assert_int_equal(where(ctx, l, "hot", copy), TIER_DATA_NVM_COPY);
+	tier_close(ctx);
+}
+
+/* A traced file whose whole copy is on NVM is not queued again by the
+ * next start's trace: a worker would open it on the HDD only to find it
+ * copied. (While that start asks, a queued file would stay queued.) */
+static void copied_file_not_queued_again(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_with(t, true, 0);
+	int l = tier_layer_add(ctx, t->l1);
+	char copy[PATH_MAX];
+	uint64_t gen;
+
+	twrite(t->l1, "hot", 100000, 1);
+	gen = tier_trace_begin(ctx);
+	assert_true(tier_trace_open(ctx, l, "hot", 100000));
+	tier_trace_end(ctx, gen);
+	assert_int_equal(tier_wait_idle(ctx, 10000), 0);
+	assert_int_equal(where(ctx, l, "hot", copy), TIER_DATA_NVM_COPY);
+	gen = tier_trace_begin(ctx);
+	assert_true(tier_trace_open(ctx, l, "hot", 100000));
+	assert_true(tier_trace_flush(ctx) >= 0);
+	assert_int_equal(queue_len(ctx), 0);
+	tier_trace_end(ctx, gen);
+	tier_close(ctx);
+}
+
 /* Overwrite @n bytes in the middle of the file at @path. */
 static void damage(const char *path, size_t n)
 {
@@ -635,6 +706,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(promote_end_to_end, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(identical_files_share_object, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(copy_waits_for_asking_start, tdirs_setup,
+						tdirs_teardown),
+		cmocka_unit_test_setup_teardown(copied_file_not_queued_again, tdirs_setup,
+						tdirs_teardown),
 		cmocka_unit_test_setup_teardown(changed_source_not_served, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(budget_and_eviction_order, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(hotlist_round_trip, tdirs_setup, tdirs_teardown),
