@@ -248,6 +248,8 @@ struct tier_layer_info {
 	enum tier_place place;
 	bool movable;		/* NVM-home and owned by the store */
 	unsigned holders;	/* leaving: processes or mounts holding it */
+	uint64_t old_bytes;	/* leaving: NVM bytes its old copy still takes;
+				 * out of the budget from the switch on */
 };
 int tier_layer_info(struct tier_ctx *ctx, int layer, struct tier_layer_info *out);
 const char *tier_place_name(enum tier_place p);

@@ -231,7 +231,6 @@ static int layer_find_locked(const struct tier_ctx *ctx, const char *id)
 /* Under the write lock: append @l; its number or -ENOSPC. */
 int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 {
-	uint64_t used, budget = ctx->cfg.nvm_size;
 	size_t n = ctx->nlayers;
 
 	if (n >= TIER_MAX_LAYERS)
@@ -239,11 +238,17 @@ int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 	ctx->layers[n] = *l;
 	/* readers index the array without the lock once they see the count */
 	__atomic_store_n(&ctx->nlayers, n + 1, __ATOMIC_RELEASE);
-	/* a new NVM-home layer takes room from the coldest copies */
-	used = tier_nvm_used_locked(ctx);
+	return (int)n;
+}
+
+/* Under the write lock: a new NVM-home layer takes room from the coldest
+ * copies. */
+static void make_room_for_layer(struct tier_ctx *ctx)
+{
+	uint64_t used = tier_nvm_used_locked(ctx), budget = ctx->cfg.nvm_size;
+
 	if (budget && used > budget)
 		tier_evict_locked(ctx, used - budget);
-	return (int)n;
 }
 
 /* NVM/layers/<chainID>, listed in the registry: the store's, movable. */
@@ -286,6 +291,8 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 			l.bytes = dir_bytes(open(l.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 		rc = tier_layer_append_locked(ctx, &l);
 		added = rc >= 0;
+		if (added && l.home == TIER_HOME_NVM)
+			make_room_for_layer(ctx);
 	}
 	pthread_rwlock_unlock(&ctx->lock);
 	if (added) {

@@ -83,6 +83,9 @@ int tier_layer_info(struct tier_ctx *ctx, int layer, struct tier_layer_info *out
 	out->place = (enum tier_place)place_of(l);
 	out->movable = l->owned && out->place == TIER_PLACE_NVM;
 	out->holders = __atomic_load_n(&l->holders, __ATOMIC_RELAXED);
+	pthread_rwlock_rdlock(&ctx->lock);
+	out->old_bytes = l->old_bytes;
+	pthread_rwlock_unlock(&ctx->lock);
 	return 0;
 }
 
@@ -242,6 +245,10 @@ static int switch_records(struct tier_ctx *ctx, int layer, const struct move_pat
 	nl.home = TIER_HOME_HDD;
 	nl.place = TIER_PLACE_HDD;
 	pthread_rwlock_wrlock(&ctx->lock);
+	/* out of the budget now: the old copy is deleted once released, and
+	 * counting it until then would evict the copies just made */
+	ctx->layers[layer].old_bytes = ctx->layers[layer].bytes;
+	ctx->layers[layer].bytes = 0;
 	set_place(&ctx->layers[layer], TIER_PLACE_LEAVING);
 	j = tier_layer_append_locked(ctx, &nl);
 	pthread_rwlock_unlock(&ctx->lock);
@@ -415,7 +422,7 @@ static void records_reaped(struct tier_ctx *ctx, const char *id, unsigned holder
 			continue;
 		__atomic_store_n(&l->holders, holders, __ATOMIC_RELAXED);
 		if (gone) {
-			l->bytes = 0;
+			l->old_bytes = 0;
 			set_place(l, TIER_PLACE_MOVED);
 		}
 	}

@@ -349,7 +349,9 @@ static bool same_meta(const struct stat *a, const struct stat *b)
 {
 	return (a->st_mode & S_IFMT) == (b->st_mode & S_IFMT) &&
 	       (S_ISLNK(a->st_mode) || a->st_mode == b->st_mode) && a->st_uid == b->st_uid &&
-	       a->st_gid == b->st_gid && a->st_nlink == b->st_nlink &&
+	       a->st_gid == b->st_gid &&
+	       /* a directory's link count is the file system's own (btrfs: 1) */
+	       (S_ISDIR(a->st_mode) || a->st_nlink == b->st_nlink) &&
 	       (S_ISDIR(a->st_mode) || a->st_size == b->st_size) &&
 	       (!S_ISCHR(a->st_mode) && !S_ISBLK(a->st_mode) ? true : a->st_rdev == b->st_rdev) &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;

@@ -28,6 +28,8 @@ struct tier_layer {
 	int place;			/* enum tier_place, __atomic */
 	bool owned;			/* in the store's NVM/layers and registry */
 	unsigned holders;		/* leaving: holders seen last, __atomic */
+	uint64_t old_bytes;		/* leaving: NVM bytes of the old copy,
+					 * out of the budget from the switch */
 	uint64_t move_failed_ns;	/* last failed move: not retried at once */
 };
 

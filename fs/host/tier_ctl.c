@@ -73,9 +73,10 @@ static void put_wb_status(struct nl_tier *t, FILE *f)
 	pthread_mutex_unlock(&wb->lock);
 }
 
-/* Where each layer is ("placement N WHERE OWNER HOLDERS": nvm, hdd,
- * moving, leaving (moved, its NVM copy still held), moved; store: the
- * store's, may move; path: named by its path, stays) and what the moves did. */
+/* Where each layer is ("placement N WHERE OWNER HOLDERS OLD_BYTES": nvm,
+ * hdd, moving, leaving (moved, its NVM copy still held: by HOLDERS, taking
+ * OLD_BYTES), moved; store: the store's, may move; path: named by its
+ * path, stays) and what the moves did. */
 static void put_move_status(struct nl_tier *t, FILE *f)
 {
 	struct tier_move_status m;
@@ -85,9 +86,9 @@ static void put_move_status(struct nl_tier *t, FILE *f)
 
 		if (tier_layer_info(t->ctx, (int)i, &li))
 			continue;
-		fprintf(f, "placement %zu %s %s %u\n", i, tier_place_name(li.place),
+		fprintf(f, "placement %zu %s %s %u %" PRIu64 "\n", i, tier_place_name(li.place),
 			li.place == TIER_PLACE_HDD ? "-" : li.movable || li.place != TIER_PLACE_NVM ?
-			"store" : "path", li.holders);
+			"store" : "path", li.holders, li.old_bytes);
 	}
 	if (tier_move_status(t->ctx, &m))
 		return;

@@ -367,14 +367,16 @@ static void summary_host(const char *r, FILE *out)
 /* Where layer @n is, from its "placement N WHERE OWNER HOLDERS" line. */
 static void layer_placement(const char *r, int n, char *where, size_t len)
 {
-	char place[16], owner[8];
+	char place[16], owner[8], b[32];
+	unsigned long long old = 0;
 	unsigned holders;
 	int k;
 
 	snprintf(where, len, "?");
 	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
 		if (strncmp(p, "placement ", 10) ||
-		    sscanf(p, "placement %d %15s %7s %u", &k, place, owner, &holders) != 4 || k != n)
+		    sscanf(p, "placement %d %15s %7s %u %llu", &k, place, owner, &holders, &old) < 4 ||
+		    k != n)
 			continue;
 		if (!strcmp(place, "nvm"))
 			snprintf(where, len, "on NVM%s", !strcmp(owner, "path") ?
@@ -384,8 +386,9 @@ static void layer_placement(const char *r, int n, char *where, size_t len)
 		else if (!strcmp(place, "moving"))
 			snprintf(where, len, "MOVING to HDD");
 		else if (!strcmp(place, "leaving"))
-			snprintf(where, len, "moved to HDD; its NVM copy waits for %u holder%s",
-				 holders, holders == 1 ? "" : "s");
+			snprintf(where, len, "moved to HDD; its NVM copy (%s, out of the budget) "
+				 "waits for %u holder%s", human_bytes(old, b, sizeof(b)), holders,
+				 holders == 1 ? "" : "s");
 		else
 			snprintf(where, len, "moved to HDD (old record)");
 	}
@@ -395,7 +398,7 @@ static void layer_placement(const char *r, int n, char *where, size_t len)
 static void summary_layers(const char *r, FILE *out)
 {
 	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-		char id[128], home[8], dir[PATH_MAX], a[32], where[128];
+		char id[128], home[8], dir[PATH_MAX], a[32], where[192];
 		unsigned long long bytes;
 		int n;
 

@@ -110,10 +110,11 @@ traced_start() {
 	"$CTL" trace stop "$1" >/dev/null && "$CTL" wait "$1" 60 >/dev/null
 }
 
+# objects_of_hot [ORIG]: every hot file of the original layer has its NVM copy
 objects_of_hot() {
-	local f
+	local f orig=${1:-$T/orig-$(basename "$S")}
 	for f in $HOT; do
-		[ -f "$S/nvm/objects/$(sha256sum <"$T/orig-$(basename "$S")/$f" | cut -d' ' -f1)" ] ||
+		[ -f "$S/nvm/objects/$(sha256sum <"$orig/$f" | cut -d' ' -f1)" ] ||
 			{ echo "no NVM copy of $f"; return 1; }
 	done
 }
@@ -161,7 +162,8 @@ old_copy_held() {
 	[ "$(place_of "$S/m1" "$ID_A")" = hdd ] || return 1
 	"$CTL" status --raw "$S/m1" | grep -q "^placement [0-9]* leaving store [1-9]" ||
 		{ "$CTL" status --raw "$S/m1"; return 1; }
-	"$CTL" status "$S/m1" | grep -q "its NVM copy waits for"
+	"$CTL" status "$S/m1" | grep -q "its NVM copy .* waits for 1 holder" ||
+		{ "$CTL" status "$S/m1"; return 1; }
 }
 
 # A new mount reads the HDD copy, its hot files from their NVM copies
@@ -207,13 +209,19 @@ over_budget_moves() {
 	traced_start "$S/m1" || return 1
 	wait_for placed "$S/m1" "$ID_C" hdd || { "$CTL" status "$S/m1"; return 1; }
 	for f in $HOT cold-big sparse; do cmp "$S/m1/$f" "$T/orig-c/$f" || return 1; done
+	objects_of_hot "$T/orig-c" || { "$CTL" status --raw "$S/m1"; return 1; }
 	nl_umount "$S/m1" || return 1
 	impl_mount "image=big,nvm=$S/nvm,hdd=$S/hdd,nvm_size=1M,host_idle=0,trace_quiet=1" "$S/m1" ||
 		return 1
-	wait_for test ! -e "$S/nvm/layers/.nlmove-old-$ID_C" || return 1
+	wait_for test ! -e "$S/nvm/layers/.nlmove-old-$ID_C" || { echo "NVM copy left"; return 1; }
 	used=$(raw_of "$S/m1" nvm_used)
 	[ "$used" -le $((1024 * 1024)) ] || { echo "nvm_used $used over the 1 MiB budget"; return 1; }
-	[ "$(layer_fingerprint "$S/nvm/layers/$ID_C")" = "$(layer_fingerprint "$T/orig-c")" ] || return 1
+	[ "$(layer_fingerprint "$S/nvm/layers/$ID_C")" = "$(layer_fingerprint "$T/orig-c")" ] ||
+		{ echo "the layer differs"; return 1; }
+	# the traced files stayed on NVM, the cold ones did not
+	objects_of_hot "$T/orig-c" || { "$CTL" status "$S/m1"; return 1; }
+	[ ! -e "$S/nvm/objects/$(sha256sum <"$T/orig-c/cold-big" | cut -d' ' -f1)" ] ||
+		{ echo "a cold file was copied to NVM"; return 1; }
 	nl_umount "$S/m1"
 }
 
