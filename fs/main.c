@@ -87,6 +87,9 @@ int main(int argc, char **argv)
 	/* a server the keeper of a mount started */
 	if (getenv(NL_TAKEOVER_ENV))
 		return nl_takeover_main(argc, argv, getenv(NL_TAKEOVER_ENV));
+	/* a tier service a mount's keeper started */
+	if (getenv(NL_SERVICE_ENV))
+		return nl_host_service_main(argc, argv, getenv(NL_SERVICE_ENV));
 	if (nl_options_parse(argc, argv, &opt, err, sizeof(err))) {
 		fprintf(stderr, "nlayerfs: %s\n", err);
 		fprintf(stderr, "Try 'nlayerfs --help' for more information.\n");

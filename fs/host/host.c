@@ -565,13 +565,37 @@ static void __attribute__((noreturn)) run_service(const char *dir, const struct 
 
 /* ---- the mount invocation ---- */
 
+/* How a keeper starts a service: the installed binary, as a mount. */
+struct service_exec {
+	const char *exe;
+	const char *cwd;
+	char **argv;
+};
+
 static struct fuse_session *volatile kept_session;
 
 /* Fork the service off, twice, so that it is nobody's child; its answer
  * comes through a pipe: 0 (started), -EAGAIN (another one is starting) or
  * an error with its message in @err. */
+/* The service from the installed binary @exe (a keeper's, so that a new
+ * version serves after an upgrade), given the mount's own arguments. */
+static void __attribute__((noreturn)) exec_service(const struct service_exec *x, int report)
+{
+	char spec[32];
+
+	snprintf(spec, sizeof(spec), "%d", report);
+	fcntl(report, F_SETFD, 0);
+	setenv(NL_SERVICE_ENV, spec, 1);
+	nl_keeper_unprotect();
+	if (chdir(x->cwd))
+		syslog(LOG_WARNING, "cannot enter %s: %m", x->cwd);
+	execv(x->exe, x->argv);
+	syslog(LOG_ERR, "cannot run %s: %m", x->exe);
+	_exit(127);
+}
+
 static int start_service(const char *dir, const struct tier_config *cfg, bool foreground,
-			 char *err, size_t errlen)
+			 const struct service_exec *x, char *err, size_t errlen)
 {
 	char buf[PATH_MAX + 1024];
 	ssize_t n, got = 0;
@@ -584,8 +608,11 @@ static int start_service(const char *dir, const struct tier_config *cfg, bool fo
 	pid = fork();
 	if (pid == 0) {
 		close(pfd[0]);
-		if (fork() == 0)
+		if (fork() == 0) {
+			if (x)
+				exec_service(x, pfd[1]);
 			run_service(dir, cfg, foreground, pfd[1]);
+		}
 		_exit(0);
 	}
 	close(pfd[1]);
@@ -619,7 +646,7 @@ static int try_connect(const struct sockaddr_un *sa)
 }
 
 static int connect_or_start(const char *dir, const struct tier_config *cfg, bool foreground,
-			    char *err, size_t errlen)
+			    const struct service_exec *x, char *err, size_t errlen)
 {
 	long deadline = now_ms() + START_WAIT_MS;
 	struct sockaddr_un sa;
@@ -633,7 +660,7 @@ static int connect_or_start(const char *dir, const struct tier_config *cfg, bool
 		fd = try_connect(&sa);
 		if (fd >= 0)
 			return fd;
-		r = start_service(dir, cfg, foreground, err, errlen);
+		r = start_service(dir, cfg, foreground, x, err, errlen);
 		if (r && r != -EAGAIN)
 			return r;
 		if (r)
@@ -709,14 +736,30 @@ struct host_keep {
 	int fuse_fd;
 	struct nl_tab tab;	/* the mount's node table, made here */
 	int conn;		/* to the service serving the mount */
+	struct service_exec x;	/* a service the keeper starts */
+	char exe[PATH_MAX];
 };
+
+/* The binary this program was started from; after an upgrade replaced
+ * it, the new one at the same path. */
+static void installed_binary(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	char *deleted;
+
+	buf[n > 0 ? n : 0] = 0;
+	deleted = strstr(buf, " (deleted)");
+	if (deleted && !deleted[10])
+		*deleted = 0;
+}
 
 /* One try: reach the service, hand it the mount, read its answer. */
 static int ask_service(struct host_keep *k, bool takeover, char *reply, size_t len)
 {
 	int fd, r;
 
-	fd = connect_or_start(k->dir, k->cfg, k->o->foreground, reply, len);
+	fd = connect_or_start(k->dir, k->cfg, k->o->foreground, takeover ? &k->x : NULL, reply,
+			      len);
 	if (fd < 0)
 		return fd;
 	r = send_request(fd, takeover, k->cwd, k->mnt, k->argc, k->argv, k->fuse_fd,
@@ -851,6 +894,8 @@ int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc,
 	}
 	if (!getcwd(k.cwd, sizeof(k.cwd)))
 		snprintf(k.cwd, sizeof(k.cwd), "/");
+	installed_binary(k.exe, sizeof(k.exe));
+	k.x = (struct service_exec){ .exe = k.exe, .cwd = k.cwd, .argv = argv };
 	k.tab.fd = -1;
 	r = nl_tab_create(&k.tab);
 	if (r) {
@@ -898,4 +943,29 @@ int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc,
 	 * exits. */
 	kept_session = se;
 	return 0;
+}
+
+/* A service started by a keeper (exec_service): the mount's arguments say
+ * which tier; @spec is the descriptor its answer goes to. */
+int nl_host_service_main(int argc, char **argv, const char *spec)
+{
+	struct nl_options opt;
+	struct tier_config cfg;
+	char err[PATH_MAX + 1024] = "", dir[PATH_MAX], msg[sizeof(err) + 8];
+	int report = atoi(spec);
+
+	unsetenv(NL_SERVICE_ENV);
+	fcntl(report, F_SETFD, FD_CLOEXEC);
+	if (nl_options_parse(argc, argv, &opt, err, sizeof(err)) ||
+	    nl_tier_load_config(&opt, &cfg, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "error %s", err);
+		tell(report, msg);
+		return 1;
+	}
+	if (!cfg.nvm_dir || !realpath(cfg.nvm_dir, dir)) {
+		snprintf(msg, sizeof(msg), "error no NVM directory for the tier service");
+		tell(report, msg);
+		return 1;
+	}
+	run_service(dir, &cfg, opt.foreground, report);
 }

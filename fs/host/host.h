@@ -25,4 +25,9 @@ int nl_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o)
  * it when none answers. Returns the exit status of the program. */
 int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc, char **argv);
 
+/* The environment variable that makes nlayerfs a tier service started by
+ * a mount's keeper: the descriptor it answers the start on. */
+#define NL_SERVICE_ENV "NLAYERFS_TIER_SERVICE"
+int nl_host_service_main(int argc, char **argv, const char *spec);
+
 #endif

@@ -214,7 +214,8 @@ void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	r = create_prepare(req, m, &c);
 	if (r)
 		goto out;
-	flags = (fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW)) | O_CLOEXEC;
+	/* appends are placed by the kernel (see nl_op_open) */
+	flags = (fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_APPEND)) | O_CLOEXEC;
 	if ((flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	fd = openat(m->workfd, c.tmp, flags | O_CREAT | O_EXCL, mode & 07777);

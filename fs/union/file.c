@@ -200,7 +200,10 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *n = nl_node_of(m, ino);
-	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
+	/* The kernel places appends itself (at the size it knows) and sends
+	 * their offset: a write the next server gets again after a kill then
+	 * lands where it did, not once more at the end. */
+	int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_APPEND)) | O_CLOEXEC;
 	struct nl_range *range = NULL;
 	bool lower;
 	int fd, r;
@@ -243,7 +246,7 @@ int nl_file_reopen(struct nl_mount *m, struct nl_node *n, int flags, struct nl_f
 	bool lower;
 	int fd;
 
-	flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)) | O_CLOEXEC;
+	flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND)) | O_CLOEXEC;
 	fd = open_node(m, n, flags, &lower, &range);
 	if (fd < 0)
 		return fd;

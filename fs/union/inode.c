@@ -4,9 +4,10 @@
  *
  * A node is a name the kernel has looked up: (parent, name). Its FUSE node
  * id is its entry in the shared node table (nodetab.h), so that a server
- * that takes the mount over maps the ids the kernel holds to the same files. The st_ino the kernel sees is derived from the lower
- * inode an entry came from, so it stays the same across copy-up and is the
- * same for every hard link of a lower file.
+ * that takes the mount over maps the ids the kernel holds to the same
+ * files. The st_ino the kernel sees is derived from the lower inode an
+ * entry came from, so it stays the same across copy-up and is the same for
+ * every hard link of a lower file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,14 +64,14 @@ struct nl_node *nl_node_of(struct nl_mount *m, fuse_ino_t ino)
 
 	if (ino == FUSE_ROOT_ID)
 		return &m->root;
-	n = ino < NL_TAB_NODES ? slot_get((_Atomic(void **) *)m->byid, ino) : NULL;
+	n = ino < NL_TAB_NODES ? slot_get(m->byid, ino) : NULL;
 	return n ? n : &m->lost;
 }
 
 int nl_node_bind(struct nl_mount *m, struct nl_node *n, uint64_t id)
 {
 	n->id = id;
-	return slot_set((_Atomic(void **) *)m->byid, id, n);
+	return slot_set(m->byid, id, n);
 }
 
 void *nl_handle_of(struct nl_mount *m, uint64_t fh)
@@ -239,7 +240,7 @@ static void node_unpublish(struct nl_mount *m, struct nl_node *n)
 {
 	if (!n->id)
 		return;
-	slot_set((_Atomic(void **) *)m->byid, n->id, NULL);
+	slot_set(m->byid, n->id, NULL);
 	nl_tab_node_free(&m->tab, n->id);
 }
 

@@ -110,7 +110,7 @@ struct nl_mount {
 	long dirfds_max;		/* at most: half the descriptor limit */
 	struct nl_node **table;
 	struct nl_tab tab;		/* the shared node table */
-	_Atomic(struct nl_node **) byid[NL_NODE_CHUNKS];
+	_Atomic(void **) byid[NL_NODE_CHUNKS];		/* nl_node */
 	_Atomic(void **) handles[NL_HANDLE_CHUNKS];	/* nl_file, nl_dirhandle */
 	struct nl_node lost;		/* ids a taken-over table could not map */
 	pthread_mutex_t replay_lock;

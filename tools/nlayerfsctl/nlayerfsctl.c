@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -492,15 +493,56 @@ static int cmd_status(const char *mp, bool raw)
 	return rc;
 }
 
+/* The tier service's pid from a tiered mount's status, or 0. */
+static long host_pid_of(const char *mp)
+{
+	size_t len = 0;
+	char *buf = ask(mp, "status\n", NULL, &len), v[32];
+	long pid = 0;
+
+	if (buf && status_value(buf, "host_pid", v, sizeof(v)))
+		pid = strtol(v, NULL, 10);
+	free(buf);
+	return pid;
+}
+
+/* A tiered mount: its service is killed, and every keeper of its mounts
+ * hands its mount to the next one, started from the installed binary. */
+static int restart_service(const char *mp)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	long old = host_pid_of(mp), pid;
+
+	if (old <= 0)
+		return 1;
+	if (kill((pid_t)old, SIGKILL)) {
+		fprintf(stderr, "nlayerfsctl: %s: cannot stop the tier service %ld: %s\n", mp,
+			old, strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < 400; i++) {
+		nanosleep(&pause, NULL);
+		pid = host_pid_of(mp);
+		if (pid > 0 && pid != old) {
+			printf("host_pid %ld\n", pid);
+			return 0;
+		}
+	}
+	fprintf(stderr, "nlayerfsctl: %s: no new tier service took the mount over\n", mp);
+	return 1;
+}
+
 static int cmd_restart(const char *mp)
 {
+	char tsock[PATH_MAX];
 	size_t len = 0;
 	char *buf = ask_keeper(mp, "restart\n", &len);
 	int rc;
 
+	if (!buf && !sock_path(mp, tsock, sizeof(tsock)) && !access(tsock, F_OK))
+		return restart_service(mp);
 	if (!buf) {
-		fprintf(stderr, "nlayerfsctl: %s: no keeper answers for this mount (only union "
-			"mounts without tiering have one)\n", mp);
+		fprintf(stderr, "nlayerfsctl: %s: no keeper answers for this mount\n", mp);
 		return 1;
 	}
 	rc = finish(buf, len, stdout, 0);

@@ -110,10 +110,29 @@ one_service() {
 }
 check "both mounts are served by one new service" one_service
 
+# A service a keeper starts is the installed binary, run again (an
+# upgrade replaces the file at that path).
+from_installed_binary() {
+	local h
+	h=$(host_of "$T/m1")
+	eq "$(readlink "/proc/$h/exe")" "$(readlink -f "$NLAYERFS")" "service binary"
+}
+check "the new service runs the installed binary" from_installed_binary
+
+restarted() {
+	local old new
+	old=$(host_of "$T/m1")
+	new=$("$CTL" restart "$T/m1" | awk '$1 == "host_pid" { print $2 }')
+	[ -n "$new" ] && [ "$new" != "$old" ] || { echo "restart: '$new' after '$old'"; return 1; }
+	eq "$(host_of "$T/m2")" "$new" "service of m2" || return 1
+	cmp "$T/m2/big3" "$T/hdd/l2/big3" && cmp "$T/m1/big4" "$T/hdd/l2/big4"
+}
+check "nlayerfsctl restart hands every mount of the service to a new one" restarted
+
 counted() {
 	local m
 	for m in "$T/m1" "$T/m2"; do
-		eq "$("$CTL" status --raw "$m" | awk '$1 == "replaced" { print $2 }')" "$KILLS" \
+		eq "$("$CTL" status --raw "$m" | awk '$1 == "replaced" { print $2 }')" $((KILLS + 1)) \
 			"takeovers of $m" || return 1
 	done
 }

@@ -189,6 +189,13 @@ kill_during_writeback() {
 	while [ -d "/proc/$pid" ]; do sleep 0.05; done
 	echo "copies at the kill: $(find "$T/hdd/writeback" -path '*/many/*' -type f | wc -l)"
 	umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
+	# the mount's keeper may have started a service that took it over: no
+	# service of this NVM directory left (it holds host.lock), so that the
+	# remount starts one that finds the leftovers below
+	for ((i = 0; i < 200; i++)); do
+		flock -n "$T/nvm/host.lock" true && break
+		sleep 0.05
+	done
 	tmp=$(wb_copy many/.nlwb-tmp-crash1)
 	mkdir -p "$(dirname "$tmp")" && head -c 999 /dev/urandom >"$tmp"
 	mount_wb trace=off || return 1

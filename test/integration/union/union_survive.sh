@@ -27,9 +27,12 @@ if [ -z "$SKIP_ALL" ]; then
 	for i in $(seq 0 19); do echo "upper-layer $i" >"$D/l1/tree/u$i"; done
 	for i in $(seq 0 31); do echo "small $i" >"$D/l2/small/s$i"; done
 	seq 1 200000 >"$D/l2/lines"
+	# big enough that its copy-up is still under way when the server dies
+	head -c $((256 * 1024 * 1024)) /dev/zero >"$D/l2/huge"
+	chmod 0644 "$D/l2/huge"
 	freeze_lowers
 	mkdir -p "$T/want"
-	cp -a "$D/l2/." "$T/want/"
+	cp -a "$D/l2/big"* "$D/l2/tree" "$D/l2/small" "$D/l2/lines" "$T/want/"
 	nl_mount || SKIP_ALL="mount failed"
 fi
 FAIL=$T/fail STOP=$T/stop
@@ -184,6 +187,29 @@ inodes_kept() {
 	done
 }
 check_nl "copied-up files keep their lower inode numbers under a new server" "$WHY" inodes_kept
+
+# A request the server had read and was carrying out when it was killed:
+# the kernel sends it again to the next server, which answers it.
+resent_copy_up() {
+	local pid i rc=0
+	chmod 0600 "$MNT/huge" &
+	# the copy-up's temporary in the work directory: the chmod is read
+	for ((i = 0; i < 400; i++)); do
+		[ -n "$(ls -A "$W/work" 2>/dev/null)" ] && break
+		sleep 0.01
+	done
+	[ -n "$(ls -A "$W/work")" ] || { echo "no copy-up seen"; wait; return 1; }
+	pid=$(kstat server_pid)
+	kill -9 "$pid"
+	wait $! || { echo "chmod failed"; rc=1; }
+	eq "$(stat -c %a "$MNT/huge")" 600 "mode" || rc=1
+	eq "$(stat -c %s "$MNT/huge")" $((256 * 1024 * 1024)) "size" || rc=1
+	cmp -s "$MNT/huge" "$D/l2/huge" || { echo "content"; rc=1; }
+	rm -f "$MNT/huge"
+	return $rc
+}
+check_nl "a chmod read by the killed server during its copy-up is answered by the next" "$WHY" \
+	resent_copy_up
 
 # Once the kernel lets go of everything, the table holds no entry a
 # forgotten node, a closed file or a dead server left behind.
