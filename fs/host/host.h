@@ -15,11 +15,6 @@
 
 struct nl_mount;
 
-/* mount.c: a mount's context and session, in either process model */
-extern const struct fuse_lowlevel_ops nl_union_ops;
-int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err, size_t errlen);
-void nl_mount_free(struct nl_mount *m);
-int nl_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o);
 
 /* host.c: mount through the host service of @cfg's NVM directory, starting
  * it when none answers. Returns the exit status of the program. */

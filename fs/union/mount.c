@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/host/host.h"
 #include "fs/session.h"
 #include "fs/union/union.h"
 

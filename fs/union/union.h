@@ -393,4 +393,11 @@ int nl_range_data_fd(struct nl_range *r, int open_fd);
 void nl_range_free(struct nl_range *r);
 void nl_range_read(fuse_req_t req, struct nl_range *r, int open_fd, size_t size, off_t off);
 
+/* mount.c: a mount's context and session, whichever process serves it
+ * (its own daemon, or the host tier service) */
+extern const struct fuse_lowlevel_ops nl_union_ops;
+int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err, size_t errlen);
+void nl_mount_free(struct nl_mount *m);
+int nl_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o);
+
 #endif
