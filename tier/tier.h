@@ -217,6 +217,54 @@ struct tier_wb_status {
 	uint64_t busy;			/* waiting for descriptors to close */
 };
 int tier_writeback_status(struct tier_ctx *ctx, struct tier_wb_status *s);
+/* ---- Moving whole layers between the tiers ----
+ *
+ * NVM is reclaimed from an NVM-home layer by moving the whole layer: it is
+ * copied to HDD/layers/<id> (a temp directory first), the copy is read back
+ * from the disk and compared with the layer entry by entry (bytes, modes,
+ * owners, times, xattrs, links), the files traced starts needed get NVM
+ * copies, and then the switch: NVM/layers/<id> becomes a symlink to the
+ * HDD copy (one atomic rename exchange) and the registry names the HDD
+ * copy. New mounts read the HDD copy; mounts holding the NVM copy keep
+ * reading it, and it is deleted once no process holds it and no overlay
+ * mount names it. A crash at any step leaves a complete layer that the
+ * registry and NVM/layers/<id> lead to; the next service rolls an
+ * unfinished copy back or finishes a switch. Only layers the store owns
+ * (nlayerfs-import put them in NVM/layers/<chainID> and the registry
+ * lists them) move: a directory named by its own path in lowerdir= stays
+ * where it is ("pinned").
+ */
+enum tier_place {
+	TIER_PLACE_NVM = 0,	/* an NVM-home layer */
+	TIER_PLACE_HDD,		/* an HDD-home layer */
+	TIER_PLACE_MOVING,	/* being copied to HDD; still read on NVM */
+	TIER_PLACE_LEAVING,	/* moved: its NVM copy waits for its holders */
+	TIER_PLACE_MOVED,	/* moved, NVM copy deleted */
+};
+struct tier_layer_info {
+	enum tier_place place;
+	bool movable;		/* NVM-home and owned by the store */
+	unsigned holders;	/* leaving: processes or mounts holding it */
+};
+int tier_layer_info(struct tier_ctx *ctx, int layer, struct tier_layer_info *out);
+const char *tier_place_name(enum tier_place p);
+/* Move one NVM-home layer to HDD now (the switch included; the deletion
+ * of the NVM copy follows once nothing holds it); waits for a move that
+ * runs. A message in @err on failure: -EPERM not owned by the store,
+ * -EALREADY not on NVM, -EBADMSG the copy differs from the layer. */
+int tier_layer_move(struct tier_ctx *ctx, int layer, char *err, size_t errlen);
+/* Delete the NVM copies of moved layers that nothing holds any more.
+ * Returns how many were deleted. */
+int tier_move_reap(struct tier_ctx *ctx);
+struct tier_move_status {
+	uint64_t moves, moved_bytes;	/* layers moved, their bytes */
+	uint64_t hot_copies;		/* NVM copies made for moved layers */
+	uint64_t reaped;		/* NVM copies deleted */
+	uint64_t failures;
+	char last_error[256];
+};
+int tier_move_status(struct tier_ctx *ctx, struct tier_move_status *s);
+
 /* The open path of lower data: bracket tier_lookup_data() and the open of
  * what it named. Two atomic counters, no lock; a write-back waits for the
  * opens that began before its index commit. */

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <libpmemobj.h>
+#include "tier/tier.h"
+#include "tier/tier_util.h"
 #include "tier/tier_private.h"
 
 void tier_config_defaults(struct tier_config *c)

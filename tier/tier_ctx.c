@@ -12,6 +12,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_trace.h"
+#include "tier/tier_promote.h"
+#include "tier/image/image.h"
 
 static int mkdir_p(const char *path)
 {
@@ -68,6 +73,8 @@ static int ctx_start(struct tier_ctx *ctx, char *err, size_t errlen)
 	rc = tier_trace_init(ctx);
 	if (!rc && ctx->cfg.promote)
 		rc = tier_workers_start(ctx);
+	if (!rc)
+		rc = tier_move_init(ctx);
 	if (!rc && ctx->cfg.trace && ctx->cfg.trace_at_open)
 		rc = tier_trace_start(ctx);
 	if (rc)
@@ -114,6 +121,7 @@ void tier_close(struct tier_ctx *ctx)
 	if (!ctx)
 		return;
 	tier_shutdown(ctx);
+	tier_move_fini(ctx);
 	tier_meta_stop(ctx);
 	tier_trace_fini(ctx);
 	tier_workers_stop(ctx);
@@ -205,17 +213,23 @@ static bool under_dir(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
-/* Under the write lock: the number of the layer with @id, or -1. */
+/* Under the write lock: the number of the layer with @id, or -1. The
+ * record of a moved layer's NVM copy serves only the mounts that held it
+ * before the move. */
 static int layer_find_locked(const struct tier_ctx *ctx, const char *id)
 {
-	for (size_t i = 0; i < ctx->nlayers; i++)
-		if (!strcmp(ctx->layers[i].id, id))
+	for (size_t i = 0; i < ctx->nlayers; i++) {
+		int place = __atomic_load_n(&ctx->layers[i].place, __ATOMIC_ACQUIRE);
+
+		if (!strcmp(ctx->layers[i].id, id) && place != TIER_PLACE_LEAVING &&
+		    place != TIER_PLACE_MOVED)
 			return (int)i;
+	}
 	return -1;
 }
 
 /* Under the write lock: append @l; its number or -ENOSPC. */
-static int layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
+int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 {
 	uint64_t used, budget = ctx->cfg.nvm_size;
 	size_t n = ctx->nlayers;
@@ -230,6 +244,18 @@ static int layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 	if (budget && used > budget)
 		tier_evict_locked(ctx, used - budget);
 	return (int)n;
+}
+
+/* NVM/layers/<chainID>, listed in the registry: the store's, movable. */
+static bool store_owns(const struct tier_ctx *ctx, const struct tier_layer *l)
+{
+	char layers[PATH_MAX], *base = strrchr(l->dir, '/');
+
+	if (snprintf(layers, sizeof(layers), "%s/layers", ctx->cfg.nvm_dir) >= (int)sizeof(layers) ||
+	    !base || strncmp(l->dir, layers, strlen(layers)) ||
+	    base != l->dir + strlen(layers) || !is_hex64(base + 1))
+		return false;
+	return nl_registry_owns(ctx->cfg.nvm_dir, base + 1, l->dir) == 1;
 }
 
 int tier_layer_add(struct tier_ctx *ctx, const char *dir)
@@ -250,13 +276,15 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 	if (rc)
 		goto fail;
 	l.home = under_dir(l.dir, ctx->cfg.nvm_dir) ? TIER_HOME_NVM : TIER_HOME_HDD;
+	l.place = l.home == TIER_HOME_NVM ? TIER_PLACE_NVM : TIER_PLACE_HDD;
+	l.owned = l.home == TIER_HOME_NVM && store_owns(ctx, &l);
 	pthread_rwlock_wrlock(&ctx->lock);
 	/* every mount of an image shares the tier layer of each of its layers */
 	rc = layer_find_locked(ctx, l.id);
 	if (rc < 0) {
 		if (l.home == TIER_HOME_NVM)
 			l.bytes = dir_bytes(open(l.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-		rc = layer_append_locked(ctx, &l);
+		rc = tier_layer_append_locked(ctx, &l);
 		added = rc >= 0;
 	}
 	pthread_rwlock_unlock(&ctx->lock);
@@ -329,10 +357,21 @@ static int writeback_path(const struct tier_ctx *ctx, const char *lid, const cha
 static int lookup_locked(struct tier_ctx *ctx, const struct tier_layer *l, const char *rel,
 			 const struct stat *st, char *out, size_t outlen, bool *stale)
 {
-	struct tier_pentry *e = tier_index_find(ctx, l->id, rel);
+	int place = __atomic_load_n(&l->place, __ATOMIC_ACQUIRE);
+	struct tier_pentry *e;
+	bool hole = st->st_size > 0 && st->st_blocks == 0;
 
 	*stale = false;
+	/* the NVM copy of a moved layer, still held: the index names the
+	 * files of its HDD copy now */
+	if (place == TIER_PLACE_LEAVING || place == TIER_PLACE_MOVED)
+		return TIER_DATA_LAYER;
+	e = tier_index_find(ctx, l->id, rel);
 	if (!e)
+		return TIER_DATA_LAYER;
+	/* a whole file of an NVM-home layer is read where it is: a copy of it
+	 * is made for its layer's HDD copy (a move) */
+	if (e->state == TIER_ST_PROMOTED && l->home == TIER_HOME_NVM && !hole)
 		return TIER_DATA_LAYER;
 	if (e->state == TIER_ST_PROMOTED) {
 		if (!tier_entry_matches(e, st)) {
@@ -345,8 +384,7 @@ static int lookup_locked(struct tier_ctx *ctx, const struct tier_layer *l, const
 	/* only a layer file an earlier version punched (a hole) is read from
 	 * its HDD copy; its blocks (and so its mtime) were changed then: size
 	 * and inode identify it. Any other is whole: read the layer. */
-	if (e->state == TIER_ST_WRITTEN_BACK && st->st_size > 0 && st->st_blocks == 0 &&
-	    e->src_size == (uint64_t)st->st_size &&
+	if (e->state == TIER_ST_WRITTEN_BACK && hole && e->src_size == (uint64_t)st->st_size &&
 	    e->src_ino == st->st_ino && !writeback_path(ctx, l->id, rel, out, outlen))
 		return TIER_DATA_HDD_COPY;
 	return TIER_DATA_LAYER;

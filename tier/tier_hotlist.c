@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
 
 #define HOTLIST_HEADER "# nlayerfs hot list 1"
 

@@ -31,6 +31,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_trace.h"
+#include "tier/range/range.h"
 
 enum { TYPE_ROOT = 1, TYPE_ENTRIES, TYPE_PATH };
 
@@ -499,36 +503,52 @@ int tier_index_ensure(struct tier_ctx *ctx, const char *layer_id, const char *pa
 	return *out ? 0 : new_entry(ctx, layer_id, path, out);
 }
 
-int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r)
+int tier_index_tx(struct tier_ctx *ctx, void *obj, size_t size,
+		  void (*change)(void *obj, const void *arg), const void *arg)
 {
-	const char *lid = ctx->layers[r->layer].id;
-	struct tier_pentry *e = tier_index_find(ctx, lid, r->path);
 	volatile int rc = 0;
 
-	if (!e)
-		return new_entry_heat(ctx, lid, r->path, r, &e);
 	TX_BEGIN(ctx->pop) {
-		pmemobj_tx_add_range_direct(&e->heat, 3 * sizeof(uint64_t));
-		e->heat++;
-		e->last_time = r->time;
-		e->order = r->order;
+		pmemobj_tx_add_range_direct(obj, size);
+		change(obj, arg);
 	} TX_ONABORT {
 		rc = -EIO;
 	} TX_END
 	return rc;
 }
 
+/* heat, last_time and order: adjacent, snapshotted together */
+_Static_assert(offsetof(struct tier_pentry, order) ==
+	       offsetof(struct tier_pentry, heat) + 2 * sizeof(uint64_t), "heat fields adjacent");
+static void heat_up(void *heat, const void *rec)
+{
+	const struct tier_trace_rec *r = rec;
+	struct tier_pentry *e = (struct tier_pentry *)((char *)heat - offsetof(struct tier_pentry, heat));
+
+	e->heat++;
+	e->last_time = r->time;
+	e->order = r->order;
+}
+
+int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r)
+{
+	const char *lid = ctx->layers[r->layer].id;
+	struct tier_pentry *e = tier_index_find(ctx, lid, r->path);
+
+	if (!e)
+		return new_entry_heat(ctx, lid, r->path, r, &e);
+	return tier_index_tx(ctx, &e->heat, 3 * sizeof(uint64_t), heat_up, r);
+}
+
+static void count_up(void *counter, const void *arg)
+{
+	(void)arg;
+	++*(uint64_t *)counter;
+}
+
 int tier_index_new_cold_start(struct tier_ctx *ctx)
 {
-	volatile int rc = 0;
-
-	TX_BEGIN(ctx->pop) {
-		pmemobj_tx_add_range_direct(&ctx->root->cold_starts, sizeof(uint64_t));
-		ctx->root->cold_starts++;
-	} TX_ONABORT {
-		rc = -EIO;
-	} TX_END
-	return rc;
+	return tier_index_tx(ctx, &ctx->root->cold_starts, sizeof(uint64_t), count_up, NULL);
 }
 
 static void set_source(struct tier_pentry *e, const struct stat *src)
@@ -600,38 +620,39 @@ int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e)
 	return 0;
 }
 
+static void mark_written_back(void *entry, const void *src)
+{
+	struct tier_pentry *e = entry;
+
+	set_source(e, src);
+	e->state = TIER_ST_WRITTEN_BACK;
+	e->wb = 1;
+}
+
 int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
 				const char *path, const struct stat *src)
 {
 	struct tier_pentry *e = tier_index_find(ctx, layer_id, path);
-	volatile int rc = 0;
+	int rc;
 
 	if (!e && (rc = new_entry(ctx, layer_id, path, &e)))
 		return rc;
-	TX_BEGIN(ctx->pop) {
-		pmemobj_tx_add_range_direct(e, sizeof(*e));
-		set_source(e, src);
-		e->state = TIER_ST_WRITTEN_BACK;
-		e->wb = 1;
-	} TX_ONABORT {
-		rc = -EIO;
-	} TX_END
-	return rc;
+	return tier_index_tx(ctx, e, sizeof(*e), mark_written_back, src);
+}
+
+static void unmark_written_back(void *entry, const void *arg)
+{
+	struct tier_pentry *e = entry;
+
+	(void)arg;
+	e->wb = 0;
+	if (e->state == TIER_ST_WRITTEN_BACK)
+		e->state = TIER_ST_TRACED;
 }
 
 int tier_index_clear_written_back(struct tier_ctx *ctx, struct tier_pentry *e)
 {
-	volatile int rc = 0;
-
-	TX_BEGIN(ctx->pop) {
-		pmemobj_tx_add_range_direct(e, sizeof(*e));
-		e->wb = 0;
-		if (e->state == TIER_ST_WRITTEN_BACK)
-			e->state = TIER_ST_TRACED;
-	} TX_ONABORT {
-		rc = -EIO;
-	} TX_END
-	return rc;
+	return tier_index_tx(ctx, e, sizeof(*e), unmark_written_back, NULL);
 }
 
 static bool is_hex_digest(const char *name, uint8_t *digest)

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Internals of the tiering library; not installed, not used outside tier/. */
+/*
+ * The tier context: the state every part of the tiering engine works on,
+ * one per NVM directory. Not installed, not used outside tier/. Each part
+ * keeps its own interface in its own header: tier_util.h, tier_index.h,
+ * tier_trace.h, tier_promote.h, tier_scrub.h, range/range.h, meta/meta.h.
+ */
 #ifndef NLAYERFS_TIER_PRIVATE_H
 #define NLAYERFS_TIER_PRIVATE_H
 
@@ -7,102 +12,23 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <libpmemobj.h>
-#include <openssl/evp.h>
 #include "tier/tier.h"
 
 #define TIER_ID_LEN 64			/* hex SHA-256 */
-#define TIER_INDEX_LAYOUT "nlayerfs-tier-index"
-#define TIER_INDEX_MAGIC 0x58444e4952454954ULL /* "TIERINDX" */
-#define TIER_INDEX_VERSION 2		/* 2: range copies */
-#define TIER_INDEX_FILE "tier.index"
 #define TIER_OBJECTS_DIR "objects"
-#define TIER_SEEN_BITS 16
-#define TIER_RING_BITS 12
 /* Layers of one context: allocated whole at open, so that readers without
  * the lock never see the array move while mounts add layers. */
 #define TIER_MAX_LAYERS 4096
-
-enum tier_state { TIER_ST_TRACED = 0, TIER_ST_PROMOTED = 1, TIER_ST_WRITTEN_BACK = 2,
-		  TIER_ST_RANGE = 3 /* a sparse copy of traced ranges (v2) */ };
-
-/* One file in the pool. Laid out for persistence: fixed-size fields only. */
-struct tier_pentry {
-	uint8_t used, state;
-	uint8_t wb;			/* written back: the HDD copy holds the
-					 * data, the layer file may be a hole */
-	uint8_t pad[5];
-	char layer[TIER_ID_LEN + 1];
-	char pad2[7];
-	PMEMoid path;			/* pmemobj string */
-	uint64_t heat;			/* cold starts that needed it */
-	uint64_t last_time;		/* seconds, last cold start needing it */
-	uint64_t order;			/* first-open order in its last trace */
-	uint64_t src_size, src_mtime_ns, src_ino;
-	uint8_t digest[32];		/* object of a promoted file */
-};
-
-struct tier_proot {
-	uint64_t magic;
-	uint32_t version, pad;
-	uint64_t capacity;
-	uint64_t cold_starts;
-	uint64_t object_bytes;		/* bytes of distinct objects */
-	PMEMoid entries;		/* capacity * struct tier_pentry */
-	/* v2 */
-	PMEMoid ranges;			/* list of struct tier_prange */
-};
-#define TIER_PROOT_V1_SIZE offsetof(struct tier_proot, ranges)
-
-/* The ranges of one big file (v2). */
-struct tier_prange {
-	PMEMoid next;
-	uint64_t slot;			/* its entry */
-	uint64_t traced_n;		/* union of what every start read */
-	PMEMoid traced;			/* traced_n * struct tier_extent */
-	uint64_t copy_n;		/* what the committed copy holds */
-	PMEMoid copy;
-	uint64_t copy_bytes;		/* allocated bytes of that copy */
-};
 
 struct tier_layer {
 	char *dir;			/* realpath */
 	char id[TIER_ID_LEN + 1];
 	enum tier_home home;
 	uint64_t bytes;			/* data bytes of NVM-home layers */
-};
-
-struct tier_trace_rec {
-	int layer;
-	char *path;
-	uint64_t size, time, order;
-};
-
-struct tier_ring_slot {
-	_Atomic uint64_t seq;
-	struct tier_trace_rec rec;
-};
-
-/* DRAM map (layer id, path) -> entry slot, rebuilt at open. */
-struct tier_map_node {
-	struct tier_map_node *next;
-	uint64_t hash;
-	uint64_t slot;
-};
-
-/* DRAM refcounts of objects: digest -> files using it. */
-struct tier_obj {
-	struct tier_obj *next;
-	uint8_t digest[32];
-	uint64_t size, refs;
-};
-
-struct tier_qitem {
-	struct tier_qitem *next;
-	struct tier_qitem *hnext;	/* in qset while queued or copying */
-	uint64_t hash;
-	int layer;
-	char *path;
-	uint64_t order;
+	int place;			/* enum tier_place, __atomic */
+	bool owned;			/* in the store's NVM/layers and registry */
+	unsigned holders;		/* leaving: holders seen last, __atomic */
+	uint64_t move_failed_ns;	/* last failed move: not retried at once */
 };
 
 struct tier_ctx {
@@ -174,102 +100,27 @@ struct tier_ctx {
 	_Atomic uint64_t opens[2];		/* opens in flight, by epoch parity */
 	_Atomic uint64_t wb_busy;		/* written back, held open, not released */
 
+	/* whole-layer moves to HDD (tier_move.c) */
+	struct tier_move_state *move;
+
 	/* metadata images of HDD layers (meta/meta.c) */
 	struct tier_meta_state *meta;
 	_Atomic uint64_t meta_bytes;		/* in the NVM budget */
 };
 
-/* tier_util.c */
-void tier_fault(const char *point);
-void tier_write_behind(int fd, uint64_t written, uint64_t *started);
-void tier_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* tier_config.c: a message for the program, through the config's log hook. */
-void tier_log(const struct tier_ctx *ctx, int priority, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-uint64_t tier_hash_key(const char *layer_id, const char *path);
-uint64_t tier_now_mono_ns(void);
-void tier_hex(const uint8_t *d, size_t n, char *out);
-int tier_fsync_dir(const char *dir);
-bool tier_path_ok(const char *relpath);
-
-/* tier_index.c — callers hold ctx->lock (write for changes) */
-int tier_index_open(struct tier_ctx *ctx, char *err, size_t errlen);
-void tier_index_close(struct tier_ctx *ctx);
-struct tier_pentry *tier_index_find(struct tier_ctx *ctx, const char *layer_id, const char *path);
-int tier_index_ensure(struct tier_ctx *ctx, const char *layer_id, const char *path,
-		      struct tier_pentry **out);
-int tier_index_record_trace(struct tier_ctx *ctx, const struct tier_trace_rec *r);
-void tier_index_full(struct tier_ctx *ctx);
-int tier_index_new_cold_start(struct tier_ctx *ctx);
-int tier_index_set_promoted(struct tier_ctx *ctx, struct tier_pentry *e,
-			    const uint8_t *digest, const struct stat *src);
-int tier_index_drop_copy(struct tier_ctx *ctx, struct tier_pentry *e);
-int tier_index_set_written_back(struct tier_ctx *ctx, const char *layer_id,
-				const char *path, const struct stat *src);
-int tier_index_clear_written_back(struct tier_ctx *ctx, struct tier_pentry *e);
-struct tier_obj *tier_obj_find(struct tier_ctx *ctx, const uint8_t *digest);
-int tier_obj_ref(struct tier_ctx *ctx, const uint8_t *digest, uint64_t size);
-void tier_object_path(const struct tier_ctx *ctx, const uint8_t *digest, char *out, size_t n);
-int tier_index_clean_objects(struct tier_ctx *ctx);
-const char *tier_entry_path(const struct tier_pentry *e);
-
-/* tier_trace.c */
-int tier_trace_init(struct tier_ctx *ctx);
-/* the window ended: fold, queue the hot files (drainer thread) */
-void tier_trace_window_ended(struct tier_ctx *ctx);
-void tier_trace_fini(struct tier_ctx *ctx);
+/* Called by tier_ctx.c when a layer is registered. */
 
 /* tier_writeback.c: a crash's temps under HDD/writeback/<id>/ of one layer */
 int tier_writeback_clean_layer(struct tier_ctx *ctx, size_t layer);
 
+/* tier_ctx.c: a layer record; under the write lock */
+int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l);
+
+/* tier_move.c: the mover thread (recovery, reaping, moves over budget) */
+int tier_move_init(struct tier_ctx *ctx);
+void tier_move_fini(struct tier_ctx *ctx);
+
 /* meta/meta.c: a layer registered after tier_meta_start() */
 void tier_meta_layer_added(struct tier_ctx *ctx, size_t layer);
-
-/* tier_promote.c */
-bool tier_cancelled(struct tier_ctx *ctx);
-int tier_workers_start(struct tier_ctx *ctx);
-void tier_workers_stop(struct tier_ctx *ctx);
-int tier_queue_push(struct tier_ctx *ctx, int layer, const char *path, uint64_t order);
-bool tier_entry_matches(const struct tier_pentry *e, const struct stat *st);
-bool tier_same_source(const struct stat *a, const struct stat *b);
-uint64_t tier_nvm_used_locked(struct tier_ctx *ctx);
-int64_t tier_evict_locked(struct tier_ctx *ctx, uint64_t bytes);
-int tier_make_room_locked(struct tier_ctx *ctx, uint64_t need, const struct tier_pentry *than);
-
-/* tier/range/: range copies of big files */
-bool tier_range_big(const struct tier_ctx *ctx, uint64_t size);
-size_t tier_bitmap_extents(const uint64_t *bits, uint64_t nbits, uint64_t unit, uint64_t size,
-			   struct tier_extent *out);
-size_t tier_extents_union(const struct tier_extent *a, size_t na, const struct tier_extent *b,
-			  size_t nb, struct tier_extent *out);
-void tier_extent_push_merged(struct tier_extent *out, size_t *n, uint64_t off, uint64_t len);
-bool tier_extents_cover(const struct tier_extent *have, size_t nh, const struct tier_extent *want,
-			size_t nw);
-struct tier_range_trace *tier_range_trace_get(struct tier_ctx *ctx, int layer, const char *rel,
-					      uint64_t size);
-void tier_range_trace_put(struct tier_range_trace *t);
-int tier_range_trace_init(struct tier_ctx *ctx);
-void tier_range_trace_fini(struct tier_ctx *ctx);
-int tier_range_fold(struct tier_ctx *ctx, bool window_closed);
-struct tier_prange *tier_range_rec(struct tier_ctx *ctx, const struct tier_pentry *e);
-int tier_range_index_upgrade(struct tier_ctx *ctx);
-int tier_range_index_load(struct tier_ctx *ctx);
-int tier_range_add_traced(struct tier_ctx *ctx, struct tier_pentry *e,
-			  const struct tier_extent *ext, size_t n, bool *grew);
-int tier_range_set_copy(struct tier_ctx *ctx, struct tier_pentry *e, const uint8_t *digest,
-			const struct stat *src, const struct tier_extent *ext, size_t n,
-			uint64_t bytes);
-void tier_range_tx_clear_copy(struct tier_ctx *ctx, const struct tier_pentry *e);
-int tier_range_promote(struct tier_ctx *ctx, int layer, const char *rel, int fd,
-		       const struct stat *st);
-void tier_range_digest_head(EVP_MD_CTX *md, uint64_t size, const struct tier_extent *ext,
-			    size_t n);
-
-/* tier_scrub.c: checks of NVM copies against their digests */
-int tier_copy_check(struct tier_ctx *ctx, const char *path, const uint8_t *digest,
-		    const struct tier_extent *ext, size_t n, uint64_t size);
-void tier_copy_bad(struct tier_ctx *ctx, const char *layer_id, const char *rel,
-		   const char *path, int rc, const char *what);
 
 #endif

@@ -16,6 +16,11 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/tier_scrub.h"
+#include "tier/range/range.h"
 
 #define QSET_SIZE 4096
 

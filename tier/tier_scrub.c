@@ -17,6 +17,11 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/tier_scrub.h"
+#include "tier/range/range.h"
 
 #define CHECK_CHUNK (1u << 20)
 

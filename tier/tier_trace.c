@@ -13,6 +13,11 @@
 #include <string.h>
 #include <time.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_trace.h"
+#include "tier/tier_promote.h"
+#include "tier/range/range.h"
 
 #define SEEN_SIZE (1u << TIER_SEEN_BITS)
 #define RING_SIZE (1u << TIER_RING_BITS)

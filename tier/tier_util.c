@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "tier/tier_private.h"
+#include "tier/tier_util.h"
 
 /* Fault tests: NLAYERFS_FAULT=<point> kills the process at that point of
  * a copy, as kill -9 or a crash there would. Points are named where they

@@ -26,6 +26,9 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
 
 #define WB_TMP_PREFIX ".nlwb-tmp-"
 #define WB_BATCH 256		/* files committed before one release step */
@@ -511,8 +514,11 @@ int tier_writeback_run(struct tier_ctx *ctx, bool release, struct tier_wb_result
 		return rc;
 	/* the last window's opens count as needed before anything moves */
 	tier_trace_flush(ctx);
+	/* a layer of the store is reclaimed whole (tier_move.c); one moving
+	 * or moved is not walked */
 	for (size_t i = 0; i < ctx->nlayers && !rc; i++)
-		if (ctx->layers[i].home == TIER_HOME_NVM)
+		if (ctx->layers[i].home == TIER_HOME_NVM && !ctx->layers[i].owned &&
+		    __atomic_load_n(&ctx->layers[i].place, __ATOMIC_ACQUIRE) == TIER_PLACE_NVM)
 			rc = walk(&w, (int)i, "");
 	rc2 = release_pending(&w);
 	rc = rc ? rc : rc2;

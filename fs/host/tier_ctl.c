@@ -9,6 +9,7 @@
  *   reply:    lines of text, then "ok" or "error <message>"
  */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,31 @@ static void put_wb_status(struct nl_tier *t, FILE *f)
 	pthread_mutex_unlock(&wb->lock);
 }
 
+/* Where each layer is ("placement N WHERE OWNER HOLDERS": nvm, hdd,
+ * moving, leaving (moved, its NVM copy still held), moved; store: the
+ * store's, may move; path: named by its path, stays) and what the moves did. */
+static void put_move_status(struct nl_tier *t, FILE *f)
+{
+	struct tier_move_status m;
+
+	for (size_t i = 0; i < tier_layer_count(t->ctx); i++) {
+		struct tier_layer_info li;
+
+		if (tier_layer_info(t->ctx, (int)i, &li))
+			continue;
+		fprintf(f, "placement %zu %s %s %u\n", i, tier_place_name(li.place),
+			li.place == TIER_PLACE_HDD ? "-" : li.movable || li.place != TIER_PLACE_NVM ?
+			"store" : "path", li.holders);
+	}
+	if (tier_move_status(t->ctx, &m))
+		return;
+	fprintf(f, "moves %" PRIu64 "\nmoved_bytes %" PRIu64 "\nmove_hot_copies %" PRIu64
+		"\nmove_reaped %" PRIu64 "\nmove_failures %" PRIu64 "\n", m.moves, m.moved_bytes,
+		m.hot_copies, m.reaped, m.failures);
+	if (*m.last_error)
+		fprintf(f, "move_last_error %s\n", m.last_error);
+}
+
 static void put_status(struct nl_tier *t, FILE *f)
 {
 	struct tier_status s;
@@ -104,6 +130,7 @@ static void put_status(struct nl_tier *t, FILE *f)
 		fprintf(f, "layer %zu %s %s %" PRIu64 " %s\n", i, tier_layer_id(t->ctx, (int)i),
 			tier_layer_home(t->ctx, (int)i) == TIER_HOME_NVM ? "nvm" : "hdd",
 			tier_layer_nvm_bytes(t->ctx, (int)i), tier_layer_dir(t->ctx, (int)i));
+	put_move_status(t, f);
 	fputs("ok\n", f);
 }
 
@@ -367,6 +394,51 @@ static void do_paths(struct nl_tier *t, FILE *in, FILE *f, bool promote)
 		fputs("ok\n", f);
 }
 
+/* A layer by its number in the status, its id (or 12 and more of its
+ * first hex digits) or its directory; -1 when none is. */
+static int layer_named(struct nl_tier *t, const char *arg)
+{
+	size_t n = tier_layer_count(t->ctx), alen = strlen(arg);
+	char real[PATH_MAX], *end;
+	long num = strtol(arg, &end, 10);
+	bool path = realpath(arg, real) != NULL;
+
+	if (*arg && !*end && num >= 0 && (size_t)num < n && alen < 12)
+		return (int)num;
+	for (size_t i = 0; i < n; i++) {
+		struct tier_layer_info li;
+
+		if (tier_layer_info(t->ctx, (int)i, &li) || li.place == TIER_PLACE_LEAVING ||
+		    li.place == TIER_PLACE_MOVED)
+			continue;
+		if ((alen >= 12 && !strncmp(tier_layer_id(t->ctx, (int)i), arg, alen)) ||
+		    (path && !strcmp(tier_layer_dir(t->ctx, (int)i), real)))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* move LAYER: the whole layer to HDD now; its NVM copy is deleted once
+ * no mount holds it. */
+static void do_move(struct nl_tier *t, FILE *f, const char *arg)
+{
+	char err[1024] = "";
+	int layer = arg && *arg ? layer_named(t, arg) : -1;
+	int r;
+
+	if (layer < 0) {
+		fprintf(f, "error no layer '%s' (a number, an id or a directory from the status)\n",
+			arg ? arg : "");
+		return;
+	}
+	r = tier_layer_move(t->ctx, layer, err, sizeof(err));
+	if (r)
+		fprintf(f, "error %s\n", *err ? err : strerror(-r));
+	else
+		fprintf(f, "moved %s\nreaped %d\nok\n", tier_layer_id(t->ctx, layer),
+			tier_move_reap(t->ctx));
+}
+
 static void run_command(struct nl_tier *t, FILE *in, FILE *f, char *cmd, char *arg)
 {
 	if (!strcmp(cmd, "status")) {
@@ -426,9 +498,14 @@ static void serve_client(struct nl_tier *t, int fd)
 		arg = strchr(line, ' ');
 		if (arg)
 			*arg++ = 0;
-		pthread_mutex_lock(&t->host->cmd_lock);
-		run_command(t, in, out, line, arg);
-		pthread_mutex_unlock(&t->host->cmd_lock);
+		/* a move takes long and has its own lock: status meanwhile */
+		if (!strcmp(line, "move")) {
+			do_move(t, out, arg);
+		} else {
+			pthread_mutex_lock(&t->host->cmd_lock);
+			run_command(t, in, out, line, arg);
+			pthread_mutex_unlock(&t->host->cmd_lock);
+		}
 	}
 	if (out)
 		fclose(out);

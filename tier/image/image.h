@@ -108,4 +108,16 @@ int nl_registry_list(const char *nvm_dir, void *out, char *err, size_t errlen);
  * 1 when it was changed, 0 when not needed, negative errno. */
 int nl_layer_root_fix(const char *layer_dir);
 
+/* 1 when the registry lists the layer @chain_hex (the 64 hex digits of its
+ * chainID) at the directory whose real path is @real: a layer the store
+ * owns, which the tier may move between its tier directories. */
+int nl_registry_owns(const char *nvm_dir, const char *chain_hex, const char *real);
+/* Every image's line of layer @chain_hex names @tier ("nvm", "hdd") and
+ * @path from now on (one atomic replace of the registry). Returns the
+ * lines changed. Take nl_store_lock() around it. */
+int nl_registry_relocate(const char *nvm_dir, const char *chain_hex, const char *tier,
+			 const char *path, char *err, size_t errlen);
+/* The store's lock (<nvm dir>/.import.lock, the one imports hold): a
+ * descriptor to close to release it, or -errno. */
+int nl_store_lock(const char *nvm_dir);
 #endif

@@ -15,10 +15,12 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 
 #include "tier/image/import_private.h"
 #include "tier/image/image.h"
@@ -137,6 +139,7 @@ static void sync_parent(const char *dir)
 	}
 }
 
+/* @reg with @add in place of the image of its name (NULL: @reg as it is). */
 static int reg_save(const char *nvm_dir, const struct registry *reg, const struct reg_image *add,
 		    char *err, size_t errlen)
 {
@@ -151,9 +154,10 @@ static int reg_save(const char *nvm_dir, const struct registry *reg, const struc
 		return nl_errf(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
 	fprintf(f, REG_MAGIC "\n");
 	for (size_t i = 0; i < reg->n; i++)
-		if (strcmp(reg->img[i].name, add->name) != 0)
+		if (!add || strcmp(reg->img[i].name, add->name) != 0)
 			write_image(f, &reg->img[i]);
-	write_image(f, add);
+	if (add)
+		write_image(f, add);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		r = -errno;
 	if (fclose(f) != 0 && !r)
@@ -296,4 +300,79 @@ int nl_registry_list(const char *nvm_dir, void *out, char *err, size_t errlen)
 	}
 	reg_free(&reg);
 	return 0;
+}
+
+/* "sha256:<hex>" in the registry, the bare hex in a layer's directory name. */
+static bool chain_is(const struct reg_layer *l, const char *chain_hex)
+{
+	const char *c = strncmp(l->chain, "sha256:", 7) ? l->chain : l->chain + 7;
+
+	return !strcmp(c, chain_hex);
+}
+
+static bool same_place(const char *path, const char *real)
+{
+	char r[PATH_MAX];
+
+	return realpath(path, r) && !strcmp(r, real);
+}
+
+int nl_registry_owns(const char *nvm_dir, const char *chain_hex, const char *real)
+{
+	struct registry reg;
+	char err[64];
+	bool owns = false;
+
+	if (reg_load(nvm_dir, &reg, err, sizeof(err)))
+		return 0;
+	for (size_t i = 0; i < reg.n && !owns; i++)
+		for (size_t k = 0; k < reg.img[i].n && !owns; k++)
+			owns = chain_is(&reg.img[i].l[k], chain_hex) &&
+			       same_place(reg.img[i].l[k].path, real);
+	reg_free(&reg);
+	return owns;
+}
+
+int nl_registry_relocate(const char *nvm_dir, const char *chain_hex, const char *tier,
+			 const char *path, char *err, size_t errlen)
+{
+	struct registry reg;
+	size_t changed = 0;
+	int r = reg_load(nvm_dir, &reg, err, errlen);
+
+	if (r)
+		return r;
+	for (size_t i = 0; i < reg.n; i++)
+		for (size_t k = 0; k < reg.img[i].n; k++) {
+			struct reg_layer *l = &reg.img[i].l[k];
+
+			if (!chain_is(l, chain_hex) ||
+			    (!strcmp(l->tier, tier) && !strcmp(l->path, path)))
+				continue;
+			snprintf(l->tier, sizeof(l->tier), "%s", tier);
+			snprintf(l->path, sizeof(l->path), "%s", path);
+			changed++;
+		}
+	r = changed ? reg_save(nvm_dir, &reg, NULL, err, errlen) : 0;
+	reg_free(&reg);
+	return r < 0 ? r : (int)changed;
+}
+
+int nl_store_lock(const char *nvm_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/.import.lock", nvm_dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX)) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
 }

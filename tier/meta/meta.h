@@ -121,6 +121,37 @@ struct tier_meta_cover {
 	_Atomic bool *stop;	/* once true, a walk ends with -ECANCELED */
 };
 
+/* The images of one context: one slot per layer, and the thread that
+ * builds them (meta.c). */
+struct tier_meta_layer {
+	struct tier_meta_img *_Atomic img;
+	dev_t dev;			/* the layer root's current device */
+	bool hdd;			/* gets an image */
+	bool want_build, want_verify;
+	bool fresh;			/* new to the tier: built even in a window */
+	bool known;			/* looked at by start or layer_added */
+	bool changed;			/* the next build replaces a stale image */
+};
+
+struct tier_meta_state {
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	pthread_t thread;
+	bool thread_on, stop;
+	unsigned busy, force;		/* force: work even in a trace window */
+	struct tier_meta_layer *l;
+	size_t n;
+	char *dir;			/* NVM/meta */
+	struct tier_meta_img *retired;	/* dropped images, unmapped at stop */
+	uint64_t last_window;		/* trace_end of the last window seen */
+	uint64_t quiet_after;		/* no trace: a window's worth after start */
+	_Atomic uint64_t hits, misses, builds, rebuilds;
+};
+
+/* meta.c */
+void tier_meta_drop_stale(struct tier_ctx *ctx, size_t layer, const struct tier_meta_img *img,
+			  const char *relpath);
+
 /* meta_build.c */
 int tier_meta_sig_of(const char *layer_dir, struct tier_meta_sig *sig);
 /* Walk @layer_dir and lay out an image in memory (*out, *len; free()). */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/meta/meta.h"
+#include "tier/tier_util.h"
 
 _Static_assert(sizeof(struct tier_meta_hdr) == 256, "header is 256 bytes");
 _Static_assert(sizeof(struct tier_meta_ent) == 112, "entry layout");

@@ -190,15 +190,27 @@ static int cmp_pn(const char *s, size_t sl, const char *p, size_t n)
 	return sl < n ? -1 : sl > n ? 1 : 0;
 }
 
-static long dir_find(const struct tier_meta_img *img, const char *p, size_t n)
-{
-	size_t lo = 0, hi = img->hdr->n_dirs;
+/* Both tables start each record with the offset and length of its key in
+ * the string table (a dir's path, an entry's name) and are sorted by it. */
+struct meta_key {
+	uint32_t off, len;
+};
+_Static_assert(offsetof(struct tier_meta_dir, path_off) == 0 &&
+	       offsetof(struct tier_meta_dir, path_len) == 4, "dir key first");
+_Static_assert(offsetof(struct tier_meta_ent, name_off) == 0 &&
+	       offsetof(struct tier_meta_ent, name_len) == 4, "entry key first");
 
+/* Binary search for @p in records [lo, hi) of @table (@size bytes each). */
+static long key_find(const struct tier_meta_img *img, const void *table, size_t size,
+		     size_t lo, size_t hi, const char *p, size_t n)
+{
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct tier_meta_dir *d = &img->dirs[mid];
-		int c = cmp_pn(img->strs + d->path_off, d->path_len, p, n);
+		struct meta_key k;
+		int c;
 
+		memcpy(&k, (const char *)table + mid * size, sizeof(k));
+		c = cmp_pn(img->strs + k.off, k.len, p, n);
 		if (!c)
 			return (long)mid;
 		if (c < 0)
@@ -209,24 +221,18 @@ static long dir_find(const struct tier_meta_img *img, const char *p, size_t n)
 	return -1;
 }
 
+static long dir_find(const struct tier_meta_img *img, const char *p, size_t n)
+{
+	return key_find(img, img->dirs, sizeof(*img->dirs), 0, img->hdr->n_dirs, p, n);
+}
+
 static long ent_find(const struct tier_meta_img *img, const struct tier_meta_dir *d,
 		     const char *p, size_t n)
 {
-	size_t lo = d->first, hi = (size_t)d->first + d->count;
+	long e = key_find(img, img->ents, sizeof(*img->ents), d->first,
+			  (size_t)d->first + d->count, p, n);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct tier_meta_ent *e = &img->ents[mid];
-		int c = cmp_pn(img->strs + e->name_off, e->name_len, p, n);
-
-		if (!c)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -ENOENT;
+	return e < 0 ? -ENOENT : e;
 }
 
 static long find_len(const struct tier_meta_img *img, const char *path, size_t len)

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 bool tier_range_big(const struct tier_ctx *ctx, uint64_t size)
 {

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_index.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 enum { TYPE_RANGE_REC = 16, TYPE_EXTENTS };
 
@@ -21,21 +24,20 @@ struct tier_prange *tier_range_rec(struct tier_ctx *ctx, const struct tier_pentr
 	return ctx->range_of ? ctx->range_of[e - ctx->ent] : NULL;
 }
 
+static void root_to_v2(void *root, const void *arg)
+{
+	struct tier_proot *r = root;
+
+	(void)arg;
+	r->ranges = OID_NULL;
+	r->version = 2;
+}
+
 /* Version 1 -> 2: the root was already grown (new bytes zeroed) by
  * pmemobj_root(); entries keep their layout and slots. */
 int tier_range_index_upgrade(struct tier_ctx *ctx)
 {
-	struct tier_proot *r = ctx->root;
-	volatile int rc = 0;
-
-	TX_BEGIN(ctx->pop) {
-		pmemobj_tx_add_range_direct(r, sizeof(*r));
-		r->ranges = OID_NULL;
-		r->version = 2;
-	} TX_ONABORT {
-		rc = -EIO;
-	} TX_END
-	return rc;
+	return tier_index_tx(ctx, ctx->root, sizeof(*ctx->root), root_to_v2, NULL);
 }
 
 /* The DRAM map entry slot -> record, from the persistent list. */

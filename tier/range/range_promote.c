@@ -17,6 +17,12 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/tier_scrub.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 #define COPY_CHUNK (1u << 20)
 static const char digest_tag[] = "nlayerfs range copy 1\n";

@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tier/tier_private.h"
+#include "tier/tier_util.h"
+#include "tier/tier_index.h"
+#include "tier/tier_promote.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 #define FOLD_INTERVAL_NS 1000000000ULL
 

@@ -354,21 +354,53 @@ static void summary_host(const char *r, FILE *out)
 		", its start is still traced" : "");
 }
 
+/* Where layer @n is, from its "placement N WHERE OWNER HOLDERS" line. */
+static void layer_placement(const char *r, int n, char *where, size_t len)
+{
+	char place[16], owner[8];
+	unsigned holders;
+	int k;
+
+	snprintf(where, len, "?");
+	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		if (strncmp(p, "placement ", 10) ||
+		    sscanf(p, "placement %d %15s %7s %u", &k, place, owner, &holders) != 4 || k != n)
+			continue;
+		if (!strcmp(place, "nvm"))
+			snprintf(where, len, "on NVM%s", !strcmp(owner, "path") ?
+				 " (named by its path: stays on NVM)" : "");
+		else if (!strcmp(place, "hdd"))
+			snprintf(where, len, "on HDD");
+		else if (!strcmp(place, "moving"))
+			snprintf(where, len, "MOVING to HDD");
+		else if (!strcmp(place, "leaving"))
+			snprintf(where, len, "moved to HDD; its NVM copy waits for %u holder%s",
+				 holders, holders == 1 ? "" : "s");
+		else
+			snprintf(where, len, "moved to HDD (old record)");
+	}
+}
+
 /* "layer N ID HOME NVM_BYTES DIR" lines, one short line each. */
 static void summary_layers(const char *r, FILE *out)
 {
 	for (const char *p = r; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-		char id[128], home[8], dir[PATH_MAX], a[32];
+		char id[128], home[8], dir[PATH_MAX], a[32], where[128];
 		unsigned long long bytes;
 		int n;
 
 		if (strncmp(p, "layer ", 6) ||
 		    sscanf(p, "layer %d %127s %7s %llu %4095s", &n, id, home, &bytes, dir) != 5)
 			continue;
-		fprintf(out, "  layer %d:    %s on %s, %s on NVM (%.19s%s)\n", n, dir,
-			!strcmp(home, "nvm") ? "NVM" : "HDD", human_bytes(bytes, a, sizeof(a)),
-			id, strlen(id) > 19 ? "..." : "");
+		layer_placement(r, n, where, sizeof(where));
+		fprintf(out, "  layer %d:    %s %s, %s on NVM (%.19s%s)\n", n, dir, where,
+			human_bytes(bytes, a, sizeof(a)), id, strlen(id) > 19 ? "..." : "");
 	}
+	if (status_num(r, "moves") || status_num(r, "move_failures"))
+		fprintf(out, "  moves:      %" PRIu64 " layers moved to HDD (%" PRIu64 " NVM copies "
+			"of their hot files), %" PRIu64 " NVM copies deleted, %" PRIu64 " failed\n",
+			status_num(r, "moves"), status_num(r, "move_hot_copies"),
+			status_num(r, "move_reaped"), status_num(r, "move_failures"));
 }
 
 static int cmd_status(const char *mp, bool raw)
@@ -395,6 +427,21 @@ static int cmd_status(const char *mp, bool raw)
 	return rc;
 }
 
+/* move MOUNTPOINT LAYER: a number or id from the status, or a directory
+ * (made absolute here: the service runs elsewhere). */
+static int cmd_move(const char *mp, const char *layer)
+{
+	char line[PATH_MAX + 16], real[PATH_MAX];
+
+	if (strlen(layer) >= PATH_MAX || strchr(layer, '\n')) {
+		fprintf(stderr, "nlayerfsctl: bad layer '%s'\n", layer);
+		return 2;
+	}
+	snprintf(line, sizeof(line), "move %s\n", strchr(layer, '/') && realpath(layer, real) ?
+		 real : layer);
+	return request(mp, line, NULL, stdout, 0);
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: nlayerfsctl status [--raw] MOUNTPOINT\n"
@@ -403,6 +450,7 @@ static void usage(FILE *f)
 	      "       nlayerfsctl promote MOUNTPOINT [PATH...]\n"
 	      "       nlayerfsctl evict MOUNTPOINT [BYTES | PATH...]\n"
 	      "       nlayerfsctl writeback MOUNTPOINT [--wait]\n"
+	      "       nlayerfsctl move MOUNTPOINT LAYER\n"
 	      "       nlayerfsctl scrub MOUNTPOINT\n"
 	      "       nlayerfsctl wait MOUNTPOINT [SECONDS]\n"
 	      "       nlayerfsctl meta-wait|meta-verify MOUNTPOINT [SECONDS]\n", f);
@@ -559,6 +607,8 @@ int main(int argc, char **argv)
 		return request(argv[2], "writeback wait\n", NULL, stdout, 0);
 	if (!strcmp(c, "scrub") && argc == 3)
 		return request(argv[2], "scrub\n", NULL, stdout, 0);
+	if (!strcmp(c, "move") && argc == 4)
+		return cmd_move(argv[2], argv[3]);
 	if (!strcmp(c, "wait") && (argc == 3 || argc == 4))
 		return cmd_arg("wait", argc, argv, false);
 	if ((!strcmp(c, "meta-wait") || !strcmp(c, "meta-verify")) && (argc == 3 || argc == 4))

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Shared by the tiering unit tests: temp tier directories and files. */
+/* Shared by the tiering unit tests: temp tier directories and files, the
+ * fixture that makes them, and opening a context that must open. */
 #ifndef TEST_TIER_COMMON_H
 #define TEST_TIER_COMMON_H
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -97,19 +103,56 @@ static inline struct tier_config tconf(const struct tdirs *t, bool promote)
 	return c;
 }
 
-static inline int count_dir(const char *dir)
+/* The number a shell command @fmt (with @dir for its %s) prints; -1 if none. */
+static inline int count_cmd(const char *fmt, const char *dir)
 {
-	char cmd[PATH_MAX + 32];
+	char cmd[PATH_MAX + 128];
 	FILE *p;
 	int n = -1;
 
-	snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", dir);
+	snprintf(cmd, sizeof(cmd), fmt, dir);
 	p = popen(cmd, "r");
 	if (p && fscanf(p, "%d", &n) != 1)
 		n = -1;
 	if (p)
 		pclose(p);
 	return n;
+}
+
+static inline int count_dir(const char *dir)
+{
+	return count_cmd("ls -A '%s' | wc -l", dir);
+}
+
+/* cmocka fixture: fresh tier directories in *state. */
+static inline int tdirs_setup(void **state)
+{
+	struct tdirs *t = calloc(1, sizeof(*t));
+
+	tdirs_make(t);
+	*state = t;
+	return 0;
+}
+
+static inline int tdirs_teardown(void **state)
+{
+	tdirs_remove(*state);
+	free(*state);
+	return 0;
+}
+
+/* tier_open() of @c, which is freed; an error fails the test with its message. */
+static inline struct tier_ctx *topen(struct tier_config *c)
+{
+	struct tier_ctx *ctx;
+	char err[512];
+	int rc = tier_open(c, &ctx, err, sizeof(err));
+
+	if (rc)
+		fprintf(stderr, "tier_open: %s\n", err);
+	assert_int_equal(rc, 0);
+	tier_config_free(c);
+	return ctx;
 }
 
 #endif

@@ -155,21 +155,6 @@ static int check_all(struct tier_ctx *ctx, struct fx *f, int hdd, int nvm)
 	return copies;
 }
 
-static int count_cmd(const char *fmt, const char *dir)
-{
-	char cmd[PATH_MAX + 128];
-	FILE *p;
-	int n = -1;
-
-	snprintf(cmd, sizeof(cmd), fmt, dir);
-	p = popen(cmd, "r");
-	if (p && fscanf(p, "%d", &n) != 1)
-		n = -1;
-	if (p)
-		pclose(p);
-	return n;
-}
-
 static void after_crash(struct fx *f, const char *point)
 {
 	char objdir[512], hdd_dir[512];

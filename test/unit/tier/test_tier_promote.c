@@ -11,36 +11,12 @@
 #include <cmocka.h>
 #include "test_tier_common.h"
 
-static int setup(void **state)
-{
-	struct tdirs *t = calloc(1, sizeof(*t));
-
-	tdirs_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tdirs_remove(*state);
-	free(*state);
-	return 0;
-}
-
 static struct tier_ctx *open_with(struct tdirs *t, bool promote, uint64_t budget)
 {
 	struct tier_config c = tconf(t, promote);
-	struct tier_ctx *ctx;
-	char err[512];
-	int rc;
 
 	c.nvm_size = budget;
-	rc = tier_open(&c, &ctx, err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "tier_open: %s\n", err);
-	assert_int_equal(rc, 0);
-	tier_config_free(&c);
-	return ctx;
+	return topen(&c);
 }
 
 /* Where the data of @rel is read from; @copy gets the copy's path. */
@@ -657,20 +633,20 @@ static void kill9_during_promotion(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(promote_end_to_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(identical_files_share_object, setup, teardown),
-		cmocka_unit_test_setup_teardown(changed_source_not_served, setup, teardown),
-		cmocka_unit_test_setup_teardown(budget_and_eviction_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(hotlist_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(hotlist_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(chainid_layer_identity, setup, teardown),
-		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(nvm_layer_evicts_copies, setup, teardown),
-		cmocka_unit_test_setup_teardown(kill9_during_promotion, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_holds_file_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(scrub_drops_damaged_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(scrub_checks_range_copies, setup, teardown),
-		cmocka_unit_test_setup_teardown(scrub_with_shared_objects, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote_end_to_end, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(identical_files_share_object, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(changed_source_not_served, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(budget_and_eviction_order, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(hotlist_round_trip, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(hotlist_errors, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(chainid_layer_identity, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(writeback_cold_nvm_files, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(nvm_layer_evicts_copies, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(kill9_during_promotion, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(queue_holds_file_once, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(scrub_drops_damaged_copy, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(scrub_checks_range_copies, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(scrub_with_shared_objects, tdirs_setup, tdirs_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,42 +12,21 @@
 #include <cmocka.h>
 #include "test_tier_common.h"
 #include "tier/tier_private.h"
+#include "tier/tier_index.h"
+#include "tier/range/range.h"
+#include "tier/range/range_private.h"
 
 #define UNIT 4096ULL
 #define BIG (64 * UNIT + 100)		/* 65 units, the last one partial */
 
-static int setup(void **state)
-{
-	struct tdirs *t = calloc(1, sizeof(*t));
-
-	tdirs_make(t);
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tdirs_remove(*state);
-	free(*state);
-	return 0;
-}
-
 static struct tier_ctx *open_range_slack(struct tdirs *t, bool promote, uint64_t slack)
 {
 	struct tier_config c = tconf(t, promote);
-	struct tier_ctx *ctx;
-	char err[512];
-	int rc;
 
 	c.range_threshold = 16 * UNIT;
 	c.range_unit = UNIT;
 	c.range_slack = slack;
-	rc = tier_open(&c, &ctx, err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "tier_open: %s\n", err);
-	assert_int_equal(rc, 0);
-	tier_config_free(&c);
-	return ctx;
+	return topen(&c);
 }
 
 /* Copies of exactly the traced extents, unless a test asks for slack. */
@@ -525,14 +504,14 @@ int main(void)
 		cmocka_unit_test(bitmap_folds_to_runs),
 		cmocka_unit_test(extents_union_and_cover),
 		cmocka_unit_test(config_threshold_and_unit),
-		cmocka_unit_test_setup_teardown(threshold_and_shared_trace, setup, teardown),
-		cmocka_unit_test_setup_teardown(ranges_merge_across_starts, setup, teardown),
-		cmocka_unit_test_setup_teardown(promotion_copies_exactly_the_extents, setup, teardown),
-		cmocka_unit_test_setup_teardown(slack_widens_the_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(new_ranges_extend_the_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(stale_source_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(kill9_during_range_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(version1_pool_upgraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(threshold_and_shared_trace, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(ranges_merge_across_starts, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(promotion_copies_exactly_the_extents, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(slack_widens_the_copy, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(new_ranges_extend_the_copy, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(stale_source_dropped, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(kill9_during_range_copy, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(version1_pool_upgraded, tdirs_setup, tdirs_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
