@@ -33,6 +33,19 @@ static int parse_o(const char *opts, struct nl_options *o)
 	return nl_options_parse(4, argv, o, err, sizeof(err));
 }
 
+/* @opts is refused with a message naming @msg, and nothing half-parsed is
+ * left to mount with. */
+static void assert_refused(const char *opts, const char *msg)
+{
+	struct nl_options o;
+
+	assert_int_equal(parse_o(opts, &o), -EINVAL);
+	if (!strstr(err, msg))
+		fail_msg("'%s': got '%s', want '%s'", opts, err, msg);
+	assert_null(o.lowerdirs);
+	nl_options_free(&o);
+}
+
 /* parse_o() with fd 2 redirected: what it wrote (caller frees). */
 static char *parse_o_stderr(const char *opts, struct nl_options *o, int *rc)
 {
@@ -290,16 +303,10 @@ static void test_bad_values(void **state)
 		{ "lowerdir=", "lowerdir= needs at least one directory" },
 		{ "lowerdir=/a:", "empty lowerdir component in '/a:'" },
 	};
-	struct nl_options o;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(parse_o(cases[i].opts, &o), -EINVAL);
-		if (!strstr(err, cases[i].msg))
-			fail_msg("'%s': got '%s', want '%s'", cases[i].opts, err,
-				 cases[i].msg);
-		nl_options_free(&o);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_refused(cases[i].opts, cases[i].msg);
 }
 
 static void test_fuse_passthrough(void **state)
@@ -414,18 +421,10 @@ static void test_unknown_refused(void **state)
 		{ "lowerdir=/l,fsname", "option 'fsname' needs a value" },
 		{ "lowerdir=/l,image", "option 'image' needs a value" },
 	};
-	struct nl_options o;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(parse_o(cases[i].opts, &o), -EINVAL);
-		if (!strstr(err, cases[i].msg))
-			fail_msg("'%s': got '%s', want '%s'", cases[i].opts, err,
-				 cases[i].msg);
-		/* nothing half-parsed is left to mount with */
-		assert_null(o.lowerdirs);
-		nl_options_free(&o);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_refused(cases[i].opts, cases[i].msg);
 }
 
 /* What podman, containerd and fuse-overlayfs users pass still mounts. */

@@ -39,6 +39,13 @@ static void make_path(struct fixture *f, const char *layer, const char *rel,
 		assert_int_equal(close(open(p, O_CREAT | O_WRONLY, 0644)) >= 0 ? 0 : -1, 0);
 }
 
+/* @rel of the same type in each layer named in @layers ("uab": all three). */
+static void make_in(struct fixture *f, const char *layers, const char *rel, mode_t type)
+{
+	for (const char *l = layers; *l; l++)
+		make_path(f, (char[]){ *l, '\0' }, rel, type);
+}
+
 /* Layers: upper "u" over "a" over "b", each a directory under f->top. */
 static int setup(void **state)
 {
@@ -123,8 +130,7 @@ static void test_topmost_wins(void **state)
 	struct fixture *f = *state;
 	int layer, lowest;
 
-	make_path(f, "a", "f", S_IFREG);
-	make_path(f, "b", "f", S_IFREG);
+	make_in(f, "ab", "f", S_IFREG);
 	make_path(f, "b", "only_b", S_IFREG);
 	assert_int_equal(resolve(f, &f->m.root, "f", &layer, &lowest), 0);
 	assert_int_equal(layer, 1);
@@ -153,25 +159,20 @@ static void test_merge_depth(void **state)
 	struct fixture *f = *state;
 	int layer, lowest;
 
-	make_path(f, "u", "d", S_IFDIR);
-	make_path(f, "a", "d", S_IFDIR);
-	make_path(f, "b", "d", S_IFDIR);
+	make_in(f, "uab", "d", S_IFDIR);
 	assert_int_equal(resolve(f, &f->m.root, "d", &layer, &lowest), 0);
 	assert_int_equal(layer, 0);
 	assert_int_equal(lowest, 2);
 
 	/* a file in the middle layer ends the merge */
-	make_path(f, "u", "e", S_IFDIR);
+	make_in(f, "ub", "e", S_IFDIR);
 	make_path(f, "a", "e", S_IFREG);
-	make_path(f, "b", "e", S_IFDIR);
 	assert_int_equal(resolve(f, &f->m.root, "e", &layer, &lowest), 0);
 	assert_int_equal(lowest, 0);
 
 	/* each opaque marker stops it */
-	make_path(f, "u", "o1", S_IFDIR);
-	make_path(f, "a", "o1", S_IFDIR);
+	make_in(f, "uab", "o1", S_IFDIR);
 	make_path(f, "a", "o1/.wh..wh..opq", S_IFREG);
-	make_path(f, "b", "o1", S_IFDIR);
 	assert_int_equal(resolve(f, &f->m.root, "o1", &layer, &lowest), 0);
 	assert_int_equal(lowest, 1);
 }
@@ -187,8 +188,7 @@ static void test_opaque_xattrs(void **state)
 
 	for (i = 0; i < 3; i++) {
 		snprintf(dir, sizeof(dir), "x%zu", i);
-		make_path(f, "u", dir, S_IFDIR);
-		make_path(f, "b", dir, S_IFDIR);
+		make_in(f, "ub", dir, S_IFDIR);
 		snprintf(p, sizeof(p), "%s/u/%s", f->top, dir);
 		if (setxattr(p, names[i], "y", 1, 0)) {
 			/* tmpfs without user xattrs: the marker cannot exist */
@@ -198,8 +198,7 @@ static void test_opaque_xattrs(void **state)
 		assert_int_equal(lowest, 0);
 	}
 	/* any other value is not a marker */
-	make_path(f, "u", "notopaque", S_IFDIR);
-	make_path(f, "b", "notopaque", S_IFDIR);
+	make_in(f, "ub", "notopaque", S_IFDIR);
 	snprintf(p, sizeof(p), "%s/u/notopaque", f->top);
 	setxattr(p, "trusted.overlay.opaque", "n", 1, 0);
 	assert_int_equal(resolve(f, &f->m.root, "notopaque", &layer, &lowest), 0);
