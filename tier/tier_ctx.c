@@ -242,7 +242,7 @@ int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 }
 
 /* Under the write lock: a new NVM-home layer takes room from the coldest
- * copies. */
+ * copies, and so does the first layer after a start with a smaller budget. */
 static void make_room_for_layer(struct tier_ctx *ctx)
 {
 	uint64_t used = tier_nvm_used_locked(ctx), budget = ctx->cfg.nvm_size;
@@ -291,7 +291,7 @@ int tier_layer_add(struct tier_ctx *ctx, const char *dir)
 			l.bytes = dir_bytes(open(l.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 		rc = tier_layer_append_locked(ctx, &l);
 		added = rc >= 0;
-		if (added && l.home == TIER_HOME_NVM)
+		if (added)
 			make_room_for_layer(ctx);
 	}
 	pthread_rwlock_unlock(&ctx->lock);
