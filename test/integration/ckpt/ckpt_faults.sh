@@ -65,9 +65,16 @@ writer_errors_ok() {
 	[ -z "$bad" ] || { echo "round $1: a writer failed otherwise: $bad"; return 1; }
 }
 
+# How many of the given processes are still running.
+count_live() {
+	local p n=0
+	for p; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
+	echo $n
+}
+
 # writers copy files in a loop; each name is recorded once its copy closed
 t_kill_during_writes() {
-	local round w before writers live
+	local round w before writers live want
 	SURVIVED=0 MIDWRITE=0
 	mkdir -p "$MNT/k" && fill_tenant || return 1
 	before=$FILLED
@@ -82,11 +89,14 @@ t_kill_during_writes() {
 			done) &
 			writers+=($!)
 		done
-		# short enough that the kill finds the writers at work, not
-		# stopped by full zones
-		sleep "0.$((10 + 5 * (round % 4)))"
-		live=0
-		for w in "${writers[@]}"; do kill -0 "$w" 2>/dev/null && live=$((live + 1)); done
+		# the kill comes once a few files are closed (a different number
+		# each round; the other writer is somewhere inside its copy),
+		# while the writers are still at work, not stopped by full zones
+		want=$((1 + round % 4))
+		while live=$(count_live "${writers[@]}") && [ "$live" != 0 ] &&
+			[ "$(cat "$T"/closed."$round".* 2>/dev/null | wc -l)" -lt $want ]; do
+			sleep 0.02
+		done
 		[ $live = 0 ] || MIDWRITE=$((MIDWRITE + 1))
 		crash
 		wait
