@@ -30,7 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/host/host.h"
+#include "fs/session.h"
+#include "fs/union/union.h"
 #include "fs/keeper/keeper.h"
 #include "fs/union/tier_glue.h"
 

@@ -22,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/host/host.h"
+#include "fs/session.h"
+#include "fs/union/union.h"
 #include "fs/keeper/keeper.h"
 
 #ifndef FUSE_NOTIFY_RESEND
