@@ -42,20 +42,9 @@
 #include "tier/tier_trace.h"
 
 /* how often an image is walked again to compare it with its layer */
+/* what happens to an image is told to whoever started the mount, too */
+#define TELL (LOG_NOTICE | TIER_LOG_TELL)
 #define REVERIFY_NS (600ULL * 1000000000ULL)
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	syslog(LOG_NOTICE, "nlayerfs: %s", msg);
-	fprintf(stderr, "nlayerfs: %s\n", msg);
-}
 
 static const char *short_id(const struct tier_ctx *ctx, size_t i)
 {
@@ -222,8 +211,8 @@ static int write_and_open(struct tier_ctx *ctx, size_t i, const void *buf, size_
 	if (!r)
 		r = tier_meta_img_open(p, ctx->layers[i].id, NULL, img, why, sizeof(why));
 	if (r)
-		say("layer %s: cannot write its metadata image: %s", short_id(ctx, i),
-		    *why ? why : strerror(-r));
+		tier_log(ctx, TELL, "layer %s: cannot write its metadata image: %s", short_id(ctx, i),
+			 *why ? why : strerror(-r));
 	else
 		(*img)->verified = true;
 	return r;
@@ -241,14 +230,14 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 	if (r == -ECANCELED) {
 		;	/* unmount: built at a later mount */
 	} else if (r) {
-		say("layer %s: metadata image not built: %s", short_id(ctx, i), strerror(-r));
+		tier_log(ctx, TELL, "layer %s: metadata image not built: %s", short_id(ctx, i), strerror(-r));
 	} else if (!buf) {
-		say("layer %s: metadata image does not fit the NVM budget", short_id(ctx, i));
+		tier_log(ctx, TELL, "layer %s: metadata image does not fit the NVM budget", short_id(ctx, i));
 	} else if (!write_and_open(ctx, i, buf, len, &img)) {
 		atomic_fetch_add(&s->builds, 1);
 		if (changed) {
 			atomic_fetch_add(&s->rebuilds, 1);
-			say("layer %s changed; metadata image rebuilt", short_id(ctx, i));
+			tier_log(ctx, TELL, "layer %s changed; metadata image rebuilt", short_id(ctx, i));
 		}
 		(void)full;
 	}
@@ -435,8 +424,8 @@ static void open_existing(struct tier_ctx *ctx, size_t i)
 	if (r == -ENOENT)
 		return;
 	ml->changed = strstr(why, "layer directory") != NULL;
-	say("layer %s: metadata image %s refused: %s; rebuilding", short_id(ctx, i), p,
-	    *why ? why : strerror(-r));
+	tier_log(ctx, TELL, "layer %s: metadata image %s refused: %s; rebuilding", short_id(ctx, i), p,
+		 *why ? why : strerror(-r));
 	unlink(p);
 }
 
@@ -614,8 +603,8 @@ void tier_meta_drop_stale(struct tier_ctx *ctx, size_t layer, const struct tier_
 
 	pthread_mutex_lock(&s->lock);
 	if (atomic_load(&s->l[layer].img) == img) {
-		say("layer %s changed (%s differs from its metadata image); image dropped, "
-		    "rebuilding", short_id(ctx, layer), relpath);
+		tier_log(ctx, TELL, "layer %s changed (%s differs from its metadata image); image dropped, "
+			 "rebuilding", short_id(ctx, layer), relpath);
 		drop_locked(ctx, layer);
 	}
 	pthread_mutex_unlock(&s->lock);
