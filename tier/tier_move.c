@@ -103,7 +103,7 @@ static void log_err(struct tier_ctx *ctx, char *err, size_t errlen, const char *
 	va_end(ap);
 	if (err && errlen)
 		snprintf(err, errlen, "%s", msg);
-	syslog(LOG_WARNING, "nlayerfs: %s", msg);
+	tier_log(ctx, LOG_WARNING, "%s", msg);
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->mx);
@@ -380,8 +380,8 @@ static int move_steps(struct tier_ctx *ctx, int layer, char *err, size_t errlen)
 	ctx->move->st.moved_bytes += bytes;
 	ctx->move->st.hot_copies += hot;
 	pthread_mutex_unlock(&ctx->move->mx);
-	syslog(LOG_INFO, "nlayerfs: layer %.12s moved to %s (%llu bytes, %llu files kept on NVM)",
-	       l->id, p.h, (unsigned long long)bytes, (unsigned long long)hot);
+	tier_log(ctx, LOG_INFO, "layer %.12s moved to %s (%llu bytes, %llu files kept on NVM)",
+		 l->id, p.h, (unsigned long long)bytes, (unsigned long long)hot);
 	return 0;
 }
 
@@ -454,7 +454,7 @@ static int reap_one(struct tier_ctx *ctx, const char *layers, const char *id)
 	}
 	tier_fsync_dir(layers);
 	records_reaped(ctx, id, 0, true);
-	syslog(LOG_INFO, "nlayerfs: layer %.12s: its NVM copy is deleted", id);
+	tier_log(ctx, LOG_INFO, "layer %.12s: its NVM copy is deleted", id);
 	return 1;
 }
 
@@ -520,10 +520,10 @@ static void finish_switch(struct tier_ctx *ctx, const char *layers, const char *
 	r = nl_registry_relocate(ctx->cfg.nvm_dir, id, "hdd", h, msg, sizeof(msg));
 	drop_writeback(ctx, id);
 	if (r > 0)
-		syslog(LOG_INFO, "nlayerfs: layer %.12s: the registry names its HDD copy %s now "
-		       "(a move was interrupted after its switch)", id, h);
+		tier_log(ctx, LOG_INFO, "layer %.12s: the registry names its HDD copy %s now "
+			 "(a move was interrupted after its switch)", id, h);
 	else if (r < 0)
-		syslog(LOG_WARNING, "nlayerfs: layer %.12s: %s", id, msg);
+		tier_log(ctx, LOG_WARNING, "layer %.12s: %s", id, msg);
 }
 
 /* H beside a real N, named by no image: an interrupted copy. */
@@ -538,7 +538,7 @@ static void roll_back_copy(struct tier_ctx *ctx, const char *hdd_layers, const c
 	    nl_registry_owns(ctx->cfg.nvm_dir, id, h))
 		return;
 	if (!tier_move_rm_tree(h))
-		syslog(LOG_INFO, "nlayerfs: layer %.12s: an unfinished copy to HDD removed", id);
+		tier_log(ctx, LOG_INFO, "layer %.12s: an unfinished copy to HDD removed", id);
 }
 
 static bool is_hex64(const char *s)
@@ -657,8 +657,8 @@ static void move_over_budget(struct tier_ctx *ctx)
 	if (!over_budget(ctx) || (layer = coldest_movable(ctx)) < 0)
 		return;
 	if (!tier_layer_move(ctx, layer, err, sizeof(err)))
-		syslog(LOG_INFO, "nlayerfs: NVM over its budget: layer %.12s moved to HDD",
-		       ctx->layers[layer].id);
+		tier_log(ctx, LOG_INFO, "NVM over its budget: layer %.12s moved to HDD",
+			 ctx->layers[layer].id);
 }
 
 /* ---- the mover thread ---- */
