@@ -44,6 +44,23 @@ enum tier_home { TIER_HOME_HDD = 0, TIER_HOME_NVM = 1 };
 typedef void tier_log_fn(int priority, const char *msg);
 
 /*
+ * The store of imported images (tier/image: <nvm dir>/images and its lock)
+ * as the tier needs it to move layers it owns; the program hands it in, so
+ * that the engine depends on no part above it. Without it no layer is the
+ * store's, and none moves.
+ */
+struct tier_store_ops {
+	/* 1 when the store lists layer @chain_hex at @real (a real path) */
+	int (*owns)(const char *nvm_dir, const char *chain_hex, const char *real);
+	/* every image's record of @chain_hex names @tier and @path; lines
+	 * changed or -errno with a message */
+	int (*relocate)(const char *nvm_dir, const char *chain_hex, const char *tier,
+			const char *path, char *err, size_t errlen);
+	/* the store's lock, held by imports: a descriptor, or -errno */
+	int (*lock)(const char *nvm_dir);
+};
+
+/*
  * Settings of a tier context: built-in defaults, then the config file
  * (/etc/nlayerfs.conf), then mount options, each through tier_config_set().
  * Strings are owned by the struct; release them with tier_config_free().
@@ -68,6 +85,7 @@ struct tier_config {
 	bool pool_checked;		/* this process's parent opened the pool
 					 * just now: no probe (see tier_open) */
 	tier_log_fn *log;		/* NULL: messages go to stderr (not a key) */
+	const struct tier_store_ops *store; /* NULL: no layer moves (not a key) */
 };
 
 /* The built-in defaults (trace on, 60 s window, promote on, 2 workers). */

@@ -16,7 +16,6 @@
 #include "tier/tier_index.h"
 #include "tier/tier_trace.h"
 #include "tier/tier_promote.h"
-#include "tier/image/image.h"
 
 static int mkdir_p(const char *path)
 {
@@ -260,7 +259,7 @@ static bool store_owns(const struct tier_ctx *ctx, const struct tier_layer *l)
 	    !base || strncmp(l->dir, layers, strlen(layers)) ||
 	    base != l->dir + strlen(layers) || !is_hex64(base + 1))
 		return false;
-	return nl_registry_owns(ctx->cfg.nvm_dir, base + 1, l->dir) == 1;
+	return ctx->cfg.store && ctx->cfg.store->owns(ctx->cfg.nvm_dir, base + 1, l->dir) == 1;
 }
 
 int tier_layer_add(struct tier_ctx *ctx, const char *dir)

@@ -186,7 +186,7 @@ static int make_hdd_copy(struct tier_ctx *ctx, const struct move_paths *p, uint6
 	if (is_dir(p->h)) {
 		if (!verify_paths(ctx, p->n, p->h, why, sizeof(why)))
 			return 0;
-		if (nl_registry_owns(ctx->cfg.nvm_dir, strrchr(p->h, '/') + 1, p->h)) {
+		if (ctx->cfg.store->owns(ctx->cfg.nvm_dir, strrchr(p->h, '/') + 1, p->h)) {
 			log_err(ctx, err, errlen, "%s exists, is in use, and differs from %s (%s)",
 				p->h, p->n, why);
 			return -EEXIST;
@@ -264,7 +264,7 @@ static int switch_over(struct tier_ctx *ctx, int layer, const struct move_paths 
 		       size_t errlen)
 {
 	char msg[256] = "";
-	int lock = nl_store_lock(ctx->cfg.nvm_dir), rc;
+	int lock = ctx->cfg.store->lock(ctx->cfg.nvm_dir), rc;
 
 	if (lock < 0) {
 		log_err(ctx, err, errlen, "the store lock of %s: %s", ctx->cfg.nvm_dir,
@@ -276,7 +276,7 @@ static int switch_over(struct tier_ctx *ctx, int layer, const struct move_paths 
 		log_err(ctx, err, errlen, "cannot switch %s to %s: %s", p->n, p->h, strerror(-rc));
 	if (!rc) {
 		tier_fault("move-exchanged");
-		rc = nl_registry_relocate(ctx->cfg.nvm_dir, ctx->layers[layer].id, "hdd", p->h, msg,
+		rc = ctx->cfg.store->relocate(ctx->cfg.nvm_dir, ctx->layers[layer].id, "hdd", p->h, msg,
 					  sizeof(msg));
 		/* N leads to H already: a later service rewrites the registry */
 		if (rc < 0)
@@ -517,7 +517,7 @@ static void finish_switch(struct tier_ctx *ctx, const char *layers, const char *
 	if (snprintf(n, sizeof(n), "%s/%s", layers, id) >= (int)sizeof(n) || !realpath(n, h) ||
 	    !is_dir(h))
 		return;
-	r = nl_registry_relocate(ctx->cfg.nvm_dir, id, "hdd", h, msg, sizeof(msg));
+	r = ctx->cfg.store->relocate(ctx->cfg.nvm_dir, id, "hdd", h, msg, sizeof(msg));
 	drop_writeback(ctx, id);
 	if (r > 0)
 		tier_log(ctx, LOG_INFO, "layer %.12s: the registry names its HDD copy %s now "
@@ -534,8 +534,8 @@ static void roll_back_copy(struct tier_ctx *ctx, const char *hdd_layers, const c
 	if (snprintf(n, sizeof(n), "%s/layers/%s", ctx->cfg.nvm_dir, id) >= (int)sizeof(n) ||
 	    snprintf(h, sizeof(h), "%s/%s", hdd_layers, id) >= (int)sizeof(h))
 		return;
-	if (!is_dir(n) || !nl_registry_owns(ctx->cfg.nvm_dir, id, n) ||
-	    nl_registry_owns(ctx->cfg.nvm_dir, id, h))
+	if (!is_dir(n) || !ctx->cfg.store->owns(ctx->cfg.nvm_dir, id, n) ||
+	    ctx->cfg.store->owns(ctx->cfg.nvm_dir, id, h))
 		return;
 	if (!tier_move_rm_tree(h))
 		tier_log(ctx, LOG_INFO, "layer %.12s: an unfinished copy to HDD removed", id);
@@ -588,7 +588,7 @@ static void recover(struct tier_ctx *ctx)
 	int lock;
 
 	pthread_mutex_lock(&ctx->move->lock);
-	lock = nl_store_lock(ctx->cfg.nvm_dir);
+	lock = ctx->cfg.store->lock(ctx->cfg.nvm_dir);
 	if (lock >= 0) {
 		recover_nvm(ctx);
 		recover_hdd(ctx);
@@ -694,7 +694,7 @@ int tier_move_init(struct tier_ctx *ctx)
 {
 	struct tier_move_state *m;
 
-	if (!ctx->cfg.hdd_dir)
+	if (!ctx->cfg.hdd_dir || !ctx->cfg.store)
 		return 0;
 	m = calloc(1, sizeof(*m));
 	if (!m)

@@ -7,7 +7,6 @@
 #include "tier/tier_util.h"
 #include "tier/tier_index.h"
 #include "tier/tier_promote.h"
-#include "tier/image/image.h"
 
 #define MOVE_TMP_PREFIX ".nlmove-tmp-"	/* HDD/layers: a copy being made */
 #define MOVE_OLD_PREFIX ".nlmove-old-"	/* NVM/layers: a moved layer's NVM copy */

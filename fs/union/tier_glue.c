@@ -16,6 +16,7 @@
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
 #include "fs/log.h"
+#include "tier/image/image.h"
 
 int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char *err,
 			size_t errlen)
@@ -25,6 +26,7 @@ int nl_tier_load_config(const struct nl_options *o, struct tier_config *c, char 
 
 	tier_config_defaults(c);
 	c->log = nl_log_msg;
+	c->store = &nl_image_store;
 	r = tier_config_load(c, file ? file : tier_config_default_path(), err, errlen);
 	/* Only a missing default file is normal; a named one must exist. */
 	if (r == -ENOENT && !file)

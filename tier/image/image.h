@@ -5,9 +5,11 @@
  * LASS chooses each layer's tier from a model of the download, the
  * importer extracts an image's layers into <tier dir>/layers/<chainID>/ in
  * that placement, and the registry (<nvm dir>/images) names the stored
- * images for image= mounts. Used by tools/nlayerfs-import and fs/union/;
- * independent of the tiering engine of tier/tier.h. Calls return 0 or a
- * negative errno unless said otherwise.
+ * images for image= mounts. Used by tools/nlayerfs-import and fs/union/.
+ * It calls the tiering engine (tier/tier.h) for metadata images and sizes,
+ * and is handed to it as the store whose layers may move (nl_image_store);
+ * the engine calls nothing of it directly. Calls return 0 or a negative
+ * errno unless said otherwise.
  */
 #ifndef NLAYERFS_TIER_IMAGE_H
 #define NLAYERFS_TIER_IMAGE_H
@@ -15,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tier/tier.h"
 
 /* ---- LASS: layer-aware storage placement ---- */
 
@@ -120,4 +124,8 @@ int nl_registry_relocate(const char *nvm_dir, const char *chain_hex, const char 
 /* The store's lock (<nvm dir>/.import.lock, the one imports hold): a
  * descriptor to close to release it, or -errno. */
 int nl_store_lock(const char *nvm_dir);
+/* The store as the tier engine needs it to move layers (tier_config.store):
+ * nl_registry_owns, nl_registry_relocate, nl_store_lock. */
+extern const struct tier_store_ops nl_image_store;
+
 #endif

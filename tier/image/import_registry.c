@@ -376,3 +376,9 @@ int nl_store_lock(const char *nvm_dir)
 	}
 	return fd;
 }
+
+const struct tier_store_ops nl_image_store = {
+	.owns = nl_registry_owns,
+	.relocate = nl_registry_relocate,
+	.lock = nl_store_lock,
+};

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include "test_tier_common.h"
 #include "tier/tier_move.h"
+#include "tier/image/image.h"
 
 #define HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -63,6 +64,7 @@ static int setup(void **state)
 		" 100 %s\n", f->layer);
 	fclose(reg);
 	c = tconf(&f->t, false);
+	c.store = &nl_image_store;
 	if (tier_open(&c, &f->ctx, err, sizeof(err)))
 		fail_msg("tier_open: %s", err);
 	tier_config_free(&c);
