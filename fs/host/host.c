@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "fs/host/host.h"
+#include "fs/log.h"
 #include "fs/keeper/keeper.h"
 #include "fs/union/union.h"
 #include "fs/union/tier_glue.h"
@@ -40,6 +41,9 @@
 #define HOST_LOCK "host.lock"
 #define REQ_MAX (256 * 1024)
 #define START_WAIT_MS 15000	/* a cold pool open with its bad-block check */
+#define FALLBACK_MS 1500	/* of failed tries before a mount is served without tiering */
+#define RETRY_MIN_MS 200
+#define RETRY_MAX_MS 5000	/* between tries for a service while served without it */
 
 /* One mount the service serves. */
 struct host_mount {
@@ -738,6 +742,10 @@ struct host_keep {
 	int conn;		/* to the service serving the mount */
 	struct service_exec x;	/* a service the keeper starts */
 	char exe[PATH_MAX];
+	/* while no service can be had: a server without tiering */
+	pid_t plain;		/* its pid, or -1 */
+	int ctl_fd;		/* the keeper's control socket meanwhile, or -1 */
+	char why[PATH_MAX + 2048];	/* why no service takes the mount */
 };
 
 /* The binary this program was started from; after an upgrade replaced
@@ -751,26 +759,6 @@ static void installed_binary(char *buf, size_t len)
 	deleted = strstr(buf, " (deleted)");
 	if (deleted && !deleted[10])
 		*deleted = 0;
-}
-
-/* One try: reach the service, hand it the mount, read its answer. */
-static int ask_service(struct host_keep *k, bool takeover, char *reply, size_t len)
-{
-	int fd, r;
-
-	fd = connect_or_start(k->dir, k->cfg, k->o->foreground, takeover ? &k->x : NULL, reply,
-			      len);
-	if (fd < 0)
-		return fd;
-	r = send_request(fd, takeover, k->cwd, k->mnt, k->argc, k->argv, k->fuse_fd,
-			 k->tab.fd);
-	if (!r)
-		r = read_reply(fd, reply, len);
-	if (r)
-		close(fd);
-	else
-		k->conn = fd;
-	return r;
 }
 
 static uint64_t now_us(void)
@@ -788,12 +776,195 @@ static bool connection_gone(int fuse_fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
+/* ---- the keeper: a mount without its service ---- */
+
+/* The server a mount without tiering has, taking this one over from its
+ * node table: the layers are plain directories, so every file is served,
+ * from its layer. */
+static int start_plain(struct host_keep *k)
+{
+	char spec[PATH_MAX + 64];
+	pid_t pid;
+
+	snprintf(spec, sizeof(spec), "%d,%d,%s", k->fuse_fd, k->tab.fd, k->mnt);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		nl_keeper_unprotect();
+		/* the two descriptors cross the exec, nothing else does */
+		fcntl(k->fuse_fd, F_SETFD, 0);
+		fcntl(k->tab.fd, F_SETFD, 0);
+		setenv(NL_TAKEOVER_ENV, spec, 1);
+		if (chdir(k->cwd))
+			syslog(LOG_WARNING, "cannot enter %s: %m", k->cwd);
+		execv(k->exe, k->argv);
+		syslog(LOG_ERR, "%s: cannot run %s: %m", k->mnt, k->exe);
+		_exit(127);
+	}
+	k->plain = pid;
+	atomic_fetch_add(&k->tab.head->replaced, 1);
+	return 0;
+}
+
+/* Killed as a crash would kill it: the next server takes the requests it
+ * had read over from the kernel, and its intents from the table. */
+static void stop_plain(struct host_keep *k)
+{
+	if (k->plain <= 0)
+		return;
+	kill(k->plain, SIGKILL);
+	waitpid(k->plain, NULL, 0);
+	k->plain = -1;
+	atomic_store(&k->tab.head->died_us, now_us());
+}
+
+static void reap_plain(struct host_keep *k)
+{
+	if (k->plain > 0 && waitpid(k->plain, NULL, WNOHANG) == k->plain) {
+		k->plain = -1;
+		atomic_store(&k->tab.head->died_us, now_us());
+	}
+}
+
+static void put_plain_status(struct host_keep *k, FILE *f)
+{
+	struct nl_tab_head *h = k->tab.head;
+
+	fprintf(f, "keeper_pid %d\nserver_pid %d\nreplaced %u\nlast_stall_us %llu\n"
+		"tiering off\ntier_nvm %s\ntier_error %s\nbinary %s\nok\n", (int)getpid(),
+		(int)atomic_load(&h->server_pid), atomic_load(&h->replaced),
+		(unsigned long long)atomic_load(&h->last_stall_us), k->dir, k->why, k->exe);
+}
+
+/* nlayerfsctl status and restart, while the keeper has no service. */
+static void serve_keeper_client(struct host_keep *k, int fd)
+{
+	char line[64];
+	size_t n = 0;
+	ssize_t r;
+	FILE *out;
+
+	while (n < sizeof(line) - 1 && (r = read(fd, line + n, sizeof(line) - 1 - n)) > 0)
+		n += (size_t)r;
+	line[n] = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	out = fdopen(fd, "w");
+	if (!out) {
+		close(fd);
+		return;
+	}
+	if (!strcmp(line, "status"))
+		put_plain_status(k, out);
+	else
+		fprintf(out, "error %s is served without tiering for now: the tier service of "
+			"%s cannot start (%s); it is tried again\n", k->mnt, k->dir, k->why);
+	fclose(out);
+}
+
+static void keeper_listen(struct host_keep *k)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (k->ctl_fd >= 0 || nl_keeper_sock_path(k->mnt, sa.sun_path, sizeof(sa.sun_path)))
+		return;
+	mkdir("/run/nlayerfs", 0700);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	unlink(sa.sun_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(sa.sun_path, 0600) ||
+	    listen(fd, 8)) {
+		syslog(LOG_WARNING, "%s: no control socket (status): %m", k->mnt);
+		close(fd);
+		return;
+	}
+	k->ctl_fd = fd;
+}
+
+static void keeper_unlisten(struct host_keep *k)
+{
+	char path[PATH_MAX];
+
+	if (k->ctl_fd < 0)
+		return;
+	close(k->ctl_fd);
+	k->ctl_fd = -1;
+	if (!nl_keeper_sock_path(k->mnt, path, sizeof(path)))
+		unlink(path);
+}
+
+/* @ms of waiting for the next try: clients are answered, a server that
+ * died is reaped, an unmount ends the wait. */
+static void keeper_wait(struct host_keep *k, long ms)
+{
+	long until = now_ms() + ms;
+	struct pollfd p[2] = { { .fd = k->fuse_fd, .events = 0 },
+			       { .fd = k->ctl_fd, .events = POLLIN } };
+	int conn;
+
+	while (now_ms() < until) {
+		reap_plain(k);
+		if (poll(p, k->ctl_fd >= 0 ? 2 : 1, (int)(until - now_ms())) < 0 && errno != EINTR)
+			return;
+		if (p[0].revents)
+			return;	/* the mount is gone */
+		if (k->ctl_fd >= 0 && (p[1].revents & POLLIN) &&
+		    (conn = accept4(k->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			serve_keeper_client(k, conn);
+	}
+	reap_plain(k);
+}
+
+/* No service for FALLBACK_MS: the mount is served without tiering. */
+static void fall_back(struct host_keep *k)
+{
+	if (k->plain > 0)
+		return;
+	keeper_listen(k);
+	if (start_plain(k)) {
+		syslog(LOG_ERR, "%s: cannot start a server: %m", k->mnt);
+		return;
+	}
+	nl_log(LOG_WARNING, "%s: served without tiering for now, every file from its layer: "
+	       "the tier service of %s cannot start (%s); it is tried again", k->mnt, k->dir,
+	       k->why);
+}
+
+/* One try: reach the service, hand it the mount, read its answer. */
+static int ask_service(struct host_keep *k, bool takeover, char *reply, size_t len)
+{
+	int fd, r;
+
+	fd = connect_or_start(k->dir, k->cfg, k->o->foreground, takeover ? &k->x : NULL, reply,
+			      len);
+	if (fd < 0)
+		return fd;
+	/* a service answers: the server without tiering makes way for it */
+	stop_plain(k);
+	r = send_request(fd, takeover, k->cwd, k->mnt, k->argc, k->argv, k->fuse_fd,
+			 k->tab.fd);
+	if (!r)
+		r = read_reply(fd, reply, len);
+	if (r)
+		close(fd);
+	else
+		k->conn = fd;
+	return r;
+}
+
 /* The service died with the mount still there: hand the mount to the next
  * service (started by the first keeper that asks), until one takes it or
- * the mount is gone. The kernel's requests wait meanwhile. */
+ * the mount is gone. The kernel's requests wait meanwhile, for FALLBACK_MS
+ * at most: then a server without tiering answers them until a service
+ * takes the mount again. */
 static void hand_over(struct host_keep *k)
 {
 	char reply[PATH_MAX + 2048];
+	long since = now_ms(), pause = RETRY_MIN_MS;
+	bool was_plain = false;
 
 	atomic_store(&k->tab.head->died_us, now_us());
 	syslog(LOG_WARNING, "%s: the tier service of %s is gone; handing the mount to a new one",
@@ -802,15 +973,33 @@ static void hand_over(struct host_keep *k)
 		*reply = 0;
 		if (!ask_service(k, true, reply, sizeof(reply)) && !strncmp(reply, "ok", 2)) {
 			atomic_fetch_add(&k->tab.head->replaced, 1);
+			keeper_unlisten(k);
+			if (was_plain)
+				nl_log(LOG_NOTICE, "%s: tiered again, served by the tier service "
+				       "of %s", k->mnt, k->dir);
 			return;
 		}
 		if (k->conn >= 0)
 			close(k->conn);
 		k->conn = -1;
-		syslog(LOG_ERR, "%s: no tier service takes the mount: %s; trying again", k->mnt,
-		       *reply ? reply : "no answer");
-		sleep_ms(200);
+		snprintf(k->why, sizeof(k->why), "%s", !strncmp(reply, "error ", 6) ? reply + 6 :
+			 *reply ? reply : "no answer");
+		/* one line in the status */
+		for (char *c = k->why; (c = strchr(c, '\n')); )
+			*c = ' ';
+		if (k->plain <= 0 && !was_plain)
+			syslog(LOG_ERR, "%s: no tier service takes the mount: %s; trying again",
+			       k->mnt, k->why);
+		if (now_ms() - since >= FALLBACK_MS) {
+			fall_back(k);
+			was_plain = true;
+			/* tried again ever less often while the mount is served */
+			pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
+		}
+		keeper_wait(k, pause);
 	}
+	stop_plain(k);
+	keeper_unlisten(k);
 }
 
 /* The keeper of a tiered mount: until the service says the mount is gone,
@@ -880,7 +1069,7 @@ int nl_host_mount(struct nl_options *o, const struct tier_config *cfg, int argc,
 {
 	char dir[PATH_MAX], mnt[PATH_MAX], reply[PATH_MAX + 2048] = "";
 	struct host_keep k = { .dir = dir, .cfg = cfg, .o = o, .mnt = mnt, .argc = argc,
-			       .argv = argv, .conn = -1 };
+			       .argv = argv, .conn = -1, .plain = -1, .ctl_fd = -1 };
 	struct fuse_session *se = NULL;
 	int r = -ECONNRESET;
 

@@ -476,13 +476,39 @@ static int status_untiered(const char *mp, bool raw, char *kbuf, size_t klen)
 	return 0;
 }
 
+/* A tiered mount whose keeper could not have it served by a tier service:
+ * served without tiering until one takes it again. */
+static int status_fallback(const char *mp, bool raw, char *kbuf, size_t klen)
+{
+	char nvm[PATH_MAX], why[PATH_MAX + 256];
+
+	if (reply_failed(kbuf, klen))
+		return 1;
+	if (raw) {
+		fputs(kbuf, stdout);
+		return 0;
+	}
+	printf("%s: tiering off for now\n", mp);
+	summary_server(kbuf, stdout);
+	printf("  tiering:    off for now; the tier service of %s cannot start (%s); every "
+	       "file is read from its layer, and the mount goes back to a tier service once "
+	       "one starts\n", status_value(kbuf, "tier_nvm", nvm, sizeof(nvm)) ? nvm : "?",
+	       status_value(kbuf, "tier_error", why, sizeof(why)) ? why : "?");
+	return 0;
+}
+
 static int cmd_status(const char *mp, bool raw)
 {
-	char tsock[PATH_MAX], *kbuf;
+	char tsock[PATH_MAX], *kbuf, v[16];
 	size_t klen = 0;
 	int rc;
 
 	kbuf = ask_keeper(mp, "status\n", &klen);
+	if (kbuf && status_value(kbuf, "tiering", v, sizeof(v)) && !strcmp(v, "off")) {
+		rc = status_fallback(mp, raw, kbuf, klen);
+		free(kbuf);
+		return rc;
+	}
 	if (kbuf && !sock_path(mp, tsock, sizeof(tsock)) && access(tsock, F_OK)) {
 		rc = status_untiered(mp, raw, kbuf, klen);
 		free(kbuf);

@@ -10,10 +10,6 @@
 # the move back or finishes it.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 CTL=$NLBUILD/nlayerfsctl
-# Mounts die with a killed tier service until they are kept alive without
-# it; with NLAYERFS_MOUNTS_SURVIVE=1 the kill cases also require that every
-# mount of the killed service keeps reading.
-SURVIVE=${NLAYERFS_MOUNTS_SURVIVE:-0}
 
 ID_A=$(printf 'a%.0s' $(seq 64))	# NVM layer of image "app"
 ID_B=$(printf 'b%.0s' $(seq 64))	# HDD layer of image "app"
@@ -274,11 +270,8 @@ kill_at() {
 	pid=$(host_of "$S/m1")
 	"$what" "$S/m1" >/dev/null 2>&1
 	wait_for test ! -d "/proc/$pid" || { echo "the service did not die at $point"; return 1; }
-	if [ "$SURVIVE" = 1 ]; then
-		reads_all "$S/m1" || { echo "a mount failed with its service"; return 1; }
-	elif reads_all "$S/m1" >/dev/null 2>&1; then
-		diag "$point: the mount survived its service"
-	fi
+	# the mount outlives its service: its keeper hands it to the next
+	reads_all "$S/m1" || { echo "the mount failed with its service at $point"; return 1; }
 	umount -l "$S/m1" 2>/dev/null
 	layer_intact
 }
@@ -324,6 +317,7 @@ kill_during_reap() {
 	do_move "$S/m1" >/dev/null || return 1
 	nl_umount "$S/m1"
 	wait_for test ! -d "/proc/$pid" || { echo "the service did not die deleting"; return 1; }
+	[ "$(cat "$S/m2/x")" = x ] || { echo "the other mount failed with its service"; return 1; }
 	umount -l "$S/m2" 2>/dev/null
 	layer_intact || return 1
 	mount_image "$S/m1" || return 1
