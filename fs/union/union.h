@@ -240,6 +240,8 @@ void nl_linkcount_track(struct nl_mount *m, dev_t odev, ino_t oino,
 int nl_linked_copy(struct nl_mount *m, dev_t odev, ino_t oino, char *path,
 		   size_t len);
 void nl_linkcount_adjust(struct nl_mount *m, dev_t odev, ino_t oino, int d);
+/* The link count of a lower hard link being copied up, if tracked. */
+bool nl_linkcount_get(struct nl_mount *m, dev_t odev, ino_t oino, nlink_t *nlink);
 void nl_origin_of(struct nl_mount *m, const struct stat *st, dev_t *odev,
 		  ino_t *oino);
 int nl_node_stat(struct nl_mount *m, struct nl_node *n, int fd,
