@@ -138,7 +138,7 @@ static void *mount_main(void *arg)
 		nl_run_loop(hm->se, &hm->opt);
 	else
 		nl_serve_first(&hm->m, hm->se, &hm->opt);
-	syslog(LOG_INFO, "%s: unmounted", hm->mountpoint);
+	nl_log(LOG_INFO, "%s: unmounted", hm->mountpoint);
 	/* a foreground invocation waits for this */
 	send(hm->conn, "gone", 4, MSG_NOSIGNAL);
 	pthread_mutex_lock(&h->lock);
@@ -349,7 +349,7 @@ static int serve_mount(struct nl_host *h, struct host_mount *hm, char *buf, size
 		snprintf(msg, msglen, "ok\nthe tier service of %s (pid %d) runs with other "
 			 "settings of %s; this mount's apply when it starts again (it exits "
 			 "after host_idle seconds without mounts)", h->dir, (int)getpid(), diff);
-	syslog(LOG_INFO, "%s: %s", mnt, hm->takeover ? "taken over" : "mounted");
+	nl_log(LOG_INFO, "%s: %s", mnt, hm->takeover ? "taken over" : "mounted");
 	return 0;
 }
 
@@ -404,7 +404,7 @@ static void handle_request(struct nl_host *h, int conn)
 		int n = snprintf(reply, sizeof(reply), "error %s", msg);
 
 		send(conn, reply, (size_t)n, MSG_NOSIGNAL);
-		syslog(LOG_WARNING, "mount refused: %s", msg);
+		nl_log(LOG_WARNING, "mount refused: %s", msg);
 		if (fuse_fd >= 0 && !(hm && hm->fd_taken))
 			close(fuse_fd);
 		if (hm) {
@@ -469,7 +469,7 @@ void host_detach(bool keep_stderr)
 			close(null);
 	}
 	if (chdir("/"))
-		syslog(LOG_WARNING, "cannot enter /: %m");
+		nl_log(LOG_WARNING, "cannot enter /: %m");
 	umask(0);
 	prctl(PR_SET_NAME, "nlayerfs-host");
 	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
@@ -514,13 +514,13 @@ static void serve_host(struct nl_host *h)
 	close(h->listen_fd);
 	if (!host_path(h->dir, HOST_SOCK, path, sizeof(path)))
 		unlink(path);
-	syslog(LOG_INFO, "%s: idle for %u s, exiting", h->dir, h->tier.cfg.host_idle);
+	nl_log(LOG_INFO, "%s: idle for %u s, exiting", h->dir, h->tier.cfg.host_idle);
 }
 
 void host_tell(int fd, const char *msg)
 {
 	if (write(fd, msg, strlen(msg)) < 0)
-		syslog(LOG_WARNING, "cannot answer the starting mount: %m");
+		nl_log(LOG_WARNING, "cannot answer the starting mount: %m");
 	close(fd);
 }
 
@@ -555,7 +555,7 @@ void __attribute__((noreturn)) host_run_service(const char *dir, const struct ti
 	}
 	h.tier.put_status = put_host_status;
 	h.tier.arg = &h;
-	syslog(LOG_INFO, "%s: tier service started", dir);
+	nl_log(LOG_INFO, "%s: tier service started", dir);
 	host_tell(report, "ok");
 	serve_host(&h);
 	nl_tier_host_close(&h.tier);

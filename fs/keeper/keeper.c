@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/log.h"
 #include "fs/session.h"
 #include "fs/union/union.h"
 #include "fs/keeper/keeper.h"
@@ -69,7 +70,7 @@ static void set_oom_score_adj(const char *v)
 	if (fd < 0)
 		return;
 	if (write(fd, v, strlen(v)) != (ssize_t)strlen(v))
-		syslog(LOG_INFO, "oom_score_adj left as it was: %m");
+		nl_log(LOG_INFO, "oom_score_adj left as it was: %m");
 	close(fd);
 }
 
@@ -216,9 +217,9 @@ static int start_server(struct nl_keeper *k)
 		fcntl(k->tab_fd, F_SETFD, 0);
 		setenv(NL_TAKEOVER_ENV, spec, 1);
 		if (chdir(k->cwd))
-			syslog(LOG_WARNING, "cannot enter %s: %m", k->cwd);
+			nl_log(LOG_WARNING, "cannot enter %s: %m", k->cwd);
 		execv(k->exe, k->argv);
-		syslog(LOG_ERR, "%s: cannot run %s: %m", k->mnt, k->exe);
+		nl_log(LOG_ERR, "%s: cannot run %s: %m", k->mnt, k->exe);
 		_exit(127);
 	}
 	k->server = pid;
@@ -333,16 +334,16 @@ static void server_died(struct nl_keeper *k, pid_t pid, int status)
 	if (k->stopping || connection_gone(k->fuse_fd))
 		return;
 	if (WIFSIGNALED(status))
-		syslog(LOG_WARNING, "%s: server %d killed by signal %d, starting another",
+		nl_log(LOG_WARNING, "%s: server %d killed by signal %d, starting another",
 		       k->mnt, (int)pid, WTERMSIG(status));
 	else
-		syslog(LOG_WARNING, "%s: server %d exited with %d, starting another", k->mnt,
+		nl_log(LOG_WARNING, "%s: server %d exited with %d, starting another", k->mnt,
 		       (int)pid, WEXITSTATUS(status));
 	/* one that never took the mount over failed to start: a broken
 	 * binary or installation is not run in a tight loop */
 	k->quick_deaths = atomic_load(&k->tab.head->server_pid) != pid ? k->quick_deaths + 1 : 0;
 	if (k->quick_deaths >= YOUNG_MAX) {
-		syslog(LOG_ERR, "%s: %u servers in a row died before serving; unmounting", k->mnt,
+		nl_log(LOG_ERR, "%s: %u servers in a row died before serving; unmounting", k->mnt,
 		       k->quick_deaths);
 		umount2(k->mnt, MNT_DETACH);
 		k->stopping = true;
@@ -352,7 +353,7 @@ static void server_died(struct nl_keeper *k, pid_t pid, int status)
 		usleep(100000u * k->quick_deaths);
 	k->started_ms = now_ms();
 	if (start_server(k))
-		syslog(LOG_ERR, "%s: cannot start a server: %m", k->mnt);
+		nl_log(LOG_ERR, "%s: cannot start a server: %m", k->mnt);
 }
 
 /* One round of the keeper's loop: a dead child, a signal, a client. */
@@ -392,7 +393,7 @@ int nl_keeper_run(struct nl_keeper *k)
 	signal(SIGPIPE, SIG_IGN);
 	r = nl_tab_attach(&k->tab, k->tab_fd);
 	if (r) {
-		syslog(LOG_ERR, "%s: cannot map the node table: %s", k->mnt, strerror(-r));
+		nl_log(LOG_ERR, "%s: cannot map the node table: %s", k->mnt, strerror(-r));
 		return 1;
 	}
 	sigemptyset(&set);
@@ -403,11 +404,11 @@ int nl_keeper_run(struct nl_keeper *k)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	k->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (k->sig_fd < 0) {
-		syslog(LOG_ERR, "%s: signalfd: %m", k->mnt);
+		nl_log(LOG_ERR, "%s: signalfd: %m", k->mnt);
 		return 1;
 	}
 	if (strncmp(k->mnt, "/dev/fd/", 8) && (r = ctl_listen(k)))
-		syslog(LOG_WARNING, "%s: no control socket (restart, status): %s", k->mnt,
+		nl_log(LOG_WARNING, "%s: no control socket (restart, status): %s", k->mnt,
 		       strerror(-r));
 	k->started_ms = now_ms();
 	/* a server that died before the signal mask was set is reaped here */
@@ -418,7 +419,7 @@ int nl_keeper_run(struct nl_keeper *k)
 		    now_ms() - k->started_ms >= YOUNG_MS) {
 			k->started_ms = now_ms();
 			if (start_server(k))
-				syslog(LOG_ERR, "%s: cannot start a server: %m", k->mnt);
+				nl_log(LOG_ERR, "%s: cannot start a server: %m", k->mnt);
 		}
 	}
 	if (k->ctl_fd >= 0) {

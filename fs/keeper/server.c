@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/log.h"
 #include "fs/session.h"
 #include "fs/union/union.h"
 #include "fs/keeper/keeper.h"
@@ -137,7 +138,7 @@ void nl_ask_resend(struct nl_mount *m, int fuse_fd)
 	struct fuse_out_header oh = { .len = sizeof(oh), .error = FUSE_NOTIFY_RESEND };
 
 	if (write(fuse_fd, &oh, sizeof(oh)) != (ssize_t)sizeof(oh))
-		syslog(LOG_WARNING, "%s: the kernel cannot send again what the dead server "
+		nl_log(LOG_WARNING, "%s: the kernel cannot send again what the dead server "
 		       "had read (FUSE_NOTIFY_RESEND needs Linux 6.9): %m; those requests "
 		       "stay unanswered", m->opt->mountpoint);
 }
@@ -185,7 +186,7 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct takeover
 	if (!r && !fresh)
 		r = nl_session_resume(m, o, prog, t->fuse_fd, &se);
 	if (r) {
-		syslog(LOG_ERR, "%s: cannot take the mount over: %s", t->mnt, strerror(-r));
+		nl_log(LOG_ERR, "%s: cannot take the mount over: %s", t->mnt, strerror(-r));
 		return 1;
 	}
 	/* dup3 put the connection under the session's own number */
@@ -196,7 +197,7 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct takeover
 	}
 	nl_ask_resend(m, t->fuse_fd);
 	nl_took_over(m);
-	syslog(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
+	nl_log(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
 	r = (fresh ? nl_serve_first(m, se, o) : nl_run_loop(se, o)) ? 1 : 0;
 	unmount_if_mounted(t);
 	fuse_remove_signal_handlers(se);
@@ -216,20 +217,20 @@ int nl_takeover_main(int argc, char **argv, const char *spec)
 	r = parse_spec(spec, &t);
 	unsetenv(NL_TAKEOVER_ENV);
 	if (r) {
-		syslog(LOG_ERR, "malformed %s: %s", NL_TAKEOVER_ENV, spec);
+		nl_log(LOG_ERR, "malformed %s: %s", NL_TAKEOVER_ENV, spec);
 		return 1;
 	}
 	r = nl_options_parse(argc, argv, &opt, err, sizeof(err));
 	if (!r)
 		r = nl_image_layers(&opt, err, sizeof(err));
 	if (r) {
-		syslog(LOG_ERR, "%s: %s", t.mnt, err);
+		nl_log(LOG_ERR, "%s: %s", t.mnt, err);
 		return 1;
 	}
 	umask(0);
 	r = nl_tab_attach(&m.tab, t.tab_fd);
 	if (r) {
-		syslog(LOG_ERR, "%s: the node table left by the server before is not usable: %s",
+		nl_log(LOG_ERR, "%s: the node table left by the server before is not usable: %s",
 		       t.mnt, strerror(-r));
 		nl_options_free(&opt);
 		return 1;
@@ -238,7 +239,7 @@ int nl_takeover_main(int argc, char **argv, const char *spec)
 	if (chdir("/"))
 		r = r ? r : -errno;
 	if (r)
-		syslog(LOG_ERR, "%s: %s", t.mnt, *err ? err : strerror(-r));
+		nl_log(LOG_ERR, "%s: %s", t.mnt, *err ? err : strerror(-r));
 	else
 		r = serve_taken(&m, &opt, &t, argv[0]);
 	nl_mount_free(&m);

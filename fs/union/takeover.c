@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/log.h"
 #include "fs/union/union.h"
 
 #define RESTORE_DEPTH 4096
@@ -254,7 +255,7 @@ int nl_nodes_restore(struct nl_mount *m)
 	for (uint64_t fh = 1; fh < atomic_load(&m->tab.head->handle_high); fh++)
 		if (atomic_load(&m->tab.handles[fh].state) == NL_TAB_LIVE)
 			handle_restore(m, fh, &lost);
-	syslog(lost ? LOG_WARNING : LOG_INFO, "%s: took over %llu nodes (%u without a name), "
+	nl_log(lost ? LOG_WARNING : LOG_INFO, "%s: took over %llu nodes (%u without a name), "
 	       "%u nodes or open files lost", m->opt->mountpoint, (unsigned long long)n_nodes,
 	       gone, lost);
 	return 0;
