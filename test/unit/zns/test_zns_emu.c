@@ -710,6 +710,71 @@ static void test_dead_writer_does_not_block(void **state)
 	free(blk);
 }
 
+/*
+ * The mark a killed writer left names a pid that another process may have
+ * by now: the zone must still take writes. The dead writer's pid is found
+ * in the zone records and given to a live child that never writes.
+ */
+static void test_dead_writer_pid_reused(void **state)
+{
+	struct tdev *t = *state;
+	struct zns_open_opts slow = { .zone_bw = 1 << 20 };	/* 256 KiB: 250 ms */
+	size_t len = 256 << 10, hdr_len = 64 << 10;
+	uint32_t bs = t->g->block_size, *words, hits = 0;
+	void *buf, *blk;
+	int ready[2], fd, status;
+	pid_t pid, idle;
+	char c = 0;
+
+	skip_on_device(t);
+	buf = tbuf(len, bs, 19);
+	blk = tbuf(bs, bs, 20);
+	words = malloc(hdr_len);
+	assert_non_null(words);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns_dev *d;
+
+		if (zns_open(t->path, &slow, &d) || write(ready[1], &c, 1) != 1)
+			_exit(2);
+		zns_zone_write(d, 14, 0, buf, len);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	usleep(80 * 1000);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	idle = fork();
+	assert_true(idle >= 0);
+	if (idle == 0) {
+		pause();
+		_exit(0);
+	}
+	fd = open(t->path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, words, hdr_len, 0), (ssize_t)hdr_len);
+	for (size_t i = 0; i < hdr_len / 4; i++) {
+		if (words[i] != (uint32_t)pid)
+			continue;
+		hits++;
+		assert_int_equal(pwrite(fd, &idle, 4, (off_t)(i * 4)), 4);
+	}
+	close(fd);
+	assert_int_equal(hits, 1);
+	/* the pid is alive, yet nobody writes the zone */
+	assert_int_equal(zns_zone_write(t->dev, 14, 0, blk, bs), bs);
+	assert_int_equal(report(t, 14).wp, bs);
+	kill(idle, SIGKILL);
+	assert_int_equal(waitpid(idle, &status, 0), idle);
+	close(ready[0]);
+	close(ready[1]);
+	free(words);
+	free(buf);
+	free(blk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +797,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bandwidth_shared_across_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_zone_two_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_writer_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_writer_pid_reused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
