@@ -11,12 +11,13 @@
  * that separate processes writing the same emulated device share a group's
  * bandwidth as they would share a real channel. State changes are serialised
  * between processes by an open-file-description lock, which the kernel drops
- * when a process dies.
+ * when a process dies. A write in flight holds such a lock on a byte of its
+ * own zone too: a zone whose writer was killed is free again at once, even
+ * when the dead writer's pid has been given to another process since.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,7 +63,11 @@ struct emu {
 	pthread_mutex_t lock;		/* zone state, between threads (see emu_lock) */
 	pthread_mutex_t io_lock;	/* data writes into the backing file */
 	uint64_t *group_free_ns;	/* in the mapping: when each group is next idle */
+	bool *writing;			/* zones this process is writing now */
 };
+
+/* Far past any emulator file: the bytes whose locks mark a zone's writer. */
+#define EMU_WRITER_LOCK_BASE ((off_t)1 << 48)
 
 static struct emu *emu_of(struct zns_dev *dev)
 {
@@ -245,6 +250,26 @@ static void ofd_lock(int fd, short type)
 		;
 }
 
+/* Mark @zone written by this process (F_WRLCK) or no longer (F_UNLCK). */
+static int writer_lock(int fd, uint32_t zone, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET,
+			    .l_start = EMU_WRITER_LOCK_BASE + zone, .l_len = 1 };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* Whether another open of the file (another process) holds @zone's mark. */
+static bool writer_lock_held(int fd, uint32_t zone)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = EMU_WRITER_LOCK_BASE + zone, .l_len = 1 };
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return true;	/* cannot tell: a refused write beats a torn zone */
+	return fl.l_type != F_UNLCK;
+}
+
 /* Threads of this process take the mutex, processes the file lock. */
 static void emu_lock(struct emu *e)
 {
@@ -265,19 +290,23 @@ static struct emu_zone_rec *zrec(struct emu *e, uint32_t zone)
 	return &e->hdr->zones[zone];
 }
 
-/* A write is in flight on the zone, by a live process (a dead writer's mark is dropped). */
+/*
+ * A write is in flight on the zone, here or in a live process. The mark a
+ * killed writer left is dropped: its zone lock went with it. Its pid alone
+ * cannot tell, as the pid may belong to another process by now.
+ */
 static bool zone_busy(struct emu *e, uint32_t zone)
 {
 	struct emu_zone_rec *r = zrec(e, zone);
-	pid_t w = (pid_t)r->writer;
 
-	if (!w)
+	if (e->writing[zone])
+		return true;
+	if (!r->writer)
 		return false;
-	if (w != getpid() && kill(w, 0) < 0 && errno == ESRCH) {
-		r->writer = 0;
-		return false;
-	}
-	return true;
+	if (writer_lock_held(e->fd, zone))
+		return true;
+	r->writer = 0;
+	return false;
 }
 
 static bool state_is_open(uint32_t s)
@@ -495,9 +524,12 @@ static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 	int rc;
 
 	emu_lock(e);
-	rc = emu_write_begin(e, zone, off, len, dev->geo.zone_cap);
-	if (!rc)
+	rc = emu_write_begin(e, zone, off, len, dev->geo.zone_cap) ?:
+	     writer_lock(e->fd, zone, F_WRLCK);
+	if (!rc) {
+		e->writing[zone] = true;
 		zrec(e, zone)->writer = (uint32_t)getpid();
+	}
 	emu_unlock(e);
 	if (rc)
 		return rc;
@@ -527,6 +559,8 @@ static ssize_t emu_write(struct zns_dev *dev, uint32_t zone, uint64_t off,
 			zrec(e, zone)->state = ZNS_ZONE_FULL;
 	}
 	zrec(e, zone)->writer = 0;
+	e->writing[zone] = false;
+	writer_lock(e->fd, zone, F_UNLCK);
 	emu_unlock(e);
 	return rc ? rc : (ssize_t)len;
 }
@@ -580,6 +614,7 @@ static void emu_close(struct zns_dev *dev)
 	close(e->fd);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->io_lock);
+	free(e->writing);
 	free(e);
 	free(dev);
 }
@@ -687,7 +722,8 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 	rc = zns_geometry_check(&dev->geo, why, whylen);
 	if (rc)
 		goto fail_fd;
-	rc = emu_map(e, &h, why, whylen);
+	e->writing = calloc(h.nr_zones, sizeof(*e->writing));
+	rc = e->writing ? emu_map(e, &h, why, whylen) : -ENOMEM;
 	if (rc)
 		goto fail_fd;
 	pthread_mutex_init(&e->lock, NULL);
@@ -700,6 +736,8 @@ int zns_emu_open(const char *path, const struct zns_open_opts *opts,
 fail_fd:
 	close(e->fd);
 fail:
+	if (e)
+		free(e->writing);
 	free(e);
 	free(dev);
 	return rc;

@@ -51,6 +51,10 @@ mount_tier() {
 		"$NLAYERFS" nlayerfs "$MNT" -f -o "$opts" 2>>"$T/san.log" &
 		local i
 		for i in $(seq 50); do is_mounted "$MNT" && break; sleep 0.1; done
+		# ready as a background mount is when it returns: the tier
+		# service has opened the index (and swept a crash's leftovers)
+		# and answers on the control socket
+		for i in $(seq 100); do daemon_pid >/dev/null && break; sleep 0.1; done
 	else
 		"$NLAYERFS" nlayerfs "$MNT" -o "$opts"
 	fi

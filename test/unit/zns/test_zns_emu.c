@@ -710,6 +710,81 @@ static void test_dead_writer_does_not_block(void **state)
 	free(blk);
 }
 
+/* Index of the one 32-bit word of the emulator's header that holds @v, or -1. */
+static long header_word(int fd, uint32_t *words, size_t len, uint32_t v)
+{
+	long at = -1;
+
+	assert_int_equal(pread(fd, words, len, 0), (ssize_t)len);
+	for (size_t i = 0; i < len / 4; i++) {
+		if (words[i] != v)
+			continue;
+		assert_int_equal(at, -1);
+		at = (long)i;
+	}
+	return at;
+}
+
+/*
+ * The mark a killed writer left names a pid that another process may have
+ * by now: the zone must still take writes. The dead writer's pid is found
+ * in the zone records and given to a live child that never writes.
+ */
+static void test_dead_writer_pid_reused(void **state)
+{
+	struct tdev *t = *state;
+	struct zns_open_opts slow = { .zone_bw = 1 << 16 };	/* 256 KiB: 4 s */
+	/* the header's fixed part (136 bytes), then 16 bytes per zone record;
+	 * the group clocks after them are left out: they take any value */
+	size_t len = 256 << 10, hdr_len = 136 + 16 * (size_t)t->g->nr_zones;
+	uint32_t bs = t->g->block_size, *words;
+	void *buf, *blk;
+	int fd, status;
+	pid_t pid, idle;
+	long at;
+
+	skip_on_device(t);
+	buf = tbuf(len, bs, 19);
+	blk = tbuf(bs, bs, 20);
+	words = malloc(hdr_len);
+	assert_non_null(words);
+	fd = open(t->path, O_RDWR);
+	assert_true(fd >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns_dev *d;
+
+		if (zns_open(t->path, &slow, &d))
+			_exit(2);
+		zns_zone_write(d, 14, 0, buf, len);
+		_exit(0);
+	}
+	/* killed once its write is under way: its pid marks the zone */
+	while ((at = header_word(fd, words, hdr_len, (uint32_t)pid)) < 0) {
+		assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	idle = fork();
+	assert_true(idle >= 0);
+	if (idle == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(pwrite(fd, &idle, 4, (off_t)at * 4), 4);
+	close(fd);
+	/* the pid is alive, yet nobody writes the zone */
+	assert_int_equal(zns_zone_write(t->dev, 14, 0, blk, bs), bs);
+	assert_int_equal(report(t, 14).wp, bs);
+	kill(idle, SIGKILL);
+	assert_int_equal(waitpid(idle, &status, 0), idle);
+	free(words);
+	free(buf);
+	free(blk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bandwidth_shared_across_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_zone_two_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_writer_does_not_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_writer_pid_reused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
