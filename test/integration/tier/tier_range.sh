@@ -169,6 +169,12 @@ kill_during_range_copy() {
 	fake=$NVM/objects/$(head -c 4000 /dev/urandom | sha256sum | cut -d' ' -f1)
 	truncate -s $((96 * MiB)) "$fake"
 	mount_range "trace=off" || return 1
+	# a mount in the foreground (sanitizers) is there before its service
+	# has opened the index and cleaned up: wait for its control socket
+	for ((i = 0; i < 200; i++)); do
+		"$CTL" status --raw "$MNT" >/dev/null 2>&1 && break
+		sleep 0.05
+	done
 	[ ! -e "$NVM/objects/tmp.crash1" ] || { echo "temp file left"; return 1; }
 	[ ! -e "$fake" ] || { echo "uncommitted object kept"; return 1; }
 	# the remounted daemon may copy the traced ranges again: let it finish
