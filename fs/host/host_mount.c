@@ -230,21 +230,6 @@ static void installed_binary(char *buf, size_t len)
 		*deleted = 0;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static bool connection_gone(int fuse_fd)
-{
-	struct pollfd p = { .fd = fuse_fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
-}
-
 /* ---- the keeper: a mount without its service ---- */
 
 /* The server a mount without tiering has, taking this one over from its
@@ -286,14 +271,14 @@ static void stop_plain(struct host_keep *k)
 	kill(k->plain, SIGKILL);
 	waitpid(k->plain, NULL, 0);
 	k->plain = -1;
-	atomic_store(&k->tab.head->died_us, now_us());
+	atomic_store(&k->tab.head->died_us, nl_now_us());
 }
 
 static void reap_plain(struct host_keep *k)
 {
 	if (k->plain > 0 && waitpid(k->plain, NULL, WNOHANG) == k->plain) {
 		k->plain = -1;
-		atomic_store(&k->tab.head->died_us, now_us());
+		atomic_store(&k->tab.head->died_us, nl_now_us());
 	}
 }
 
@@ -435,10 +420,10 @@ static void hand_over(struct host_keep *k)
 	long since = host_now_ms(), pause = RETRY_MIN_MS;
 	bool was_plain = false;
 
-	atomic_store(&k->tab.head->died_us, now_us());
+	atomic_store(&k->tab.head->died_us, nl_now_us());
 	syslog(LOG_WARNING, "%s: the tier service of %s is gone; handing the mount to a new one",
 	       k->mnt, k->dir);
-	while (!connection_gone(k->fuse_fd)) {
+	while (!nl_connection_gone(k->fuse_fd)) {
 		*reply = 0;
 		if (!ask_service(k, true, reply, sizeof(reply)) && !strncmp(reply, "ok", 2)) {
 			atomic_fetch_add(&k->tab.head->replaced, 1);
@@ -488,7 +473,7 @@ static void keep_mount(struct host_keep *k)
 			continue;
 		close(k->conn);
 		k->conn = -1;
-		if (!connection_gone(k->fuse_fd))
+		if (!nl_connection_gone(k->fuse_fd))
 			hand_over(k);
 	}
 	if (k->conn >= 0)

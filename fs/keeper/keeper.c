@@ -48,7 +48,7 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static uint64_t now_us(void)
+uint64_t nl_now_us(void)
 {
 	struct timespec ts;
 
@@ -188,7 +188,7 @@ pid_t nl_keeper_fork(struct nl_keeper *k, struct nl_mount *m, struct fuse_sessio
 }
 
 /* The connection is gone once the mount is: the kernel says so on poll. */
-static bool connection_gone(int fuse_fd)
+bool nl_connection_gone(int fuse_fd)
 {
 	struct pollfd p = { .fd = fuse_fd, .events = POLLIN };
 
@@ -330,8 +330,8 @@ static void server_died(struct nl_keeper *k, pid_t pid, int status)
 	if (pid != k->server)
 		return;
 	k->server = -1;
-	k->tab.head->died_us = now_us();
-	if (k->stopping || connection_gone(k->fuse_fd))
+	k->tab.head->died_us = nl_now_us();
+	if (k->stopping || nl_connection_gone(k->fuse_fd))
 		return;
 	if (WIFSIGNALED(status))
 		nl_log(LOG_WARNING, "%s: server %d killed by signal %d, starting another",
@@ -412,10 +412,10 @@ int nl_keeper_run(struct nl_keeper *k)
 		       strerror(-r));
 	k->started_ms = now_ms();
 	/* a server that died before the signal mask was set is reaped here */
-	while (k->server > 0 || !(k->stopping || connection_gone(k->fuse_fd))) {
+	while (k->server > 0 || !(k->stopping || nl_connection_gone(k->fuse_fd))) {
 		keeper_step(k, 1000, true);
 		/* a server that could not be started is tried again */
-		if (k->server <= 0 && !k->stopping && !connection_gone(k->fuse_fd) &&
+		if (k->server <= 0 && !k->stopping && !nl_connection_gone(k->fuse_fd) &&
 		    now_ms() - k->started_ms >= YOUNG_MS) {
 			k->started_ms = now_ms();
 			if (start_server(k))

@@ -63,4 +63,9 @@ void nl_took_over(struct nl_mount *m);
 /* /run/nlayerfs/<hash of the mountpoint>.keeper */
 int nl_keeper_sock_path(const char *mountpoint, char *buf, size_t len);
 
+/* CLOCK_MONOTONIC in microseconds, for the stall figures. */
+uint64_t nl_now_us(void);
+/* The mount's connection is gone (unmounted): the kernel says so on poll. */
+bool nl_connection_gone(int fuse_fd);
+
 #endif
