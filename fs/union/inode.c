@@ -253,6 +253,7 @@ static void node_release(struct nl_mount *m, struct nl_node *n)
 
 		if (parent && !n->unlinked)
 			table_unlink(m, n);
+		nl_orphan_drop(m, n);
 		node_unpublish(m, n);
 		nl_node_free(m, n);
 		if (!parent)
@@ -313,7 +314,8 @@ void nl_node_detach(struct nl_mount *m, struct nl_node *n)
 		table_unlink(m, n);
 		n->unlinked = true;
 		m->tab.nodes[n->id].layer = (uint8_t)n->layer;
-		m->tab.nodes[n->id].type = (uint8_t)(n->type >> 12);
+		m->tab.nodes[n->id].type = (uint8_t)((n->type >> 12) |
+						     (n->orphan ? NL_TAB_ORPHAN : 0));
 		atomic_store(&m->tab.nodes[n->id].state, NL_TAB_UNLINKED);
 	}
 	pthread_rwlock_unlock(&m->ns);
@@ -672,6 +674,16 @@ void nl_node_opened(struct nl_node *n)
 	pthread_mutex_lock(&n->lock);
 	n->nopen++;
 	pthread_mutex_unlock(&n->lock);
+}
+
+bool nl_node_is_open(struct nl_node *n)
+{
+	bool open;
+
+	pthread_mutex_lock(&n->lock);
+	open = n->nopen > 0;
+	pthread_mutex_unlock(&n->lock);
+	return open;
 }
 
 void nl_node_closed(struct nl_node *n)

@@ -3,10 +3,9 @@
  * A union mount's context and its FUSE session, the same whether the mount
  * is served by its own process or by the host service of its NVM tier.
  */
-#define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,20 +84,50 @@ static int open_layer(struct nl_layer *l, const char *path, bool upper,
 	return l->path ? 0 : -ENOMEM;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
+/* Everything in the directory @dfd but its entry @keep (NULL: all). The
+ * work directory is the daemon's own: its entries are removed one name at
+ * a time from its descriptor all the same. */
+static int empty_at(int dfd, const char *keep)
 {
-	(void)st;
-	(void)flag;
-	if (ftw->level == 0)
-		return 0;
-	return remove(path) ? -1 : 0;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), sub, r = 0;
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while (!r && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (keep && !strcmp(de->d_name, keep)) || !unlinkat(fd, de->d_name, 0))
+			continue;
+		if (errno != EISDIR) {
+			r = -errno;
+			break;
+		}
+		sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = sub < 0 ? -errno : empty_at(sub, NULL);
+		if (sub >= 0)
+			close(sub);
+		if (!r && unlinkat(fd, de->d_name, AT_REMOVEDIR))
+			r = -errno;
+	}
+	closedir(d);
+	return r;
 }
 
-/* workdir/work holds only temporaries of a previous run: empty it. */
-static int prepare_workdir(struct nl_mount *m, char *err, size_t errlen)
+/*
+ * workdir/work holds only temporaries of a previous server: empty it. A
+ * server that takes the mount over keeps the orphans (orphan.c), files
+ * the kernel still has open; a fresh mount removes those a crashed mount
+ * left with the rest.
+ */
+static int prepare_workdir(struct nl_mount *m, bool takeover, char *err, size_t errlen)
 {
 	char work[PATH_MAX];
+	int r;
 
 	if (snprintf(work, sizeof(work), "%s/work", m->opt->workdir) >= (int)sizeof(work))
 		return -ENAMETOOLONG;
@@ -106,16 +135,20 @@ static int prepare_workdir(struct nl_mount *m, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create %s: %s", work, strerror(errno));
 		return -errno;
 	}
-	if (nftw(work, remove_entry, 16, FTW_DEPTH | FTW_PHYS)) {
-		snprintf(err, errlen, "cannot empty %s: %s", work, strerror(errno));
-		return -errno;
-	}
 	m->workfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->workfd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", work, strerror(errno));
 		return -errno;
 	}
-	return 0;
+	r = empty_at(m->workfd, takeover ? NL_ORPHANS_DIR : NULL);
+	if (r) {
+		snprintf(err, errlen, "cannot empty %s: %s", work, strerror(-r));
+		return r;
+	}
+	r = nl_orphans_open(m);
+	if (r)
+		snprintf(err, errlen, "cannot make %s/%s: %s", work, NL_ORPHANS_DIR, strerror(-r));
+	return r;
 }
 
 /*
@@ -146,6 +179,7 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 
 	m->opt = o;
 	m->workfd = -1;
+	m->orphanfd = -1;
 	if (!m->tab.head)
 		m->tab.fd = -1;
 	m->n_layers = o->n_lower + (o->upperdir ? 1 : 0);
@@ -158,7 +192,8 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 		if (r)
 			return r;
 		m->upper = &m->layers[0];
-		r = prepare_workdir(m, err, errlen);
+		/* a table whose FUSE_INIT was answered: the mount goes on */
+		r = prepare_workdir(m, m->tab.head && m->tab.head->init_len, err, errlen);
 		if (r)
 			return r;
 	}
@@ -214,6 +249,9 @@ void nl_mount_free(struct nl_mount *m)
 	free(m->layers);
 	if (m->workfd >= 0)
 		close(m->workfd);
+	/* > 0: a context the host service freed before its setup is zeroed */
+	if (m->orphanfd > 0)
+		close(m->orphanfd);
 	/* Nodes still referenced by the kernel at unmount, named or not,
 	 * are found by their ids. */
 	free(m->table);

@@ -8,8 +8,10 @@
  * where it is): the kernel's ids then reach the same files as before.
  * An entry whose name no longer resolves, or that was unlinked, becomes an
  * unlinked node: a lower file is still reached in its layer, an upper file
- * that lost its name is not (its requests fail with ENOENT). Open handles
- * are opened again from their nodes.
+ * that lost its name while open through its orphan in the work directory
+ * (orphan.c); any other upper file that lost its name is not reached (its
+ * requests fail with ENOENT). Open handles are opened again from their
+ * nodes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +59,52 @@ static void node_follow(struct nl_mount *m, struct nl_node *n, const struct nl_t
 	nl_tab_node_rename(&m->tab, n->id, np->id, name);
 }
 
+/*
+ * The orphan of an entry marked so, when it is the node's file: not when
+ * the entry's name (@found, with @st) still holds that very file, i.e.
+ * the server before was killed before the name went. -1 otherwise.
+ */
+static int orphan_of(struct nl_mount *m, uint64_t id, bool found, int layer,
+		     const struct stat *st)
+{
+	struct nl_tab_node *e = &m->tab.nodes[id];
+	struct stat o;
+	int fd;
+
+	if (!(__atomic_load_n(&e->type, __ATOMIC_SEQ_CST) & NL_TAB_ORPHAN))
+		return -1;
+	fd = nl_orphan_reach(m, id);
+	if (fd >= 0 && found && layer == 0 && !fstat(fd, &o) && o.st_dev == st->st_dev &&
+	    o.st_ino == st->st_ino) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		nl_tab_node_orphan(&m->tab, id, e->type & NL_TAB_TYPE, false);
+	return fd;
+}
+
+/* An entry's node without a name: an upper file is reached through its
+ * orphan @ofd (-1: not at all). */
+static void entry_unlinked(struct nl_mount *m, struct nl_node *n, int ofd)
+{
+	struct nl_tab_node *e = &m->tab.nodes[n->id];
+
+	n->unlinked = true;
+	n->layer = e->layer < m->n_layers ? e->layer : 0;
+	n->lowest = n->layer;
+	n->type = (mode_t)(e->type & NL_TAB_TYPE) << 12;
+	if (ofd < 0)
+		return;
+	n->gone_fd = ofd;
+	n->orphan = true;
+	n->layer = n->lowest = 0;
+	n->type = S_IFREG;
+	/* the next server finds it unlinked too, whatever the name holds */
+	e->layer = 0;
+	atomic_store(&e->state, NL_TAB_UNLINKED);
+}
+
 /* The node of a LIVE or UNLINKED entry, its parent made first. */
 static struct nl_node *entry_node(struct nl_mount *m, uint64_t id, int depth)
 {
@@ -65,7 +113,8 @@ static struct nl_node *entry_node(struct nl_mount *m, uint64_t id, int depth)
 	const struct nl_tab_name *to;
 	struct nl_node *parent, *n;
 	struct stat st;
-	int layer, lowest;
+	int layer = -1, lowest, ofd;
+	bool found;
 
 	parent = s->parent == FUSE_ROOT_ID ? &m->root : node_restore(m, s->parent, depth + 1);
 	if (!parent || parent == &m->lost || memchr(s->name, 0, sizeof(s->name)) == NULL)
@@ -88,17 +137,16 @@ static struct nl_node *entry_node(struct nl_mount *m, uint64_t id, int depth)
 	    nl_resolve(m, parent, n->name, 0, &layer, &lowest, &st) &&
 	    renamed_to(m, s->parent, n->name, &to))
 		node_follow(m, n, to, depth);
-	if (atomic_load(&e->state) == NL_TAB_LIVE &&
-	    !nl_resolve(m, n->parent, n->name, 0, &layer, &lowest, &st)) {
+	found = atomic_load(&e->state) == NL_TAB_LIVE &&
+		!nl_resolve(m, n->parent, n->name, 0, &layer, &lowest, &st);
+	ofd = orphan_of(m, id, found, layer, &st);
+	if (found && ofd < 0) {
 		n->layer = layer;
 		n->lowest = lowest;
 		n->type = st.st_mode & S_IFMT;
 		return n;
 	}
-	n->unlinked = true;
-	n->layer = e->layer < m->n_layers ? e->layer : 0;
-	n->lowest = n->layer;
-	n->type = (mode_t)e->type << 12;
+	entry_unlinked(m, n, ofd);
 	return n;
 }
 
@@ -229,7 +277,7 @@ int nl_nodes_restore(struct nl_mount *m)
 {
 	intents_take(m);
 	uint64_t high = atomic_load(&m->tab.head->node_high), n_nodes = 0;
-	unsigned lost = 0, gone = 0;
+	unsigned lost = 0, gone = 0, orphans = 0, swept;
 
 	for (uint64_t i = 0; i < atomic_load(&m->tab.head->n_origins); i++) {
 		struct nl_tab_origin *o = &m->tab.origins[i];
@@ -250,14 +298,18 @@ int nl_nodes_restore(struct nl_mount *m)
 			lost++;
 		else if (n->unlinked)
 			gone++;
+		if (n && n->orphan)
+			orphans++;
 	}
 	hash_restored(m);
+	swept = nl_orphans_sweep(m);
 	for (uint64_t fh = 1; fh < atomic_load(&m->tab.head->handle_high); fh++)
 		if (atomic_load(&m->tab.handles[fh].state) == NL_TAB_LIVE)
 			handle_restore(m, fh, &lost);
-	nl_log(lost ? LOG_WARNING : LOG_INFO, "%s: took over %llu nodes (%u without a name), "
+	nl_log(lost ? LOG_WARNING : LOG_INFO, "%s: took over %llu nodes (%u without a name, "
+	       "%u of them kept in the work directory; %u orphans no node held removed), "
 	       "%u nodes or open files lost", m->opt->mountpoint, (unsigned long long)n_nodes,
-	       gone, lost);
+	       gone, orphans, swept, lost);
 	return 0;
 }
 

@@ -44,6 +44,8 @@ struct nl_node {
 	int lowest;		/* directories: last layer merged into it */
 	mode_t type;		/* S_IFMT bits */
 	bool unlinked;		/* removed while the kernel still holds it */
+	bool orphan;		/* its upper file is kept in the work dir's
+				 * orphans/, deleted when the node goes */
 	int nopen;		/* open files, under lock */
 	int gone_fd;		/* O_PATH handle of an upper entry that lost its
 				 * name (unlink, rename over it), taken before it
@@ -91,6 +93,7 @@ struct nl_mount {
 	int n_layers;
 	struct nl_layer *upper;		/* NULL: read-only mount */
 	int workfd;			/* workdir/work */
+	int orphanfd;			/* workdir/work/orphans (orphan.c), or -1 */
 	uint64_t tmp_seq;		/* names of temporaries in workdir */
 
 	struct fuse_session *se;
@@ -208,6 +211,18 @@ int nl_intent_begin(struct nl_mount *m, int op, struct nl_node *parent, const ch
 		    struct nl_node *to_parent, const char *to_name);
 void nl_intent_end(struct nl_mount *m, int slot);
 
+/* orphan.c: upper files that lost their last name while open, kept in
+ * the work directory for as long as their node lives, so that a server
+ * after this one reaches them again */
+#define NL_ORPHANS_DIR "orphans"	/* in workdir/work */
+int nl_orphans_open(struct nl_mount *m);
+bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, bool open, int dfd,
+		    const char *name);
+void nl_orphan_undo(struct nl_mount *m, struct nl_node *n);
+void nl_orphan_drop(struct nl_mount *m, struct nl_node *n);
+int nl_orphan_reach(struct nl_mount *m, uint64_t id);
+unsigned nl_orphans_sweep(struct nl_mount *m);
+
 /* inode.c: node table and inode numbers */
 struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
 			    const char *name);
@@ -263,6 +278,7 @@ bool nl_lower_has(struct nl_mount *m, struct nl_node *parent,
 
 void nl_node_opened(struct nl_node *n);
 void nl_node_closed(struct nl_node *n);
+bool nl_node_is_open(struct nl_node *n);
 
 /*
  * lower.c: a layer's metadata, from its metadata image on NVM when it has

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Orphans: upper files that lost their last name while open.
+ *
+ * A process inside the mount may unlink a file it has open (or rename
+ * another over it) and go on using it. The kernel's inode then keeps the
+ * file alive for this server, through the node's handle of it, but a
+ * server that takes the mount over has nothing left to open it by. So,
+ * before such a file loses its last name, it gets one in the work
+ * directory: a hard link workdir/work/orphans/orphan-<id>-<gen>, named
+ * after its node table entry, which is marked so (NL_TAB_ORPHAN). A new
+ * server opens the node's open files from there again.
+ *
+ * What the container sees does not change: the work directory is no
+ * layer, so no readdir shows an orphan; the node is unlinked, so fstat
+ * says nlink 0; the blocks are counted by statfs as those of any open
+ * unlinked file are. The link goes when the node does (the kernel forgets
+ * an unlinked file's node after its last close). A server killed between
+ * two steps leaves an orphan no entry claims, or an entry marked for an
+ * orphan that is not there: the next server removes the first
+ * (nl_orphans_sweep) and serves the second by its name as before. A fresh
+ * mount empties the work directory, orphans included.
+ *
+ * Everything here goes through the work directory's descriptors, one name
+ * at a time: no path a user inside the mount could change is followed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs/log.h"
+#include "fs/union/union.h"
+
+#define ORPHAN_NAME_MAX 64
+
+/* workdir/work/orphans, made if missing. */
+int nl_orphans_open(struct nl_mount *m)
+{
+	if (mkdirat(m->workfd, NL_ORPHANS_DIR, 0700) && errno != EEXIST)
+		return -errno;
+	m->orphanfd = openat(m->workfd, NL_ORPHANS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return m->orphanfd < 0 ? -errno : 0;
+}
+
+/* Name @oname for @dfd/@name: an earlier orphan under the same name is
+ * one no entry claims (the sweep missed it), and goes. */
+static int link_orphan(struct nl_mount *m, int dfd, const char *name, const char *oname)
+{
+	if (!linkat(dfd, name, m->orphanfd, oname, 0))
+		return 0;
+	if (errno != EEXIST || unlinkat(m->orphanfd, oname, 0))
+		return -errno;
+	return linkat(dfd, name, m->orphanfd, oname, 0) ? -errno : 0;
+}
+
+/*
+ * @n's upper entry, (@dfd, @name), is about to lose its name: when it is
+ * its file's last name and the file is open (@open, read before m->names
+ * was taken), keep the file as an orphan. True when kept; the caller then
+ * undoes it if the name stays after all. Caller holds m->names for writing.
+ * A file with other names still has one, and a file nobody has open is
+ * not asked for again: both go as before.
+ */
+bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, bool open, int dfd,
+		    const char *name)
+{
+	char oname[ORPHAN_NAME_MAX];
+	struct stat st;
+
+	if (!open || m->orphanfd < 0 || n == &m->lost || n->layer != 0 || n->orphan)
+		return false;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1)
+		return false;
+	if (nl_tab_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
+		return false;
+	/* the entry first: a kill right after leaves a mark without an
+	 * orphan, which the next server ignores */
+	nl_tab_node_orphan(&m->tab, n->id, S_IFREG >> 12, true);
+	if (link_orphan(m, dfd, name, oname)) {
+		nl_tab_node_orphan(&m->tab, n->id, 0, false);
+		return false;
+	}
+	n->orphan = true;
+	return true;
+}
+
+static void unlink_orphan(struct nl_mount *m, struct nl_node *n)
+{
+	char oname[ORPHAN_NAME_MAX];
+
+	if (!nl_tab_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
+		unlinkat(m->orphanfd, oname, 0);
+}
+
+/* The name did not go: neither does the file's second one. */
+void nl_orphan_undo(struct nl_mount *m, struct nl_node *n)
+{
+	if (!n->orphan)
+		return;
+	unlink_orphan(m, n);
+	nl_tab_node_orphan(&m->tab, n->id, 0, false);
+	n->orphan = false;
+}
+
+/* The node goes: its file with it. Called before its entry is freed. */
+void nl_orphan_drop(struct nl_mount *m, struct nl_node *n)
+{
+	if (n->orphan && m->orphanfd >= 0)
+		unlink_orphan(m, n);
+}
+
+/* An O_PATH handle of entry @id's orphan, or -errno. */
+int nl_orphan_reach(struct nl_mount *m, uint64_t id)
+{
+	char oname[ORPHAN_NAME_MAX];
+	struct stat st;
+	int fd, r;
+
+	if (m->orphanfd < 0)
+		return -ENOENT;
+	r = nl_tab_orphan_name(&m->tab, id, oname, sizeof(oname));
+	if (r)
+		return r;
+	fd = openat(m->orphanfd, oname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+/* An orphan a node made by this server serves. */
+static bool claimed(struct nl_mount *m, const char *name)
+{
+	struct nl_node *n;
+	uint64_t id;
+	uint32_t gen;
+
+	if (!nl_tab_orphan_parse(name, &id, &gen) || id < 2 ||
+	    id >= atomic_load(&m->tab.head->node_high))
+		return false;
+	n = nl_node_of(m, id);
+	return n != &m->lost && n->orphan && m->tab.nodes[id].gen == gen;
+}
+
+/*
+ * After a takeover, once every node is made again: the orphans no node
+ * serves go (left by a server killed while it made or removed one).
+ * Returns how many went.
+ */
+unsigned nl_orphans_sweep(struct nl_mount *m)
+{
+	struct dirent *de;
+	unsigned gone = 0;
+	DIR *d;
+	int fd;
+
+	if (m->orphanfd < 0)
+		return 0;
+	fd = openat(m->orphanfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		nl_log(LOG_WARNING, "%s: cannot list the orphans of the work directory: %s",
+		       m->opt->mountpoint, strerror(e));
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    claimed(m, de->d_name))
+			continue;
+		if (!unlinkat(fd, de->d_name, 0))
+			gone++;
+	}
+	closedir(d);
+	return gone;
+}
