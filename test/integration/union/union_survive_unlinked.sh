@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Upper files that lost their last name while open survive the server's
+# death: a process unlinks a file it created, unlinks a lower file it
+# opened for appending (copied up), and has a third renamed over, then goes
+# on writing and reading all three through SIGKILLs of the server and
+# `nlayerfsctl restart`. It reads back what it wrote, fstat says nlink 0,
+# no name of them shows in the mount, and once it closes them nothing is
+# left in the work directory. A crash of keeper and server together leaves
+# the files in the work directory: the next (fresh) mount removes them.
+. "$(dirname "$0")/../lib.sh"
+nl_init
+
+KILLS=${NLAYERFS_SURVIVE_KILLS:-6}
+RESTARTS=${NLAYERFS_SURVIVE_RESTARTS:-2}
+CTL=$NLBUILD/nlayerfsctl
+WHY="the other implementations end their mounts with their daemon"
+
+new_layers 1
+if [ -z "$SKIP_ALL" ]; then
+	seq 1 100 >"$D/l1/low"
+	freeze_lowers
+	nl_mount || SKIP_ALL="mount failed"
+fi
+ORPHANS=$W/work/orphans
+FAIL=$T/fail STOP=$T/stop READY=$T/ready CLOSE=$T/close
+: >"$FAIL"
+
+kstat() { "$CTL" status --raw "$MNT" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
+fail() { echo "$*" >>"$FAIL"; }
+n_orphans() { find "$ORPHANS" -mindepth 1 2>/dev/null | wc -l; }
+# wait_for CMD...: up to 10 s for CMD to succeed
+wait_for() {
+	local i
+	for ((i = 0; i < 200; i++)); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+# The process that holds the three files: fd 3 (write) and 4 (read) a new
+# file, 5 (append) and 6 (read) a lower file, 7 (write) a file another is
+# renamed over. Each round writes line N to all three and reads one line
+# back from 4 and 6; at the end it checks the whole of each through a new
+# open of /proc/self/fd/N (a FUSE open of the nameless node), and fstat.
+holder() {
+	local n=1 want=1 line
+	exec 3>"$MNT/tmpnew" 4<"$MNT/tmpnew" 5>>"$MNT/low" 6<"$MNT/low" 7>"$MNT/victim"
+	echo victim >&7
+	rm "$MNT/tmpnew" "$MNT/low" || fail "unlink"
+	echo replacement >"$MNT/repl" && mv "$MNT/repl" "$MNT/victim" || fail "rename over"
+	touch "$READY"
+	while [ ! -e "$STOP" ]; do
+		echo "$n" >&3 || fail "write new $n"
+		echo $((100 + n)) >&5 || fail "append low $n"
+		echo "$n" >&7 || fail "write victim $n"
+		read -r line <&4 || { fail "read new $n"; break; }
+		[ "$line" = "$n" ] || { fail "new: line $line, want $n"; break; }
+		read -r line <&6 || { fail "read low $want"; break; }
+		[ "$line" = "$want" ] || { fail "low: line $line, want $want"; break; }
+		n=$((n + 1)) want=$((want + 1))
+		sleep 0.01
+	done
+	n=$((n - 1))
+	[ "$(cat /proc/self/fd/3)" = "$(seq 1 $n)" ] || fail "new file read back"
+	[ "$(cat /proc/self/fd/5)" = "$(seq 1 $((100 + n)))" ] || fail "low file read back"
+	[ "$(cat /proc/self/fd/7)" = "$(echo victim; seq 1 $n)" ] || fail "victim read back"
+	[ "$(stat -L -c %h /proc/self/fd/3 /proc/self/fd/5 /proc/self/fd/7 | sort -u)" = 0 ] ||
+		fail "nlink: $(stat -L -c %h /proc/self/fd/3 /proc/self/fd/5 /proc/self/fd/7)"
+	echo "$n" >"$T/rounds"
+	touch "$T/checked"
+	while [ ! -e "$CLOSE" ]; do sleep 0.05; done
+	exec 3>&- 4<&- 5>&- 6<&- 7>&-
+}
+
+killer() {
+	local k pid old rep i
+	for ((k = 1; k <= KILLS + RESTARTS; k++)); do
+		sleep "0.$((RANDOM % 5))$((RANDOM % 10))"
+		old=$(kstat replaced)
+		if [ "$k" -le "$KILLS" ]; then
+			pid=$(kstat server_pid)
+			[ -n "$pid" ] || { fail "no server pid before kill $k"; return; }
+			kill -9 "$pid"
+		else
+			"$CTL" restart "$MNT" >/dev/null || fail "nlayerfsctl restart $k"
+		fi
+		for ((i = 0; i < 200; i++)); do
+			rep=$(kstat replaced)
+			pid=$(kstat server_pid)
+			[ -n "$rep" ] && [ "$rep" -gt "$old" ] && [ -d "/proc/$pid" ] && break
+			sleep 0.05
+		done
+		[ "$rep" -gt "$old" ] || fail "no new server after replacement $k"
+		# what the container sees, under every server
+		[ -z "$(ls -A "$MNT" | grep -v '^victim$')" ] || fail "names shown: $(ls -A "$MNT")"
+	done
+}
+
+survive() {
+	local h rc=0
+	rm -f "$STOP" "$READY" "$CLOSE"
+	holder 2>>"$T/errs" & h=$!
+	wait_for test -e "$READY" || { echo "holder not ready"; cat "$T/errs"; return 1; }
+	eq "$(n_orphans)" 3 "files kept in the work directory" || rc=1
+	eq "$(cat "$MNT/victim")" replacement "the name renamed over" || rc=1
+	killer
+	touch "$STOP"
+	wait_for test -e "$T/checked" || fail "holder did not finish"
+	eq "$(n_orphans)" 3 "files kept in the work directory after the kills" || rc=1
+	touch "$CLOSE"
+	wait $h
+	[ -s "$FAIL" ] && { sort "$FAIL" | uniq -c | head -20; head -20 "$T/errs"; return 1; }
+	diag "$(cat "$T/rounds") rounds written and read through the nameless files"
+	return $rc
+}
+check_nl "open files without a name keep working through $KILLS SIGKILLs and $RESTARTS restarts" \
+	"$WHY" survive
+
+gone_after_close() {
+	wait_for test "$(n_orphans)" = 0 || { echo "left: $(ls -A "$ORPHANS")"; return 1; }
+	eq "$(ls -A "$MNT")" victim "names in the mount" || return 1
+	eq "$(cat "$MNT/victim")" replacement "victim" || return 1
+}
+check_nl "the work directory keeps none of them once they are closed" "$WHY" gone_after_close
+
+# A file closed before its unlink, or with another name left, is not kept.
+not_kept() {
+	local rc=0
+	echo a >"$MNT/closed"
+	rm "$MNT/closed"
+	eq "$(n_orphans)" 0 "kept after unlinking a closed file" || rc=1
+	echo b >"$MNT/linked"
+	ln "$MNT/linked" "$MNT/other"
+	exec 3<"$MNT/linked"
+	rm "$MNT/linked"
+	eq "$(n_orphans)" 0 "kept while another name is left" || rc=1
+	eq "$(stat -c %h "$MNT/other")" 1 "links of the other name" || rc=1
+	exec 3<&-
+	rm "$MNT/other"
+	return $rc
+}
+check_nl "a closed file or one with another name is not kept" "$WHY" not_kept
+
+# A server killed between keeping a file and its entry saying so leaves a
+# kept file no node serves: the next server removes it, and only it.
+unclaimed_swept() {
+	local rc=0 old
+	rm -f "$READY"
+	( exec 3>"$MNT/held"; rm "$MNT/held"; touch "$READY"; exec sleep 600 ) &
+	local h=$!
+	wait_for test -e "$READY" || { kill $h; echo "holder not ready"; return 1; }
+	echo stray >"$ORPHANS/orphan-99999-1"
+	echo stray >"$ORPHANS/orphan-$(ls "$ORPHANS" | grep -v 99999 | cut -d- -f2)-77"
+	eq "$(n_orphans)" 3 "before the kill" || rc=1
+	old=$(kstat replaced)
+	kill -9 "$(kstat server_pid)"
+	wait_for test "$(kstat replaced)" -gt "$old" || rc=1
+	stat "$MNT" >/dev/null
+	eq "$(n_orphans)" 1 "after the next server took over" || { ls -A "$ORPHANS"; rc=1; }
+	kill $h
+	wait $h 2>/dev/null
+	wait_for test "$(n_orphans)" = 0 || { echo "left after close: $(ls -A "$ORPHANS")"; rc=1; }
+	return $rc
+}
+check_nl "a new server removes kept files no node serves" "$WHY" unclaimed_swept
+
+# Keeper and server killed together end the mount with files kept; the
+# next mount of the same directories (a fresh one) removes them.
+crash_then_fresh() {
+	local keeper server h
+	rm -f "$READY"
+	( exec 3>"$MNT/crash"; rm "$MNT/crash"; echo data >&3; touch "$READY"; exec sleep 600 ) &
+	h=$!
+	wait_for test -e "$READY" || { kill $h; echo "holder not ready"; return 1; }
+	eq "$(n_orphans)" 1 "kept before the crash" || { kill $h; return 1; }
+	keeper=$(kstat keeper_pid) server=$(kstat server_pid)
+	kill -9 "$keeper" "$server"
+	kill $h
+	wait $h 2>/dev/null
+	wait_for test ! -d "/proc/$server" || { echo "server $server lives on"; return 1; }
+	fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
+	eq "$(n_orphans)" 1 "left by the crash" || return 1
+	nl_mount || return 1
+	eq "$(n_orphans)" 0 "left after a fresh mount" || return 1
+	eq "$(ls -A "$MNT")" victim "names in the mount" || return 1
+	nl_umount
+}
+check_nl "a crash leaves kept files the next fresh mount removes" "$WHY" crash_then_fresh
+
+check_lowers_unchanged
+nl_done
