@@ -354,27 +354,24 @@ static int remove_upper(struct nl_mount *m, int dfd, const char *name, bool is_d
 static int remove_name(struct nl_mount *m, struct nl_node *parent,
 		       const char *name, const struct stat *st, bool is_dir)
 {
-	struct nl_node *n, *seen;
+	struct nl_node *n;
 	struct nl_at at;
-	bool lower, open = false, orphan = false;
+	bool lower, orphan = false;
 	int r;
 
 	r = nl_copy_up(m, parent);
 	if (r)
 		return r;
 	lower = nl_lower_has(m, parent, name);
-	seen = nl_node_find(m, parent, name);
-	if (seen) {
-		nl_node_keep_lower_attrs(m, seen);
-		/* node locks are not taken under m->names held for writing */
-		open = !is_dir && nl_node_is_open(seen);
-	}
+	n = nl_node_find(m, parent, name);
+	if (n)
+		nl_node_keep_lower_attrs(m, n);
 	pthread_rwlock_wrlock(&m->names);
 	r = nl_upper_dir(m, parent, name, &at);
 	n = r ? NULL : nl_node_find(m, parent, name);
 	if (n) {
 		nl_node_keep_gone(n, at.dfd, name);
-		orphan = nl_orphan_keep(m, n, open && n == seen, at.dfd, name);
+		orphan = !is_dir && nl_orphan_keep(m, n, at.dfd, name);
 	}
 	if (!r)
 		r = remove_upper(m, at.dfd, name, is_dir, lower);
@@ -449,7 +446,6 @@ struct nl_rename {
 	struct nl_node *src, *dst;	/* dst NULL when the name is free */
 	struct stat sst, dst_st;
 	bool dst_exists, src_lower, dst_lower;
-	bool dst_open;		/* a file replaced is open (orphan.c) */
 	struct nl_at src_at, dst_at;	/* the upper directories and names */
 	unsigned int flags;
 };
@@ -578,7 +574,7 @@ static int rename_locked(struct nl_mount *m, struct nl_rename *rn)
 		return r;
 	if (rn->dst && !(rn->flags & RENAME_EXCHANGE)) {
 		nl_node_keep_gone(rn->dst, rn->dst_at.dfd, rn->dname);
-		orphan = nl_orphan_keep(m, rn->dst, rn->dst_open, rn->dst_at.dfd, rn->dname);
+		orphan = nl_orphan_keep(m, rn->dst, rn->dst_at.dfd, rn->dname);
 	}
 	if (renameat2(rn->src_at.dfd, rn->sname, rn->dst_at.dfd, rn->dname,
 		      rn->flags & RENAME_EXCHANGE)) {
@@ -616,10 +612,8 @@ static int do_rename(struct nl_mount *m, struct nl_rename *rn)
 	r = rename_copy_up(m, rn);
 	if (r)
 		return r;
-	if (rn->dst && !(rn->flags & RENAME_EXCHANGE)) {
+	if (rn->dst && !(rn->flags & RENAME_EXCHANGE))
 		nl_node_keep_lower_attrs(m, rn->dst);
-		rn->dst_open = nl_node_is_open(rn->dst);
-	}
 	pthread_rwlock_wrlock(&m->names);
 	r = rename_locked(m, rn);
 	pthread_rwlock_unlock(&m->names);

@@ -208,6 +208,10 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool lower;
 	int fd, r;
 
+	/* Counted before the file is reached by its name: an unlink or a
+	 * rename over it from then on keeps the file for a server after this
+	 * one (orphan.c), the open's descriptor being the file it kept. */
+	nl_node_opened(n);
 	fd = open_node(m, n, flags, &lower, &range);
 	if (fd < 0) {
 		r = fd;
@@ -220,7 +224,6 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	nl_file_of(m, fi)->range = range;
 	range = NULL;
-	nl_node_opened(n);
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = lower;
 	fi->noflush = !wants_write(fi->flags);
@@ -230,6 +233,7 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	return;
 out:
+	nl_node_closed(n);
 	nl_range_free(range);
 	fuse_reply_err(req, -r);
 }

@@ -289,7 +289,7 @@ void nl_node_keep_lower_attrs(struct nl_mount *m, struct nl_node *n)
 	if (n->layer == 0 && m->upper)
 		return;
 	pthread_mutex_lock(&n->lock);
-	nopen = n->nopen;
+	nopen = __atomic_load_n(&n->nopen, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&n->lock);
 	if (!nopen || nl_node_path(m, n, path, sizeof(path)) ||
 	    nl_lower_lstat(m, n->layer, path, &st))
@@ -672,24 +672,22 @@ void nl_node_dirfds_free(struct nl_mount *m, struct nl_node *n)
 void nl_node_opened(struct nl_node *n)
 {
 	pthread_mutex_lock(&n->lock);
-	n->nopen++;
+	__atomic_add_fetch(&n->nopen, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* Without the node's lock: callers hold m->names for writing, under which
+ * no node lock is taken. An open counted before its path was resolved
+ * (nl_op_open) is seen by whoever changes the name after. */
 bool nl_node_is_open(struct nl_node *n)
 {
-	bool open;
-
-	pthread_mutex_lock(&n->lock);
-	open = n->nopen > 0;
-	pthread_mutex_unlock(&n->lock);
-	return open;
+	return __atomic_load_n(&n->nopen, __ATOMIC_SEQ_CST) > 0;
 }
 
 void nl_node_closed(struct nl_node *n)
 {
 	pthread_mutex_lock(&n->lock);
-	if (--n->nopen == 0) {
+	if (__atomic_sub_fetch(&n->nopen, 1, __ATOMIC_SEQ_CST) == 0) {
 		free(n->open_st);
 		n->open_st = NULL;
 	}

@@ -58,19 +58,19 @@ static int link_orphan(struct nl_mount *m, int dfd, const char *name, const char
 
 /*
  * @n's upper entry, (@dfd, @name), is about to lose its name: when it is
- * its file's last name and the file is open (@open, read before m->names
- * was taken), keep the file as an orphan. True when kept; the caller then
- * undoes it if the name stays after all. Caller holds m->names for writing.
- * A file with other names still has one, and a file nobody has open is
- * not asked for again: both go as before.
+ * its file's last name and the file is open, keep the file as an orphan.
+ * True when kept; the caller then undoes it if the name stays after all.
+ * Caller holds m->names for writing. A file with other names still has
+ * one, and a file nobody has open is not asked for again: both go as
+ * before.
  */
-bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, bool open, int dfd,
-		    const char *name)
+bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *name)
 {
 	char oname[ORPHAN_NAME_MAX];
 	struct stat st;
 
-	if (!open || m->orphanfd < 0 || n == &m->lost || n->layer != 0 || n->orphan)
+	if (m->orphanfd < 0 || n == &m->lost || n->layer != 0 || n->orphan ||
+	    !nl_node_is_open(n))
 		return false;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
 	    st.st_nlink != 1)

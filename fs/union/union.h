@@ -46,7 +46,9 @@ struct nl_node {
 	bool unlinked;		/* removed while the kernel still holds it */
 	bool orphan;		/* its upper file is kept in the work dir's
 				 * orphans/, deleted when the node goes */
-	int nopen;		/* open files, under lock */
+	int nopen;		/* open files and opens under way; changed
+				 * under lock, read atomically under m->names
+				 * (nl_node_is_open) */
 	int gone_fd;		/* O_PATH handle of an upper entry that lost its
 				 * name (unlink, rename over it), taken before it
 				 * went, so that the kernel's later requests for
@@ -216,8 +218,7 @@ void nl_intent_end(struct nl_mount *m, int slot);
  * after this one reaches them again */
 #define NL_ORPHANS_DIR "orphans"	/* in workdir/work */
 int nl_orphans_open(struct nl_mount *m);
-bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, bool open, int dfd,
-		    const char *name);
+bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *name);
 void nl_orphan_undo(struct nl_mount *m, struct nl_node *n);
 void nl_orphan_drop(struct nl_mount *m, struct nl_node *n);
 int nl_orphan_reach(struct nl_mount *m, uint64_t id);
