@@ -70,6 +70,8 @@ holder() {
 	exec 3>&- 4<&- 5>&- 6<&- 7>&-
 }
 
+# killer [names]: KILLS SIGKILLs, then RESTARTS restarts; "names": the
+# mount must show no name but victim under every new server.
 killer() {
 	local k pid old rep i
 	for ((k = 1; k <= KILLS + RESTARTS; k++)); do
@@ -90,7 +92,8 @@ killer() {
 		done
 		[ "$rep" -gt "$old" ] || fail "no new server after replacement $k"
 		# what the container sees, under every server
-		[ -z "$(ls -A "$MNT" | grep -v '^victim$')" ] || fail "names shown: $(ls -A "$MNT")"
+		[ "${1:-}" != names ] || [ -z "$(ls -A "$MNT" | grep -v '^victim$')" ] ||
+			fail "names shown: $(ls -A "$MNT")"
 	done
 }
 
@@ -101,7 +104,7 @@ survive() {
 	wait_for test -e "$READY" || { echo "holder not ready"; cat "$T/errs"; return 1; }
 	eq "$(n_orphans)" 3 "files kept in the work directory" || rc=1
 	eq "$(cat "$MNT/victim")" replacement "the name renamed over" || rc=1
-	killer
+	killer names
 	touch "$STOP"
 	wait_for test -e "$T/checked" || fail "holder did not finish"
 	eq "$(n_orphans)" 3 "files kept in the work directory after the kills" || rc=1
@@ -120,6 +123,46 @@ gone_after_close() {
 	eq "$(cat "$MNT/victim")" replacement "victim" || return 1
 }
 check_nl "the work directory keeps none of them once they are closed" "$WHY" gone_after_close
+
+# Many files made, opened, unlinked or renamed over, used and closed while
+# the server is killed again and again: none fails, and when all are
+# closed neither the work directory nor the upper layer keeps any.
+churner() {
+	local i=0 want
+	while [ ! -e "$STOP" ]; do
+		exec 3>"$MNT/c$i"
+		echo "x $i" >&3 || fail "write c$i"
+		if ((i % 2)); then
+			rm "$MNT/c$i" || fail "unlink c$i"
+		else
+			echo r >"$MNT/r$i" && mv "$MNT/r$i" "$MNT/c$i" || fail "rename over c$i"
+		fi
+		echo "y $i" >&3 || fail "write c$i again"
+		want=$(printf 'x %s\ny %s' $i $i)
+		[ "$(cat /proc/self/fd/3)" = "$want" ] || fail "read back c$i"
+		[ "$(stat -L -c %h /proc/self/fd/3)" = 0 ] || fail "nlink of c$i"
+		exec 3>&-
+		rm -f "$MNT/c$i" || fail "remove c$i"
+		i=$((i + 1))
+	done
+	echo "$i" >"$T/churned"
+}
+
+churn() {
+	local c
+	rm -f "$STOP"
+	: >"$FAIL"
+	churner 2>>"$T/errs" & c=$!
+	killer
+	touch "$STOP"
+	wait $c
+	[ -s "$FAIL" ] && { sort "$FAIL" | uniq -c | head -20; tail -20 "$T/errs"; return 1; }
+	diag "$(cat "$T/churned") files made, left without a name while open, and closed"
+	wait_for test "$(n_orphans)" = 0 || { echo "left: $(ls -A "$ORPHANS")"; return 1; }
+	eq "$(find "$U" -type f ! -name victim)" "" "files left in the upper layer" || return 1
+}
+check_nl "files left without a name while open, made and closed under SIGKILLs, leave nothing" \
+	"$WHY" churn
 
 # A file closed before its unlink, or with another name left, is not kept.
 not_kept() {
