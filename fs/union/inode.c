@@ -455,6 +455,10 @@ int nl_node_stat_from(struct nl_mount *m, struct nl_node *n, struct stat *st)
 	dev_t odev;
 	ino_t oino;
 
+	/* an open file unlinked under one of its names is kept by another
+	 * link, which is no name (orphan.c) */
+	if (m->layers[n->layer].upper)
+		st->st_nlink -= nl_orphan_links(m, st);
 	if (!m->layers[n->layer].upper && st->st_nlink > 1 && m->upper &&
 	    !S_ISDIR(st->st_mode) &&
 	    nl_linked_copy(m, st->st_dev, st->st_ino, path, sizeof(path)) == 0) {
@@ -578,7 +582,7 @@ double nl_attr_timeout(struct nl_mount *m, const struct stat *st)
 {
 	/* Other names of a hard-linked file change their link count
 	 * behind the kernel's back: do not let it cache theirs. */
-	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1)
+	if (!S_ISDIR(st->st_mode) && (st->st_nlink > 1 || nl_orphan_shares(m, st->st_ino)))
 		return 0;
 	return m->timeout;
 }

@@ -262,6 +262,7 @@ void nl_mount_free(struct nl_mount *m)
 			free(o);
 		}
 	}
+	nl_orphan_links_free(m);
 	while ((c = m->linkcounts)) {
 		m->linkcounts = c->next;
 		free(c->upper_path);

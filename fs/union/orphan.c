@@ -14,7 +14,10 @@
  * What the container sees does not change: the work directory is no
  * layer, so no readdir shows an orphan; the node is unlinked, so fstat
  * says nlink 0; the blocks are counted by statfs as those of any open
- * unlinked file are. The link goes when the node does (the kernel forgets
+ * unlinked file are. A file that keeps other names (hard links) is kept
+ * too, since the node table does not know those names: its orphan link is
+ * then left out of the link count its names report (nl_orphan_links).
+ * The link goes when the node does (the kernel forgets
  * an unlinked file's node after its last close). A server killed between
  * two steps leaves an orphan no entry claims, or an entry marked for an
  * orphan that is not there: the next server removes the first
@@ -27,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -35,6 +39,93 @@
 #include "fs/union/union.h"
 
 #define ORPHAN_NAME_MAX 64
+
+/* An orphan of a file that has names too. */
+struct nl_orphan_link {
+	uint64_t node;
+	ino_t ino;		/* on the upper layer's device */
+	ino_t shown;		/* the number stat shows for it */
+	struct nl_orphan_link *next;
+};
+
+static void links_add(struct nl_mount *m, struct nl_node *n, const struct stat *st)
+{
+	struct nl_orphan_link *l = malloc(sizeof(*l));
+
+	/* without it, the names count one link too many: nothing worse */
+	if (!l)
+		return;
+	l->node = n->id;
+	l->ino = st->st_ino;
+	l->shown = nl_ino_of_upper(m, st->st_dev, st->st_ino);
+	pthread_mutex_lock(&m->ino_lock);
+	l->next = m->orphan_links;
+	m->orphan_links = l;
+	atomic_fetch_add(&m->n_orphan_links, 1);
+	pthread_mutex_unlock(&m->ino_lock);
+}
+
+static void links_del(struct nl_mount *m, struct nl_node *n)
+{
+	struct nl_orphan_link **pp, *l;
+
+	if (!atomic_load(&m->n_orphan_links))
+		return;
+	pthread_mutex_lock(&m->ino_lock);
+	for (pp = &m->orphan_links; (l = *pp); pp = &l->next) {
+		if (l->node == n->id) {
+			*pp = l->next;
+			free(l);
+			atomic_fetch_sub(&m->n_orphan_links, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->ino_lock);
+}
+
+/* How many links of an upper file (@st as its layer has it) are orphans,
+ * not names of the merged tree. */
+nlink_t nl_orphan_links(struct nl_mount *m, const struct stat *st)
+{
+	struct nl_orphan_link *l;
+	nlink_t k = 0;
+
+	if (!atomic_load(&m->n_orphan_links) || st->st_nlink < 2 || S_ISDIR(st->st_mode) ||
+	    !m->upper || st->st_dev != m->upper->dev)
+		return 0;
+	pthread_mutex_lock(&m->ino_lock);
+	for (l = m->orphan_links; l; l = l->next)
+		k += l->ino == st->st_ino;
+	pthread_mutex_unlock(&m->ino_lock);
+	return k < st->st_nlink ? k : st->st_nlink - 1;
+}
+
+/* Does the file stat shows as @shown have an orphan besides its names?
+ * Its names' attributes must not be cached then: the orphan's node writes
+ * to the same file behind their backs, as another hard link would. */
+bool nl_orphan_shares(struct nl_mount *m, ino_t shown)
+{
+	struct nl_orphan_link *l;
+	bool found = false;
+
+	if (!atomic_load(&m->n_orphan_links))
+		return false;
+	pthread_mutex_lock(&m->ino_lock);
+	for (l = m->orphan_links; l && !found; l = l->next)
+		found = l->shown == shown;
+	pthread_mutex_unlock(&m->ino_lock);
+	return found;
+}
+
+void nl_orphan_links_free(struct nl_mount *m)
+{
+	struct nl_orphan_link *l;
+
+	while ((l = m->orphan_links)) {
+		m->orphan_links = l->next;
+		free(l);
+	}
+}
 
 /* workdir/work/orphans, made if missing. */
 int nl_orphans_open(struct nl_mount *m)
@@ -57,12 +148,12 @@ static int link_orphan(struct nl_mount *m, int dfd, const char *name, const char
 }
 
 /*
- * @n's upper entry, (@dfd, @name), is about to lose its name: when it is
- * its file's last name and the file is open, keep the file as an orphan.
- * True when kept; the caller then undoes it if the name stays after all.
- * Caller holds m->names for writing. A file with other names still has
- * one, and a file nobody has open is not asked for again: both go as
- * before.
+ * @n's upper entry, (@dfd, @name), is about to lose its name: when the
+ * file is open, keep it as an orphan. True when kept; the caller then
+ * undoes it if the name stays after all. Caller holds m->names for
+ * writing, as do those who add its link to the list, so that no stat
+ * sees the link uncounted. A file nobody has open is not asked for again,
+ * and goes as before.
  */
 bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *name)
 {
@@ -72,8 +163,7 @@ bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *
 	if (m->orphanfd < 0 || n == &m->lost || n->layer != 0 || n->orphan ||
 	    !nl_node_is_open(n))
 		return false;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
-	    st.st_nlink != 1)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
 		return false;
 	if (nl_tab_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
 		return false;
@@ -84,6 +174,8 @@ bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *
 		nl_tab_node_orphan(&m->tab, n->id, 0, false);
 		return false;
 	}
+	if (st.st_nlink > 1)
+		links_add(m, n, &st);
 	n->orphan = true;
 	return true;
 }
@@ -101,6 +193,7 @@ void nl_orphan_undo(struct nl_mount *m, struct nl_node *n)
 {
 	if (!n->orphan)
 		return;
+	links_del(m, n);
 	unlink_orphan(m, n);
 	nl_tab_node_orphan(&m->tab, n->id, 0, false);
 	n->orphan = false;
@@ -109,8 +202,20 @@ void nl_orphan_undo(struct nl_mount *m, struct nl_node *n)
 /* The node goes: its file with it. Called before its entry is freed. */
 void nl_orphan_drop(struct nl_mount *m, struct nl_node *n)
 {
-	if (n->orphan && m->orphanfd >= 0)
-		unlink_orphan(m, n);
+	if (!n->orphan || m->orphanfd < 0)
+		return;
+	links_del(m, n);
+	unlink_orphan(m, n);
+}
+
+/* A node a new server made for an orphan (its gone_fd): the file's other
+ * names, if any, do not count the orphan. */
+void nl_orphan_restored(struct nl_mount *m, struct nl_node *n)
+{
+	struct stat st;
+
+	if (!fstat(n->gone_fd, &st) && st.st_nlink > 1)
+		links_add(m, n, &st);
 }
 
 /* An O_PATH handle of entry @id's orphan, or -errno. */
@@ -135,8 +240,14 @@ int nl_orphan_reach(struct nl_mount *m, uint64_t id)
 	return fd;
 }
 
-/* An orphan a node made by this server serves. */
-static bool claimed(struct nl_mount *m, const char *name)
+/*
+ * Is the orphan @name one a node made by this server keeps? Only while
+ * the node has a file open: without one, the kernel has closed it and
+ * its forget was lost with the server before (a forget is not sent
+ * again), so nothing would ever remove the orphan. Such a node keeps its
+ * handle of the file for this server, and lets the orphan go.
+ */
+static bool kept(struct nl_mount *m, const char *name)
 {
 	struct nl_node *n;
 	uint64_t id;
@@ -146,13 +257,20 @@ static bool claimed(struct nl_mount *m, const char *name)
 	    id >= atomic_load(&m->tab.head->node_high))
 		return false;
 	n = nl_node_of(m, id);
-	return n != &m->lost && n->orphan && m->tab.nodes[id].gen == gen;
+	if (n == &m->lost || !n->orphan || m->tab.nodes[id].gen != gen)
+		return false;
+	if (nl_node_is_open(n))
+		return true;
+	links_del(m, n);
+	nl_tab_node_orphan(&m->tab, id, S_IFREG >> 12, false);
+	n->orphan = false;
+	return false;
 }
 
 /*
- * After a takeover, once every node is made again: the orphans no node
- * serves go (left by a server killed while it made or removed one).
- * Returns how many went.
+ * After a takeover, once every node is made again and its files opened:
+ * the orphans no node keeps go (left by a server killed while it made or
+ * removed one, or before it had the kernel's forget). Returns how many.
  */
 unsigned nl_orphans_sweep(struct nl_mount *m)
 {
@@ -176,7 +294,7 @@ unsigned nl_orphans_sweep(struct nl_mount *m)
 	}
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    claimed(m, de->d_name))
+		    kept(m, de->d_name))
 			continue;
 		if (!unlinkat(fd, de->d_name, 0))
 			gone++;

@@ -102,6 +102,7 @@ static void entry_unlinked(struct nl_mount *m, struct nl_node *n, int ofd)
 	n->orphan = true;
 	n->layer = n->lowest = 0;
 	n->type = S_IFREG;
+	nl_orphan_restored(m, n);
 	/* the next server finds it unlinked too, whatever the name holds */
 	e->layer = 0;
 	atomic_store(&e->state, NL_TAB_UNLINKED);
@@ -304,12 +305,12 @@ int nl_nodes_restore(struct nl_mount *m)
 			orphans++;
 	}
 	hash_restored(m);
-	swept = nl_orphans_sweep(m);
 	for (uint64_t fh = 1; fh < atomic_load(&m->tab.head->handle_high); fh++)
 		if (atomic_load(&m->tab.handles[fh].state) == NL_TAB_LIVE)
 			handle_restore(m, fh, &lost);
+	swept = nl_orphans_sweep(m);
 	nl_log(lost ? LOG_WARNING : LOG_INFO, "%s: took over %llu nodes (%u without a name, "
-	       "%u of them kept in the work directory; %u orphans no node held removed), "
+	       "%u of them reached in the work directory; %u orphans no node kept removed), "
 	       "%u nodes or open files lost", m->opt->mountpoint, (unsigned long long)n_nodes,
 	       gone, orphans, swept, lost);
 	return 0;

@@ -123,7 +123,9 @@ struct nl_mount {
 	int n_replay;
 	long replay_until;		/* resent requests come at once: ms */
 
-	pthread_mutex_t ino_lock;	/* origins, link counts, devices */
+	pthread_mutex_t ino_lock;	/* origins, link counts, devices, orphan links */
+	struct nl_orphan_link *orphan_links;	/* orphans of files with names */
+	_Atomic unsigned n_orphan_links;
 	struct nl_origin *origins[NL_ORIGIN_BUCKETS];	/* by upper inode */
 	struct nl_linkcount *linkcounts;
 	dev_t devs[64];
@@ -223,6 +225,10 @@ void nl_orphan_undo(struct nl_mount *m, struct nl_node *n);
 void nl_orphan_drop(struct nl_mount *m, struct nl_node *n);
 int nl_orphan_reach(struct nl_mount *m, uint64_t id);
 unsigned nl_orphans_sweep(struct nl_mount *m);
+void nl_orphan_restored(struct nl_mount *m, struct nl_node *n);
+nlink_t nl_orphan_links(struct nl_mount *m, const struct stat *st);
+bool nl_orphan_shares(struct nl_mount *m, ino_t shown);
+void nl_orphan_links_free(struct nl_mount *m);
 
 /* inode.c: node table and inode numbers */
 struct nl_node *nl_node_get(struct nl_mount *m, struct nl_node *parent,
