@@ -145,9 +145,9 @@ static int prepare_workdir(struct nl_mount *m, bool takeover, char *err, size_t 
 		snprintf(err, errlen, "cannot empty %s: %s", work, strerror(-r));
 		return r;
 	}
-	r = nl_orphans_open(m);
+	r = takeover ? nl_orphans_open(m) : 0;
 	if (r)
-		snprintf(err, errlen, "cannot make %s/%s: %s", work, NL_ORPHANS_DIR, strerror(-r));
+		snprintf(err, errlen, "cannot open %s/%s: %s", work, NL_ORPHANS_DIR, strerror(-r));
 	return r;
 }
 

@@ -1,26 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Orphans: upper files that lost their last name while open.
+ * Orphans: upper files that lost their name while open.
  *
  * A process inside the mount may unlink a file it has open (or rename
  * another over it) and go on using it. The kernel's inode then keeps the
  * file alive for this server, through the node's handle of it, but a
  * server that takes the mount over has nothing left to open it by. So,
- * before such a file loses its last name, it gets one in the work
- * directory: a hard link workdir/work/orphans/orphan-<id>-<gen>, named
- * after its node table entry, which is marked so (NL_TAB_ORPHAN). A new
- * server opens the node's open files from there again.
+ * before such a file loses its name, it gets one in the work directory: a
+ * hard link workdir/work/orphans/orphan-<id>-<gen>, named after its node
+ * table entry, which is marked so (NL_TAB_ORPHAN). A new server opens the
+ * node's open files from there again.
  *
  * What the container sees does not change: the work directory is no
  * layer, so no readdir shows an orphan; the node is unlinked, so fstat
  * says nlink 0; the blocks are counted by statfs as those of any open
  * unlinked file are. A file that keeps other names (hard links) is kept
- * too, since the node table does not know those names: its orphan link is
- * then left out of the link count its names report (nl_orphan_links).
- * The link goes when the node does (the kernel forgets
- * an unlinked file's node after its last close). A server killed between
- * two steps leaves an orphan no entry claims, or an entry marked for an
- * orphan that is not there: the next server removes the first
+ * too, since the node table does not know those names: they leave the
+ * orphan out of the link count they report (nl_orphan_links), and their
+ * attributes are not cached while it lives (nl_orphan_shares).
+ *
+ * The link goes when the node does (the kernel forgets an unlinked file's
+ * node after its last close). A server killed between two steps leaves an
+ * orphan no entry claims, or an entry marked for an orphan that is not
+ * there; one killed after a last close but before the kernel's forget
+ * reached it (a forget is not sent again) leaves an orphan of a file
+ * nobody has open. The next server removes the first and the last
  * (nl_orphans_sweep) and serves the second by its name as before. A fresh
  * mount empties the work directory, orphans included.
  *
@@ -43,7 +47,7 @@
 /* An orphan of a file that has names too. */
 struct nl_orphan_link {
 	uint64_t node;
-	ino_t ino;		/* on the upper layer's device */
+	ino_t ino;		/* in the upper layer */
 	ino_t shown;		/* the number stat shows for it */
 	struct nl_orphan_link *next;
 };
@@ -83,15 +87,14 @@ static void links_del(struct nl_mount *m, struct nl_node *n)
 	pthread_mutex_unlock(&m->ino_lock);
 }
 
-/* How many links of an upper file (@st as its layer has it) are orphans,
- * not names of the merged tree. */
+/* How many links of an upper file (@st as the upper layer has it) are
+ * orphans, not names of the merged tree. */
 nlink_t nl_orphan_links(struct nl_mount *m, const struct stat *st)
 {
 	struct nl_orphan_link *l;
 	nlink_t k = 0;
 
-	if (!atomic_load(&m->n_orphan_links) || st->st_nlink < 2 || S_ISDIR(st->st_mode) ||
-	    !m->upper || st->st_dev != m->upper->dev)
+	if (!atomic_load(&m->n_orphan_links) || st->st_nlink < 2 || S_ISDIR(st->st_mode))
 		return 0;
 	pthread_mutex_lock(&m->ino_lock);
 	for (l = m->orphan_links; l; l = l->next)
@@ -127,40 +130,66 @@ void nl_orphan_links_free(struct nl_mount *m)
 	}
 }
 
-/* workdir/work/orphans, made if missing. */
+/*
+ * workdir/work/orphans, made when the first file is kept (@make): a mount
+ * that never keeps one leaves its work directory as it was. Made and
+ * opened under m->names held for writing, or by a server taking over
+ * before it serves; read by whoever finds a node kept (after that).
+ */
+static int orphans_dir(struct nl_mount *m, bool make)
+{
+	int fd = __atomic_load_n(&m->orphanfd, __ATOMIC_ACQUIRE);
+
+	if (fd >= 0)
+		return fd;
+	if (m->workfd < 0)
+		return -EROFS;
+	if (make && mkdirat(m->workfd, NL_ORPHANS_DIR, 0700) && errno != EEXIST)
+		return -errno;
+	fd = openat(m->workfd, NL_ORPHANS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	__atomic_store_n(&m->orphanfd, fd, __ATOMIC_RELEASE);
+	return fd;
+}
+
+/* A server taking the mount over: the orphans of the one before, if any. */
 int nl_orphans_open(struct nl_mount *m)
 {
-	if (mkdirat(m->workfd, NL_ORPHANS_DIR, 0700) && errno != EEXIST)
-		return -errno;
-	m->orphanfd = openat(m->workfd, NL_ORPHANS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return m->orphanfd < 0 ? -errno : 0;
+	int r = orphans_dir(m, false);
+
+	return r < 0 && r != -ENOENT ? r : 0;
 }
 
 /* Name @oname for @dfd/@name: an earlier orphan under the same name is
  * one no entry claims (the sweep missed it), and goes. */
 static int link_orphan(struct nl_mount *m, int dfd, const char *name, const char *oname)
 {
-	if (!linkat(dfd, name, m->orphanfd, oname, 0))
+	int ofd = orphans_dir(m, true);
+
+	if (ofd < 0)
+		return ofd;
+	if (!linkat(dfd, name, ofd, oname, 0))
 		return 0;
-	if (errno != EEXIST || unlinkat(m->orphanfd, oname, 0))
+	if (errno != EEXIST || unlinkat(ofd, oname, 0))
 		return -errno;
-	return linkat(dfd, name, m->orphanfd, oname, 0) ? -errno : 0;
+	return linkat(dfd, name, ofd, oname, 0) ? -errno : 0;
 }
 
 /*
  * @n's upper entry, (@dfd, @name), is about to lose its name: when the
  * file is open, keep it as an orphan. True when kept; the caller then
  * undoes it if the name stays after all. Caller holds m->names for
- * writing, as do those who add its link to the list, so that no stat
- * sees the link uncounted. A file nobody has open is not asked for again,
- * and goes as before.
+ * writing: no stat of the file's other names (taken under it for reading)
+ * sees the new link before it is on the list. A file nobody has open is
+ * not asked for again, and goes as before.
  */
 bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *name)
 {
 	char oname[ORPHAN_NAME_MAX];
 	struct stat st;
 
-	if (m->orphanfd < 0 || n == &m->lost || n->layer != 0 || n->orphan ||
+	if (m->workfd < 0 || n == &m->lost || n->layer != 0 || n->orphan ||
 	    !nl_node_is_open(n))
 		return false;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
@@ -185,7 +214,7 @@ static void unlink_orphan(struct nl_mount *m, struct nl_node *n)
 	char oname[ORPHAN_NAME_MAX];
 
 	if (!nl_tab_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
-		unlinkat(m->orphanfd, oname, 0);
+		unlinkat(__atomic_load_n(&m->orphanfd, __ATOMIC_ACQUIRE), oname, 0);
 }
 
 /* The name did not go: neither does the file's second one. */
@@ -202,7 +231,7 @@ void nl_orphan_undo(struct nl_mount *m, struct nl_node *n)
 /* The node goes: its file with it. Called before its entry is freed. */
 void nl_orphan_drop(struct nl_mount *m, struct nl_node *n)
 {
-	if (!n->orphan || m->orphanfd < 0)
+	if (!n->orphan)
 		return;
 	links_del(m, n);
 	unlink_orphan(m, n);

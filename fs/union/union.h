@@ -95,7 +95,8 @@ struct nl_mount {
 	int n_layers;
 	struct nl_layer *upper;		/* NULL: read-only mount */
 	int workfd;			/* workdir/work */
-	int orphanfd;			/* workdir/work/orphans (orphan.c), or -1 */
+	int orphanfd;			/* workdir/work/orphans (orphan.c); -1
+					 * until a file is first kept there */
 	uint64_t tmp_seq;		/* names of temporaries in workdir */
 
 	struct fuse_session *se;
