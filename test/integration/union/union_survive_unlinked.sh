@@ -245,5 +245,44 @@ crash_then_fresh() {
 }
 check_nl "a crash leaves kept files the next fresh mount removes" "$WHY" crash_then_fresh
 
+# A tiered mount is taken over by the next tier service, in another
+# process than its keeper's servers: the kept file is reached all the same.
+tiered() {
+	local m=$T/tm rc=0 hp old i
+	mkdir -p "$T/nvm" "$T/hdd/l1" "$T/tu" "$T/tw" "$m"
+	echo lower >"$T/hdd/l1/f"
+	printf 'nvm = %s\nhdd = %s\nhost_idle = 1\ntrace_quiet = 1\n' "$T/nvm" "$T/hdd" >"$T/nl.conf"
+	local opts=lowerdir=$T/hdd/l1,upperdir=$T/tu,workdir=$T/tw,config=$T/nl.conf
+	if [ "$SAN" = 1 ]; then
+		"$NLAYERFS" nlayerfs "$m" -f -o "$opts" 2>>"$T/san-tiered.log" &
+		SAN_LOGS+=("$T/san-tiered.log")
+		wait_for is_mounted "$m"
+	else
+		"$NLAYERFS" nlayerfs "$m" -o "$opts"
+	fi || return 1
+	MOUNTED+=("$m")
+	exec 3<>"$m/new"
+	echo data >&3
+	rm "$m/new"
+	eq "$(find "$T/tw/work/orphans" -mindepth 1 | wc -l)" 1 "kept" || rc=1
+	hp=$("$CTL" status --raw "$m" | awk '$1 == "host_pid" { print $2 }')
+	old=$("$CTL" status --raw "$m" | awk '$1 == "replaced" { print $2 }')
+	kill -9 "$hp"
+	for ((i = 0; i < 200; i++)); do
+		[ "$("$CTL" status --raw "$m" 2>/dev/null | awk '$1 == "replaced" { print $2 }')" \
+			-gt "$old" ] 2>/dev/null && break
+		sleep 0.05
+	done
+	echo more >&3 || rc=1
+	eq "$(cat /proc/self/fd/3)" "$(printf 'data\nmore')" "read back" || rc=1
+	eq "$(stat -L -c %h /proc/self/fd/3)" 0 "nlink" || rc=1
+	exec 3<&-
+	wait_for test "$(find "$T/tw/work/orphans" -mindepth 1 | wc -l)" = 0 ||
+		{ echo "kept after close"; rc=1; }
+	nl_umount "$m"
+	return $rc
+}
+check_nl "a tiered mount's kept file survives its tier service" "$WHY" tiered
+
 check_lowers_unchanged
 nl_done
