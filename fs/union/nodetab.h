@@ -47,7 +47,7 @@ struct nl_tab_node {
 };
 
 /*
- * In an entry's type: its upper file lost its last name while open and is
+ * In an entry's type: its upper file lost its name while open and is
  * kept in the work directory as orphan-<id>-<gen> (fs/union/orphan.c).
  * Set before the name goes, so that a server killed at any step leaves
  * either the name or the orphan for the next one to find. A flag in a

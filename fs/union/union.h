@@ -216,7 +216,7 @@ int nl_intent_begin(struct nl_mount *m, int op, struct nl_node *parent, const ch
 		    struct nl_node *to_parent, const char *to_name);
 void nl_intent_end(struct nl_mount *m, int slot);
 
-/* orphan.c: upper files that lost their last name while open, kept in
+/* orphan.c: upper files that lost their name while open, kept in
  * the work directory for as long as their node lives, so that a server
  * after this one reaches them again */
 #define NL_ORPHANS_DIR "orphans"	/* in workdir/work */
