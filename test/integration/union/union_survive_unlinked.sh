@@ -103,6 +103,7 @@ survive() {
 	holder 2>>"$T/errs" & h=$!
 	wait_for test -e "$READY" || { echo "holder not ready"; cat "$T/errs"; return 1; }
 	eq "$(n_orphans)" 3 "files kept in the work directory" || rc=1
+	eq "$(stat -c %a "$ORPHANS")" 700 "mode of the directory they are kept in" || rc=1
 	eq "$(cat "$MNT/victim")" replacement "the name renamed over" || rc=1
 	killer names
 	touch "$STOP"
