@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests of orphans (fs/union/orphan.c): which files are kept in the
+ * work directory when they lose their name, under which name, what the
+ * node table says, the link counts of their other names, and what a new
+ * server removes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fs/union/union.h"
+
+struct fixture {
+	char top[64];
+	struct nl_options opt;
+	struct nl_mount m;
+	int ufd;		/* the upper layer */
+	int orph;		/* workdir/work/orphans, once made */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char p[PATH_MAX];
+
+	strcpy(f->top, "/tmp/nl-unit-orphan-XXXXXX");
+	assert_non_null(mkdtemp(f->top));
+	snprintf(p, sizeof(p), "%s/u", f->top);
+	assert_int_equal(mkdir(p, 0755), 0);
+	f->ufd = open(p, O_RDONLY | O_DIRECTORY);
+	snprintf(p, sizeof(p), "%s/work", f->top);
+	assert_int_equal(mkdir(p, 0700), 0);
+	f->opt.mountpoint = "/unit";
+	f->m.opt = &f->opt;
+	f->m.workfd = open(p, O_RDONLY | O_DIRECTORY);
+	f->m.orphanfd = -1;
+	f->m.n_layers = 2;
+	f->m.layers = calloc(2, sizeof(*f->m.layers));
+	f->m.layers[0].fd = f->ufd;
+	f->m.layers[0].upper = true;
+	f->m.upper = &f->m.layers[0];
+	f->m.one_device = true;
+	f->m.tab.fd = -1;
+	assert_int_equal(nl_tab_create(&f->m.tab), 0);
+	pthread_rwlock_init(&f->m.ns, NULL);
+	pthread_mutex_init(&f->m.ino_lock, NULL);
+	pthread_mutex_init(&f->m.lost.lock, NULL);
+	pthread_mutex_init(&f->m.replay_lock, NULL);
+	f->m.root.id = FUSE_ROOT_ID;
+	f->orph = -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	nl_nodes_free(&f->m);
+	nl_orphan_links_free(&f->m);
+	if (f->m.orphanfd >= 0)
+		close(f->m.orphanfd);
+	close(f->m.workfd);
+	close(f->ufd);
+	free(f->m.layers);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->top);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* A node for the upper file @name, in the table as a lookup makes it;
+ * @open: a file of it is open. */
+static struct nl_node *node(struct fixture *f, const char *name, bool open)
+{
+	struct nl_node *n = calloc(1, sizeof(*n));
+	uint64_t id = nl_tab_node_alloc(&f->m.tab);
+
+	assert_true(id >= 2);
+	n->name = strdup(name);
+	n->parent = &f->m.root;
+	n->gone_fd = -1;
+	n->type = S_IFREG;
+	pthread_mutex_init(&n->lock, NULL);
+	assert_int_equal(nl_node_bind(&f->m, n, id), 0);
+	nl_tab_node_set(&f->m.tab, id, FUSE_ROOT_ID, name, 0);
+	atomic_store(&f->m.tab.nodes[id].nlookup, 1);
+	n->nlookup = 1;
+	if (open)
+		nl_node_opened(n);
+	return n;
+}
+
+static void upper_file(struct fixture *f, const char *name)
+{
+	int fd = openat(f->ufd, name, O_CREAT | O_WRONLY, 0644);
+
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/* The stat of the orphan of @n, 0, or -errno. */
+static int orphan_stat(struct fixture *f, struct nl_node *n, struct stat *st)
+{
+	char name[64];
+
+	assert_int_equal(nl_tab_orphan_name(&f->m.tab, n->id, name, sizeof(name)), 0);
+	if (f->m.orphanfd < 0)
+		return -ENOENT;
+	return fstatat(f->m.orphanfd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
+static void test_open_file_kept_and_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *n;
+	struct stat st, o;
+
+	upper_file(f, "tmp");
+	n = node(f, "tmp", true);
+	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "tmp"));
+	assert_true(n->orphan);
+	assert_true(f->m.tab.nodes[n->id].type & NL_TAB_ORPHAN);
+	assert_int_equal(f->m.tab.nodes[n->id].type & NL_TAB_TYPE, S_IFREG >> 12);
+	assert_int_equal(fstatat(f->ufd, "tmp", &st, 0), 0);
+	assert_int_equal(orphan_stat(f, n, &o), 0);
+	assert_true(o.st_ino == st.st_ino);
+	assert_int_equal(o.st_nlink, 2);
+	/* the directory is the daemon's alone */
+	assert_int_equal(fstatat(f->m.workfd, NL_ORPHANS_DIR, &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	/* a file of one link has no other name to count it */
+	assert_int_equal(unlinkat(f->ufd, "tmp", 0), 0);
+	assert_int_equal(orphan_stat(f, n, &o), 0);
+	assert_int_equal(nl_orphan_links(&f->m, &o), 0);
+	nl_orphan_drop(&f->m, n);
+	assert_int_equal(orphan_stat(f, n, &o), -ENOENT);
+}
+
+static void test_what_is_not_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *closed, *dir, *lower;
+	struct stat st;
+
+	upper_file(f, "closed");
+	closed = node(f, "closed", false);
+	assert_false(nl_orphan_keep(&f->m, closed, f->ufd, "closed"));
+	assert_false(closed->orphan);
+	/* nothing kept: the work directory stays as it was */
+	assert_int_equal(fstatat(f->m.workfd, NL_ORPHANS_DIR, &st, 0), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(mkdirat(f->ufd, "dir", 0755), 0);
+	dir = node(f, "dir", true);
+	dir->type = S_IFDIR;
+	assert_false(nl_orphan_keep(&f->m, dir, f->ufd, "dir"));
+	upper_file(f, "lower");
+	lower = node(f, "lower", true);
+	lower->layer = 1;	/* not copied up: its layer still has it */
+	assert_false(nl_orphan_keep(&f->m, lower, f->ufd, "lower"));
+	assert_false(nl_orphan_keep(&f->m, &f->m.lost, f->ufd, "closed"));
+	assert_false(f->m.tab.nodes[closed->id].type & NL_TAB_ORPHAN);
+	nl_node_closed(dir);
+	nl_node_closed(lower);
+}
+
+static void test_undo(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *n;
+	struct stat st;
+
+	upper_file(f, "stays");
+	n = node(f, "stays", true);
+	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "stays"));
+	nl_orphan_undo(&f->m, n);
+	assert_false(n->orphan);
+	assert_false(f->m.tab.nodes[n->id].type & NL_TAB_ORPHAN);
+	assert_int_equal(orphan_stat(f, n, &st), -ENOENT);
+	assert_int_equal(fstatat(f->ufd, "stays", &st, 0), 0);
+	assert_int_equal(st.st_nlink, 1);
+	nl_node_closed(n);
+}
+
+/* Its other names count the orphan out, and are not cached meanwhile. */
+static void test_hard_links(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *n;
+	struct stat st;
+
+	upper_file(f, "a");
+	assert_int_equal(linkat(f->ufd, "a", f->ufd, "b", 0), 0);
+	n = node(f, "a", true);
+	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "a"));
+	assert_int_equal(unlinkat(f->ufd, "a", 0), 0);
+	assert_int_equal(fstatat(f->ufd, "b", &st, 0), 0);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(nl_orphan_links(&f->m, &st), 1);
+	assert_true(nl_orphan_shares(&f->m, nl_ino_of_upper(&f->m, st.st_dev, st.st_ino)));
+	assert_false(nl_orphan_shares(&f->m, st.st_ino + 1));
+	/* a new hard link: still one orphan among three links */
+	assert_int_equal(linkat(f->ufd, "b", f->ufd, "c", 0), 0);
+	assert_int_equal(fstatat(f->ufd, "b", &st, 0), 0);
+	assert_int_equal(nl_orphan_links(&f->m, &st), 1);
+	nl_orphan_drop(&f->m, n);
+	assert_int_equal(fstatat(f->ufd, "b", &st, 0), 0);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(nl_orphan_links(&f->m, &st), 0);
+	assert_false(nl_orphan_shares(&f->m, nl_ino_of_upper(&f->m, st.st_dev, st.st_ino)));
+	n->orphan = false;
+	nl_node_closed(n);
+}
+
+/* A new server keeps the orphans of open files and removes the rest. */
+static void test_sweep(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *open, *closed;
+	struct stat st;
+	char name[64];
+	int fd;
+
+	upper_file(f, "open");
+	upper_file(f, "closed");
+	open = node(f, "open", true);
+	closed = node(f, "closed", true);
+	assert_true(nl_orphan_keep(&f->m, open, f->ufd, "open"));
+	assert_true(nl_orphan_keep(&f->m, closed, f->ufd, "closed"));
+	nl_node_closed(closed);		/* its forget went with the server */
+	fd = openat(f->m.orphanfd, "orphan-99999-1", O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	snprintf(name, sizeof(name), "orphan-%llu-%u", (unsigned long long)open->id,
+		 f->m.tab.nodes[open->id].gen + 1);
+	close(openat(f->m.orphanfd, name, O_CREAT | O_WRONLY, 0600));
+	close(openat(f->m.orphanfd, "junk", O_CREAT | O_WRONLY, 0600));
+	assert_int_equal(nl_orphans_sweep(&f->m), 4);
+	assert_int_equal(orphan_stat(f, open, &st), 0);
+	assert_int_equal(orphan_stat(f, closed, &st), -ENOENT);
+	assert_false(closed->orphan);
+	assert_false(f->m.tab.nodes[closed->id].type & NL_TAB_ORPHAN);
+	assert_true(open->orphan);
+	/* reached again by a new server */
+	fd = nl_orphan_reach(&f->m, open->id);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(nl_orphan_reach(&f->m, closed->id), -ENOENT);
+	nl_orphan_drop(&f->m, open);
+	open->orphan = false;
+	nl_node_closed(open);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_file_kept_and_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_what_is_not_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
