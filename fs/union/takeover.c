@@ -62,9 +62,9 @@ static void node_follow(struct nl_mount *m, struct nl_node *n, const struct nl_t
 /*
  * The orphan of an entry marked so, when it is the node's file: not when
  * the entry's name (@found, with @st) still holds that very file (the
- * server before was killed before the name went), nor when the kernel has
- * forgotten the node (killed before the orphan went with it). -1 then,
- * and the orphan is left to nl_orphans_sweep.
+ * server before was killed before the name went). -1 then, and the orphan
+ * is left to nl_orphans_sweep, as is that of a node whose files were all
+ * closed.
  */
 static int orphan_of(struct nl_mount *m, uint64_t id, bool found, int layer,
 		     const struct stat *st)
@@ -75,7 +75,7 @@ static int orphan_of(struct nl_mount *m, uint64_t id, bool found, int layer,
 
 	if (!(__atomic_load_n(&e->type, __ATOMIC_SEQ_CST) & NL_TAB_ORPHAN))
 		return -1;
-	fd = atomic_load(&e->nlookup) ? nl_orphan_reach(m, id) : -1;
+	fd = nl_orphan_reach(m, id);
 	if (fd >= 0 && found && layer == 0 && !fstat(fd, &o) && o.st_dev == st->st_dev &&
 	    o.st_ino == st->st_ino) {
 		close(fd);

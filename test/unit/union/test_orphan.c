@@ -24,7 +24,7 @@ struct fixture {
 	struct nl_options opt;
 	struct nl_mount m;
 	int ufd;		/* the upper layer */
-	int orph;		/* workdir/work/orphans, once made */
+	int lfd;		/* a lower one */
 };
 
 static int setup(void **state)
@@ -37,6 +37,9 @@ static int setup(void **state)
 	snprintf(p, sizeof(p), "%s/u", f->top);
 	assert_int_equal(mkdir(p, 0755), 0);
 	f->ufd = open(p, O_RDONLY | O_DIRECTORY);
+	snprintf(p, sizeof(p), "%s/l", f->top);
+	assert_int_equal(mkdir(p, 0755), 0);
+	f->lfd = open(p, O_RDONLY | O_DIRECTORY);
 	snprintf(p, sizeof(p), "%s/work", f->top);
 	assert_int_equal(mkdir(p, 0700), 0);
 	f->opt.mountpoint = "/unit";
@@ -47,16 +50,22 @@ static int setup(void **state)
 	f->m.layers = calloc(2, sizeof(*f->m.layers));
 	f->m.layers[0].fd = f->ufd;
 	f->m.layers[0].upper = true;
+	f->m.layers[1].fd = f->lfd;
 	f->m.upper = &f->m.layers[0];
 	f->m.one_device = true;
+	f->m.table = calloc(NL_HASH_SIZE, sizeof(*f->m.table));
 	f->m.tab.fd = -1;
 	assert_int_equal(nl_tab_create(&f->m.tab), 0);
 	pthread_rwlock_init(&f->m.ns, NULL);
+	pthread_rwlock_init(&f->m.names, NULL);
 	pthread_mutex_init(&f->m.ino_lock, NULL);
 	pthread_mutex_init(&f->m.lost.lock, NULL);
 	pthread_mutex_init(&f->m.replay_lock, NULL);
 	f->m.root.id = FUSE_ROOT_ID;
-	f->orph = -1;
+	f->m.root.name = "";
+	f->m.root.type = S_IFDIR;
+	f->m.root.gone_fd = -1;
+	f->m.root.lowest = 1;
 	*state = f;
 	return 0;
 }
@@ -72,7 +81,9 @@ static int teardown(void **state)
 		close(f->m.orphanfd);
 	close(f->m.workfd);
 	close(f->ufd);
+	close(f->lfd);
 	free(f->m.layers);
+	free(f->m.table);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->top);
 	assert_int_equal(system(cmd), 0);
 	free(f);
@@ -260,6 +271,152 @@ static void test_sweep(void **state)
 	nl_node_closed(open);
 }
 
+/* What a server taking over from @f's makes of the table it left. */
+static void take_over(struct fixture *f, struct nl_mount *m2)
+{
+	memset(m2, 0, sizeof(*m2));
+	m2->opt = &f->opt;
+	m2->n_layers = f->m.n_layers;
+	m2->layers = calloc(m2->n_layers, sizeof(*m2->layers));
+	memcpy(m2->layers, f->m.layers, m2->n_layers * sizeof(*m2->layers));
+	m2->upper = &m2->layers[0];
+	m2->one_device = true;
+	m2->workfd = f->m.workfd;
+	m2->orphanfd = -1;
+	m2->table = calloc(NL_HASH_SIZE, sizeof(*m2->table));
+	m2->tab.fd = -1;
+	assert_int_equal(nl_tab_attach(&m2->tab, dup(f->m.tab.fd)), 0);
+	pthread_rwlock_init(&m2->ns, NULL);
+	pthread_rwlock_init(&m2->names, NULL);
+	pthread_mutex_init(&m2->ino_lock, NULL);
+	pthread_mutex_init(&m2->lost.lock, NULL);
+	pthread_mutex_init(&m2->replay_lock, NULL);
+	m2->lost.gone_fd = -1;
+	m2->lost.unlinked = true;
+	m2->root.id = FUSE_ROOT_ID;
+	m2->root.name = "";
+	m2->root.type = S_IFDIR;
+	m2->root.gone_fd = -1;
+	m2->root.lowest = m2->n_layers - 1;
+	m2->dirfds_max = 64;
+	assert_int_equal(nl_orphans_open(m2), 0);
+	assert_int_equal(nl_nodes_restore(m2), 0);
+}
+
+static void taken_over_free(struct nl_mount *m2)
+{
+	nl_nodes_free(m2);
+	nl_orphan_links_free(m2);
+	if (m2->orphanfd >= 0)
+		close(m2->orphanfd);
+	free(m2->layers);
+	free(m2->table);
+}
+
+static uint64_t open_handle(struct fixture *f, struct nl_node *n)
+{
+	uint64_t fh = nl_tab_handle_alloc(&f->m.tab, NL_TAB_FILE, n->id, O_RDWR);
+
+	assert_true(fh >= 1);
+	return fh;
+}
+
+/* Some bytes through the handle a new server opened again. */
+static void reads(struct nl_mount *m2, uint64_t fh, const char *want)
+{
+	struct nl_file *h = nl_handle_of(m2, fh);
+	char buf[64] = "";
+
+	assert_non_null(h);
+	assert_true(h->fd >= 0);
+	assert_true(pread(h->fd, buf, sizeof(buf) - 1, 0) >= 0);
+	assert_string_equal(buf, want);
+}
+
+static void write_upper(struct fixture *f, const char *name, const char *data)
+{
+	int fd = openat(f->ufd, name, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
+
+/*
+ * A server killed at each step of keeping a file: the next one serves the
+ * node by its name when the name still holds the file, else through the
+ * orphan, and removes the orphans nothing serves.
+ */
+static void test_takeover_at_each_step(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *before, *renamed, *gone, *forgotten, *n2;
+	uint64_t fh_renamed, fh_gone;
+	struct nl_mount m2;
+	struct stat st;
+
+	/* killed after the link, before the name went */
+	write_upper(f, "before", "before");
+	before = node(f, "before", true);
+	open_handle(f, before);
+	assert_true(nl_orphan_keep(&f->m, before, f->ufd, "before"));
+	/* killed after a rename over it, before its node was told */
+	write_upper(f, "renamed", "old");
+	renamed = node(f, "renamed", true);
+	fh_renamed = open_handle(f, renamed);
+	assert_true(nl_orphan_keep(&f->m, renamed, f->ufd, "renamed"));
+	write_upper(f, "renamed.new", "new");
+	assert_int_equal(renameat(f->ufd, "renamed.new", f->ufd, "renamed"), 0);
+	/* all done: unlinked, the node told */
+	write_upper(f, "gone", "gone");
+	gone = node(f, "gone", true);
+	fh_gone = open_handle(f, gone);
+	assert_true(nl_orphan_keep(&f->m, gone, f->ufd, "gone"));
+	assert_int_equal(unlinkat(f->ufd, "gone", 0), 0);
+	nl_node_detach(&f->m, gone);
+	/* closed and forgotten, killed before the orphan went */
+	write_upper(f, "forgotten", "x");
+	forgotten = node(f, "forgotten", true);
+	assert_true(nl_orphan_keep(&f->m, forgotten, f->ufd, "forgotten"));
+	assert_int_equal(unlinkat(f->ufd, "forgotten", 0), 0);
+	nl_node_detach(&f->m, forgotten);
+	atomic_store(&f->m.tab.nodes[forgotten->id].nlookup, 0);
+
+	take_over(f, &m2);
+	n2 = nl_node_of(&m2, before->id);
+	assert_false(n2->unlinked);
+	assert_false(n2->orphan);
+	assert_false(m2.tab.nodes[before->id].type & NL_TAB_ORPHAN);
+	assert_int_equal(orphan_stat(f, before, &st), -ENOENT);
+	assert_int_equal(fstatat(f->ufd, "before", &st, 0), 0);
+	assert_int_equal(st.st_nlink, 1);
+
+	n2 = nl_node_of(&m2, renamed->id);
+	assert_true(n2->unlinked);
+	assert_true(n2->orphan);
+	assert_int_equal(atomic_load(&m2.tab.nodes[renamed->id].state), NL_TAB_UNLINKED);
+	reads(&m2, fh_renamed, "old");
+
+	n2 = nl_node_of(&m2, gone->id);
+	assert_true(n2->unlinked);
+	assert_true(n2->orphan);
+	reads(&m2, fh_gone, "gone");
+
+	n2 = nl_node_of(&m2, forgotten->id);
+	assert_true(n2->unlinked);
+	assert_false(n2->orphan);
+	assert_int_equal(orphan_stat(f, forgotten, &st), -ENOENT);
+
+	assert_int_equal(orphan_stat(f, renamed, &st), 0);
+	assert_int_equal(orphan_stat(f, gone, &st), 0);
+	taken_over_free(&m2);
+	before->orphan = renamed->orphan = gone->orphan = forgotten->orphan = false;
+	nl_node_closed(before);
+	nl_node_closed(renamed);
+	nl_node_closed(gone);
+	nl_node_closed(forgotten);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_undo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_takeover_at_each_step, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
