@@ -315,7 +315,7 @@ void nl_node_detach(struct nl_mount *m, struct nl_node *n)
 		n->unlinked = true;
 		m->tab.nodes[n->id].layer = (uint8_t)n->layer;
 		m->tab.nodes[n->id].type = (uint8_t)((n->type >> 12) |
-						     (n->orphan ? NL_TAB_ORPHAN : 0));
+						     (n->orphan ? NL_ENTRY_ORPHAN : 0));
 		atomic_store(&m->tab.nodes[n->id].state, NL_TAB_UNLINKED);
 	}
 	pthread_rwlock_unlock(&m->ns);

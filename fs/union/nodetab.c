@@ -3,8 +3,6 @@
  * The shared node table (nodetab.h): its memory, ids and handles.
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -183,62 +181,6 @@ void nl_tab_node_rename(struct nl_tab *t, uint64_t id, uint64_t parent, const ch
 
 	write_slot(&e->slot[next], parent, name);
 	atomic_store(&e->cur, next);
-}
-
-void nl_tab_node_orphan(struct nl_tab *t, uint64_t id, unsigned type, bool orphan)
-{
-	struct nl_tab_node *e = &t->nodes[id];
-
-	e->layer = 0;
-	__atomic_store_n(&e->type, (uint8_t)((type & NL_TAB_TYPE) | (orphan ? NL_TAB_ORPHAN : 0)),
-			 __ATOMIC_SEQ_CST);
-}
-
-#define ORPHAN_PREFIX "orphan-"
-
-int nl_tab_orphan_name(const struct nl_tab *t, uint64_t id, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, ORPHAN_PREFIX "%" PRIu64 "-%" PRIu32, id, t->nodes[id].gen);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-/* Only names nl_tab_orphan_name makes: decimal, no sign, no leading zero. */
-static bool parse_dec(const char **s, char end, uint64_t max, uint64_t *v)
-{
-	const char *p = *s;
-	uint64_t x = 0;
-
-	if (*p < '0' || *p > '9' || (*p == '0' && p[1] != end))
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (x > (max - (uint64_t)(*p - '0')) / 10)
-			return false;
-		x = x * 10 + (uint64_t)(*p - '0');
-	}
-	if (*p != end)
-		return false;
-	*s = p;
-	*v = x;
-	return true;
-}
-
-bool nl_tab_orphan_parse(const char *name, uint64_t *id, uint32_t *gen)
-{
-	const char *p = name;
-	uint64_t i, g;
-
-	if (strncmp(p, ORPHAN_PREFIX, strlen(ORPHAN_PREFIX)))
-		return false;
-	p += strlen(ORPHAN_PREFIX);
-	if (!parse_dec(&p, '-', UINT64_MAX, &i))
-		return false;
-	p++;
-	if (!parse_dec(&p, '\0', UINT32_MAX, &g))
-		return false;
-	*id = i;
-	*gen = (uint32_t)g;
-	return true;
 }
 
 uint64_t nl_tab_handle_alloc(struct nl_tab *t, int kind, uint64_t node, int flags)

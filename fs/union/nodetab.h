@@ -42,20 +42,9 @@ struct nl_tab_node {
 	_Atomic uint8_t state;
 	_Atomic uint8_t cur;		/* the slot that names the entry */
 	uint8_t layer;			/* the layer an unlinked entry was in */
-	uint8_t type;			/* S_IFMT >> 12, and NL_TAB_ORPHAN */
+	uint8_t type;			/* S_IFMT >> 12 */
 	struct nl_tab_name slot[2];
 };
-
-/*
- * In an entry's type: its upper file lost its name while open and is
- * kept in the work directory as orphan-<id>-<gen> (fs/union/orphan.c).
- * Set before the name goes, so that a server killed at any step leaves
- * either the name or the orphan for the next one to find. A flag in a
- * byte the layout has, not a new field: a table made by the binary
- * before stays readable by this one (a restart is an upgrade).
- */
-#define NL_TAB_ORPHAN 0x80
-#define NL_TAB_TYPE 0x0f		/* the type's S_IFMT >> 12 bits */
 
 enum nl_tab_handle_kind { NL_TAB_FILE = 1, NL_TAB_DIR = 2 };
 
@@ -129,11 +118,6 @@ void nl_tab_node_free(struct nl_tab *t, uint64_t id);
 void nl_tab_node_set(struct nl_tab *t, uint64_t id, uint64_t parent, const char *name,
 		     unsigned type);
 void nl_tab_node_rename(struct nl_tab *t, uint64_t id, uint64_t parent, const char *name);
-/* Mark (or unmark) the upper file of an entry as kept under its orphan name. */
-void nl_tab_node_orphan(struct nl_tab *t, uint64_t id, unsigned type, bool orphan);
-/* The orphan name of entry @id ("orphan-<id>-<gen>"), and back. */
-int nl_tab_orphan_name(const struct nl_tab *t, uint64_t id, char *buf, size_t len);
-bool nl_tab_orphan_parse(const char *name, uint64_t *id, uint32_t *gen);
 
 uint64_t nl_tab_handle_alloc(struct nl_tab *t, int kind, uint64_t node, int flags);
 void nl_tab_handle_free(struct nl_tab *t, uint64_t fh);

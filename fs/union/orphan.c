@@ -8,7 +8,7 @@
  * server that takes the mount over has nothing left to open it by. So,
  * before such a file loses its name, it gets one in the work directory: a
  * hard link workdir/work/orphans/orphan-<id>-<gen>, named after its node
- * table entry, which is marked so (NL_TAB_ORPHAN). A new server opens the
+ * table entry, which is marked so (NL_ENTRY_ORPHAN). A new server opens the
  * node's open files from there again.
  *
  * What the container sees does not change: the work directory is no
@@ -34,6 +34,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -43,6 +45,66 @@
 #include "fs/union/union.h"
 
 #define ORPHAN_NAME_MAX 64
+#define ORPHAN_PREFIX "orphan-"
+
+/* Mark (or unmark) entry @id's upper file, of type @type (S_IFMT >> 12),
+ * as kept under its orphan name. */
+void nl_orphan_mark(struct nl_tab *t, uint64_t id, unsigned type, bool orphan)
+{
+	struct nl_tab_node *e = &t->nodes[id];
+
+	e->layer = 0;
+	__atomic_store_n(&e->type,
+			 (uint8_t)((type & NL_ENTRY_TYPE) | (orphan ? NL_ENTRY_ORPHAN : 0)),
+			 __ATOMIC_SEQ_CST);
+}
+
+/* The name entry @id's file is kept under: its id and generation, so that
+ * an id handed out again names another. */
+int nl_orphan_name(const struct nl_tab *t, uint64_t id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, ORPHAN_PREFIX "%" PRIu64 "-%" PRIu32, id, t->nodes[id].gen);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Only names nl_orphan_name makes: decimal, no sign, no leading zero. */
+static bool parse_dec(const char **s, char end, uint64_t max, uint64_t *v)
+{
+	const char *p = *s;
+	uint64_t x = 0;
+
+	if (*p < '0' || *p > '9' || (*p == '0' && p[1] != end))
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (x > (max - (uint64_t)(*p - '0')) / 10)
+			return false;
+		x = x * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != end)
+		return false;
+	*s = p;
+	*v = x;
+	return true;
+}
+
+bool nl_orphan_parse(const char *name, uint64_t *id, uint32_t *gen)
+{
+	const char *p = name;
+	uint64_t i, g;
+
+	if (strncmp(p, ORPHAN_PREFIX, strlen(ORPHAN_PREFIX)))
+		return false;
+	p += strlen(ORPHAN_PREFIX);
+	if (!parse_dec(&p, '-', UINT64_MAX, &i))
+		return false;
+	p++;
+	if (!parse_dec(&p, '\0', UINT32_MAX, &g))
+		return false;
+	*id = i;
+	*gen = (uint32_t)g;
+	return true;
+}
 
 /* An orphan of a file that has names too. */
 struct nl_orphan_link {
@@ -194,13 +256,13 @@ bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *
 		return false;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
 		return false;
-	if (nl_tab_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
+	if (nl_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
 		return false;
 	/* the entry first: a kill right after leaves a mark without an
 	 * orphan, which the next server ignores */
-	nl_tab_node_orphan(&m->tab, n->id, S_IFREG >> 12, true);
+	nl_orphan_mark(&m->tab, n->id, S_IFREG >> 12, true);
 	if (link_orphan(m, dfd, name, oname)) {
-		nl_tab_node_orphan(&m->tab, n->id, 0, false);
+		nl_orphan_mark(&m->tab, n->id, 0, false);
 		return false;
 	}
 	if (st.st_nlink > 1)
@@ -213,7 +275,7 @@ static void unlink_orphan(struct nl_mount *m, struct nl_node *n)
 {
 	char oname[ORPHAN_NAME_MAX];
 
-	if (!nl_tab_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
+	if (!nl_orphan_name(&m->tab, n->id, oname, sizeof(oname)))
 		unlinkat(__atomic_load_n(&m->orphanfd, __ATOMIC_ACQUIRE), oname, 0);
 }
 
@@ -224,7 +286,7 @@ void nl_orphan_undo(struct nl_mount *m, struct nl_node *n)
 		return;
 	links_del(m, n);
 	unlink_orphan(m, n);
-	nl_tab_node_orphan(&m->tab, n->id, 0, false);
+	nl_orphan_mark(&m->tab, n->id, 0, false);
 	n->orphan = false;
 }
 
@@ -256,7 +318,7 @@ int nl_orphan_reach(struct nl_mount *m, uint64_t id)
 
 	if (m->orphanfd < 0)
 		return -ENOENT;
-	r = nl_tab_orphan_name(&m->tab, id, oname, sizeof(oname));
+	r = nl_orphan_name(&m->tab, id, oname, sizeof(oname));
 	if (r)
 		return r;
 	fd = openat(m->orphanfd, oname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -282,7 +344,7 @@ static bool kept(struct nl_mount *m, const char *name)
 	uint64_t id;
 	uint32_t gen;
 
-	if (!nl_tab_orphan_parse(name, &id, &gen) || id < 2 ||
+	if (!nl_orphan_parse(name, &id, &gen) || id < 2 ||
 	    id >= atomic_load(&m->tab.head->node_high))
 		return false;
 	n = nl_node_of(m, id);
@@ -291,7 +353,7 @@ static bool kept(struct nl_mount *m, const char *name)
 	if (nl_node_is_open(n))
 		return true;
 	links_del(m, n);
-	nl_tab_node_orphan(&m->tab, id, S_IFREG >> 12, false);
+	nl_orphan_mark(&m->tab, id, S_IFREG >> 12, false);
 	n->orphan = false;
 	return false;
 }

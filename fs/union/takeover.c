@@ -73,7 +73,7 @@ static int orphan_of(struct nl_mount *m, uint64_t id, bool found, int layer,
 	struct stat o;
 	int fd;
 
-	if (!(__atomic_load_n(&e->type, __ATOMIC_SEQ_CST) & NL_TAB_ORPHAN))
+	if (!(__atomic_load_n(&e->type, __ATOMIC_SEQ_CST) & NL_ENTRY_ORPHAN))
 		return -1;
 	fd = nl_orphan_reach(m, id);
 	if (fd >= 0 && found && layer == 0 && !fstat(fd, &o) && o.st_dev == st->st_dev &&
@@ -82,7 +82,7 @@ static int orphan_of(struct nl_mount *m, uint64_t id, bool found, int layer,
 		fd = -1;
 	}
 	if (fd < 0)
-		nl_tab_node_orphan(&m->tab, id, e->type & NL_TAB_TYPE, false);
+		nl_orphan_mark(&m->tab, id, e->type & NL_ENTRY_TYPE, false);
 	return fd;
 }
 
@@ -95,7 +95,7 @@ static void entry_unlinked(struct nl_mount *m, struct nl_node *n, int ofd)
 	n->unlinked = true;
 	n->layer = e->layer < m->n_layers ? e->layer : 0;
 	n->lowest = n->layer;
-	n->type = (mode_t)(e->type & NL_TAB_TYPE) << 12;
+	n->type = (mode_t)(e->type & NL_ENTRY_TYPE) << 12;
 	if (ofd < 0)
 		return;
 	n->gone_fd = ofd;

@@ -220,6 +220,19 @@ void nl_intent_end(struct nl_mount *m, int slot);
  * the work directory for as long as their node lives, so that a server
  * after this one reaches them again */
 #define NL_ORPHANS_DIR "orphans"	/* in workdir/work */
+/*
+ * In a node table entry's type byte (S_IFMT >> 12, four bits): its upper
+ * file lost its name while open and is kept in the work directory as
+ * orphan-<id>-<gen>. Set before the name goes, so that a server killed at
+ * any step leaves either the name or the orphan for the next one to find.
+ * A bit of a byte the layout has, not a new field: a table made by the
+ * binary before stays readable by this one (a restart is an upgrade).
+ */
+#define NL_ENTRY_ORPHAN 0x80
+#define NL_ENTRY_TYPE 0x0f
+void nl_orphan_mark(struct nl_tab *t, uint64_t id, unsigned type, bool orphan);
+int nl_orphan_name(const struct nl_tab *t, uint64_t id, char *buf, size_t len);
+bool nl_orphan_parse(const char *name, uint64_t *id, uint32_t *gen);
 int nl_orphans_open(struct nl_mount *m);
 bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *name);
 void nl_orphan_undo(struct nl_mount *m, struct nl_node *n);

@@ -134,69 +134,6 @@ static void test_bad_tables_refused(void **state)
 	nl_tab_close(&t);
 }
 
-/* An upper file kept in the work directory: the mark a second mapping
- * sees, the name it is kept under, and a reused id that names another. */
-static void test_orphan_mark_and_name(void **state)
-{
-	struct nl_tab t = { .fd = -1 }, u = { .fd = -1 };
-	char name[64], again[64];
-	uint64_t id, pid;
-	uint32_t gen;
-
-	(void)state;
-	assert_int_equal(nl_tab_create(&t), 0);
-	id = nl_tab_node_alloc(&t);
-	nl_tab_node_set(&t, id, 1, "tmp", 0);
-	assert_false(t.nodes[id].type & NL_TAB_ORPHAN);
-	nl_tab_node_orphan(&t, id, 010, true);
-	assert_int_equal(nl_tab_orphan_name(&t, id, name, sizeof(name)), 0);
-	assert_true(nl_tab_orphan_parse(name, &pid, &gen));
-	assert_int_equal(pid, id);
-	assert_int_equal(gen, t.nodes[id].gen);
-	assert_int_equal(nl_tab_attach(&u, dup(t.fd)), 0);
-	assert_true(u.nodes[id].type & NL_TAB_ORPHAN);
-	assert_int_equal(u.nodes[id].type & NL_TAB_TYPE, 010);
-	assert_int_equal(u.nodes[id].layer, 0);
-	/* unmarked, the type stays */
-	nl_tab_node_orphan(&u, id, u.nodes[id].type & NL_TAB_TYPE, false);
-	assert_false(t.nodes[id].type & NL_TAB_ORPHAN);
-	assert_int_equal(t.nodes[id].type, 010);
-	/* an id handed out again is another file, under another name */
-	nl_tab_node_orphan(&t, id, 010, true);
-	nl_tab_node_free(&t, id);
-	assert_int_equal(nl_tab_node_alloc(&t), id);
-	nl_tab_node_set(&t, id, 1, "next", 0);
-	assert_false(t.nodes[id].type & NL_TAB_ORPHAN);
-	assert_int_equal(nl_tab_orphan_name(&t, id, again, sizeof(again)), 0);
-	assert_string_not_equal(name, again);
-	assert_int_equal(nl_tab_orphan_name(&t, id, again, 8), -ENAMETOOLONG);
-	nl_tab_close(&u);
-	nl_tab_close(&t);
-}
-
-/* Only names nl_tab_orphan_name makes are taken for orphans. */
-static void test_orphan_names_parsed_strictly(void **state)
-{
-	static const char *bad[] = {
-		"", "orphan-", "orphan-1", "orphan-1-", "orphan--1-2", "orphan-+1-2", "orphan-01-2",
-		"orphan-1-02", "orphan-1-2x", "orphan-1-2-3", "orphan-1-4294967296",
-		"orphan-18446744073709551616-1", "Orphan-1-2", "#nl.1.2", "orphan-1 -2",
-	};
-	uint64_t id;
-	uint32_t gen;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_false(nl_tab_orphan_parse(bad[i], &id, &gen));
-	assert_true(nl_tab_orphan_parse("orphan-0-0", &id, &gen));
-	assert_true(nl_tab_orphan_parse("orphan-18446744073709551615-4294967295", &id, &gen));
-	assert_true(id == UINT64_MAX);
-	assert_int_equal(gen, UINT32_MAX);
-	assert_true(nl_tab_orphan_parse("orphan-2097151-7", &id, &gen));
-	assert_int_equal(id, 2097151);
-	assert_int_equal(gen, 7);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,8 +142,6 @@ int main(void)
 		cmocka_unit_test(test_rename_switches_slots),
 		cmocka_unit_test(test_intents),
 		cmocka_unit_test(test_bad_tables_refused),
-		cmocka_unit_test(test_orphan_mark_and_name),
-		cmocka_unit_test(test_orphan_names_parsed_strictly),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -125,10 +126,73 @@ static int orphan_stat(struct fixture *f, struct nl_node *n, struct stat *st)
 {
 	char name[64];
 
-	assert_int_equal(nl_tab_orphan_name(&f->m.tab, n->id, name, sizeof(name)), 0);
+	assert_int_equal(nl_orphan_name(&f->m.tab, n->id, name, sizeof(name)), 0);
 	if (f->m.orphanfd < 0)
 		return -ENOENT;
 	return fstatat(f->m.orphanfd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
+/* An upper file kept in the work directory: the mark a second mapping
+ * sees, the name it is kept under, and a reused id that names another. */
+static void test_orphan_mark_and_name(void **state)
+{
+	struct nl_tab t = { .fd = -1 }, u = { .fd = -1 };
+	char name[64], again[64];
+	uint64_t id, pid;
+	uint32_t gen;
+
+	(void)state;
+	assert_int_equal(nl_tab_create(&t), 0);
+	id = nl_tab_node_alloc(&t);
+	nl_tab_node_set(&t, id, 1, "tmp", 0);
+	assert_false(t.nodes[id].type & NL_ENTRY_ORPHAN);
+	nl_orphan_mark(&t, id, 010, true);
+	assert_int_equal(nl_orphan_name(&t, id, name, sizeof(name)), 0);
+	assert_true(nl_orphan_parse(name, &pid, &gen));
+	assert_int_equal(pid, id);
+	assert_int_equal(gen, t.nodes[id].gen);
+	assert_int_equal(nl_tab_attach(&u, dup(t.fd)), 0);
+	assert_true(u.nodes[id].type & NL_ENTRY_ORPHAN);
+	assert_int_equal(u.nodes[id].type & NL_ENTRY_TYPE, 010);
+	assert_int_equal(u.nodes[id].layer, 0);
+	/* unmarked, the type stays */
+	nl_orphan_mark(&u, id, u.nodes[id].type & NL_ENTRY_TYPE, false);
+	assert_false(t.nodes[id].type & NL_ENTRY_ORPHAN);
+	assert_int_equal(t.nodes[id].type, 010);
+	/* an id handed out again is another file, under another name */
+	nl_orphan_mark(&t, id, 010, true);
+	nl_tab_node_free(&t, id);
+	assert_int_equal(nl_tab_node_alloc(&t), id);
+	nl_tab_node_set(&t, id, 1, "next", 0);
+	assert_false(t.nodes[id].type & NL_ENTRY_ORPHAN);
+	assert_int_equal(nl_orphan_name(&t, id, again, sizeof(again)), 0);
+	assert_string_not_equal(name, again);
+	assert_int_equal(nl_orphan_name(&t, id, again, 8), -ENAMETOOLONG);
+	nl_tab_close(&u);
+	nl_tab_close(&t);
+}
+
+/* Only names nl_tab_orphan_name makes are taken for orphans. */
+static void test_orphan_names_parsed_strictly(void **state)
+{
+	static const char *bad[] = {
+		"", "orphan-", "orphan-1", "orphan-1-", "orphan--1-2", "orphan-+1-2", "orphan-01-2",
+		"orphan-1-02", "orphan-1-2x", "orphan-1-2-3", "orphan-1-4294967296",
+		"orphan-18446744073709551616-1", "Orphan-1-2", "#nl.1.2", "orphan-1 -2",
+	};
+	uint64_t id;
+	uint32_t gen;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(nl_orphan_parse(bad[i], &id, &gen));
+	assert_true(nl_orphan_parse("orphan-0-0", &id, &gen));
+	assert_true(nl_orphan_parse("orphan-18446744073709551615-4294967295", &id, &gen));
+	assert_true(id == UINT64_MAX);
+	assert_int_equal(gen, UINT32_MAX);
+	assert_true(nl_orphan_parse("orphan-2097151-7", &id, &gen));
+	assert_int_equal(id, 2097151);
+	assert_int_equal(gen, 7);
 }
 
 static void test_open_file_kept_and_dropped(void **state)
@@ -141,8 +205,8 @@ static void test_open_file_kept_and_dropped(void **state)
 	n = node(f, "tmp", true);
 	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "tmp"));
 	assert_true(n->orphan);
-	assert_true(f->m.tab.nodes[n->id].type & NL_TAB_ORPHAN);
-	assert_int_equal(f->m.tab.nodes[n->id].type & NL_TAB_TYPE, S_IFREG >> 12);
+	assert_true(f->m.tab.nodes[n->id].type & NL_ENTRY_ORPHAN);
+	assert_int_equal(f->m.tab.nodes[n->id].type & NL_ENTRY_TYPE, S_IFREG >> 12);
 	assert_int_equal(fstatat(f->ufd, "tmp", &st, 0), 0);
 	assert_int_equal(orphan_stat(f, n, &o), 0);
 	assert_true(o.st_ino == st.st_ino);
@@ -180,7 +244,7 @@ static void test_what_is_not_kept(void **state)
 	lower->layer = 1;	/* not copied up: its layer still has it */
 	assert_false(nl_orphan_keep(&f->m, lower, f->ufd, "lower"));
 	assert_false(nl_orphan_keep(&f->m, &f->m.lost, f->ufd, "closed"));
-	assert_false(f->m.tab.nodes[closed->id].type & NL_TAB_ORPHAN);
+	assert_false(f->m.tab.nodes[closed->id].type & NL_ENTRY_ORPHAN);
 	nl_node_closed(dir);
 	nl_node_closed(lower);
 }
@@ -196,7 +260,7 @@ static void test_undo(void **state)
 	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "stays"));
 	nl_orphan_undo(&f->m, n);
 	assert_false(n->orphan);
-	assert_false(f->m.tab.nodes[n->id].type & NL_TAB_ORPHAN);
+	assert_false(f->m.tab.nodes[n->id].type & NL_ENTRY_ORPHAN);
 	assert_int_equal(orphan_stat(f, n, &st), -ENOENT);
 	assert_int_equal(fstatat(f->ufd, "stays", &st, 0), 0);
 	assert_int_equal(st.st_nlink, 1);
@@ -259,7 +323,7 @@ static void test_sweep(void **state)
 	assert_int_equal(orphan_stat(f, open, &st), 0);
 	assert_int_equal(orphan_stat(f, closed, &st), -ENOENT);
 	assert_false(closed->orphan);
-	assert_false(f->m.tab.nodes[closed->id].type & NL_TAB_ORPHAN);
+	assert_false(f->m.tab.nodes[closed->id].type & NL_ENTRY_ORPHAN);
 	assert_true(open->orphan);
 	/* reached again by a new server */
 	fd = nl_orphan_reach(&f->m, open->id);
@@ -386,7 +450,7 @@ static void test_takeover_at_each_step(void **state)
 	n2 = nl_node_of(&m2, before->id);
 	assert_false(n2->unlinked);
 	assert_false(n2->orphan);
-	assert_false(m2.tab.nodes[before->id].type & NL_TAB_ORPHAN);
+	assert_false(m2.tab.nodes[before->id].type & NL_ENTRY_ORPHAN);
 	assert_int_equal(orphan_stat(f, before, &st), -ENOENT);
 	assert_int_equal(fstatat(f->ufd, "before", &st, 0), 0);
 	assert_int_equal(st.st_nlink, 1);
@@ -420,6 +484,8 @@ static void test_takeover_at_each_step(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_orphan_mark_and_name),
+		cmocka_unit_test(test_orphan_names_parsed_strictly),
 		cmocka_unit_test_setup_teardown(test_open_file_kept_and_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_what_is_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_undo, setup, teardown),
