@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "fs/options.h"
-#include "fs/union/nodetab.h"
+#include "fs/keeper/nodetab.h"
 
 /*
  * Relative paths inside a layer can be longer than PATH_MAX (a process

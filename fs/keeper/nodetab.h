@@ -12,8 +12,8 @@
  * copy-up appends the origin of its upper inode, so that inode numbers
  * stay the same under a new server.
  */
-#ifndef NLAYERFS_FS_UNION_NODETAB_H
-#define NLAYERFS_FS_UNION_NODETAB_H
+#ifndef NLAYERFS_FS_KEEPER_NODETAB_H
+#define NLAYERFS_FS_KEEPER_NODETAB_H
 
 #include <limits.h>
 #include <pthread.h>

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/union/nodetab.h"
+#include "fs/keeper/nodetab.h"
 
 static size_t tab_size(void)
 {
