@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs/ckpt/ckpt.h"
@@ -46,14 +47,14 @@ static int union_mounted(struct fuse_session *se, void *arg)
 static int keep_and_serve(struct fuse_session *se, void *arg)
 {
 	struct union_run *u = arg;
-	pid_t pid = nl_keeper_fork(u->k, u->m, se);
+	pid_t pid = nl_keeper_fork(u->k, u->m->tab.fd, fuse_session_fd(se));
 
 	if (pid < 0) {
 		fprintf(stderr, "nlayerfs: cannot start the server: %s\n", strerror((int)-pid));
 		return 1;
 	}
 	if (pid == 0)
-		return nl_serve_first(u->m, se, u->o) ? 1 : 0;
+		return nl_serve_first(&u->m->tab, se, u->o) ? 1 : 0;
 	return nl_keeper_run(u->k);
 }
 
@@ -75,6 +76,31 @@ static int serve(struct nl_mount *m, struct nl_options *o, const char *prog,
 	return nl_serve(&s);
 }
 
+/* A server the keeper of a mount started, for either file system. */
+static int takeover_main(int argc, char **argv, const char *spec)
+{
+	struct nl_options opt;
+	struct nl_takeover t;
+	char err[PATH_MAX + 1024] = "";
+	int r;
+
+	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
+	r = nl_takeover_parse(spec, &t);
+	unsetenv(NL_TAKEOVER_ENV);
+	if (r) {
+		nl_log(LOG_ERR, "malformed %s: %s", NL_TAKEOVER_ENV, spec);
+		return 1;
+	}
+	if (nl_options_parse(argc, argv, &opt, err, sizeof(err))) {
+		nl_log(LOG_ERR, "%s: %s", t.mnt, err);
+		return 1;
+	}
+	r = nl_options_extra(&opt, "zns") ? nl_ckpt_takeover(&opt, &t, argv[0]) :
+					    nl_union_takeover(&opt, &t, argv[0]);
+	nl_options_free(&opt);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct nl_options opt;
@@ -86,7 +112,7 @@ int main(int argc, char **argv)
 
 	/* a server the keeper of a mount started */
 	if (getenv(NL_TAKEOVER_ENV))
-		return nl_takeover_main(argc, argv, getenv(NL_TAKEOVER_ENV));
+		return takeover_main(argc, argv, getenv(NL_TAKEOVER_ENV));
 	/* a tier service a mount's keeper started */
 	if (getenv(NL_SERVICE_ENV))
 		return nl_host_service_main(argc, argv, getenv(NL_SERVICE_ENV));
@@ -107,7 +133,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (nl_options_extra(&opt, "zns"))
-		return nl_ckpt_main(&opt, argv[0]);
+		return nl_ckpt_main(&opt, argv[0], argv);
 	r = nl_image_layers(&opt, err, sizeof(err));
 	if (!r)
 		r = nl_options_validate(&opt, err, sizeof(err));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Front end of the checkpoint mount: options, metadata load, mount, loop.
+ * Front end of the checkpoint mount: options, metadata load, the keeper and
+ * its first server, mount, loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,10 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <syslog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs/ckpt/ckpt.h"
+#include "fs/keeper/keeper.h"
 #include "fs/session.h"
 #include "tier/tier.h"
 
@@ -102,8 +108,8 @@ static int parse_opts(struct ckpt_ctx *c, struct nl_options *o, char *err, size_
 	return 0;
 }
 
-static int fuse_args_of(struct fuse_args *args, const char *prog, struct nl_options *o,
-			const char *dev)
+int ckpt_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o,
+		   const char *dev)
 {
 	char own[4096];
 
@@ -113,12 +119,23 @@ static int fuse_args_of(struct fuse_args *args, const char *prog, struct nl_opti
 	return nl_session_args(args, prog, own, o);
 }
 
+int ckpt_ctx_setup(struct ckpt_ctx *c, struct nl_options *o, char *err, size_t errlen)
+{
+	int r;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->idle, NULL);
+	r = parse_opts(c, o, err, errlen);
+	return r ? r : ckpt_meta_load(c, c->meta_dir, err, errlen);
+}
+
 /*
- * A background mount forks before the device is opened (the streams' writer
- * threads must start in the daemon), so the parent cannot learn the outcome
- * from fuse_daemonize, which reports success as soon as it forks. The parent
- * waits on a pipe instead: the daemon writes its exit status there once the
- * mount is usable or has failed; EOF means it died while starting.
+ * A background mount returns once the mount is usable or has failed; the
+ * device is opened only in the server (the streams' writer threads must
+ * start there), so fuse_daemonize, which reports success as soon as it
+ * forks, cannot tell. The parent waits on a pipe instead: the keeper writes
+ * the exit status there once the first server has mounted or failed; EOF
+ * means it died while starting.
  */
 static int detach(int *notify)
 {
@@ -150,87 +167,199 @@ static int detach(int *notify)
 	_exit(status);
 }
 
-/* Tell a waiting parent how the start went; a started daemon loses its terminal. */
+/* A started daemon loses its terminal. */
+static void quiet_stdio(void)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (null < 0)
+		return;
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(null, STDERR_FILENO);
+	if (null > STDERR_FILENO)
+		close(null);
+}
+
+/* Tell a waiting parent how the start went. */
 static void report_start(int *notify, char status)
 {
-	int null;
-
 	if (*notify < 0)
 		return;
-	if (!status) {
-		null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, STDIN_FILENO);
-			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-			if (null > STDERR_FILENO)
-				close(null);
-		}
-	}
+	if (!status)
+		quiet_stdio();
 	if (write(*notify, &status, 1) != 1)
 		status = 1;
 	close(*notify);
 	*notify = -1;
 }
 
-static int report_mounted(struct fuse_session *se, void *notify)
+/* ---- the first server ---- */
+
+struct first_server {
+	struct nl_options *o;
+	struct nl_tab *tab;
+	int sock;		/* to the keeper */
+	bool background;
+};
+
+static int send_fd(int sock, int fd)
 {
-	(void)se;
-	report_start(notify, 0);
-	return 0;
+	char byte = 0, ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			     .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
-/* @notify: the pipe to a waiting parent, told of a success here; of a
- * failure by the caller, once the pool's lock is released. */
-static int serve(struct ckpt_ctx *c, struct nl_options *o, const char *prog, int *notify)
+static int recv_fd(int sock)
 {
+	char byte, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			     .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* Mounted: the keeper gets the connection, and the server serves it. */
+static int hand_connection(struct fuse_session *se, void *arg)
+{
+	struct first_server *f = arg;
+	int r;
+
+	if (f->background)
+		quiet_stdio();
+	r = send_fd(f->sock, fuse_session_fd(se));
+	close(f->sock);
+	return r ? 1 : 0;
+}
+
+static int serve_first(struct fuse_session *se, void *arg)
+{
+	struct first_server *f = arg;
+
+	return nl_serve_first(f->tab, se, f->o) ? 1 : 0;
+}
+
+/* Every check (device, geometry, pool against device) before the mount. */
+static int first_server(struct first_server *f, const char *prog)
+{
+	struct ckpt_ctx c = { .tab = f->tab };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct nl_serve s = {
-		.ops = &ckpt_ops, .userdata = c, .opt = o, .args = &args,
-		.mounted = report_mounted, .arg = notify,
+		.ops = &ckpt_ops, .userdata = &c, .opt = f->o, .args = &args,
+		.mounted = hand_connection, .run = serve_first, .arg = f,
 	};
 	char err[1024] = "";
+	int r = ckpt_ctx_setup(&c, f->o, err, sizeof(err));
 
-	if (!o->foreground && detach(notify))
-		return 1;
-	if (chdir("/"))
-		return 1;
-	/* every check (device, geometry, pool against device) before the mount */
-	if (ckpt_recover(c, err, sizeof(err))) {
-		nl_log(CKPT_LOG, "%s", err);
-		return 1;
-	}
-	if (fuse_args_of(&args, prog, o, c->dev_path)) {
-		fuse_opt_free_args(&args);
-		return 1;
-	}
-	return nl_serve(&s);
-}
-
-int nl_ckpt_main(struct nl_options *o, const char *prog)
-{
-	struct ckpt_ctx c = { 0 };
-	char err[1024] = "";
-	int notify = -1, r;
-
-	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.idle, NULL);
-	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
-	r = parse_opts(&c, o, err, sizeof(err));
-	if (!r)
-		r = ckpt_meta_load(&c, c.meta_dir, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "nlayerfs: %s\n", *err ? err : strerror(-r));
-		ckpt_shutdown(&c);
-		nl_options_free(o);
-		return 1;
+	} else if (chdir("/") || ckpt_recover(&c, err, sizeof(err))) {
+		nl_log(CKPT_LOG, "%s", *err ? err : strerror(errno));
+		r = 1;
+	} else if (ckpt_fuse_args(&args, prog, f->o, c.dev_path)) {
+		fuse_opt_free_args(&args);
+		r = 1;
+	} else {
+		r = nl_serve(&s);
 	}
-	umask(0);
-	r = serve(&c, o, prog, &notify);
 	pthread_mutex_lock(&c.lock);
 	ckpt_shutdown(&c);
 	pthread_mutex_unlock(&c.lock);
+	return r ? 1 : 0;
+}
+
+/* Options are checked before anything forks; the pool is the server's. */
+static int check_options(struct nl_options *o)
+{
+	struct ckpt_ctx c = { 0 };
+	char err[1024] = "";
+	int r = parse_opts(&c, o, err, sizeof(err));
+
+	if (r)
+		fprintf(stderr, "nlayerfs: %s\n", *err ? err : strerror(-r));
+	free(c.dev_path);
+	free(c.meta_dir);
+	return r;
+}
+
+/*
+ * The program stays as the mount's keeper (fs/keeper): it forks the first
+ * server, which opens the pool and the device, mounts, and hands the
+ * keeper the connection; a later server is started by the keeper.
+ */
+int nl_ckpt_main(struct nl_options *o, const char *prog, char **argv)
+{
+	struct first_server f = { .o = o, .background = !o->foreground };
+	struct nl_keeper k;
+	struct nl_tab tab = { .fd = -1 };
+	char err[PATH_MAX + 64] = "";
+	int notify = -1, sv[2], fuse_fd, r = 1;
+	pid_t pid;
+
+	openlog("nlayerfs", LOG_PID, LOG_DAEMON);
+	if (check_options(o))
+		goto out;
+	if (nl_keeper_prepare(&k, o->mountpoint, argv, err, sizeof(err))) {
+		fprintf(stderr, "nlayerfs: %s\n", err);
+		goto out;
+	}
+	umask(0);
+	if (!o->foreground && detach(&notify))
+		goto out;
+	if (nl_tab_create(&tab) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		fprintf(stderr, "nlayerfs: cannot set up the mount's table: %m\n");
+		goto out;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		if (notify >= 0)
+			close(notify);
+		notify = -1;
+		f.tab = &tab;
+		f.sock = sv[1];
+		r = first_server(&f, prog);
+		goto out;
+	}
+	close(sv[1]);
+	fuse_fd = pid > 0 ? recv_fd(sv[0]) : -1;
+	close(sv[0]);
+	if (fuse_fd < 0) {
+		/* the server said why on stderr before it died */
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		goto out;
+	}
+	r = nl_keeper_adopt(&k, pid, tab.fd, fuse_fd);
+	if (r) {
+		fprintf(stderr, "nlayerfs: the keeper cannot hold the mount: %s\n", strerror(-r));
+		kill(pid, SIGTERM);
+		r = 1;
+		goto out;
+	}
+	report_start(&notify, 0);
+	r = nl_keeper_run(&k);
+out:
+	nl_tab_close(&tab);
 	nl_options_free(o);
-	report_start(&notify, (char)r);
+	report_start(&notify, (char)(r ? 1 : 0));
 	return r;
 }

@@ -18,6 +18,13 @@
  * groups) and a tenant waiting on its zones never stalls the others; the
  * extent is then recorded under c->lock. A tenant's stream is replaced or
  * destroyed only once no append is in flight (appending, c->idle).
+ *
+ * Surviving the server (ckpt_keep.c): the mount's keeper holds a table
+ * (nodetab.h). Node ids are the pool's inode numbers, so every change of
+ * the tree is committed before its reply; open handles are in the table;
+ * and a write, answered before its extent is committed, is copied into the
+ * table's journal, which a commit empties. A new server loads the pool,
+ * writes the journal again, and counts the open handles again.
  */
 #ifndef NLAYERFS_FS_CKPT_H
 #define NLAYERFS_FS_CKPT_H
@@ -36,6 +43,7 @@
 
 #include "fs/log.h"
 #include "fs/options.h"
+#include "fs/keeper/nodetab.h"
 #include "zns/zns.h"
 
 #define CKPT_LAYOUT "nlayerfs-ckpt"
@@ -75,6 +83,8 @@ struct ckpt_node {
 	uint32_t appending;		/* writes between their append and their extent */
 };
 
+struct ckpt_dirbuf;
+
 struct ckpt_discard {
 	struct zns_stream *st;
 	uint64_t off, len;
@@ -112,10 +122,28 @@ struct ckpt_ctx {
 	uint32_t n_dead;
 	uint32_t nr_zones;	/* geometry recorded in the pool */
 	uint64_t zone_size;
+
+	struct nl_tab *tab;		/* the keeper's table: handles, journal, intents */
+	struct nl_tab_replay replay;	/* intents a dead server left */
+	struct ckpt_dirbuf **dirs;	/* listings of open directories, by handle */
+	uint64_t n_dirs;
+	bool initialized;		/* FUSE_INIT answered */
+	bool taking_over;		/* loaded for a dead server: no crash report */
+	bool replaying;			/* the journal is not emptied meanwhile */
 };
 
 /* ckpt.c */
-int nl_ckpt_main(struct nl_options *o, const char *prog);
+int nl_ckpt_main(struct nl_options *o, const char *prog, char **argv);
+int ckpt_ctx_setup(struct ckpt_ctx *c, struct nl_options *o, char *err, size_t errlen);
+int ckpt_fuse_args(struct fuse_args *args, const char *prog, struct nl_options *o,
+		   const char *dev);
+
+/* ckpt_keep.c: the table the keeper holds */
+struct nl_takeover;
+int nl_ckpt_takeover(struct nl_options *o, struct nl_takeover *t, const char *prog);
+int ckpt_write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size_t size,
+		     uint64_t off);
+bool ckpt_fh_writes(struct ckpt_ctx *c, uint64_t fh);
 
 /* ckpt_tree.c */
 struct ckpt_node *ckpt_node_alloc(void);
@@ -160,6 +188,7 @@ int ckpt_lock_child(struct ckpt_ctx *c, uint64_t parent, const char *name,
 		    struct ckpt_node **np);
 
 /* ckpt_dir.c */
+void ckpt_dirs_free(struct ckpt_ctx *c);
 void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi);

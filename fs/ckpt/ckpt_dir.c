@@ -13,7 +13,9 @@
  * A listing is built at opendir, so readdir offsets stay stable. The reader
  * wakes up as soon as the kernel has the reply, so RELEASEDIR may arrive
  * while the readdir thread is still in fuse_reply_buf: the last of the
- * open handle and the readdirs in progress frees the listing.
+ * open handle and the readdirs in progress frees the listing. The handle
+ * number (fh) is an entry of the keeper's table; the listing is this
+ * server's, in c->dirs.
  */
 struct ckpt_dirbuf {
 	char *p;
@@ -76,44 +78,119 @@ static int build_listing(fuse_req_t req, struct ckpt_ctx *c, struct ckpt_node *d
 	return 0;
 }
 
+/* The listing of a handle, in c->dirs (c->lock held). */
+static int dirs_set(struct ckpt_ctx *c, uint64_t fh, struct ckpt_dirbuf *b)
+{
+	if (fh >= c->n_dirs) {
+		uint64_t n = fh + 64;
+		struct ckpt_dirbuf **d = realloc(c->dirs, n * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		memset(d + c->n_dirs, 0, (n - c->n_dirs) * sizeof(*d));
+		c->dirs = d;
+		c->n_dirs = n;
+	}
+	c->dirs[fh] = b;
+	return 0;
+}
+
+static struct ckpt_dirbuf *listing_new(fuse_req_t req, struct ckpt_ctx *c, struct ckpt_node *d,
+				       int *r)
+{
+	struct ckpt_dirbuf *b = calloc(1, sizeof(*b));
+
+	*r = b ? build_listing(req, c, d, b) : -ENOMEM;
+	if (*r && b) {
+		free(b->p);
+		free(b->ends);
+		free(b);
+		return NULL;
+	}
+	if (b)
+		b->refs = 1;
+	return b;
+}
+
+/*
+ * The listing of an open directory, with a reference for the caller. A
+ * handle a server before this one opened has none here: it is listed
+ * again, and its offsets count in the new listing.
+ */
+static struct ckpt_dirbuf *listing_get(fuse_req_t req, struct ckpt_ctx *c, fuse_ino_t ino,
+				       uint64_t fh, int *r)
+{
+	struct ckpt_dirbuf *b = NULL;
+	struct ckpt_node *d;
+
+	*r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (fh < c->n_dirs)
+		b = c->dirs[fh];
+	if (!b) {
+		d = ckpt_get(c, ino);
+		b = d ? listing_new(req, c, d, r) : NULL;
+		if (!d)
+			*r = -ENOENT;
+		if (b && (*r = dirs_set(c, fh, b))) {
+			dirbuf_put(b);
+			b = NULL;
+		}
+	}
+	if (b)
+		__atomic_add_fetch(&b->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&c->lock);
+	return b;
+}
+
 void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
-	struct ckpt_dirbuf *b = calloc(1, sizeof(*b));
+	struct ckpt_dirbuf *b = NULL;
 	struct ckpt_node *d;
+	uint64_t fh = 0;
 	int r;
 
 	r = ckpt_lock_get(c, ino, &d);
-	if (!r && !b)
-		r = -ENOMEM;
-	else if (!r && !S_ISDIR(d->mode))
+	if (!r && !S_ISDIR(d->mode))
 		r = -ENOTDIR;
-	else if (!r)
-		r = build_listing(req, c, d, b);
+	if (!r)
+		b = listing_new(req, c, d, &r);
+	if (!r && !(fh = nl_tab_handle_alloc(c->tab, NL_TAB_DIR, ino, 0)))
+		r = -ENFILE;
+	if (!r)
+		r = dirs_set(c, fh, b);
+	if (r) {
+		if (fh)
+			nl_tab_handle_free(c->tab, fh);
+		if (b)
+			dirbuf_put(b);
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (r) {
-		if (b) {
-			free(b->p);
-			free(b->ends);
-		}
-		free(b);
 		fuse_reply_err(req, -r);
 		return;
 	}
-	b->refs = 1;
-	fi->fh = (uintptr_t)b;
+	fi->fh = fh;
 	fuse_reply_open(req, fi);
 }
 
 void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			 struct fuse_file_info *fi)
 {
-	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	struct ckpt_dirbuf *b;
 	size_t end = (size_t)off;
+	int r;
 
-	(void)ino;
+	b = listing_get(req, c, ino, fi->fh, &r);
+	if (!b) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	if ((size_t)off >= b->len) {
 		fuse_reply_buf(req, NULL, 0);
+		dirbuf_put(b);
 		return;
 	}
 	/* whole entries only: walk them to the last one that fits */
@@ -124,17 +201,36 @@ void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		end = b->ends[i];
 	}
-	/* the open handle holds a reference: releasedir cannot have run yet */
-	__atomic_add_fetch(&b->refs, 1, __ATOMIC_ACQ_REL);
 	fuse_reply_buf(req, b->p + off, end - off);
 	dirbuf_put(b);
 }
 
 void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckpt_dirbuf *b = (struct ckpt_dirbuf *)(uintptr_t)fi->fh;
+	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	struct ckpt_dirbuf *b = NULL;
 
 	(void)ino;
-	dirbuf_put(b);
+	pthread_mutex_lock(&c->lock);
+	if (fi->fh < c->n_dirs) {
+		b = c->dirs[fi->fh];
+		c->dirs[fi->fh] = NULL;
+	}
+	if (fi->fh)
+		nl_tab_handle_free(c->tab, fi->fh);
+	pthread_mutex_unlock(&c->lock);
+	if (b)
+		dirbuf_put(b);
 	fuse_reply_err(req, 0);
+}
+
+/* At unmount: listings of handles the kernel never released. */
+void ckpt_dirs_free(struct ckpt_ctx *c)
+{
+	for (uint64_t i = 0; i < c->n_dirs; i++)
+		if (c->dirs[i])
+			dirbuf_put(c->dirs[i]);
+	free(c->dirs);
+	c->dirs = NULL;
+	c->n_dirs = 0;
 }

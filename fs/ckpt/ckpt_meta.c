@@ -264,6 +264,9 @@ int ckpt_commit(struct ckpt_ctx *c)
 		nl_log(CKPT_LOG, "commit of the metadata failed: %s", strerror(-r));
 		return r;
 	}
+	/* the journal's writes are all in the pool now */
+	if (c->tab && !c->replaying)
+		nl_tab_journal_reset(c->tab);
 	for (size_t i = 0; i < c->n_pend; i++)
 		zns_stream_discard(c->pend[i].st, c->pend[i].off, c->pend[i].len);
 	c->n_pend = 0;
@@ -566,7 +569,8 @@ static int recover_tenants(struct ckpt_ctx *c, char *err, size_t errlen)
 
 		if (!n)
 			continue;
-		if (n->was_open_w)
+		/* a server that takes over counts the open files again */
+		if (n->was_open_w && !c->taking_over)
 			nl_log(CKPT_LOG, "recovery: '%s' (inode %llu) was open for writing at the crash: "
 			       "kept as of its last commit, later writes dropped", n->name,
 			       (unsigned long long)n->ino);
@@ -791,6 +795,8 @@ void ckpt_shutdown(struct ckpt_ctx *c)
 	}
 	free(c->nodes);
 	free(c->pend);
+	ckpt_dirs_free(c);
+	nl_tab_replay_free(&c->replay);
 	if (c->store)
 		zns_store_free(c->store);
 	if (c->dev)

@@ -145,7 +145,8 @@ static void ckpt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int 
 	if (to_set & FUSE_SET_ATTR_GID)
 		n->gid = attr->st_gid;
 	set_times(n, attr, to_set);
-	c->dirty = true;
+	/* a new server must find the change: committed before the reply */
+	r = ckpt_commit(c);
 	fill_stat(n, &st);
 out:
 	pthread_mutex_unlock(&c->lock);
@@ -230,16 +231,30 @@ static int fill_node(struct ckpt_ctx *c, struct ckpt_node *n, fuse_ino_t parent,
 	return parent == 1 ? make_tenant(c, n) : 0;
 }
 
-/* mkdir and symlink: the new entry is committed before the reply. */
+/* A request a dead server had carried out, sent again by the kernel:
+ * the intent it left says so (c->lock held). */
+static bool replayed(struct ckpt_ctx *c, int op, fuse_ino_t parent, const char *name)
+{
+	return nl_tab_replay_match(&c->replay, op, parent, name);
+}
+
+/* mkdir and symlink: the new entry is committed before the reply, which
+ * hands its node id to the kernel. */
 static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode,
 		       const char *link)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int intent = nl_tab_intent_begin(c->tab, NL_INTENT_NEW, parent, name, 0, NULL);
 	struct ckpt_node *n = NULL;
 	int r;
 
 	pthread_mutex_lock(&c->lock);
 	r = make_node(req, c, parent, name, mode, &n);
+	if (r == -EEXIST && replayed(c, NL_INTENT_NEW, parent, name)) {
+		reply_entry(req, ckpt_child(c, parent, name));
+		r = 0;
+		goto out;
+	}
 	if (r)
 		goto out;
 	r = fill_node(c, n, parent, link);
@@ -253,6 +268,7 @@ out:
 	pthread_mutex_unlock(&c->lock);
 	if (r)
 		fuse_reply_err(req, -r);
+	nl_tab_intent_end(c->tab, intent);
 }
 
 static void ckpt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -278,6 +294,7 @@ static void drop_node(struct ckpt_ctx *c, struct ckpt_node *n)
 static void ckpt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int intent = nl_tab_intent_begin(c->tab, NL_INTENT_REMOVE, parent, name, 0, NULL);
 	struct ckpt_node *n;
 	int r;
 
@@ -288,18 +305,24 @@ static void ckpt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		drop_node(c, n);
 		ckpt_touch(ckpt_get(c, parent));
 		ckpt_commit(c);
+	} else if (r == -ENOENT && replayed(c, NL_INTENT_REMOVE, parent, name)) {
+		r = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
 	fuse_reply_err(req, -r);
+	nl_tab_intent_end(c->tab, intent);
 }
 
 static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int intent = nl_tab_intent_begin(c->tab, NL_INTENT_REMOVE, parent, name, 0, NULL);
 	struct ckpt_node *n;
 	int r;
 
 	r = ckpt_lock_child(c, parent, name, &n);
+	if (r == -ENOENT && replayed(c, NL_INTENT_REMOVE, parent, name))
+		r = 0;
 	if (r)
 		goto out;
 	if (!S_ISDIR(n->mode)) {
@@ -330,6 +353,7 @@ static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 out:
 	pthread_mutex_unlock(&c->lock);
 	fuse_reply_err(req, -r);
+	nl_tab_intent_end(c->tab, intent);
 }
 
 static bool is_ancestor(struct ckpt_ctx *c, uint64_t a, uint64_t ino)
@@ -371,11 +395,15 @@ static void ckpt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int intent = nl_tab_intent_begin(c->tab, NL_INTENT_RENAME, parent, name, newparent,
+					 newname);
 	struct ckpt_node *n, *old, *np;
 	char *nn;
 	int r;
 
 	r = ckpt_lock_child(c, parent, name, &n);
+	if (r == -ENOENT && replayed(c, NL_INTENT_RENAME, parent, name))
+		r = 0;
 	if (r)
 		goto out;
 	old = ckpt_child(c, newparent, newname);
@@ -400,23 +428,33 @@ static void ckpt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 out:
 	pthread_mutex_unlock(&c->lock);
 	fuse_reply_err(req, -r);
+	nl_tab_intent_end(c->tab, intent);
 }
 
+/* The handle is in the keeper's table: a new server counts it again. A
+ * truncation is committed before the reply. */
 static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_info *fi)
 {
+	uint64_t fh;
+	int r;
+
 	if (S_ISDIR(n->mode))
 		return -EISDIR;
 	if (!S_ISREG(n->mode))
 		return -EINVAL;
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && n->size) {
-		int r = ckpt_punch(c, n, 0, 0);
-
+		r = ckpt_punch(c, n, 0, 0);
 		if (r)
 			return r;
 		n->size = 0;
 		ckpt_touch(n);
-		c->dirty = true;
+		r = ckpt_commit(c);
+		if (r)
+			return r;
 	}
+	fh = nl_tab_handle_alloc(c->tab, NL_TAB_FILE, n->ino, fi->flags);
+	if (!fh)
+		return -ENFILE;
 	n->nopen++;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		n->nwrite++;
@@ -428,7 +466,7 @@ static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_i
 	 * the writer's pages instead of being copied into the cache first.
 	 */
 	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
-	fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY;
+	fi->fh = fh;
 	return 0;
 }
 
@@ -436,19 +474,29 @@ static void ckpt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 			struct fuse_file_info *fi)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	int intent = nl_tab_intent_begin(c->tab, NL_INTENT_NEW, parent, name, 0, NULL);
 	struct ckpt_node *n = NULL;
 	struct fuse_entry_param e = { 0 };
+	bool again = false;
 	int r;
 
 	pthread_mutex_lock(&c->lock);
 	r = make_node(req, c, parent, name, S_IFREG | (mode & 07777), &n);
+	if (r == -EEXIST && replayed(c, NL_INTENT_NEW, parent, name)) {
+		n = ckpt_child(c, parent, name);
+		again = true;
+		r = 0;
+	}
 	if (r)
 		goto out;
 	r = open_node(c, n, fi);
 	if (r) {
-		ckpt_free_node(c, n);
+		if (!again)
+			ckpt_free_node(c, n);
 		goto out;
 	}
+	/* the reply hands the node id out: a new server must know it */
+	ckpt_commit(c);
 	e.ino = n->ino;
 	e.generation = 1;
 	e.attr_timeout = e.entry_timeout = CKPT_TIMEOUT;
@@ -459,6 +507,7 @@ out:
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_create(req, &e, fi);
+	nl_tab_intent_end(c->tab, intent);
 }
 
 static void ckpt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -564,8 +613,8 @@ static int append_data(struct ckpt_ctx *c, struct ckpt_node *t, struct ckpt_node
 }
 
 /* Append and point the file's range at the new data (c->lock held). */
-static int write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size_t size,
-		       uint64_t off)
+int ckpt_write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size_t size,
+		     uint64_t off)
 {
 	struct ckpt_node *n = ckpt_get(c, ino), *t = n ? ckpt_get(c, n->tino) : NULL;
 	uint64_t soff = 0;
@@ -591,6 +640,16 @@ static int write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size
 	return 0;
 }
 
+/* Before the reply: a new server writes it again unless a commit has it. */
+static int journal_write(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size_t size,
+			 uint64_t off)
+{
+	int r = nl_tab_journal_add(c->tab, ino, off, buf, size);
+
+	/* a full journal is emptied by a commit, which holds this write too */
+	return r == -ENOSPC ? ckpt_commit(c) : r;
+}
+
 static void ckpt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
@@ -600,9 +659,11 @@ static void ckpt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t s
 	(void)fi;
 	pthread_mutex_lock(&c->lock);
 	if (size)
-		r = write_range(c, ino, buf, size, off);
+		r = ckpt_write_range(c, ino, buf, size, off);
 	else if (!ckpt_get(c, ino))
 		r = -ENOENT;
+	if (!r && size)
+		r = journal_write(c, ino, buf, size, off);
 	pthread_mutex_unlock(&c->lock);
 	if (r)
 		fuse_reply_err(req, -r);
@@ -618,7 +679,7 @@ static void ckpt_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)ino;
 	pthread_mutex_lock(&c->lock);
-	if (c->dirty || fi->fh)
+	if (c->dirty || ckpt_fh_writes(c, fi->fh))
 		r = ckpt_commit(c);
 	pthread_mutex_unlock(&c->lock);
 	fuse_reply_err(req, -r);
@@ -633,19 +694,22 @@ static void ckpt_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse
 static void ckpt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
+	bool writes = ckpt_fh_writes(c, fi->fh);
 	struct ckpt_node *n;
 
 	pthread_mutex_lock(&c->lock);
 	n = ckpt_get(c, ino);
 	if (n) {
 		n->nopen--;
-		if (fi->fh)
+		if (writes)
 			n->nwrite--;
 		if (!n->parent && !n->nopen)
 			ckpt_free_node(c, n);
-		if (c->dirty || fi->fh)
+		if (c->dirty || writes)
 			ckpt_commit(c);
 	}
+	if (fi->fh)
+		nl_tab_handle_free(c->tab, fi->fh);
 	pthread_mutex_unlock(&c->lock);
 	fuse_reply_err(req, 0);
 }
@@ -672,7 +736,7 @@ static void ckpt_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, 
 	}
 	if (!r) {
 		ckpt_touch(n);
-		c->dirty = true;
+		r = ckpt_commit(c);
 	}
 out:
 	pthread_mutex_unlock(&c->lock);
@@ -703,7 +767,16 @@ static void ckpt_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+static void ckpt_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct ckpt_ctx *c = userdata;
+
+	(void)conn;
+	c->initialized = true;
+}
+
 const struct fuse_lowlevel_ops ckpt_ops = {
+	.init = ckpt_init,
 	.lookup = ckpt_lookup,
 	.getattr = ckpt_getattr,
 	.setattr = ckpt_setattr,

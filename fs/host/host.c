@@ -137,7 +137,7 @@ static void *mount_main(void *arg)
 	if (hm->takeover)
 		nl_run_loop(hm->se, &hm->opt);
 	else
-		nl_serve_first(&hm->m, hm->se, &hm->opt);
+		nl_serve_first(&hm->m.tab, hm->se, &hm->opt);
 	nl_log(LOG_INFO, "%s: unmounted", hm->mountpoint);
 	/* a foreground invocation waits for this */
 	send(hm->conn, "gone", 4, MSG_NOSIGNAL);
@@ -268,14 +268,14 @@ static int resume_session(struct host_mount *hm, const char *prog, int fuse_fd, 
 	int r = nl_nodes_restore(&hm->m);
 
 	if (!r)
-		r = nl_session_resume(&hm->m, &hm->opt, prog, fuse_fd, &hm->se);
+		r = nl_union_session_resume(&hm->m, &hm->opt, prog, fuse_fd, &hm->se);
 	if (r) {
 		snprintf(err, errlen, "cannot take %s over: %s", hm->mountpoint, strerror(-r));
 		return r;
 	}
 	hm->fd_taken = true;
-	nl_ask_resend(&hm->m, fuse_session_fd(hm->se));
-	nl_took_over(&hm->m);
+	nl_ask_resend(hm->mountpoint, fuse_session_fd(hm->se));
+	nl_took_over(&hm->m.tab);
 	return 0;
 }
 

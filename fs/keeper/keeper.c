@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The keeper of a union mount (keeper.h).
+ * The keeper of a mount (keeper.h).
  *
  * The mount program mounts, then forks the first server and stays as the
  * keeper. When the server dies (killed, crashed, or asked to make way by
@@ -32,9 +32,8 @@
 
 #include "fs/log.h"
 #include "fs/session.h"
-#include "fs/union/union.h"
 #include "fs/keeper/keeper.h"
-#include "fs/union/tier_glue.h"
+#include "tier/tier.h"
 
 #define YOUNG_MS 1000		/* between tries to start a server */
 #define YOUNG_MAX 10		/* servers in a row that failed to start: give up */
@@ -118,30 +117,6 @@ int nl_keeper_prepare(struct nl_keeper *k, const char *mountpoint, char **argv, 
 	return 0;
 }
 
-/* ---- the first server ---- */
-
-int nl_serve_first(struct nl_mount *m, struct fuse_session *se, struct nl_options *o)
-{
-	struct fuse_buf buf = { 0 };
-	int r;
-
-	/* The first request is the kernel's FUSE_INIT: kept, so that a
-	 * server after this one can negotiate exactly the same. */
-	do
-		r = fuse_session_receive_buf(se, &buf);
-	while (r == -EINTR);
-	if (r > 0) {
-		if ((size_t)r <= sizeof(m->tab.head->init)) {
-			memcpy(m->tab.head->init, buf.mem, (size_t)r);
-			m->tab.head->init_len = (uint32_t)r;
-		}
-		fuse_session_process_buf(se, &buf);
-	}
-	free(buf.mem);
-	atomic_store(&m->tab.head->server_pid, (int32_t)getpid());
-	return nl_run_loop(se, o);
-}
-
 /* ---- the keeper ---- */
 
 static int ctl_listen(struct nl_keeper *k)
@@ -167,14 +142,21 @@ static int ctl_listen(struct nl_keeper *k)
 	return 0;
 }
 
-pid_t nl_keeper_fork(struct nl_keeper *k, struct nl_mount *m, struct fuse_session *se)
+int nl_keeper_adopt(struct nl_keeper *k, pid_t server, int tab_fd, int fuse_fd)
+{
+	k->fuse_fd = fuse_fd;
+	k->tab_fd = fcntl(tab_fd, F_DUPFD_CLOEXEC, 0);
+	k->server = server;
+	return k->tab_fd < 0 ? -errno : 0;
+}
+
+pid_t nl_keeper_fork(struct nl_keeper *k, int tab_fd, int fuse_fd)
 {
 	pid_t pid;
+	int r = nl_keeper_adopt(k, -1, tab_fd, fuse_fd);
 
-	k->fuse_fd = fuse_session_fd(se);
-	k->tab_fd = fcntl(m->tab.fd, F_DUPFD_CLOEXEC, 0);
-	if (k->tab_fd < 0)
-		return -errno;
+	if (r)
+		return r;
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)

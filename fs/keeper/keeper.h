@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The keeper of a union mount: a small process that holds the mount's
- * /dev/fuse descriptor and its node table, runs the server that answers
- * the kernel, and starts a new one (the installed binary) when that
- * server dies or is asked to make way. The kernel's requests wait in the
- * meantime; none fails.
+ * The keeper of a mount (a union or a checkpoint mount): a small process
+ * that holds the mount's /dev/fuse descriptor and its table (nodetab.h),
+ * runs the server that answers the kernel, and starts a new one (the
+ * installed binary) when that server dies or is asked to make way. The
+ * kernel's requests wait in the meantime; none fails.
  */
 #ifndef NLAYERFS_FS_KEEPER_H
 #define NLAYERFS_FS_KEEPER_H
@@ -12,7 +12,8 @@
 #include <limits.h>
 #include <sys/types.h>
 
-#include "fs/union/union.h"
+#include "fs/session.h"
+#include "fs/keeper/nodetab.h"
 
 /* The environment variable that makes nlayerfs a taking-over server:
  * "FUSE_FD,TABLE_FD,MOUNTPOINT". */
@@ -37,28 +38,58 @@ struct nl_keeper {
 /* Before the mount: what a later server needs to start as this one did. */
 int nl_keeper_prepare(struct nl_keeper *k, const char *mountpoint, char **argv, char *err,
 		      size_t errlen);
-/* After the mount, in the process that stays: fork the first server.
- * Returns 0 in the server (which serves @se and returns), the server's
- * pid in the keeper, or a negative errno. */
-pid_t nl_keeper_fork(struct nl_keeper *k, struct nl_mount *m, struct fuse_session *se);
+/* The keeper holds @fuse_fd and a copy of @tab_fd; @server serves them
+ * (a first server forked before the mount, which handed the connection). */
+int nl_keeper_adopt(struct nl_keeper *k, pid_t server, int tab_fd, int fuse_fd);
+/* After the mount, in the process that stays: fork the first server of
+ * the connection @fuse_fd with the table @tab_fd. Returns 0 in the server
+ * (which serves and returns), the server's pid in the keeper, or a
+ * negative errno. */
+pid_t nl_keeper_fork(struct nl_keeper *k, int tab_fd, int fuse_fd);
 /* Keep the keeper out of the OOM killer's choice. */
 void nl_keeper_protect(void);
 void nl_keeper_unprotect(void);
 /* The keeper's life: until the mount is gone. Returns the exit status. */
 int nl_keeper_run(struct nl_keeper *k);
 
-/* The first server: serve @se, keeping the kernel's FUSE_INIT in the node
+/* The first server: serve @se, keeping the kernel's FUSE_INIT in the
  * table for the servers after it. Returns what the loop returned. */
-int nl_serve_first(struct nl_mount *m, struct fuse_session *se, struct nl_options *o);
-/* A server started by the keeper: takes the mount over and serves it.
- * Returns the exit status. */
-int nl_takeover_main(int argc, char **argv, const char *spec);
+int nl_serve_first(struct nl_tab *tab, struct fuse_session *se, struct nl_options *o);
 
-/* server.c, also used by the host service for the mounts it takes over */
-int nl_session_resume(struct nl_mount *m, struct nl_options *o, const char *prog, int fuse_fd,
-		      struct fuse_session **out);
-void nl_ask_resend(struct nl_mount *m, int fuse_fd);
-void nl_took_over(struct nl_mount *m);
+/* ---- server.c: a server the keeper started ---- */
+
+/* What the keeper hands over, from NL_TAKEOVER_ENV. */
+struct nl_takeover {
+	int fuse_fd;
+	int tab_fd;
+	char mnt[PATH_MAX];
+};
+
+int nl_takeover_parse(const char *spec, struct nl_takeover *t);
+
+/* The session a new server makes: its operations, their userdata, and
+ * libfuse's arguments; *@initialized turns true in the ops' init. */
+struct nl_resume {
+	const struct fuse_lowlevel_ops *ops;
+	void *userdata;
+	struct fuse_args *args;
+	const struct nl_tab *tab;
+	const bool *initialized;
+};
+
+/* The session in the state the first FUSE_INIT left the old one in. On
+ * success @fuse_fd is closed: the session has it under its own number. */
+int nl_session_resume(const struct nl_resume *rs, int fuse_fd, struct fuse_session **out);
+/* A server killed before it read the kernel's FUSE_INIT left it waiting:
+ * a session on the mount's descriptor starts as the first would. */
+int nl_session_fresh(const struct nl_resume *rs, int fuse_fd, struct fuse_session **out);
+/* Requests the dead server read and never answered come again. */
+void nl_ask_resend(const char *mnt, int fuse_fd);
+/* The stall the kernel saw, and who serves now. */
+void nl_took_over(struct nl_tab *tab);
+/* The mount is a taking-over server's to end on SIGTERM, as the first
+ * one's was. */
+void nl_unmount_if_mounted(const struct nl_takeover *t);
 
 /* /run/nlayerfs/<hash of the mountpoint>.keeper */
 int nl_keeper_sock_path(const char *mountpoint, char *buf, size_t len);

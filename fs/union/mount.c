@@ -220,7 +220,6 @@ int nl_mount_setup(struct nl_mount *m, struct nl_options *o, char *err,
 	m->root.id = FUSE_ROOT_ID;
 	/* the lost node names nothing: every request on it fails */
 	pthread_mutex_init(&m->lost.lock, NULL);
-	pthread_mutex_init(&m->replay_lock, NULL);
 	m->lost.name = "";
 	m->lost.parent = &m->root;
 	m->lost.gone_fd = -1;

@@ -25,19 +25,7 @@
 #include "fs/union/union.h"
 
 #define RESTORE_DEPTH 4096
-#define REPLAY_MS 10000		/* resent requests come at once */
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static struct nl_node *node_restore(struct nl_mount *m, uint64_t id, int depth);
-static bool renamed_to(struct nl_mount *m, uint64_t parent, const char *name,
-		       const struct nl_tab_name **to);
 
 /* The node moves to the name its rename gave it, in the table too. */
 static void node_follow(struct nl_mount *m, struct nl_node *n, const struct nl_tab_name *to,
@@ -138,7 +126,7 @@ static struct nl_node *entry_node(struct nl_mount *m, uint64_t id, int depth)
 	n->nlookup = atomic_load(&e->nlookup);
 	if (atomic_load(&e->state) == NL_TAB_LIVE &&
 	    nl_resolve(m, parent, n->name, 0, &layer, &lowest, &st) &&
-	    renamed_to(m, s->parent, n->name, &to))
+	    (to = nl_tab_replay_renamed(&m->replay, s->parent, n->name)))
 		node_follow(m, n, to, depth);
 	found = atomic_load(&e->state) == NL_TAB_LIVE &&
 		!nl_resolve(m, n->parent, n->name, 0, &layer, &lowest, &st);
@@ -208,60 +196,9 @@ static void handle_restore(struct nl_mount *m, uint64_t fh, unsigned *lost)
 		(*lost)++;
 }
 
-/* The changes the dead server was making, to recognise them when the
- * kernel sends them again. */
-static void intents_take(struct nl_mount *m)
-{
-	struct nl_tab_intent *v = calloc(NL_TAB_INTENTS, sizeof(*v));
-	int n = 0;
-
-	for (int i = 0; v && i < NL_TAB_INTENTS; i++) {
-		struct nl_tab_intent *in = &m->tab.head->intents[i];
-
-		if (atomic_load(&in->state) == NL_TAB_LIVE &&
-		    memchr(in->at.name, 0, sizeof(in->at.name)))
-			memcpy(&v[n++], in, sizeof(*in));
-		atomic_store(&in->state, NL_TAB_FREE);
-	}
-	m->replay = v;
-	m->n_replay = n;
-	m->replay_until = now_ms() + REPLAY_MS;
-}
-
-/* A rename the dead server made on disk but not in the table: the node
- * is at the new name. */
-static bool renamed_to(struct nl_mount *m, uint64_t parent, const char *name,
-		       const struct nl_tab_name **to)
-{
-	for (int i = 0; i < m->n_replay; i++) {
-		const struct nl_tab_intent *in = &m->replay[i];
-
-		if (in->op == NL_INTENT_RENAME && in->at.parent == parent &&
-		    !strcmp(in->at.name, name) && memchr(in->to.name, 0, sizeof(in->to.name))) {
-			*to = &in->to;
-			return true;
-		}
-	}
-	return false;
-}
-
 bool nl_intent_replayed(struct nl_mount *m, int op, struct nl_node *parent, const char *name)
 {
-	bool found = false;
-
-	if (!__atomic_load_n(&m->n_replay, __ATOMIC_ACQUIRE) || now_ms() > m->replay_until)
-		return false;
-	pthread_mutex_lock(&m->replay_lock);
-	for (int i = 0; i < m->n_replay && !found; i++) {
-		struct nl_tab_intent *in = &m->replay[i];
-
-		if (in->op == op && in->at.parent == parent->id && !strcmp(in->at.name, name)) {
-			*in = m->replay[--m->n_replay];
-			found = true;
-		}
-	}
-	pthread_mutex_unlock(&m->replay_lock);
-	return found;
+	return nl_tab_replay_match(&m->replay, op, parent->id, name);
 }
 
 int nl_intent_begin(struct nl_mount *m, int op, struct nl_node *parent, const char *name,
@@ -278,10 +215,12 @@ void nl_intent_end(struct nl_mount *m, int slot)
 
 int nl_nodes_restore(struct nl_mount *m)
 {
-	intents_take(m);
 	uint64_t high = atomic_load(&m->tab.head->node_high), n_nodes = 0;
 	unsigned lost = 0, gone = 0, orphans = 0, swept;
 
+	/* the changes the dead server was making, to recognise them when the
+	 * kernel sends them again */
+	nl_tab_replay_take(&m->tab, &m->replay);
 	for (uint64_t i = 0; i < atomic_load(&m->tab.head->n_origins); i++) {
 		struct nl_tab_origin *o = &m->tab.origins[i];
 		struct stat u = { .st_dev = o->udev, .st_ino = o->uino };
@@ -354,7 +293,6 @@ void nl_nodes_free(struct nl_mount *m)
 	for (unsigned i = 0; i < NL_HANDLE_CHUNKS; i++)
 		free(atomic_load(&m->handles[i]));
 	pthread_mutex_destroy(&m->lost.lock);
-	pthread_mutex_destroy(&m->replay_lock);
-	free(m->replay);
+	nl_tab_replay_free(&m->replay);
 	nl_tab_close(&m->tab);
 }

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "fs/options.h"
-#include "fs/union/nodetab.h"
+#include "fs/keeper/nodetab.h"
 
 /*
  * Relative paths inside a layer can be longer than PATH_MAX (a process
@@ -119,10 +119,7 @@ struct nl_mount {
 	_Atomic(void **) byid[NL_NODE_CHUNKS];		/* nl_node */
 	_Atomic(void **) handles[NL_HANDLE_CHUNKS];	/* nl_file, nl_dirhandle */
 	struct nl_node lost;		/* ids a taken-over table could not map */
-	pthread_mutex_t replay_lock;
-	struct nl_tab_intent *replay;	/* intents the server before left */
-	int n_replay;
-	long replay_until;		/* resent requests come at once: ms */
+	struct nl_tab_replay replay;	/* intents the server before left */
 
 	pthread_mutex_t ino_lock;	/* origins, link counts, devices, orphan links */
 	struct nl_orphan_link *orphan_links;	/* orphans of files with names */
@@ -209,6 +206,13 @@ void *nl_dirhandle_new(void);
  * the one before */
 int nl_nodes_restore(struct nl_mount *m);
 void nl_nodes_free(struct nl_mount *m);
+
+/* serve_taken.c: a server the keeper started (keeper.h) */
+struct nl_takeover;
+int nl_union_takeover(struct nl_options *o, struct nl_takeover *t, const char *prog);
+/* The mount's session resumed on @fuse_fd (also for the host service). */
+int nl_union_session_resume(struct nl_mount *m, struct nl_options *o, const char *prog,
+			    int fuse_fd, struct fuse_session **out);
 /* The request failed as if made before: true (once) when the server
  * before this one was making exactly this change when it died. */
 bool nl_intent_replayed(struct nl_mount *m, int op, struct nl_node *parent, const char *name);

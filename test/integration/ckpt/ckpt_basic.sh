@@ -161,9 +161,7 @@ t_crash() {
 	head -c 300000 "$T/src/f1" >&7
 	cp "$T/src/f2" "$MNT/ten1/closed.bin" || rc=1
 	head -c 2000000 "$T/src/f3" >&7
-	kill -9 "$PID"
-	wait "$PID" 2>/dev/null
-	PID=""
+	kill_daemons
 	exec 7>&-
 	umount -l "$MNT" 2>/dev/null || fusermount3 -u "$MNT"
 	[ $rc = 0 ] && mount_ckpt "zone_bw=100M,stripe_unit=64K" || return 1

@@ -24,7 +24,7 @@ mount_fg() {
 	return 1
 }
 # after a kill -9 the kernel still has the mount: it must go first
-crash() { kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=""; umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"; }
+crash() { kill_daemons; umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"; }
 
 "$ZNS" create "$DEV" --zones 64 --zone-size 1M --channels 2 --ways 2 >/dev/null ||
 	{ echo "not ok 1 - create device"; echo "1..1"; exit 1; }

@@ -37,6 +37,19 @@ is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/moun
 # The checkpoint daemons of this test: their meta= lies under $T.
 daemons() { pgrep -f -- "meta=$T/"; }
 
+# A crash of the whole daemon: the keeper of the mount ($PID, which would
+# start a new server) and every server of this test, with SIGKILL.
+kill_daemons() {
+	local p
+	[ -z "$PID" ] || kill -9 "$PID" 2>/dev/null
+	for p in $(daemons); do kill -9 "$p" 2>/dev/null; done
+	[ -z "$PID" ] || wait "$PID" 2>/dev/null
+	for p in $(daemons); do
+		while kill -0 "$p" 2>/dev/null; do sleep 0.02; done
+	done
+	PID=""
+}
+
 cleanup() {
 	local p
 	is_mounted "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }

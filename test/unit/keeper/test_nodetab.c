@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "fs/union/nodetab.h"
+#include "fs/keeper/nodetab.h"
 
 static void test_ids_reused_with_new_generation(void **state)
 {

@@ -3,19 +3,22 @@
  * The shared node table (nodetab.h): its memory, ids and handles.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "fs/union/nodetab.h"
+#include "fs/keeper/nodetab.h"
 
 static size_t tab_size(void)
 {
 	return sizeof(struct nl_tab_head) + (size_t)NL_TAB_NODES * sizeof(struct nl_tab_node) +
 	       (size_t)NL_TAB_HANDLES * sizeof(struct nl_tab_handle) +
-	       (size_t)NL_TAB_ORIGINS * sizeof(struct nl_tab_origin);
+	       (size_t)NL_TAB_ORIGINS * sizeof(struct nl_tab_origin) +
+	       sizeof(struct nl_tab_journal);
 }
 
 static int tab_map(struct nl_tab *t, int fd)
@@ -35,6 +38,8 @@ static int tab_map(struct nl_tab *t, int fd)
 	t->handles = (struct nl_tab_handle *)p;
 	p += (size_t)NL_TAB_HANDLES * sizeof(struct nl_tab_handle);
 	t->origins = (struct nl_tab_origin *)p;
+	p += (size_t)NL_TAB_ORIGINS * sizeof(struct nl_tab_origin);
+	t->journal = (struct nl_tab_journal *)p;
 	pthread_mutex_init(&t->handle_lock, NULL);
 	pthread_mutex_init(&t->origin_lock, NULL);
 	return 0;
@@ -83,7 +88,8 @@ int nl_tab_attach(struct nl_tab *t, int fd)
 	    t->head->n_nodes != NL_TAB_NODES || atomic_load(&t->head->node_high) > NL_TAB_NODES ||
 	    atomic_load(&t->head->handle_high) > NL_TAB_HANDLES ||
 	    atomic_load(&t->head->n_origins) > NL_TAB_ORIGINS ||
-	    t->head->init_len > NL_TAB_INIT_MAX) {
+	    t->head->init_len > NL_TAB_INIT_MAX ||
+	    atomic_load(&t->journal->used) > NL_TAB_JOURNAL) {
 		munmap(t->head, t->size);
 		t->head = NULL;
 		return -EPROTO;
@@ -254,4 +260,119 @@ void nl_tab_intent_end(struct nl_tab *t, int slot)
 {
 	if (slot >= 0)
 		atomic_store(&t->head->intents[slot].state, NL_TAB_FREE);
+}
+
+/* ---- intents left by a dead server ---- */
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int nl_tab_replay_take(struct nl_tab *t, struct nl_tab_replay *r)
+{
+	r->v = calloc(NL_TAB_INTENTS, sizeof(*r->v));
+	r->n = 0;
+	r->until = mono_ms() + NL_TAB_REPLAY_MS;
+	pthread_mutex_init(&r->lock, NULL);
+	for (int i = 0; i < NL_TAB_INTENTS; i++) {
+		struct nl_tab_intent *in = &t->head->intents[i];
+
+		if (r->v && atomic_load(&in->state) == NL_TAB_LIVE &&
+		    memchr(in->at.name, 0, sizeof(in->at.name)))
+			memcpy(&r->v[r->n++], in, sizeof(*in));
+		atomic_store(&in->state, NL_TAB_FREE);
+	}
+	return r->v ? 0 : -ENOMEM;
+}
+
+bool nl_tab_replay_match(struct nl_tab_replay *r, int op, uint64_t parent, const char *name)
+{
+	bool found = false;
+
+	if (!__atomic_load_n(&r->n, __ATOMIC_ACQUIRE) || mono_ms() > r->until)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->n && !found; i++) {
+		struct nl_tab_intent *in = &r->v[i];
+
+		if (in->op == op && in->at.parent == parent && !strcmp(in->at.name, name)) {
+			*in = r->v[--r->n];
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return found;
+}
+
+const struct nl_tab_name *nl_tab_replay_renamed(struct nl_tab_replay *r, uint64_t parent,
+						const char *name)
+{
+	for (int i = 0; i < r->n; i++) {
+		const struct nl_tab_intent *in = &r->v[i];
+
+		if (in->op == NL_INTENT_RENAME && in->at.parent == parent &&
+		    !strcmp(in->at.name, name) && memchr(in->to.name, 0, sizeof(in->to.name)))
+			return &in->to;
+	}
+	return NULL;
+}
+
+void nl_tab_replay_free(struct nl_tab_replay *r)
+{
+	if (!r->v)
+		return;
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+	pthread_mutex_destroy(&r->lock);
+}
+
+/* ---- the journal of uncommitted writes ---- */
+
+#define JREC_SIZE(len) ((sizeof(struct nl_tab_jrec) + (len) + 7) & ~(uint64_t)7)
+
+int nl_tab_journal_add(struct nl_tab *t, uint64_t ino, uint64_t off, const void *buf,
+		       uint64_t len)
+{
+	uint64_t used = atomic_load(&t->journal->used);
+	struct nl_tab_jrec rec = { ino, off, len };
+
+	if (len > NL_TAB_JOURNAL || JREC_SIZE(len) > NL_TAB_JOURNAL - used)
+		return -ENOSPC;
+	memcpy(t->journal->data + used, &rec, sizeof(rec));
+	memcpy(t->journal->data + used + sizeof(rec), buf, len);
+	/* whole before it counts: a server killed while copying leaves none */
+	atomic_store_explicit(&t->journal->used, used + JREC_SIZE(len), memory_order_release);
+	return 0;
+}
+
+void nl_tab_journal_reset(struct nl_tab *t)
+{
+	uint64_t used = atomic_load(&t->journal->used);
+	off_t at = (off_t)((char *)t->journal->data - (char *)t->head);
+	off_t from = (at + 4095) & ~(off_t)4095, to = (at + (off_t)used) & ~(off_t)4095;
+
+	atomic_store(&t->journal->used, 0);
+	/* the pages of a big journal go back to the host until the next writes */
+	if (used > (1u << 20) && to > from)
+		fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, from, to - from);
+}
+
+bool nl_tab_journal_next(const struct nl_tab *t, uint64_t *pos, struct nl_tab_jrec *rec,
+			 const void **data)
+{
+	uint64_t used = atomic_load_explicit(&t->journal->used, memory_order_acquire);
+
+	if (*pos + sizeof(*rec) > used)
+		return false;
+	memcpy(rec, t->journal->data + *pos, sizeof(*rec));
+	if (rec->len > used - *pos - sizeof(*rec))
+		return false;
+	*data = t->journal->data + *pos + sizeof(*rec);
+	*pos += JREC_SIZE(rec->len);
+	return true;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The node table of a union mount, kept in shared memory (a memfd held by
- * the mount's keeper) so that it outlives the process that serves the
- * mount: what a new server needs to answer the kernel for the old one.
+ * The table of a mount, kept in shared memory (a memfd held by the mount's
+ * keeper) so that it outlives the process that serves the mount: what a
+ * new server needs to answer the kernel for the old one. The union uses all
+ * of it; the checkpoint mount, whose node ids are its pool's inode numbers,
+ * uses the head, the handles and the journal.
  *
- * Node ids handed to the kernel are indices into this table. Each entry
+ * Node ids the union hands to the kernel are indices into this table. Each entry
  * is written before the reply that hands its id out; a rename writes the
  * new (parent, name) into the entry's other slot and then flips which slot
  * is current, so that a server killed in the middle leaves one whole name.
@@ -12,8 +14,8 @@
  * copy-up appends the origin of its upper inode, so that inode numbers
  * stay the same under a new server.
  */
-#ifndef NLAYERFS_FS_UNION_NODETAB_H
-#define NLAYERFS_FS_UNION_NODETAB_H
+#ifndef NLAYERFS_FS_KEEPER_NODETAB_H
+#define NLAYERFS_FS_KEEPER_NODETAB_H
 
 #include <limits.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@
 #define NL_TAB_ORIGINS (1u << 20)	/* copy-ups remembered */
 #define NL_TAB_INIT_MAX 1024		/* the kernel's FUSE_INIT request */
 #define NL_TAB_INTENTS 512		/* name changes under way at once */
+#define NL_TAB_JOURNAL (64u << 20)	/* writes not yet committed (checkpoint mount) */
 
 enum nl_tab_state { NL_TAB_FREE = 0, NL_TAB_LIVE = 1, NL_TAB_UNLINKED = 2 };
 
@@ -76,6 +79,21 @@ struct nl_tab_origin {
 	uint64_t udev, uino, odev, oino;
 };
 
+/*
+ * Writes of the checkpoint mount answered since its last commit, data
+ * included: a new server writes them again. A record counts once @used
+ * covers it, and @used moves only after the record is whole.
+ */
+struct nl_tab_jrec {
+	uint64_t ino, off, len;
+};
+
+struct nl_tab_journal {
+	_Atomic uint64_t used;
+	uint64_t pad;
+	uint8_t data[NL_TAB_JOURNAL];
+};
+
 struct nl_tab_head {
 	char magic[8];
 	uint32_t node_size;
@@ -99,6 +117,7 @@ struct nl_tab {
 	struct nl_tab_node *nodes;
 	struct nl_tab_handle *handles;
 	struct nl_tab_origin *origins;
+	struct nl_tab_journal *journal;
 	/* process-local: ids free for reuse, under the mount's ns lock */
 	uint64_t *free_ids;
 	size_t n_free, cap_free;
@@ -127,5 +146,36 @@ int nl_tab_intent_begin(struct nl_tab *t, int op, uint64_t parent, const char *n
 void nl_tab_intent_end(struct nl_tab *t, int slot);
 
 void nl_tab_origin_add(struct nl_tab *t, dev_t udev, ino_t uino, dev_t odev, ino_t oino);
+
+/*
+ * The intents a dead server left, taken (and cleared) by the next one: a
+ * request the kernel sends again within NL_TAB_REPLAY_MS that meets one
+ * finds its change made, and is answered as done.
+ */
+#define NL_TAB_REPLAY_MS 10000
+
+struct nl_tab_replay {
+	pthread_mutex_t lock;
+	struct nl_tab_intent *v;
+	int n;
+	long until;		/* CLOCK_MONOTONIC ms */
+};
+
+int nl_tab_replay_take(struct nl_tab *t, struct nl_tab_replay *r);
+/* True once per intent: the request is the one the dead server made. */
+bool nl_tab_replay_match(struct nl_tab_replay *r, int op, uint64_t parent, const char *name);
+/* The new name of a rename the dead server made, or NULL. */
+const struct nl_tab_name *nl_tab_replay_renamed(struct nl_tab_replay *r, uint64_t parent,
+						const char *name);
+void nl_tab_replay_free(struct nl_tab_replay *r);
+
+/* Journal (the caller serialises): -ENOSPC when @len more do not fit. */
+int nl_tab_journal_add(struct nl_tab *t, uint64_t ino, uint64_t off, const void *buf,
+		       uint64_t len);
+/* Everything in it is committed: empty it and give its memory back. */
+void nl_tab_journal_reset(struct nl_tab *t);
+/* The record at *@pos (from 0), its data in *@data; false at the end. */
+bool nl_tab_journal_next(const struct nl_tab *t, uint64_t *pos, struct nl_tab_jrec *rec,
+			 const void **data);
 
 #endif
