@@ -61,7 +61,6 @@ static int setup(void **state)
 	pthread_rwlock_init(&f->m.names, NULL);
 	pthread_mutex_init(&f->m.ino_lock, NULL);
 	pthread_mutex_init(&f->m.lost.lock, NULL);
-	pthread_mutex_init(&f->m.replay_lock, NULL);
 	f->m.root.id = FUSE_ROOT_ID;
 	f->m.root.name = "";
 	f->m.root.type = S_IFDIR;
@@ -354,7 +353,6 @@ static void take_over(struct fixture *f, struct nl_mount *m2)
 	pthread_rwlock_init(&m2->names, NULL);
 	pthread_mutex_init(&m2->ino_lock, NULL);
 	pthread_mutex_init(&m2->lost.lock, NULL);
-	pthread_mutex_init(&m2->replay_lock, NULL);
 	m2->lost.gone_fd = -1;
 	m2->lost.unlinked = true;
 	m2->root.id = FUSE_ROOT_ID;
