@@ -376,7 +376,7 @@ static int remove_name(struct nl_mount *m, struct nl_node *parent,
 	if (!r)
 		r = remove_upper(m, at.dfd, name, is_dir, lower);
 	if (r && orphan)
-		nl_orphan_undo(m, n);
+		nl_orphan_drop(m, n);
 	if (!r && !is_dir)
 		forget_link(m, st);
 	if (!r && n)
@@ -580,7 +580,7 @@ static int rename_locked(struct nl_mount *m, struct nl_rename *rn)
 		      rn->flags & RENAME_EXCHANGE)) {
 		r = -errno;
 		if (orphan)
-			nl_orphan_undo(m, rn->dst);
+			nl_orphan_drop(m, rn->dst);
 		return r;
 	}
 	rename_nodes(m, rn);

@@ -369,8 +369,10 @@ void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
+	struct nl_node *n = nl_node_of(m, ino);
 
-	nl_node_closed(nl_node_of(m, ino));
+	nl_node_closed(n);
+	nl_orphan_closed(m, n);
 	nl_file_free(m, fi);
 	fuse_reply_err(req, 0);
 }

@@ -19,14 +19,13 @@
  * orphan out of the link count they report (nl_orphan_links), and their
  * attributes are not cached while it lives (nl_orphan_shares).
  *
- * The link goes when the node does (the kernel forgets an unlinked file's
- * node after its last close). A server killed between two steps leaves an
- * orphan no entry claims, or an entry marked for an orphan that is not
- * there; one killed after a last close but before the kernel's forget
- * reached it (a forget is not sent again) leaves an orphan of a file
- * nobody has open. The next server removes the first and the last
- * (nl_orphans_sweep) and serves the second by its name as before. A fresh
- * mount empties the work directory, orphans included.
+ * The link goes at the file's last close (nl_orphan_closed), or with its
+ * node. A server killed between two steps leaves an orphan no entry
+ * claims, or an entry marked for an orphan that is not there; one killed
+ * while a last close was under way leaves an orphan of a file nobody has
+ * open. The next server removes the first and the last (nl_orphans_sweep)
+ * and serves the second by its name as before. A fresh mount empties the
+ * work directory, orphans included.
  *
  * Everything here goes through the work directory's descriptors, one name
  * at a time: no path a user inside the mount could change is followed.
@@ -267,7 +266,7 @@ bool nl_orphan_keep(struct nl_mount *m, struct nl_node *n, int dfd, const char *
 	}
 	if (st.st_nlink > 1)
 		links_add(m, n, &st);
-	n->orphan = true;
+	__atomic_store_n(&n->orphan, true, __ATOMIC_RELEASE);
 	return true;
 }
 
@@ -279,24 +278,40 @@ static void unlink_orphan(struct nl_mount *m, struct nl_node *n)
 		unlinkat(__atomic_load_n(&m->orphanfd, __ATOMIC_ACQUIRE), oname, 0);
 }
 
-/* The name did not go: neither does the file's second one. */
-void nl_orphan_undo(struct nl_mount *m, struct nl_node *n)
+/*
+ * The orphan of @n goes: its name stayed after all (nl_orphan_keep's
+ * caller), its last file was closed, or the node goes. Once, whoever
+ * calls first: a release and a forget of the same node may be served at
+ * once.
+ */
+static bool disown(struct nl_mount *m, struct nl_node *n)
 {
-	if (!n->orphan)
-		return;
+	if (!__atomic_exchange_n(&n->orphan, false, __ATOMIC_ACQ_REL))
+		return false;
+	nl_orphan_mark(&m->tab, n->id, S_IFREG >> 12, false);
 	links_del(m, n);
-	unlink_orphan(m, n);
-	nl_orphan_mark(&m->tab, n->id, 0, false);
-	n->orphan = false;
+	return true;
 }
 
-/* The node goes: its file with it. Called before its entry is freed. */
 void nl_orphan_drop(struct nl_mount *m, struct nl_node *n)
 {
-	if (!n->orphan)
-		return;
-	links_del(m, n);
-	unlink_orphan(m, n);
+	if (disown(m, n))
+		unlink_orphan(m, n);
+}
+
+/*
+ * A file of @n was closed. After the last, nothing inside the mount
+ * reaches the kept file but a new open of the node itself (through
+ * /proc/PID/fd), which a server after this one would not make again
+ * anyway: the orphan goes now, not when the kernel forgets the node. The
+ * lookup count the table keeps may be higher than the kernel's (a lookup
+ * resent to a new server is counted twice), so that forget may never
+ * bring it to zero.
+ */
+void nl_orphan_closed(struct nl_mount *m, struct nl_node *n)
+{
+	if (__atomic_load_n(&n->orphan, __ATOMIC_ACQUIRE) && !nl_node_is_open(n))
+		nl_orphan_drop(m, n);
 }
 
 /* A node a new server made for an orphan (its gone_fd): the file's other
@@ -333,10 +348,9 @@ int nl_orphan_reach(struct nl_mount *m, uint64_t id)
 
 /*
  * Is the orphan @name one a node made by this server keeps? Only while
- * the node has a file open: without one, the kernel has closed it and
- * its forget was lost with the server before (a forget is not sent
- * again), so nothing would ever remove the orphan. Such a node keeps its
- * handle of the file for this server, and lets the orphan go.
+ * the node has a file open: without one, its last close was under way
+ * when the server before died. Such a node keeps its handle of the file
+ * for this server, and lets the orphan go.
  */
 static bool kept(struct nl_mount *m, const char *name)
 {
@@ -352,16 +366,14 @@ static bool kept(struct nl_mount *m, const char *name)
 		return false;
 	if (nl_node_is_open(n))
 		return true;
-	links_del(m, n);
-	nl_orphan_mark(&m->tab, id, S_IFREG >> 12, false);
-	n->orphan = false;
+	disown(m, n);
 	return false;
 }
 
 /*
  * After a takeover, once every node is made again and its files opened:
  * the orphans no node keeps go (left by a server killed while it made or
- * removed one, or before it had the kernel's forget). Returns how many.
+ * removed one). Returns how many.
  */
 unsigned nl_orphans_sweep(struct nl_mount *m)
 {

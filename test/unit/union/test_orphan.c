@@ -257,13 +257,38 @@ static void test_undo(void **state)
 	upper_file(f, "stays");
 	n = node(f, "stays", true);
 	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "stays"));
-	nl_orphan_undo(&f->m, n);
+	nl_orphan_drop(&f->m, n);
 	assert_false(n->orphan);
 	assert_false(f->m.tab.nodes[n->id].type & NL_ENTRY_ORPHAN);
 	assert_int_equal(orphan_stat(f, n, &st), -ENOENT);
 	assert_int_equal(fstatat(f->ufd, "stays", &st, 0), 0);
 	assert_int_equal(st.st_nlink, 1);
 	nl_node_closed(n);
+}
+
+/* The last close of a kept file lets its orphan go, an earlier one not. */
+static void test_last_close(void **state)
+{
+	struct fixture *f = *state;
+	struct nl_node *n;
+	struct stat st;
+
+	upper_file(f, "twice");
+	n = node(f, "twice", true);
+	nl_node_opened(n);
+	assert_true(nl_orphan_keep(&f->m, n, f->ufd, "twice"));
+	assert_int_equal(unlinkat(f->ufd, "twice", 0), 0);
+	nl_node_closed(n);
+	nl_orphan_closed(&f->m, n);
+	assert_true(n->orphan);
+	assert_int_equal(orphan_stat(f, n, &st), 0);
+	nl_node_closed(n);
+	nl_orphan_closed(&f->m, n);
+	assert_false(n->orphan);
+	assert_false(f->m.tab.nodes[n->id].type & NL_ENTRY_ORPHAN);
+	assert_int_equal(orphan_stat(f, n, &st), -ENOENT);
+	/* the node going after that removes nothing more */
+	nl_orphan_drop(&f->m, n);
 }
 
 /* Its other names count the orphan out, and are not cached meanwhile. */
@@ -487,6 +512,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_file_kept_and_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_what_is_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_undo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_takeover_at_each_step, setup, teardown),
