@@ -203,8 +203,36 @@ void nl_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	reply_new(req, parent, name, S_IFLNK | 0777, 0, link);
 }
 
-void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		  mode_t mode, struct fuse_file_info *fi)
+/*
+ * A create that finds its name taken opens what is there, as open(2)
+ * without O_EXCL does: the name came after the kernel last looked, or the
+ * server before this one made the file and died before it answered (then
+ * even with O_EXCL, since the kernel sends the same request again).
+ */
+static void create_existing(fuse_req_t req, struct nl_mount *m, struct nl_node *parent,
+			    const char *name, struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	struct nl_node *n;
+	int r = nl_lookup_child(m, parent, name, &e);
+
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	n = nl_node_of(m, e.ino);
+	r = S_ISDIR(e.attr.st_mode) ? -EISDIR : nl_file_open(m, n, fi);
+	if (r) {
+		nl_node_forget(m, n, 1);
+		fuse_reply_err(req, -r);
+	} else if (fuse_reply_create(req, &e, fi)) {
+		nl_node_closed(n);
+		nl_file_free(m, fi);
+	}
+}
+
+static void create_new(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_create c = { .parent = nl_node_of(m, parent), .name = name };
@@ -212,6 +240,12 @@ void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int fd = -1, r, flags;
 
 	r = create_prepare(req, m, &c);
+	if (r == -EEXIST && (!(fi->flags & O_EXCL) ||
+			     nl_intent_replayed(m, NL_INTENT_NEW, c.parent, name))) {
+		create_done(&c);
+		create_existing(req, m, c.parent, name, fi);
+		return;
+	}
 	if (r)
 		goto out;
 	/* appends are placed by the kernel (see nl_op_open) */
@@ -252,6 +286,16 @@ out:
 		nl_node_closed(nl_node_of(m, e.ino));
 		nl_file_free(m, fi);
 	}
+}
+
+void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	int intent = nl_intent_begin(m, NL_INTENT_NEW, nl_node_of(m, parent), name, NULL, NULL);
+
+	create_new(req, parent, name, mode, fi);
+	nl_intent_end(m, intent);
 }
 
 /* A new name for @src's upper file, made as @tmp in the work directory. */

@@ -196,10 +196,10 @@ static int open_node(struct nl_mount *m, struct nl_node *n, int flags, bool *low
 	return fd;
 }
 
-void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Open @n for @fi (an open, or a create that found the name taken): the
+ * handle is in fi->fh, counted in the node's opens. */
+int nl_file_open(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi)
 {
-	struct nl_mount *m = nl_mount_of(req);
-	struct nl_node *n = nl_node_of(m, ino);
 	/* The kernel places appends itself (at the size it knows) and sends
 	 * their offset: a write the next server gets again after a kill then
 	 * lands where it did, not once more at the end. */
@@ -223,19 +223,28 @@ void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	}
 	nl_file_of(m, fi)->range = range;
-	range = NULL;
 	/* Lower data never changes: the kernel may keep its pages. */
 	fi->keep_cache = lower;
 	fi->noflush = !wants_write(fi->flags);
-	if (fuse_reply_open(req, fi)) {
-		nl_node_closed(n);
-		nl_file_free(m, fi);
-	}
-	return;
+	return 0;
 out:
 	nl_node_closed(n);
 	nl_range_free(range);
-	fuse_reply_err(req, -r);
+	return r;
+}
+
+void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct nl_mount *m = nl_mount_of(req);
+	struct nl_node *n = nl_node_of(m, ino);
+	int r = nl_file_open(m, n, fi);
+
+	if (r) {
+		fuse_reply_err(req, -r);
+	} else if (fuse_reply_open(req, fi)) {
+		nl_node_closed(n);
+		nl_file_free(m, fi);
+	}
 }
 
 /*

@@ -198,6 +198,7 @@ static inline int nl_fd_of(struct nl_mount *m, struct fuse_file_info *fi)
 int nl_file_new(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi, int fd,
 		bool lower);
 void nl_file_free(struct nl_mount *m, struct fuse_file_info *fi);
+int nl_file_open(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi);
 int nl_file_reopen(struct nl_mount *m, struct nl_node *n, int flags, struct nl_file **out);
 void nl_dirhandle_free(void *h);
 void *nl_dirhandle_new(void);

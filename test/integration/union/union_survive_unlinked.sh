@@ -165,6 +165,25 @@ churn() {
 check_nl "files left without a name while open, made and closed under SIGKILLs, leave nothing" \
 	"$WHY" churn
 
+# A create that finds its name taken (made by the server before, which
+# died before it answered, and sent again) opens the file there; so does
+# one without O_EXCL whose name came after the kernel last looked. Here
+# the name comes from outside the mount, after a negative lookup.
+create_finds_name() {
+	local rc=0
+	[ ! -e "$MNT/late" ] || return 1
+	echo outside >"$U/late"
+	echo inside >"$MNT/late" || rc=1
+	eq "$(cat "$MNT/late")" inside "content" || rc=1
+	[ ! -e "$MNT/late2" ] || return 1
+	echo outside >"$U/late2"
+	eq "$(try open "$MNT/late2" wcx)" EEXIST "O_EXCL" || rc=1
+	rm -f "$MNT/late" "$MNT/late2"
+	return $rc
+}
+check_nl "a create that finds its name taken opens what is there, but with O_EXCL" "$WHY" \
+	create_finds_name
+
 # A file closed before its unlink is not kept.
 closed_not_kept() {
 	echo a >"$MNT/closed"
