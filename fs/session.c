@@ -3,8 +3,12 @@
  * One serve loop for every mount this process serves itself.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fs/session.h"
@@ -33,20 +37,195 @@ int nl_session_args(struct fuse_args *args, const char *prog, const char *own,
 	return 0;
 }
 
-int nl_run_loop(struct fuse_session *se, struct nl_options *o)
+/*
+ * The request loop: threads that each read a request from /dev/fuse and
+ * answer it, one more started when none is left waiting (up to
+ * max_threads), one leaving when more than max_idle_threads wait.
+ *
+ * libfuse's loop gives a thread its buffer on its first read, so the
+ * kernel copies that request into pages never touched before. When the
+ * server is killed during that copy, the fault fails and the kernel ends
+ * the request with EIO for the process that made it, instead of keeping
+ * it for the next server. Here a thread touches its whole buffer before
+ * its first read.
+ */
+struct nl_loop {
+	struct fuse_session *se;
+	pthread_mutex_t lock;
+	sem_t finished;			/* a thread saw the session end */
+	struct nl_worker *workers;
+	unsigned n_workers, n_idle, max_threads, max_idle;
+	bool stopping;			/* threads no longer leave by themselves */
+	int err;
+};
+
+struct nl_worker {
+	struct nl_worker *next, **pprev;
+	pthread_t thread;
+	struct nl_loop *loop;
+	struct fuse_buf buf;
+};
+
+static void *worker_main(void *arg);
+
+/* libfuse reads up to its session's buffer size: 256 pages and a header. */
+static size_t request_buf_size(void)
 {
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	const char *v;
+	return 256 * (size_t)sysconf(_SC_PAGESIZE) + 4096;
+}
+
+/* Called with l->lock held. */
+static int worker_start(struct nl_loop *l)
+{
+	struct nl_worker *w = calloc(1, sizeof(*w));
+	size_t size = request_buf_size();
 	int r;
 
+	if (!w)
+		return -ENOMEM;
+	w->loop = l;
+	w->buf.mem = malloc(size);
+	if (!w->buf.mem) {
+		free(w);
+		return -ENOMEM;
+	}
+	/* written, not just zeroed (which may be left to the kernel's zero page) */
+	for (size_t i = 0; i < size; i += 4096)
+		((volatile char *)w->buf.mem)[i] = 1;
+	w->buf.size = size;
+	r = -pthread_create(&w->thread, NULL, worker_main, w);
+	if (r) {
+		free(w->buf.mem);
+		free(w);
+		return r;
+	}
+	w->next = l->workers;
+	if (w->next)
+		w->next->pprev = &w->next;
+	w->pprev = &l->workers;
+	l->workers = w;
+	l->n_workers++;
+	l->n_idle++;
+	return 0;
+}
+
+static void worker_unlink(struct nl_worker *w)
+{
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
+}
+
+/* After a request: true when this thread is one idle thread too many. */
+static bool worker_leaves(struct nl_loop *l, struct nl_worker *w)
+{
+	bool leave;
+
+	pthread_mutex_lock(&l->lock);
+	l->n_idle++;
+	leave = !l->stopping && l->n_idle > l->max_idle;
+	if (leave) {
+		l->n_idle--;
+		l->n_workers--;
+		worker_unlink(w);
+		pthread_detach(w->thread);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return leave;
+}
+
+static void *worker_main(void *arg)
+{
+	struct nl_worker *w = arg;
+	struct nl_loop *l = w->loop;
+	int r;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	while (!fuse_session_exited(l->se)) {
+		/* only a thread waiting for the kernel is cancelled at the end */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		r = fuse_session_receive_buf(l->se, &w->buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r <= 0) {
+			if (r < 0)
+				l->err = r;
+			fuse_session_exit(l->se);
+			break;
+		}
+		pthread_mutex_lock(&l->lock);
+		/* the last waiting thread takes this one: another waits */
+		if (!--l->n_idle && l->n_workers < l->max_threads && !l->stopping)
+			worker_start(l);
+		pthread_mutex_unlock(&l->lock);
+		fuse_session_process_buf(l->se, &w->buf);
+		if (worker_leaves(l, w)) {
+			free(w->buf.mem);
+			free(w);
+			return NULL;
+		}
+	}
+	sem_post(&l->finished);
+	return NULL;
+}
+
+/* Until the session ends (unmounted, or a signal ended it). */
+static int own_loop(struct fuse_session *se, unsigned max_threads, unsigned max_idle)
+{
+	struct nl_loop l = { .se = se, .max_threads = max_threads ? max_threads : 1,
+			     .max_idle = max_idle };
+	struct nl_worker *w, *next;
+	int r;
+
+	pthread_mutex_init(&l.lock, NULL);
+	sem_init(&l.finished, 0, 0);
+	pthread_mutex_lock(&l.lock);
+	r = worker_start(&l);
+	pthread_mutex_unlock(&l.lock);
+	/* a signal handler ends the session and interrupts this wait */
+	while (!r && !fuse_session_exited(se))
+		sem_wait(&l.finished);
+	pthread_mutex_lock(&l.lock);
+	l.stopping = true;
+	for (w = l.workers; w; w = w->next)
+		pthread_cancel(w->thread);
+	pthread_mutex_unlock(&l.lock);
+	for (w = l.workers; w; w = next) {
+		next = w->next;
+		pthread_join(w->thread, NULL);
+		free(w->buf.mem);
+		free(w);
+	}
+	sem_destroy(&l.finished);
+	pthread_mutex_destroy(&l.lock);
+	fuse_session_reset(se);
+	return r ? r : l.err;
+}
+
+static unsigned opt_count(struct nl_options *o, const char *key, unsigned def)
+{
+	const char *v = nl_options_extra(o, key);
+
+	return v ? (unsigned)atoi(v) : def;
+}
+
+int nl_run_loop(struct fuse_session *se, struct nl_options *o)
+{
+	struct fuse_loop_config *cfg;
+	int r;
+
+	if (!nl_options_extra(o, "clone_fd"))
+		return own_loop(se, opt_count(o, "max_threads", 10),
+				opt_count(o, "max_idle_threads", 10));
+	/* a descriptor per thread: libfuse's loop opens them */
+	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return -ENOMEM;
-	v = nl_options_extra(o, "max_idle_threads");
-	fuse_loop_cfg_set_idle_threads(cfg, v ? (unsigned int)atoi(v) : 10);
-	v = nl_options_extra(o, "max_threads");
-	if (v)
-		fuse_loop_cfg_set_max_threads(cfg, atoi(v));
-	fuse_loop_cfg_set_clone_fd(cfg, nl_options_extra(o, "clone_fd") != NULL);
+	fuse_loop_cfg_set_idle_threads(cfg, opt_count(o, "max_idle_threads", 10));
+	if (nl_options_extra(o, "max_threads"))
+		fuse_loop_cfg_set_max_threads(cfg, opt_count(o, "max_threads", 10));
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	r = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return r;

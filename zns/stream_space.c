@@ -13,6 +13,18 @@
 
 /* ---------------- dead space ---------------- */
 
+/* A zone given back holds nothing of this stream: what it lost does not
+ * matter to a later row that gets it again. */
+static void stream_forget_lost(struct zns_stream *st, uint32_t zone)
+{
+	for (uint32_t i = 0; i < st->n_lost; i++)
+		if (st->lost_zone[i] == zone) {
+			st->lost_zone[i] = st->lost_zone[--st->n_lost];
+			st->lost_wp[i] = st->lost_wp[st->n_lost];
+			return;
+		}
+}
+
 /* A zone of a finished row whose data is all dead goes back to the free pool. */
 static void stream_maybe_reset(struct zns_stream *st, uint64_t row, uint32_t slot)
 {
@@ -25,8 +37,10 @@ static void stream_maybe_reset(struct zns_stream *st, uint64_t row, uint32_t slo
 	pthread_mutex_lock(&s->lock);
 	all_dead = s->use[zone].dead >= st->cap;
 	pthread_mutex_unlock(&s->lock);
-	if (all_dead && !zns_store_give_back_zone(s, zone))
+	if (all_dead && !zns_store_give_back_zone(s, zone)) {
 		st->rows[row * st->k + slot] = NO_ZONE;
+		stream_forget_lost(st, zone);
+	}
 }
 
 void zns_stream_add_dead_locked(struct zns_stream *st, uint64_t off, uint64_t len)
@@ -224,6 +238,16 @@ static int stream_note_lost(struct zns_stream *st, uint32_t zone, uint64_t wp)
 	z[st->n_lost] = zone;
 	w[st->n_lost++] = wp;
 	return 0;
+}
+
+uint32_t zns_stream_lost_zones(struct zns_stream *st)
+{
+	uint32_t n;
+
+	pthread_rwlock_rdlock(&st->lock);
+	n = st->n_lost;
+	pthread_rwlock_unlock(&st->lock);
+	return n;
 }
 
 int zns_stream_verify(struct zns_stream *st, struct zns_stream_damage *d)

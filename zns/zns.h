@@ -364,6 +364,14 @@ struct zns_stream_damage {
 };
 
 /**
+ * Zones that hold less than the stream wrote to them (zns_stream_verify
+ * found them) and still hold data of it: reads there fail with -EIO. A
+ * zone whose data all died since (zns_stream_discard, zns_stream_recount_dead)
+ * is not counted.
+ */
+uint32_t zns_stream_lost_zones(struct zns_stream *st);
+
+/**
  * Recovery: compare every zone with the description, count bytes written
  * after it and bytes missing from it. Reads of missing bytes fail with -EIO
  * from then on, rather than return what the zone holds now.

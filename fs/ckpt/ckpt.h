@@ -144,6 +144,8 @@ int nl_ckpt_takeover(struct nl_options *o, struct nl_takeover *t, const char *pr
 int ckpt_write_range(struct ckpt_ctx *c, fuse_ino_t ino, const char *buf, size_t size,
 		     uint64_t off);
 bool ckpt_fh_writes(struct ckpt_ctx *c, uint64_t fh);
+/* @fh is an open handle of @ino (not one released already). */
+bool ckpt_fh_live(struct ckpt_ctx *c, uint64_t fh, uint64_t ino);
 
 /* ckpt_tree.c */
 struct ckpt_node *ckpt_node_alloc(void);

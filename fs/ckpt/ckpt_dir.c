@@ -149,15 +149,19 @@ void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ckpt_dirbuf *b = NULL;
 	struct ckpt_node *d;
 	uint64_t fh = 0;
-	int r;
+	int r, opened = -1;
 
 	r = ckpt_lock_get(c, ino, &d);
 	if (!r && !S_ISDIR(d->mode))
 		r = -ENOTDIR;
 	if (!r)
 		b = listing_new(req, c, d, &r);
-	if (!r && !(fh = nl_tab_handle_alloc(c->tab, NL_TAB_DIR, ino, 0)))
+	/* an opendir sent again gets the handle the dead server made for it */
+	if (!r && !ckpt_fh_live(c, fh = nl_tab_replay_open(&c->replay, ino), ino) &&
+	    !(fh = nl_tab_handle_alloc(c->tab, NL_TAB_DIR, ino, 0)))
 		r = -ENFILE;
+	if (!r)
+		opened = nl_tab_intent_begin(c->tab, NL_INTENT_OPEN, ino, "", fh, NULL);
 	if (!r)
 		r = dirs_set(c, fh, b);
 	if (r) {
@@ -169,10 +173,11 @@ void ckpt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&c->lock);
 	if (r) {
 		fuse_reply_err(req, -r);
-		return;
+	} else {
+		fi->fh = fh;
+		fuse_reply_open(req, fi);
 	}
-	fi->fh = fh;
-	fuse_reply_open(req, fi);
+	nl_tab_intent_end(c->tab, opened);
 }
 
 void ckpt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -210,13 +215,13 @@ void ckpt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_dirbuf *b = NULL;
 
-	(void)ino;
 	pthread_mutex_lock(&c->lock);
 	if (fi->fh < c->n_dirs) {
 		b = c->dirs[fi->fh];
 		c->dirs[fi->fh] = NULL;
 	}
-	if (fi->fh)
+	/* not twice for a release the dead server carried out */
+	if (ckpt_fh_live(c, fi->fh, ino))
 		nl_tab_handle_free(c->tab, fi->fh);
 	pthread_mutex_unlock(&c->lock);
 	if (b)

@@ -33,6 +33,16 @@ bool ckpt_fh_writes(struct ckpt_ctx *c, uint64_t fh)
 	       (h->flags & O_ACCMODE) != O_RDONLY;
 }
 
+bool ckpt_fh_live(struct ckpt_ctx *c, uint64_t fh, uint64_t ino)
+{
+	const struct nl_tab_handle *h;
+
+	if (!fh || fh >= NL_TAB_HANDLES)
+		return false;
+	h = &c->tab->handles[fh];
+	return atomic_load(&h->state) == NL_TAB_LIVE && h->node == ino;
+}
+
 /* Open files of the dead server are open files of this one. */
 static void handles_count(struct ckpt_ctx *c, unsigned *lost)
 {
@@ -86,6 +96,8 @@ static int tree_take(struct ckpt_ctx *c, const char *mnt, char *err, size_t errl
 
 	c->taking_over = c->replaying = true;
 	r = ckpt_recover(c, err, errlen);
+	/* the operations' lock: a write drops and takes it again around its append */
+	pthread_mutex_lock(&c->lock);
 	if (!r) {
 		handles_count(c, &lost);
 		r = journal_replay(c, &n_writes, &bytes);
@@ -95,6 +107,7 @@ static int tree_take(struct ckpt_ctx *c, const char *mnt, char *err, size_t errl
 	c->replaying = false;
 	if (!r)
 		r = ckpt_commit(c);
+	pthread_mutex_unlock(&c->lock);
 	if (r)
 		return r;
 	nl_tab_replay_take(c->tab, &c->replay);

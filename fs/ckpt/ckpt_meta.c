@@ -507,11 +507,6 @@ static int attach_tenant(struct ckpt_ctx *c, struct ckpt_node *t)
 		r = zns_stream_verify(t->st, &d);
 	if (r)
 		return r;
-	if (d.zones_behind)
-		nl_log(CKPT_LOG, "recovery: tenant '%s': %u zone(s) hold %llu bytes less than the metadata "
-		       "says (zone %u first): they were reset or rewritten by someone else; "
-		       "reads of the files there fail with EIO", t->name, d.zones_behind,
-		       (unsigned long long)d.bytes_behind, d.first_behind);
 	if (d.zones_ahead)
 		nl_log(CKPT_LOG, "recovery: tenant '%s': dropped %llu bytes written to %u zone(s) after "
 		       "the last commit, the row is sealed", t->name,
@@ -577,6 +572,13 @@ static int recover_tenants(struct ckpt_ctx *c, char *err, size_t errlen)
 		if (n->tino != n->ino)
 			continue;
 		r = attach_tenant(c, n) ?: recount_tenant(c, n);
+		/* a zone whose data all died before the crash may have been
+		 * reset after the last commit: only one still in use is lost */
+		if (!r && zns_stream_lost_zones(n->st))
+			nl_log(CKPT_LOG, "recovery: tenant '%s': %u zone(s) with data of its files "
+			       "hold less than the metadata says: they were reset or rewritten by "
+			       "someone else; reads of the files there fail with EIO", n->name,
+			       zns_stream_lost_zones(n->st));
 		if (r) {
 			snprintf(err, errlen, "tenant '%s': cannot recover its stream: %s", n->name,
 				 strerror(-r));

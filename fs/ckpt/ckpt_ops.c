@@ -321,8 +321,10 @@ static void ckpt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r;
 
 	r = ckpt_lock_child(c, parent, name, &n);
-	if (r == -ENOENT && replayed(c, NL_INTENT_REMOVE, parent, name))
+	if (r == -ENOENT && replayed(c, NL_INTENT_REMOVE, parent, name)) {
 		r = 0;
+		goto out;
+	}
 	if (r)
 		goto out;
 	if (!S_ISDIR(n->mode)) {
@@ -402,8 +404,10 @@ static void ckpt_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	r = ckpt_lock_child(c, parent, name, &n);
-	if (r == -ENOENT && replayed(c, NL_INTENT_RENAME, parent, name))
+	if (r == -ENOENT && replayed(c, NL_INTENT_RENAME, parent, name)) {
 		r = 0;
+		goto out;
+	}
 	if (r)
 		goto out;
 	old = ckpt_child(c, newparent, newname);
@@ -432,8 +436,10 @@ out:
 }
 
 /* The handle is in the keeper's table: a new server counts it again. A
- * truncation is committed before the reply. */
-static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_info *fi)
+ * truncation is committed before the reply. *@intent, ended after the
+ * reply, lets a new server know whether the kernel got the handle. */
+static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_info *fi,
+		     int *intent)
 {
 	uint64_t fh;
 	int r;
@@ -452,12 +458,18 @@ static int open_node(struct ckpt_ctx *c, struct ckpt_node *n, struct fuse_file_i
 		if (r)
 			return r;
 	}
-	fh = nl_tab_handle_alloc(c->tab, NL_TAB_FILE, n->ino, fi->flags);
-	if (!fh)
-		return -ENFILE;
-	n->nopen++;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		n->nwrite++;
+	/* an open sent again gets the handle the dead server made for it (and
+	 * counted at the takeover) */
+	fh = nl_tab_replay_open(&c->replay, n->ino);
+	if (!fh || !ckpt_fh_live(c, fh, n->ino)) {
+		fh = nl_tab_handle_alloc(c->tab, NL_TAB_FILE, n->ino, fi->flags);
+		if (!fh)
+			return -ENFILE;
+		n->nopen++;
+		if ((fi->flags & O_ACCMODE) != O_RDONLY)
+			n->nwrite++;
+	}
+	*intent = nl_tab_intent_begin(c->tab, NL_INTENT_OPEN, n->ino, "", fh, NULL);
 	/* out-of-place rewrites change what a page holds: no stale cache */
 	fi->keep_cache = 0;
 	/*
@@ -478,7 +490,7 @@ static void ckpt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	struct ckpt_node *n = NULL;
 	struct fuse_entry_param e = { 0 };
 	bool again = false;
-	int r;
+	int r, opened = -1;
 
 	pthread_mutex_lock(&c->lock);
 	r = make_node(req, c, parent, name, S_IFREG | (mode & 07777), &n);
@@ -489,14 +501,17 @@ static void ckpt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	}
 	if (r)
 		goto out;
-	r = open_node(c, n, fi);
+	/* the reply hands the node id out: a new server must know it. The
+	 * handle comes last, just before the reply: one a server killed in
+	 * between leaves would never be released. */
+	if (!again)
+		ckpt_commit(c);
+	r = open_node(c, n, fi, &opened);
 	if (r) {
 		if (!again)
 			ckpt_free_node(c, n);
 		goto out;
 	}
-	/* the reply hands the node id out: a new server must know it */
-	ckpt_commit(c);
 	e.ino = n->ino;
 	e.generation = 1;
 	e.attr_timeout = e.entry_timeout = CKPT_TIMEOUT;
@@ -507,6 +522,7 @@ out:
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_create(req, &e, fi);
+	nl_tab_intent_end(c->tab, opened);
 	nl_tab_intent_end(c->tab, intent);
 }
 
@@ -514,16 +530,17 @@ static void ckpt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ckpt_ctx *c = ckpt_ctx_of(req);
 	struct ckpt_node *n;
-	int r;
+	int r, opened = -1;
 
 	r = ckpt_lock_get(c, ino, &n);
 	if (!r)
-		r = open_node(c, n, fi);
+		r = open_node(c, n, fi, &opened);
 	pthread_mutex_unlock(&c->lock);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_open(req, fi);
+	nl_tab_intent_end(c->tab, opened);
 }
 
 /* Copy [off, off + len) of the file into @buf; holes read as zeros. */
@@ -698,6 +715,12 @@ static void ckpt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct ckpt_node *n;
 
 	pthread_mutex_lock(&c->lock);
+	/* a release the dead server carried out, sent again: done already */
+	if (!ckpt_fh_live(c, fi->fh, ino)) {
+		pthread_mutex_unlock(&c->lock);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	n = ckpt_get(c, ino);
 	if (n) {
 		n->nopen--;
@@ -708,8 +731,7 @@ static void ckpt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		if (c->dirty || writes)
 			ckpt_commit(c);
 	}
-	if (fi->fh)
-		nl_tab_handle_free(c->tab, fi->fh);
+	nl_tab_handle_free(c->tab, fi->fh);
 	pthread_mutex_unlock(&c->lock);
 	fuse_reply_err(req, 0);
 }

@@ -321,6 +321,25 @@ const struct nl_tab_name *nl_tab_replay_renamed(struct nl_tab_replay *r, uint64_
 	return NULL;
 }
 
+uint64_t nl_tab_replay_open(struct nl_tab_replay *r, uint64_t node)
+{
+	uint64_t fh = 0;
+
+	if (!__atomic_load_n(&r->n, __ATOMIC_ACQUIRE) || mono_ms() > r->until)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->n && !fh; i++) {
+		struct nl_tab_intent *in = &r->v[i];
+
+		if (in->op == NL_INTENT_OPEN && in->at.parent == node) {
+			fh = in->to.parent;
+			*in = r->v[--r->n];
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return fh < NL_TAB_HANDLES ? fh : 0;
+}
+
 void nl_tab_replay_free(struct nl_tab_replay *r)
 {
 	if (!r->v)

@@ -66,7 +66,8 @@ struct nl_tab_handle {
  * name exists, or is gone): an intent left in the table says that this is
  * the same request, made whole before the server died, not a new one.
  */
-enum nl_intent_op { NL_INTENT_NEW = 1, NL_INTENT_REMOVE = 2, NL_INTENT_RENAME = 3 };
+enum nl_intent_op { NL_INTENT_NEW = 1, NL_INTENT_REMOVE = 2, NL_INTENT_RENAME = 3,
+		   NL_INTENT_OPEN = 4 };
 
 struct nl_tab_intent {
 	_Atomic uint8_t state;		/* free or live */
@@ -167,6 +168,9 @@ bool nl_tab_replay_match(struct nl_tab_replay *r, int op, uint64_t parent, const
 /* The new name of a rename the dead server made, or NULL. */
 const struct nl_tab_name *nl_tab_replay_renamed(struct nl_tab_replay *r, uint64_t parent,
 						const char *name);
+/* The handle of an open of @node the dead server made but did not answer
+ * (the kernel sends it again), or 0. */
+uint64_t nl_tab_replay_open(struct nl_tab_replay *r, uint64_t node);
 void nl_tab_replay_free(struct nl_tab_replay *r);
 
 /* Journal (the caller serialises): -ENOSPC when @len more do not fit. */
