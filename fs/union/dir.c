@@ -214,30 +214,21 @@ static void create_existing(fuse_req_t req, struct nl_mount *m, struct nl_node *
 {
 	struct fuse_entry_param e;
 	struct nl_node *n;
-	int intent, r = nl_lookup_child(m, parent, name, &e);
+	int r = nl_lookup_child(m, parent, name, &e);
 
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
 	n = nl_node_of(m, e.ino);
-	if (nl_file_reopened(m, n, fi)) {
-		/* the handle the server before made for the create */
-		fuse_reply_create(req, &e, fi);
-		return;
-	}
 	r = S_ISDIR(e.attr.st_mode) ? -EISDIR : nl_file_open(m, n, fi);
 	if (r) {
 		nl_node_forget(m, n, 1);
 		fuse_reply_err(req, -r);
-		return;
-	}
-	intent = nl_file_intent(m, n, fi);
-	if (fuse_reply_create(req, &e, fi)) {
+	} else if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(n);
 		nl_file_free(m, fi);
 	}
-	nl_intent_end(m, intent);
 }
 
 static void create_new(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -246,7 +237,7 @@ static void create_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_create c = { .parent = nl_node_of(m, parent), .name = name };
 	struct fuse_entry_param e;
-	int fd = -1, r, flags, intent;
+	int fd = -1, r, flags;
 
 	r = create_prepare(req, m, &c);
 	if (r == -EEXIST && (!(fi->flags & O_EXCL) ||
@@ -291,12 +282,10 @@ out:
 		return;
 	}
 	nl_node_opened(nl_node_of(m, e.ino));
-	intent = nl_file_intent(m, nl_node_of(m, e.ino), fi);
 	if (fuse_reply_create(req, &e, fi)) {
 		nl_node_closed(nl_node_of(m, e.ino));
 		nl_file_free(m, fi);
 	}
-	nl_intent_end(m, intent);
 }
 
 void nl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -233,53 +233,18 @@ out:
 	return r;
 }
 
-/*
- * An open of @n the server before this one made but did not answer, sent
- * again by the kernel: its handle, made again from the table, is the
- * answer (a second one would stay open for ever, and keep a file the
- * container unlinked in the work directory). True when @fi has it.
- */
-bool nl_file_reopened(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi)
-{
-	uint64_t fh = nl_tab_replay_open(&m->replay, n->id);
-	struct nl_file *f = fh ? nl_handle_of(m, fh) : NULL;
-
-	if (!f || m->tab.handles[fh].kind != NL_TAB_FILE || m->tab.handles[fh].node != n->id)
-		return false;
-	fi->fh = fh;
-	fi->keep_cache = f->lower;
-	fi->noflush = !wants_write(fi->flags);
-	return true;
-}
-
-/* Until the reply: the open's handle, for a server after this one. */
-int nl_file_intent(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi)
-{
-	return nl_tab_intent_begin(&m->tab, NL_INTENT_OPEN, n->id, "", fi->fh, NULL);
-}
-
 void nl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *n = nl_node_of(m, ino);
-	int intent, r;
+	int r = nl_file_open(m, n, fi);
 
-	if (nl_file_reopened(m, n, fi)) {
-		fuse_reply_open(req, fi);
-		return;
-	}
-	r = nl_file_open(m, n, fi);
 	if (r) {
 		fuse_reply_err(req, -r);
-		return;
-	}
-	intent = nl_file_intent(m, n, fi);
-	if (fuse_reply_open(req, fi)) {
+	} else if (fuse_reply_open(req, fi)) {
 		nl_node_closed(n);
-		nl_orphan_closed(m, n);
 		nl_file_free(m, fi);
 	}
-	nl_intent_end(m, intent);
 }
 
 /*

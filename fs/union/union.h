@@ -199,8 +199,6 @@ int nl_file_new(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi
 		bool lower);
 void nl_file_free(struct nl_mount *m, struct fuse_file_info *fi);
 int nl_file_open(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi);
-bool nl_file_reopened(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi);
-int nl_file_intent(struct nl_mount *m, struct nl_node *n, struct fuse_file_info *fi);
 int nl_file_reopen(struct nl_mount *m, struct nl_node *n, int flags, struct nl_file **out);
 void nl_dirhandle_free(void *h);
 void *nl_dirhandle_new(void);
