@@ -367,9 +367,15 @@ void nl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 void nl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct nl_mount *m = nl_mount_of(req);
-	int fd = dup(nl_fd_of(m, fi));
+	int fd;
 
 	(void)ino;
+	/* a handle no server has: see nl_op_release */
+	if (!nl_file_of(m, fi)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fd = dup(nl_fd_of(m, fi));
 	/* close() of a duplicate reports delayed write errors, as close()
 	 * of the caller's descriptor would on a local file system. */
 	fuse_reply_err(req, fd < 0 ? errno : close(fd) ? errno : 0);
@@ -380,6 +386,12 @@ void nl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct nl_mount *m = nl_mount_of(req);
 	struct nl_node *n = nl_node_of(m, ino);
 
+	/* carried out by the server before, which died before it answered:
+	 * the kernel sends it again, to a server without the handle */
+	if (!nl_file_of(m, fi)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	nl_node_closed(n);
 	nl_orphan_closed(m, n);
 	nl_file_free(m, fi);
