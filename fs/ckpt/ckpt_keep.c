@@ -140,9 +140,8 @@ static int serve_taken(struct ckpt_ctx *c, struct nl_options *o, struct nl_takeo
 		fuse_session_destroy(se);
 		return 1;
 	}
-	nl_ask_resend(t->mnt, t->fuse_fd);
-	nl_took_over(c->tab);
-	r = (fresh ? nl_serve_first(c->tab, se, o) : nl_run_loop(se, o)) ? 1 : 0;
+	nl_took_over_session(c->tab, se, t->mnt);
+	r = (fresh ? nl_serve_first(c->tab, se, o) : nl_run_loop(se, o, nl_tab_recorder(c->tab))) ? 1 : 0;
 	nl_unmount_if_mounted(t);
 	fuse_remove_signal_handlers(se);
 	fuse_session_destroy(se);

@@ -135,7 +135,7 @@ static void *mount_main(void *arg)
 
 	/* a mount new to any service: its FUSE_INIT is kept for the next */
 	if (hm->takeover)
-		nl_run_loop(hm->se, &hm->opt);
+		nl_run_loop(hm->se, &hm->opt, nl_tab_recorder(&hm->m.tab));
 	else
 		nl_serve_first(&hm->m.tab, hm->se, &hm->opt);
 	nl_log(LOG_INFO, "%s: unmounted", hm->mountpoint);
@@ -274,8 +274,7 @@ static int resume_session(struct host_mount *hm, const char *prog, int fuse_fd, 
 		return r;
 	}
 	hm->fd_taken = true;
-	nl_ask_resend(hm->mountpoint, fuse_session_fd(hm->se));
-	nl_took_over(&hm->m.tab);
+	nl_took_over_session(&hm->m.tab, hm->se, hm->mountpoint);
 	return 0;
 }
 

@@ -90,10 +90,11 @@ void nl_keeper_unprotect(void)
 int nl_keeper_prepare(struct nl_keeper *k, const char *mountpoint, char **argv, char *err,
 		      size_t errlen)
 {
-	ssize_t n = readlink("/proc/self/exe", k->exe, sizeof(k->exe) - 1);
+	ssize_t n;
 	char *deleted;
 
-	memset(&k->tab, 0, sizeof(k->tab));
+	memset(k, 0, sizeof(*k));
+	n = readlink("/proc/self/exe", k->exe, sizeof(k->exe) - 1);
 	k->tab.fd = -1;
 	k->fuse_fd = k->tab_fd = k->ctl_fd = k->sig_fd = -1;
 	k->argv = argv;

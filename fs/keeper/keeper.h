@@ -85,6 +85,12 @@ int nl_session_resume(const struct nl_resume *rs, int fuse_fd, struct fuse_sessi
 int nl_session_fresh(const struct nl_resume *rs, int fuse_fd, struct fuse_session **out);
 /* Requests the dead server read and never answered come again. */
 void nl_ask_resend(const char *mnt, int fuse_fd);
+/* Set in the environment of the first server: keep each request in the
+ * table even on a kernel that can send them again (for tests). */
+#define NL_KEEP_REQUESTS_ENV "NLAYERFS_KEEP_REQUESTS"
+/* After the session is resumed: the dead server's unanswered requests
+ * served (kept ones, or sent again by the kernel), and the stall noted. */
+void nl_took_over_session(struct nl_tab *tab, struct fuse_session *se, const char *mnt);
 /* The stall the kernel saw, and who serves now. */
 void nl_took_over(struct nl_tab *tab);
 /* The mount is a taking-over server's to end on SIGTERM, as the first

@@ -67,10 +67,9 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct nl_takeo
 		fuse_session_destroy(se);
 		return 1;
 	}
-	nl_ask_resend(t->mnt, t->fuse_fd);
-	nl_took_over(&m->tab);
+	nl_took_over_session(&m->tab, se, t->mnt);
 	nl_log(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
-	r = (fresh ? nl_serve_first(&m->tab, se, o) : nl_run_loop(se, o)) ? 1 : 0;
+	r = (fresh ? nl_serve_first(&m->tab, se, o) : nl_run_loop(se, o, nl_tab_recorder(&m->tab))) ? 1 : 0;
 	nl_unmount_if_mounted(t);
 	fuse_remove_signal_handlers(se);
 	fuse_session_destroy(se);
