@@ -246,11 +246,11 @@ static void put_status(struct nl_keeper *k, FILE *f)
 	}
 	fprintf(f, "keeper_pid %d\nserver_pid %d\nreplaced %u\nlast_stall_us %llu\n"
 		"table_nodes %llu\ntable_unlinked %llu\ntable_handles %llu\ntable_stale %llu\n"
-		"binary %s\n",
+		"binary %s\nmount %s\n",
 		(int)getpid(), (int)atomic_load(&h->server_pid), atomic_load(&h->replaced),
 		(unsigned long long)atomic_load(&h->last_stall_us), (unsigned long long)nodes,
 		(unsigned long long)unlinked, (unsigned long long)handles,
-		(unsigned long long)stale, k->exe);
+		(unsigned long long)stale, k->exe, k->checkpoint ? "checkpoint" : "union");
 }
 
 static void keeper_step(struct nl_keeper *k, int timeout_ms, bool clients);

@@ -33,6 +33,7 @@ struct nl_keeper {
 	unsigned quick_deaths;		/* servers in a row that died young */
 	long started_ms;		/* when the running server started */
 	bool stopping;
+	bool checkpoint;		/* a checkpoint mount (status says so) */
 };
 
 /* Before the mount: what a later server needs to start as this one did. */
