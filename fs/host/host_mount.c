@@ -494,6 +494,9 @@ static bool become_keeper(bool foreground)
 	}
 	prctl(PR_SET_NAME, "nlayerfs-keep");
 	nl_keeper_protect();
+	/* a fault test's kill point is for the service the mount found or
+	 * started, not for the ones this keeper starts after it */
+	unsetenv("NLAYERFS_FAULT");
 	return true;
 }
 
