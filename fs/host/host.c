@@ -268,7 +268,7 @@ static int resume_session(struct host_mount *hm, const char *prog, int fuse_fd, 
 	int r = nl_nodes_restore(&hm->m);
 
 	if (!r)
-		r = nl_union_session_resume(&hm->m, &hm->opt, prog, fuse_fd, &hm->se);
+		r = nl_union_session(&hm->m, &hm->opt, prog, fuse_fd, false, &hm->se);
 	if (r) {
 		snprintf(err, errlen, "cannot take %s over: %s", hm->mountpoint, strerror(-r));
 		return r;

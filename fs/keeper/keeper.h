@@ -84,6 +84,13 @@ int nl_session_resume(const struct nl_resume *rs, int fuse_fd, struct fuse_sessi
 /* A server killed before it read the kernel's FUSE_INIT left it waiting:
  * a session on the mount's descriptor starts as the first would. */
 int nl_session_fresh(const struct nl_resume *rs, int fuse_fd, struct fuse_session **out);
+/* Either of the two above. */
+int nl_session_take(const struct nl_resume *rs, int fuse_fd, bool fresh,
+		    struct fuse_session **out);
+/* Serve a session taken over until the mount ends (a @fresh one keeps the
+ * kernel's FUSE_INIT first); the exit status of the program. */
+int nl_serve_taken(struct fuse_session *se, struct nl_tab *tab, struct nl_options *o,
+		   struct nl_takeover *t, bool fresh);
 /* Requests the dead server read and never answered come again. */
 void nl_ask_resend(const char *mnt, int fuse_fd);
 /* Set in the environment of the first server: keep each request in the

@@ -168,6 +168,32 @@ void nl_took_over_session(struct nl_tab *tab, struct fuse_session *se, const cha
 	nl_took_over(tab);
 }
 
+int nl_session_take(const struct nl_resume *rs, int fuse_fd, bool fresh,
+		    struct fuse_session **out)
+{
+	return fresh ? nl_session_fresh(rs, fuse_fd, out) : nl_session_resume(rs, fuse_fd, out);
+}
+
+int nl_serve_taken(struct fuse_session *se, struct nl_tab *tab, struct nl_options *o,
+		   struct nl_takeover *t, bool fresh)
+{
+	int r;
+
+	/* dup3 put the connection under the session's own number */
+	t->fuse_fd = fuse_session_fd(se);
+	if (fuse_set_signal_handlers(se)) {
+		fuse_session_destroy(se);
+		return 1;
+	}
+	nl_took_over_session(tab, se, t->mnt);
+	nl_log(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
+	r = fresh ? nl_serve_first(tab, se, o) : nl_run_loop(se, o, nl_tab_recorder(tab));
+	nl_unmount_if_mounted(t);
+	fuse_remove_signal_handlers(se);
+	fuse_session_destroy(se);
+	return r ? 1 : 0;
+}
+
 void nl_ask_resend(const char *mnt, int fuse_fd)
 {
 	struct fuse_out_header oh = { .len = sizeof(oh), .error = FUSE_NOTIFY_RESEND };
