@@ -47,6 +47,11 @@ int nl_keeper_adopt(struct nl_keeper *k, pid_t server, int tab_fd, int fuse_fd);
  * (which serves and returns), the server's pid in the keeper, or a
  * negative errno. */
 pid_t nl_keeper_fork(struct nl_keeper *k, int tab_fd, int fuse_fd);
+/* A server that takes the mount over: @exe run with the mount's @argv in
+ * @cwd, handed the connection and the table. Returns its pid (in the
+ * caller) or a negative errno. */
+pid_t nl_takeover_spawn(const char *exe, char **argv, const char *cwd, const char *mnt,
+			int fuse_fd, int tab_fd);
 /* Keep the keeper out of the OOM killer's choice. */
 void nl_keeper_protect(void);
 void nl_keeper_unprotect(void);
