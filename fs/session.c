@@ -51,6 +51,7 @@ int nl_session_args(struct fuse_args *args, const char *prog, const char *own,
  */
 struct nl_loop {
 	struct fuse_session *se;
+	struct nl_recorder *rec;
 	pthread_mutex_t lock;
 	sem_t finished;			/* a thread saw the session end */
 	struct nl_worker *workers;
@@ -64,6 +65,7 @@ struct nl_worker {
 	pthread_t thread;
 	struct nl_loop *loop;
 	struct fuse_buf buf;
+	int slot;			/* its place in the recorder, or -1 */
 };
 
 static void *worker_main(void *arg);
@@ -74,29 +76,51 @@ static size_t request_buf_size(void)
 	return 256 * (size_t)sysconf(_SC_PAGESIZE) + 4096;
 }
 
+static void worker_free(struct nl_worker *w)
+{
+	if (w->slot >= 0)
+		w->loop->rec->release(w->loop->rec, w->slot);
+	else
+		free(w->buf.mem);
+	free(w);
+}
+
+/* The buffer the kernel copies requests into: the recorder's place, or
+ * memory of this thread's own, written through before the first read. */
+static int worker_buffer(struct nl_loop *l, struct nl_worker *w)
+{
+	size_t size = request_buf_size();
+
+	if (l->rec && (w->slot = l->rec->claim(l->rec, &w->buf.mem, &w->buf.size)) >= 0)
+		return 0;
+	w->slot = -1;
+	w->buf.mem = malloc(size);
+	if (!w->buf.mem)
+		return -ENOMEM;
+	/* written, not just zeroed (which may be left to the kernel's zero page) */
+	for (size_t i = 0; i < size; i += 4096)
+		((volatile char *)w->buf.mem)[i] = 1;
+	w->buf.size = size;
+	return 0;
+}
+
 /* Called with l->lock held. */
 static int worker_start(struct nl_loop *l)
 {
 	struct nl_worker *w = calloc(1, sizeof(*w));
-	size_t size = request_buf_size();
 	int r;
 
 	if (!w)
 		return -ENOMEM;
 	w->loop = l;
-	w->buf.mem = malloc(size);
-	if (!w->buf.mem) {
+	r = worker_buffer(l, w);
+	if (r) {
 		free(w);
-		return -ENOMEM;
+		return r;
 	}
-	/* written, not just zeroed (which may be left to the kernel's zero page) */
-	for (size_t i = 0; i < size; i += 4096)
-		((volatile char *)w->buf.mem)[i] = 1;
-	w->buf.size = size;
 	r = -pthread_create(&w->thread, NULL, worker_main, w);
 	if (r) {
-		free(w->buf.mem);
-		free(w);
+		worker_free(w);
 		return r;
 	}
 	w->next = l->workers;
@@ -143,9 +167,13 @@ static void *worker_main(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	while (!fuse_session_exited(l->se)) {
 		/* only a thread waiting for the kernel is cancelled at the end */
+		if (w->slot >= 0)
+			l->rec->set(l->rec, w->slot, NL_REC_READING);
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		r = fuse_session_receive_buf(l->se, &w->buf);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (w->slot >= 0)
+			l->rec->set(l->rec, w->slot, r > 0 ? NL_REC_SERVING : NL_REC_IDLE);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
 		if (r <= 0) {
@@ -160,9 +188,10 @@ static void *worker_main(void *arg)
 			worker_start(l);
 		pthread_mutex_unlock(&l->lock);
 		fuse_session_process_buf(l->se, &w->buf);
+		if (w->slot >= 0)
+			l->rec->set(l->rec, w->slot, NL_REC_IDLE);
 		if (worker_leaves(l, w)) {
-			free(w->buf.mem);
-			free(w);
+			worker_free(w);
 			return NULL;
 		}
 	}
@@ -171,9 +200,10 @@ static void *worker_main(void *arg)
 }
 
 /* Until the session ends (unmounted, or a signal ended it). */
-static int own_loop(struct fuse_session *se, unsigned max_threads, unsigned max_idle)
+static int own_loop(struct fuse_session *se, struct nl_recorder *rec, unsigned max_threads,
+		    unsigned max_idle)
 {
-	struct nl_loop l = { .se = se, .max_threads = max_threads ? max_threads : 1,
+	struct nl_loop l = { .se = se, .rec = rec, .max_threads = max_threads ? max_threads : 1,
 			     .max_idle = max_idle };
 	struct nl_worker *w, *next;
 	int r;
@@ -194,8 +224,7 @@ static int own_loop(struct fuse_session *se, unsigned max_threads, unsigned max_
 	for (w = l.workers; w; w = next) {
 		next = w->next;
 		pthread_join(w->thread, NULL);
-		free(w->buf.mem);
-		free(w);
+		worker_free(w);
 	}
 	sem_destroy(&l.finished);
 	pthread_mutex_destroy(&l.lock);
@@ -210,13 +239,13 @@ static unsigned opt_count(struct nl_options *o, const char *key, unsigned def)
 	return v ? (unsigned)atoi(v) : def;
 }
 
-int nl_run_loop(struct fuse_session *se, struct nl_options *o)
+int nl_run_loop(struct fuse_session *se, struct nl_options *o, struct nl_recorder *rec)
 {
 	struct fuse_loop_config *cfg;
 	int r;
 
 	if (!nl_options_extra(o, "clone_fd"))
-		return own_loop(se, opt_count(o, "max_threads", 10),
+		return own_loop(se, rec, opt_count(o, "max_threads", 10),
 				opt_count(o, "max_idle_threads", 10));
 	/* a descriptor per thread: libfuse's loop opens them */
 	cfg = fuse_loop_cfg_create();
@@ -246,7 +275,7 @@ int nl_serve(const struct nl_serve *s)
 		goto out_signals;
 	}
 	if (!s->mounted || s->mounted(se, s->arg) == 0)
-		r = s->run ? s->run(se, s->arg) : nl_run_loop(se, s->opt) ? 1 : 0;
+		r = s->run ? s->run(se, s->arg) : nl_run_loop(se, s->opt, NULL) ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -125,8 +125,11 @@ void tier_close(struct tier_ctx *ctx)
 	tier_trace_fini(ctx);
 	tier_workers_stop(ctx);
 	tier_index_close(ctx);
-	for (size_t i = 0; i < ctx->nlayers; i++)
+	for (size_t i = 0; i < ctx->nlayers; i++) {
 		free(ctx->layers[i].dir);
+		if (ctx->layers[i].pin >= 0)
+			close(ctx->layers[i].pin);
+	}
 	free(ctx->layers);
 	free(ctx->objdir);
 	tier_config_free(&ctx->cfg);
@@ -227,7 +230,18 @@ static int layer_find_locked(const struct tier_ctx *ctx, const char *id)
 	return -1;
 }
 
-/* Under the write lock: append @l; its number or -ENOSPC. */
+/* The root of an HDD layer stays open while the tier knows the layer: the
+ * kernel keeps the inodes and dentries of the root and of every directory
+ * above it, so the next mount of the layer resolves its path without
+ * reading the disk, whatever the page cache lost meanwhile (the mount
+ * invocation and the service both walk it). NVM layers need no such pin. */
+static int pin_root(const struct tier_layer *l)
+{
+	return l->home == TIER_HOME_HDD ? open(l->dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+}
+
+/* Under the write lock: append @l; its number or -ENOSPC. The caller has
+ * just resolved @l->dir: pinning it reads nothing. */
 int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 {
 	size_t n = ctx->nlayers;
@@ -235,6 +249,7 @@ int tier_layer_append_locked(struct tier_ctx *ctx, const struct tier_layer *l)
 	if (n >= TIER_MAX_LAYERS)
 		return -ENOSPC;
 	ctx->layers[n] = *l;
+	ctx->layers[n].pin = pin_root(l);
 	/* readers index the array without the lock once they see the count */
 	__atomic_store_n(&ctx->nlayers, n + 1, __ATOMIC_RELEASE);
 	return (int)n;

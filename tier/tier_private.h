@@ -31,6 +31,7 @@ struct tier_layer {
 	uint64_t old_bytes;		/* leaving: NVM bytes of the old copy,
 					 * out of the budget from the switch */
 	uint64_t move_failed_ns;	/* last failed move: not retried at once */
+	int pin;			/* HDD layers: O_PATH of the root, or -1 */
 };
 
 struct tier_ctx {

@@ -320,6 +320,7 @@ int nl_ckpt_main(struct nl_options *o, const char *prog, char **argv)
 		fprintf(stderr, "nlayerfs: %s\n", err);
 		goto out;
 	}
+	k.checkpoint = true;
 	umask(0);
 	if (!o->foreground && detach(&notify))
 		goto out;

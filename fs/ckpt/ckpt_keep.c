@@ -128,25 +128,13 @@ static int serve_taken(struct ckpt_ctx *c, struct nl_options *o, struct nl_takeo
 	int r = ckpt_fuse_args(&args, prog, o, c->dev_path);
 
 	if (!r)
-		r = fresh ? nl_session_fresh(&rs, t->fuse_fd, &se) :
-			    nl_session_resume(&rs, t->fuse_fd, &se);
+		r = nl_session_take(&rs, t->fuse_fd, fresh, &se);
 	fuse_opt_free_args(&args);
 	if (r) {
 		nl_log(LOG_ERR, "%s: cannot take the mount over: %s", t->mnt, strerror(-r));
 		return 1;
 	}
-	t->fuse_fd = fuse_session_fd(se);
-	if (fuse_set_signal_handlers(se)) {
-		fuse_session_destroy(se);
-		return 1;
-	}
-	nl_ask_resend(t->mnt, t->fuse_fd);
-	nl_took_over(c->tab);
-	r = (fresh ? nl_serve_first(c->tab, se, o) : nl_run_loop(se, o)) ? 1 : 0;
-	nl_unmount_if_mounted(t);
-	fuse_remove_signal_handlers(se);
-	fuse_session_destroy(se);
-	return r;
+	return nl_serve_taken(se, c->tab, o, t, fresh);
 }
 
 int nl_ckpt_takeover(struct nl_options *o, struct nl_takeover *t, const char *prog)

@@ -135,7 +135,7 @@ static void *mount_main(void *arg)
 
 	/* a mount new to any service: its FUSE_INIT is kept for the next */
 	if (hm->takeover)
-		nl_run_loop(hm->se, &hm->opt);
+		nl_run_loop(hm->se, &hm->opt, nl_tab_recorder(&hm->m.tab));
 	else
 		nl_serve_first(&hm->m.tab, hm->se, &hm->opt);
 	nl_log(LOG_INFO, "%s: unmounted", hm->mountpoint);
@@ -268,14 +268,13 @@ static int resume_session(struct host_mount *hm, const char *prog, int fuse_fd, 
 	int r = nl_nodes_restore(&hm->m);
 
 	if (!r)
-		r = nl_union_session_resume(&hm->m, &hm->opt, prog, fuse_fd, &hm->se);
+		r = nl_union_session(&hm->m, &hm->opt, prog, fuse_fd, false, &hm->se);
 	if (r) {
 		snprintf(err, errlen, "cannot take %s over: %s", hm->mountpoint, strerror(-r));
 		return r;
 	}
 	hm->fd_taken = true;
-	nl_ask_resend(hm->mountpoint, fuse_session_fd(hm->se));
-	nl_took_over(&hm->m.tab);
+	nl_took_over_session(&hm->m.tab, hm->se, hm->mountpoint);
 	return 0;
 }
 

@@ -237,26 +237,10 @@ static void installed_binary(char *buf, size_t len)
  * from its layer. */
 static int start_plain(struct host_keep *k)
 {
-	char spec[PATH_MAX + 64];
-	pid_t pid;
+	pid_t pid = nl_takeover_spawn(k->exe, k->argv, k->cwd, k->mnt, k->fuse_fd, k->tab.fd);
 
-	snprintf(spec, sizeof(spec), "%d,%d,%s", k->fuse_fd, k->tab.fd, k->mnt);
-	fflush(NULL);
-	pid = fork();
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		nl_keeper_unprotect();
-		/* the two descriptors cross the exec, nothing else does */
-		fcntl(k->fuse_fd, F_SETFD, 0);
-		fcntl(k->tab.fd, F_SETFD, 0);
-		setenv(NL_TAKEOVER_ENV, spec, 1);
-		if (chdir(k->cwd))
-			syslog(LOG_WARNING, "cannot enter %s: %m", k->cwd);
-		execv(k->exe, k->argv);
-		syslog(LOG_ERR, "%s: cannot run %s: %m", k->mnt, k->exe);
-		_exit(127);
-	}
+		return (int)pid;
 	k->plain = pid;
 	atomic_fetch_add(&k->tab.head->replaced, 1);
 	return 0;
@@ -494,6 +478,9 @@ static bool become_keeper(bool foreground)
 	}
 	prctl(PR_SET_NAME, "nlayerfs-keep");
 	nl_keeper_protect();
+	/* a fault test's kill point is for the service the mount found or
+	 * started, not for the ones this keeper starts after it */
+	unsetenv("NLAYERFS_FAULT");
 	return true;
 }
 

@@ -90,10 +90,11 @@ void nl_keeper_unprotect(void)
 int nl_keeper_prepare(struct nl_keeper *k, const char *mountpoint, char **argv, char *err,
 		      size_t errlen)
 {
-	ssize_t n = readlink("/proc/self/exe", k->exe, sizeof(k->exe) - 1);
+	ssize_t n;
 	char *deleted;
 
-	memset(&k->tab, 0, sizeof(k->tab));
+	memset(k, 0, sizeof(*k));
+	n = readlink("/proc/self/exe", k->exe, sizeof(k->exe) - 1);
 	k->tab.fd = -1;
 	k->fuse_fd = k->tab_fd = k->ctl_fd = k->sig_fd = -1;
 	k->argv = argv;
@@ -177,33 +178,38 @@ bool nl_connection_gone(int fuse_fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
-/* A new server: the installed binary with the mount's arguments, given the
- * connection and the table by descriptor number. */
-static int start_server(struct nl_keeper *k)
+pid_t nl_takeover_spawn(const char *exe, char **argv, const char *cwd, const char *mnt,
+			int fuse_fd, int tab_fd)
 {
 	char spec[PATH_MAX + 64];
 	sigset_t none;
 	pid_t pid;
 
-	snprintf(spec, sizeof(spec), "%d,%d,%s", k->fuse_fd, k->tab_fd, k->mnt);
+	snprintf(spec, sizeof(spec), "%d,%d,%s", fuse_fd, tab_fd, mnt);
 	fflush(NULL);
 	pid = fork();
+	if (pid != 0)
+		return pid < 0 ? -errno : pid;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	nl_keeper_unprotect();
+	/* the two descriptors cross the exec, nothing else does */
+	fcntl(fuse_fd, F_SETFD, 0);
+	fcntl(tab_fd, F_SETFD, 0);
+	setenv(NL_TAKEOVER_ENV, spec, 1);
+	if (chdir(cwd))
+		nl_log(LOG_WARNING, "cannot enter %s: %m", cwd);
+	execv(exe, argv);
+	nl_log(LOG_ERR, "%s: cannot run %s: %m", mnt, exe);
+	_exit(127);
+}
+
+static int start_server(struct nl_keeper *k)
+{
+	pid_t pid = nl_takeover_spawn(k->exe, k->argv, k->cwd, k->mnt, k->fuse_fd, k->tab_fd);
+
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		nl_keeper_unprotect();
-		/* the two descriptors cross the exec, nothing else does */
-		fcntl(k->fuse_fd, F_SETFD, 0);
-		fcntl(k->tab_fd, F_SETFD, 0);
-		setenv(NL_TAKEOVER_ENV, spec, 1);
-		if (chdir(k->cwd))
-			nl_log(LOG_WARNING, "cannot enter %s: %m", k->cwd);
-		execv(k->exe, k->argv);
-		nl_log(LOG_ERR, "%s: cannot run %s: %m", k->mnt, k->exe);
-		_exit(127);
-	}
+		return (int)pid;
 	k->server = pid;
 	atomic_fetch_add(&k->tab.head->replaced, 1);
 	return 0;
@@ -245,11 +251,11 @@ static void put_status(struct nl_keeper *k, FILE *f)
 	}
 	fprintf(f, "keeper_pid %d\nserver_pid %d\nreplaced %u\nlast_stall_us %llu\n"
 		"table_nodes %llu\ntable_unlinked %llu\ntable_handles %llu\ntable_stale %llu\n"
-		"binary %s\n",
+		"binary %s\nmount %s\n",
 		(int)getpid(), (int)atomic_load(&h->server_pid), atomic_load(&h->replaced),
 		(unsigned long long)atomic_load(&h->last_stall_us), (unsigned long long)nodes,
 		(unsigned long long)unlinked, (unsigned long long)handles,
-		(unsigned long long)stale, k->exe);
+		(unsigned long long)stale, k->exe, k->checkpoint ? "checkpoint" : "union");
 }
 
 static void keeper_step(struct nl_keeper *k, int timeout_ms, bool clients);

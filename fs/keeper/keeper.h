@@ -33,6 +33,7 @@ struct nl_keeper {
 	unsigned quick_deaths;		/* servers in a row that died young */
 	long started_ms;		/* when the running server started */
 	bool stopping;
+	bool checkpoint;		/* a checkpoint mount (status says so) */
 };
 
 /* Before the mount: what a later server needs to start as this one did. */
@@ -46,6 +47,11 @@ int nl_keeper_adopt(struct nl_keeper *k, pid_t server, int tab_fd, int fuse_fd);
  * (which serves and returns), the server's pid in the keeper, or a
  * negative errno. */
 pid_t nl_keeper_fork(struct nl_keeper *k, int tab_fd, int fuse_fd);
+/* A server that takes the mount over: @exe run with the mount's @argv in
+ * @cwd, handed the connection and the table. Returns its pid (in the
+ * caller) or a negative errno. */
+pid_t nl_takeover_spawn(const char *exe, char **argv, const char *cwd, const char *mnt,
+			int fuse_fd, int tab_fd);
 /* Keep the keeper out of the OOM killer's choice. */
 void nl_keeper_protect(void);
 void nl_keeper_unprotect(void);
@@ -83,8 +89,21 @@ int nl_session_resume(const struct nl_resume *rs, int fuse_fd, struct fuse_sessi
 /* A server killed before it read the kernel's FUSE_INIT left it waiting:
  * a session on the mount's descriptor starts as the first would. */
 int nl_session_fresh(const struct nl_resume *rs, int fuse_fd, struct fuse_session **out);
+/* Either of the two above. */
+int nl_session_take(const struct nl_resume *rs, int fuse_fd, bool fresh,
+		    struct fuse_session **out);
+/* Serve a session taken over until the mount ends (a @fresh one keeps the
+ * kernel's FUSE_INIT first); the exit status of the program. */
+int nl_serve_taken(struct fuse_session *se, struct nl_tab *tab, struct nl_options *o,
+		   struct nl_takeover *t, bool fresh);
 /* Requests the dead server read and never answered come again. */
 void nl_ask_resend(const char *mnt, int fuse_fd);
+/* Set in the environment of the first server: keep each request in the
+ * table even on a kernel that can send them again (for tests). */
+#define NL_KEEP_REQUESTS_ENV "NLAYERFS_KEEP_REQUESTS"
+/* After the session is resumed: the dead server's unanswered requests
+ * served (kept ones, or sent again by the kernel), and the stall noted. */
+void nl_took_over_session(struct nl_tab *tab, struct fuse_session *se, const char *mnt);
 /* The stall the kernel saw, and who serves now. */
 void nl_took_over(struct nl_tab *tab);
 /* The mount is a taking-over server's to end on SIGTERM, as the first

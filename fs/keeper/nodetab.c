@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,8 +20,12 @@ static size_t tab_size(void)
 	return sizeof(struct nl_tab_head) + (size_t)NL_TAB_NODES * sizeof(struct nl_tab_node) +
 	       (size_t)NL_TAB_HANDLES * sizeof(struct nl_tab_handle) +
 	       (size_t)NL_TAB_ORIGINS * sizeof(struct nl_tab_origin) +
-	       sizeof(struct nl_tab_journal);
+	       sizeof(struct nl_tab_journal) + (size_t)NL_TAB_REQS * sizeof(struct nl_tab_req);
 }
+
+static int rec_claim(struct nl_recorder *r, void **buf, size_t *size);
+static void rec_set(struct nl_recorder *r, int slot, enum nl_rec_state state);
+static void rec_release(struct nl_recorder *r, int slot);
 
 static int tab_map(struct nl_tab *t, int fd)
 {
@@ -40,6 +46,9 @@ static int tab_map(struct nl_tab *t, int fd)
 	t->origins = (struct nl_tab_origin *)p;
 	p += (size_t)NL_TAB_ORIGINS * sizeof(struct nl_tab_origin);
 	t->journal = (struct nl_tab_journal *)p;
+	p += sizeof(struct nl_tab_journal);
+	t->reqs = (struct nl_tab_req *)p;
+	t->rec = (struct nl_recorder){ rec_claim, rec_set, rec_release };
 	pthread_mutex_init(&t->handle_lock, NULL);
 	pthread_mutex_init(&t->origin_lock, NULL);
 	return 0;
@@ -394,4 +403,80 @@ bool nl_tab_journal_next(const struct nl_tab *t, uint64_t *pos, struct nl_tab_jr
 	*data = t->journal->data + *pos + sizeof(*rec);
 	*pos += JREC_SIZE(rec->len);
 	return true;
+}
+
+/* ---- requests being served ---- */
+
+struct nl_recorder *nl_tab_recorder(struct nl_tab *t)
+{
+	return atomic_load(&t->head->keep_requests) ? &t->rec : NULL;
+}
+
+static struct nl_tab *rec_tab(struct nl_recorder *r)
+{
+	return (struct nl_tab *)((char *)r - offsetof(struct nl_tab, rec));
+}
+
+static int rec_claim(struct nl_recorder *r, void **buf, size_t *size)
+{
+	struct nl_tab *t = rec_tab(r);
+
+	for (int i = 0; i < NL_TAB_REQS; i++) {
+		struct nl_tab_req *q = &t->reqs[i];
+		uint32_t free_state = NL_REQ_FREE;
+
+		if (!atomic_compare_exchange_strong(&q->state, &free_state, NL_REC_IDLE))
+			continue;
+		/* written through: the kernel's copy into it never faults */
+		for (size_t off = 0; off < NL_TAB_REQ_MAX; off += 4096)
+			((volatile uint8_t *)q->data)[off] = 0;
+		*buf = q->data;
+		*size = NL_TAB_REQ_MAX;
+		return i;
+	}
+	return -1;
+}
+
+static void rec_set(struct nl_recorder *r, int slot, enum nl_rec_state state)
+{
+	struct nl_tab_req *q = &rec_tab(r)->reqs[slot];
+
+	/* a request read while READING has a length again: kept as well */
+	if (state == NL_REC_READING)
+		((struct fuse_in_header *)q->data)->len = 0;
+	atomic_store_explicit(&q->state, state, memory_order_release);
+}
+
+static void rec_release(struct nl_recorder *r, int slot)
+{
+	atomic_store(&rec_tab(r)->reqs[slot].state, NL_REQ_FREE);
+}
+
+/* Requests without an answer are not served again: a FORGET served twice
+ * would drop a lookup the kernel still holds. */
+static bool req_answered(const struct fuse_in_header *h)
+{
+	return h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET &&
+	       h->opcode != FUSE_INTERRUPT && h->opcode != FUSE_INIT &&
+	       h->opcode != FUSE_DESTROY;
+}
+
+int nl_tab_req_take(struct nl_tab *t, int slot, void **req, size_t *len)
+{
+	struct nl_tab_req *q = &t->reqs[slot];
+	uint32_t state = atomic_load_explicit(&q->state, memory_order_acquire);
+	const struct fuse_in_header *h = (const struct fuse_in_header *)q->data;
+
+	/* the threads that held these places are gone */
+	atomic_store(&q->state, NL_REQ_FREE);
+	*req = NULL;
+	if ((state != NL_REC_SERVING && state != NL_REC_READING) ||
+	    h->len < sizeof(*h) || h->len > NL_TAB_REQ_MAX || !req_answered(h))
+		return 0;
+	*req = malloc(h->len);
+	if (!*req)
+		return -ENOMEM;
+	memcpy(*req, q->data, h->len);
+	*len = h->len;
+	return 1;
 }

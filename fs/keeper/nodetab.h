@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fs/session.h"
+
 #define NL_TAB_MAGIC "nlnodes1"
 #define NL_TAB_NODES (1u << 21)		/* node ids, sparse memory */
 #define NL_TAB_HANDLES (1u << 20)	/* open files and directories */
@@ -31,6 +33,8 @@
 #define NL_TAB_INIT_MAX 1024		/* the kernel's FUSE_INIT request */
 #define NL_TAB_INTENTS 512		/* name changes under way at once */
 #define NL_TAB_JOURNAL (64u << 20)	/* writes not yet committed (checkpoint mount) */
+#define NL_TAB_REQS 64			/* requests being served at once */
+#define NL_TAB_REQ_MAX ((1u << 20) + 8192)	/* the largest: a write of 1 MiB */
 
 enum nl_tab_state { NL_TAB_FREE = 0, NL_TAB_LIVE = 1, NL_TAB_UNLINKED = 2 };
 
@@ -95,6 +99,20 @@ struct nl_tab_journal {
 	uint8_t data[NL_TAB_JOURNAL];
 };
 
+/*
+ * A request a server is serving, kept on kernels that cannot send it again
+ * to the next server (no FUSE_NOTIFY_RESEND, before Linux 6.9): the next
+ * server serves it, its answer reaching the process that waits for it.
+ */
+#define NL_REQ_FREE 0		/* else an nl_rec_state (session.h) */
+
+struct nl_tab_req {
+	_Atomic uint32_t state;
+	uint32_t len;
+	uint64_t pad;
+	uint8_t data[NL_TAB_REQ_MAX];
+};
+
 struct nl_tab_head {
 	char magic[8];
 	uint32_t node_size;
@@ -108,6 +126,7 @@ struct nl_tab_head {
 	_Atomic uint64_t last_stall_us;	/* its death to the next one's takeover */
 	uint32_t init_len;
 	uint8_t init[NL_TAB_INIT_MAX];
+	_Atomic uint32_t keep_requests;	/* the kernel cannot send them again */
 	struct nl_tab_intent intents[NL_TAB_INTENTS];
 };
 
@@ -119,6 +138,8 @@ struct nl_tab {
 	struct nl_tab_handle *handles;
 	struct nl_tab_origin *origins;
 	struct nl_tab_journal *journal;
+	struct nl_tab_req *reqs;
+	struct nl_recorder rec;		/* the request loop keeps requests here */
 	/* process-local: ids free for reuse, under the mount's ns lock */
 	uint64_t *free_ids;
 	size_t n_free, cap_free;
@@ -172,6 +193,14 @@ const struct nl_tab_name *nl_tab_replay_renamed(struct nl_tab_replay *r, uint64_
  * (the kernel sends it again), or 0. */
 uint64_t nl_tab_replay_open(struct nl_tab_replay *r, uint64_t node);
 void nl_tab_replay_free(struct nl_tab_replay *r);
+
+/* The request loop's recorder of this table (nl_tab.rec), when the
+ * kernel cannot send a dead server's requests again; NULL otherwise. */
+struct nl_recorder *nl_tab_recorder(struct nl_tab *t);
+/* For the next server: a copy of the request of place @slot the dead
+ * server read and did not answer (1, *@req to free), or 0; the place is
+ * free after. */
+int nl_tab_req_take(struct nl_tab *t, int slot, void **req, size_t *len);
 
 /* Journal (the caller serialises): -ENOSPC when @len more do not fit. */
 int nl_tab_journal_add(struct nl_tab *t, uint64_t ino, uint64_t off, const void *buf,

@@ -43,6 +43,19 @@ int nl_takeover_parse(const char *spec, struct nl_takeover *t)
 	return 0;
 }
 
+/* FUSE_NOTIFY_RESEND came with protocol 7.40 (Linux 6.9). Without it, the
+ * servers keep each request they serve in the table. */
+static bool kernel_resends(const struct nl_tab *tab)
+{
+	const struct fuse_init_in *in;
+
+	if (getenv(NL_KEEP_REQUESTS_ENV) || tab->head->init_len <
+	    sizeof(struct fuse_in_header) + 2 * sizeof(uint32_t))
+		return !getenv(NL_KEEP_REQUESTS_ENV);
+	in = (const struct fuse_init_in *)(tab->head->init + sizeof(struct fuse_in_header));
+	return in->major > 7 || (in->major == 7 && in->minor >= 40);
+}
+
 int nl_serve_first(struct nl_tab *tab, struct fuse_session *se, struct nl_options *o)
 {
 	struct fuse_buf buf = { 0 };
@@ -61,8 +74,9 @@ int nl_serve_first(struct nl_tab *tab, struct fuse_session *se, struct nl_option
 		fuse_session_process_buf(se, &buf);
 	}
 	free(buf.mem);
+	atomic_store(&tab->head->keep_requests, !kernel_resends(tab));
 	atomic_store(&tab->head->server_pid, (int32_t)getpid());
-	return nl_run_loop(se, o);
+	return nl_run_loop(se, o, nl_tab_recorder(tab));
 }
 
 int nl_session_resume(const struct nl_resume *rs, int fuse_fd, struct fuse_session **out)
@@ -120,6 +134,64 @@ int nl_session_fresh(const struct nl_resume *rs, int fuse_fd, struct fuse_sessio
 	}
 	*out = se;
 	return 0;
+}
+
+/* The requests the dead server kept and did not answer, served here: the
+ * kernel still waits for their answers, under their ids. */
+static unsigned serve_kept(struct nl_tab *tab, struct fuse_session *se)
+{
+	struct fuse_buf kept[NL_TAB_REQS];
+	unsigned n = 0;
+
+	for (int i = 0; i < NL_TAB_REQS; i++) {
+		memset(&kept[n], 0, sizeof(kept[n]));
+		if (nl_tab_req_take(tab, i, &kept[n].mem, &kept[n].size) == 1)
+			n++;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		fuse_session_process_buf(se, &kept[i]);
+		free(kept[i].mem);
+	}
+	return n;
+}
+
+void nl_took_over_session(struct nl_tab *tab, struct fuse_session *se, const char *mnt)
+{
+	if (atomic_load(&tab->head->keep_requests)) {
+		unsigned n = serve_kept(tab, se);
+
+		if (n)
+			nl_log(LOG_INFO, "%s: served %u requests the dead server had read", mnt, n);
+	} else {
+		nl_ask_resend(mnt, fuse_session_fd(se));
+	}
+	nl_took_over(tab);
+}
+
+int nl_session_take(const struct nl_resume *rs, int fuse_fd, bool fresh,
+		    struct fuse_session **out)
+{
+	return fresh ? nl_session_fresh(rs, fuse_fd, out) : nl_session_resume(rs, fuse_fd, out);
+}
+
+int nl_serve_taken(struct fuse_session *se, struct nl_tab *tab, struct nl_options *o,
+		   struct nl_takeover *t, bool fresh)
+{
+	int r;
+
+	/* dup3 put the connection under the session's own number */
+	t->fuse_fd = fuse_session_fd(se);
+	if (fuse_set_signal_handlers(se)) {
+		fuse_session_destroy(se);
+		return 1;
+	}
+	nl_took_over_session(tab, se, t->mnt);
+	nl_log(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
+	r = fresh ? nl_serve_first(tab, se, o) : nl_run_loop(se, o, nl_tab_recorder(tab));
+	nl_unmount_if_mounted(t);
+	fuse_remove_signal_handlers(se);
+	fuse_session_destroy(se);
+	return r ? 1 : 0;
 }
 
 void nl_ask_resend(const char *mnt, int fuse_fd)

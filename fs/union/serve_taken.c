@@ -16,27 +16,13 @@
 #include "fs/keeper/keeper.h"
 #include "fs/union/union.h"
 
-int nl_union_session_resume(struct nl_mount *m, struct nl_options *o, const char *prog,
-			    int fuse_fd, struct fuse_session **out)
+int nl_union_session(struct nl_mount *m, struct nl_options *o, const char *prog, int fuse_fd,
+		     bool fresh, struct fuse_session **out)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct nl_resume rs = { .ops = &nl_union_ops, .userdata = m, .args = &args,
 				.tab = &m->tab, .initialized = &m->initialized };
-	int r = nl_fuse_args(&args, prog, o) ? -E2BIG : nl_session_resume(&rs, fuse_fd, out);
-
-	if (!r)
-		m->se = *out;
-	fuse_opt_free_args(&args);
-	return r;
-}
-
-static int session_fresh(struct nl_mount *m, struct nl_options *o, const char *prog,
-			 int fuse_fd, struct fuse_session **out)
-{
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct nl_resume rs = { .ops = &nl_union_ops, .userdata = m, .args = &args,
-				.tab = &m->tab, .initialized = &m->initialized };
-	int r = nl_fuse_args(&args, prog, o) ? -E2BIG : nl_session_fresh(&rs, fuse_fd, out);
+	int r = nl_fuse_args(&args, prog, o) ? -E2BIG : nl_session_take(&rs, fuse_fd, fresh, out);
 
 	if (!r)
 		m->se = *out;
@@ -48,33 +34,18 @@ static int serve_taken(struct nl_mount *m, struct nl_options *o, struct nl_takeo
 		       const char *prog)
 {
 	struct fuse_session *se = NULL;
-	bool fresh;
-	int r;
-
 	/* a server killed before it read the kernel's FUSE_INIT left it
 	 * waiting: this one starts the session as the first would */
-	fresh = !m->tab.head->init_len;
-	r = fresh ? session_fresh(m, o, prog, t->fuse_fd, &se) : nl_nodes_restore(m);
-	if (!r && !fresh)
-		r = nl_union_session_resume(m, o, prog, t->fuse_fd, &se);
+	bool fresh = !m->tab.head->init_len;
+	int r = fresh ? 0 : nl_nodes_restore(m);
+
+	if (!r)
+		r = nl_union_session(m, o, prog, t->fuse_fd, fresh, &se);
 	if (r) {
 		nl_log(LOG_ERR, "%s: cannot take the mount over: %s", t->mnt, strerror(-r));
 		return 1;
 	}
-	/* dup3 put the connection under the session's own number */
-	t->fuse_fd = fuse_session_fd(se);
-	if (fuse_set_signal_handlers(se)) {
-		fuse_session_destroy(se);
-		return 1;
-	}
-	nl_ask_resend(t->mnt, t->fuse_fd);
-	nl_took_over(&m->tab);
-	nl_log(LOG_INFO, "%s: taken over by server %d", t->mnt, (int)getpid());
-	r = (fresh ? nl_serve_first(&m->tab, se, o) : nl_run_loop(se, o)) ? 1 : 0;
-	nl_unmount_if_mounted(t);
-	fuse_remove_signal_handlers(se);
-	fuse_session_destroy(se);
-	return r;
+	return nl_serve_taken(se, &m->tab, o, t, fresh);
 }
 
 int nl_union_takeover(struct nl_options *o, struct nl_takeover *t, const char *prog)

@@ -211,9 +211,10 @@ void nl_nodes_free(struct nl_mount *m);
 /* serve_taken.c: a server the keeper started (keeper.h) */
 struct nl_takeover;
 int nl_union_takeover(struct nl_options *o, struct nl_takeover *t, const char *prog);
-/* The mount's session resumed on @fuse_fd (also for the host service). */
-int nl_union_session_resume(struct nl_mount *m, struct nl_options *o, const char *prog,
-			    int fuse_fd, struct fuse_session **out);
+/* The mount's session on @fuse_fd, resumed, or @fresh before any FUSE_INIT
+ * (also for the host service). */
+int nl_union_session(struct nl_mount *m, struct nl_options *o, const char *prog, int fuse_fd,
+		     bool fresh, struct fuse_session **out);
 /* The request failed as if made before: true (once) when the server
  * before this one was making exactly this change when it died. */
 bool nl_intent_replayed(struct nl_mount *m, int op, struct nl_node *parent, const char *name);

@@ -58,6 +58,51 @@ done | sort -un | tr '\n' ' ')
 echo "# groups written: $groups"
 [ "$(echo $groups | wc -w)" = 3 ] && ok "the dump is striped over 3 groups of the device" ||
 	bad "the dump is striped over 3 groups of the device (wrote: $groups)"
+# A dump while the mount's server is killed again and again (its keeper
+# starts the next one; this 6.1 kernel cannot send a dead server's requests
+# again, so each request is kept in the keeper's table): the dump succeeds
+# and the process comes back from it.
+mkdir -p $M/c1/2
+# 48 MiB of pages to dump: the dump lasts long enough for several kills
+# (on SIGUSR1 the process checks them and says so in /tmp/pages)
+setsid python3 -c '
+import signal, time
+b = bytearray(48 << 20)
+b[::4096] = b"x" * (len(b) // 4096)
+def check(*_):
+    good = b.count(b"x") == len(b) // 4096 and b[4096] == ord("x")
+    open("/tmp/pages", "w").write("intact" if good else "damaged")
+signal.signal(signal.SIGUSR1, check)
+open("/tmp/filled", "w").close()
+while True:
+    time.sleep(1000)' </dev/null >/dev/null 2>&1 &
+for i in $(seq 300); do [ -e /tmp/filled ] && break; sleep 0.1; done
+P2=$(pgrep -n -f "bytearray")
+rm -f /tmp/stop /tmp/killed
+(while [ ! -e /tmp/stop ]; do
+	sleep 0.3
+	s=$(pgrep -P $D | head -1)
+	[ -n "$s" ] && [ ! -e /tmp/stop ] && kill -9 "$s" && echo "$s" >>/tmp/killed
+done) &
+K=$!
+if criu dump -t "$P2" -D $M/c1/2 --shell-job -o dump.log; then dumped=1; else dumped=0; fi
+touch /tmp/stop
+wait $K
+kills=$(wc -l </tmp/killed 2>/dev/null || echo 0)
+echo "# servers killed during the dump: $kills"
+if [ $dumped = 1 ] && [ "$kills" -ge 2 ]; then ok "criu dump into the mount while its server is killed ($kills times)"
+else bad "criu dump into the mount while its server is killed ($kills kills, dump ok: $dumped)"
+	tail -20 $M/c1/2/dump.log | sed 's/^/# /'; fi
+for i in $(seq 100); do [ -n "$(pgrep -P $D)" ] && break; sleep 0.1; done
+if criu restore -D $M/c1/2 --shell-job -d -o restore.log && kill -0 "$P2" 2>/dev/null &&
+	grep -q bytearray /proc/$P2/cmdline; then ok "criu restore of that dump: the process is back with pid $P2"
+else bad "criu restore of the dump made under kills"; tail -20 $M/c1/2/restore.log | sed 's/^/# /'; fi
+rm -f /tmp/pages
+kill -USR1 "$P2" 2>/dev/null
+for i in $(seq 100); do [ -s /tmp/pages ] && break; sleep 0.1; done
+[ "$(cat /tmp/pages 2>/dev/null)" = intact ] && ok "its 48 MiB of memory came back intact" ||
+	bad "its memory came back intact ($(cat /tmp/pages 2>/dev/null))"
+kill "$P2" 2>/dev/null
 fusermount3 -u $M
 wait $D
 grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" /tmp/daemon.log && bad "sanitizer reports"

@@ -462,14 +462,19 @@ static void summary_server(const char *r, FILE *out)
 /* A mount with a keeper and no tiering: the keeper's part only. */
 static int status_untiered(const char *mp, bool raw, char *kbuf, size_t klen)
 {
+	char kind[32];
+	bool ckpt = status_value(kbuf, "mount", kind, sizeof(kind)) && !strcmp(kind, "checkpoint");
+
 	if (reply_failed(kbuf, klen))
 		return 1;
-	if (raw) {
+	if (raw)
 		fputs(kbuf, stdout);
-	} else {
-		printf("%s: tiering off\n", mp);
+	else
+		printf("%s: %s\n", mp, ckpt ? "checkpoint mount" : "tiering off");
+	if (!raw)
 		summary_server(kbuf, stdout);
-	}
+	if (ckpt)
+		return 0;
 	fprintf(stderr, "nlayerfsctl: %s: this nlayerfs mount has no tiering (it was mounted "
 		"without nvm= and no nlayerfs.conf names one); every file is read from its "
 		"layer\n", mp);

@@ -115,7 +115,8 @@ killer() {
 
 t_survive() {
 	local w h r wk
-	mount_fg && mkdir "$MNT/c1" "$MNT/c2" || return 1
+	is_mounted "$MNT" || mount_fg || return 1
+	mkdir -p "$MNT/c1" "$MNT/c2" || return 1
 	writer 2>>"$T/errs" & w=$!
 	holder 2>>"$T/errs" & h=$!
 	reader 2>>"$T/errs" & r=$!
@@ -198,6 +199,22 @@ t_remount() {
 	mount_fg && written_back
 }
 check "unmount ends the keeper and its server; a remount reads back everything" t_remount
+
+# Kernels before 6.9 cannot send a dead server's requests again: the
+# servers then keep each request in the keeper's table and the next one
+# serves it. NLAYERFS_KEEP_REQUESTS makes them do so on any kernel.
+t_kept() {
+	fusermount3 -u "$MNT" || return 1
+	wait "$PID"
+	PID=""
+	NLAYERFS_KEEP_REQUESTS=1 mount_fg || return 1
+	rm -rf "$MNT/c1"/* "$MNT/c2"/* || return 1
+	: >"$FAIL"
+	rm -f "$STOP" "$T/stalls" "$T/written"
+	KILLS=5 RESTARTS=1 t_survive || return 1
+	t_resent && written_back
+}
+check "the same with each request kept in the table (kernels without FUSE_NOTIFY_RESEND)" t_kept
 
 t_final() {
 	fusermount3 -u "$MNT" || return 1

@@ -251,5 +251,43 @@ readonly_mount() {
 }
 check_nl "a read-only mount survives its server" "$WHY" readonly_mount
 
+# Kernels before 6.9 cannot send a dead server's requests again: each
+# request is then kept in the keeper's table and served by the next server.
+# NLAYERFS_KEEP_REQUESTS makes the servers do so on any kernel.
+kept_requests() {
+	local i k pid old w r rc=0
+	NLAYERFS_KEEP_REQUESTS=1 nl_mount || return 1
+	mkdir -p "$MNT/kept" || return 1
+	(for i in $(seq 0 59); do
+		dd if="$T/want/big$((i % 12))" of="$MNT/kept/f$i" bs=1M status=none ||
+			echo "write kept/f$i" >>"$T/kept.fail"
+	done) & w=$!
+	(while [ ! -e "$T/kept.stop" ]; do
+		i=$((RANDOM % 100))
+		[ "$(cat "$MNT/tree/d$((i % 10))/f$i")" = "lower $i" ] ||
+			echo "read tree f$i" >>"$T/kept.fail"
+	done) & r=$!
+	for ((k = 1; k <= 5; k++)); do
+		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+		old=$(kstat replaced) pid=$(kstat server_pid)
+		kill -9 "$pid"
+		for ((i = 0; i < 200; i++)); do
+			[ "$(kstat replaced)" -gt "$old" ] 2>/dev/null && break
+			sleep 0.05
+		done
+	done
+	wait $w
+	touch "$T/kept.stop"
+	wait $r
+	[ ! -s "$T/kept.fail" ] || { sort "$T/kept.fail" | uniq -c; rc=1; }
+	for i in $(seq 0 59); do
+		cmp -s "$T/want/big$((i % 12))" "$MNT/kept/f$i" || { echo "kept/f$i"; rc=1; }
+	done
+	nl_umount "$MNT"
+	return $rc
+}
+check_nl "reader and writer keep working through SIGKILLs with each request kept in the table" \
+	"$WHY" kept_requests
+
 check_lowers_unchanged
 nl_done

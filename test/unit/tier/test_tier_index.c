@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <cmocka.h>
 #include "test_tier_common.h"
@@ -451,6 +452,53 @@ static void layer_added_twice_shared(void **state)
 	tier_close(ctx);
 }
 
+/* Descriptors of this process open on @path (a real path). */
+static int fds_on(const char *path)
+{
+	char link[300], target[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		n += !strcmp(target, path);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The tier holds the root of each HDD layer it knows (once, however many
+ * mounts add it), so that dropped caches do not cost the next mount disk
+ * reads to find it; NVM layers are not held; closing lets them go. */
+static void hdd_layer_roots_held(void **state)
+{
+	struct tdirs *t = *state;
+	struct tier_ctx *ctx = open_ok(t, false);
+	char l1[PATH_MAX], nvm_layer[PATH_MAX], nvm_real[PATH_MAX];
+
+	assert_non_null(realpath(t->l1, l1));
+	snprintf(nvm_layer, sizeof(nvm_layer), "%s/layer", t->nvm);
+	assert_int_equal(mkdir(nvm_layer, 0755), 0);
+	assert_non_null(realpath(nvm_layer, nvm_real));
+	assert_int_equal(fds_on(l1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tier_layer_add(ctx, t->l1), 0);
+	assert_int_equal(tier_layer_add(ctx, nvm_layer), 1);
+	assert_int_equal(tier_layer_home(ctx, 1), TIER_HOME_NVM);
+	assert_int_equal(fds_on(l1), 1);
+	assert_int_equal(fds_on(nvm_real), 0);
+	tier_close(ctx);
+	assert_int_equal(fds_on(l1), 0);
+}
+
 static struct tier_ctx *open_per_start(struct tdirs *t, unsigned quiet)
 {
 	struct tier_config c = tconf(t, false);
@@ -525,6 +573,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(index_full_stops_tracing, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(bigger_pool_kept, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(layer_added_twice_shared, tdirs_setup, tdirs_teardown),
+		cmocka_unit_test_setup_teardown(hdd_layer_roots_held, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(window_ends_with_last_start, tdirs_setup, tdirs_teardown),
 		cmocka_unit_test_setup_teardown(quiet_start_ends_window, tdirs_setup, tdirs_teardown),
 	};

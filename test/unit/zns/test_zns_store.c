@@ -630,6 +630,50 @@ static void test_verify_zone_behind_is_lost(void **state)
 	assert_int_equal(zns_stream_destroy(st), 0);
 }
 
+/*
+ * A zone whose data all died, reset by its own mount after the last commit:
+ * recovery finds it behind and marks it lost, but once its data is counted
+ * dead it is given back, and a later row that gets it again reads.
+ */
+static void test_zone_lost_then_reused_reads(void **state)
+{
+	struct ctx *c = *state;
+	struct zns_stream *st;
+	struct zns_stream_damage d;
+	struct zns_range live;
+	struct meta m;
+	uint64_t end, r, reused = 0;
+	int z;
+
+	assert_int_equal(zns_stream_create(c->s, 85, ZBW, &st), 0);
+	assert_int_equal(zns_stream_k(st), 1);
+	append_pattern(st, 85, c->cap + c->cap / 2);
+	assert_int_equal(zns_stream_flush(st), 0);
+	save_meta(c, st, &m);
+	z = zns_stream_zone(st, 0, 0);
+	assert_true(z >= 0);
+	assert_int_equal(zns_stream_close(st), 0);
+	assert_int_equal(zns_zone_reset(c->t.dev, (uint32_t)z), 0);
+	restart(c, &m, &st);
+	assert_int_equal(zns_stream_verify(st, &d), 0);
+	assert_int_equal(d.zones_behind, 1);
+	assert_int_equal(zns_stream_lost_zones(st), 1);
+	/* only the second row holds live data */
+	end = zns_stream_end(st);
+	live = (struct zns_range){ c->cap, end - c->cap };
+	assert_int_equal(zns_stream_recount_dead(st, &live, 1), 0);
+	assert_int_equal(zns_stream_lost_zones(st), 0);
+	for (r = 2; r < c->t.g->nr_zones / c->m && !reused; r++) {
+		append_range(st, 85, end, r * c->cap + c->cap / 2);
+		end = r * c->cap + c->cap / 2;
+		if (zns_stream_zone(st, r, 0) == z)
+			reused = r;
+	}
+	assert_true(reused > 0);
+	verify_pattern(st, 85, reused * c->cap, end);
+	assert_int_equal(zns_stream_destroy(st), 0);
+}
+
 static void test_verify_counts_bytes_ahead(void **state)
 {
 	struct ctx *c = *state;
@@ -972,6 +1016,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_active_limit_refused_up_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_ops_match_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_during_appends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zone_lost_then_reused_reads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
