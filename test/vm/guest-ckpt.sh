@@ -79,10 +79,14 @@ while True:
 for i in $(seq 300); do [ -e /tmp/filled ] && break; sleep 0.1; done
 P2=$(pgrep -n -f "bytearray")
 rm -f /tmp/stop /tmp/killed
-(while [ ! -e /tmp/stop ]; do
+# every 0.3 s the server that serves the mount (one still taking over is
+# left to finish: a keeper gives up after ten servers that never served)
+(last=
+while [ ! -e /tmp/stop ]; do
 	sleep 0.3
-	s=$(pgrep -P $D | head -1)
-	[ -n "$s" ] && [ ! -e /tmp/stop ] && kill -9 "$s" && echo "$s" >>/tmp/killed
+	s=$("$B/nlayerfsctl" status --raw $M 2>/dev/null | awk '$1 == "server_pid" { print $2 }')
+	[ -n "$s" ] && [ "$s" != "$last" ] && [ ! -e /tmp/stop ] && kill -9 "$s" 2>/dev/null &&
+		{ echo "$s" >>/tmp/killed; last=$s; }
 done) &
 K=$!
 if criu dump -t "$P2" -D $M/c1/2 --shell-job -o dump.log; then dumped=1; else dumped=0; fi
@@ -90,18 +94,24 @@ touch /tmp/stop
 wait $K
 kills=$(wc -l </tmp/killed 2>/dev/null || echo 0)
 echo "# servers killed during the dump: $kills"
-if [ $dumped = 1 ] && [ "$kills" -ge 2 ]; then ok "criu dump into the mount while its server is killed ($kills times)"
+# a sanitizer build's server takes over slowly under qemu's TCG: fewer kills
+if [ $dumped = 1 ] && [ "$kills" -ge $(( ${2:-0} = 1 ? 1 : 2 )) ]; then ok "criu dump into the mount while its server is killed ($kills times)"
 else bad "criu dump into the mount while its server is killed ($kills kills, dump ok: $dumped)"
 	tail -20 $M/c1/2/dump.log | sed 's/^/# /'; fi
 for i in $(seq 100); do [ -n "$(pgrep -P $D)" ] && break; sleep 0.1; done
-if criu restore -D $M/c1/2 --shell-job -d -o restore.log && kill -0 "$P2" 2>/dev/null &&
-	grep -q bytearray /proc/$P2/cmdline; then ok "criu restore of that dump: the process is back with pid $P2"
+restored=0
+if [ $dumped = 1 ] && ! kill -0 "$P2" 2>/dev/null &&
+	criu restore -D $M/c1/2 --shell-job -d -o restore.log && kill -0 "$P2" 2>/dev/null &&
+	grep -q bytearray /proc/$P2/cmdline; then
+	restored=1
+	ok "criu restore of that dump: the process is back with pid $P2"
 else bad "criu restore of the dump made under kills"; tail -20 $M/c1/2/restore.log | sed 's/^/# /'; fi
 rm -f /tmp/pages
-kill -USR1 "$P2" 2>/dev/null
-for i in $(seq 100); do [ -s /tmp/pages ] && break; sleep 0.1; done
-[ "$(cat /tmp/pages 2>/dev/null)" = intact ] && ok "its 48 MiB of memory came back intact" ||
-	bad "its memory came back intact ($(cat /tmp/pages 2>/dev/null))"
+[ $restored = 1 ] && kill -USR1 "$P2" 2>/dev/null
+for i in $(seq 100); do [ $restored = 1 ] && [ ! -s /tmp/pages ] || break; sleep 0.1; done
+[ $restored = 1 ] && [ "$(cat /tmp/pages 2>/dev/null)" = intact ] &&
+	ok "its 48 MiB of memory came back intact" ||
+	bad "its memory came back intact (restored: $restored, $(cat /tmp/pages 2>/dev/null))"
 kill "$P2" 2>/dev/null
 fusermount3 -u $M
 wait $D

@@ -32,7 +32,7 @@ fi
 # open/active limit tests run on the device too; 16 MiB zones of 12 MiB
 # capacity (below the size, as on ZNS SSDs), small enough for the tests
 # that fill whole rows
-export NLVM_OUT=$T/out NLVM_TIMEOUT=170 NLVM_ZONES=64 NLVM_ZONE_MB=16 NLVM_ZONE_CAP_MB=12
+export NLVM_OUT=$T/out NLVM_TIMEOUT=420 NLVM_ZONES=64 NLVM_ZONE_MB=16 NLVM_ZONE_CAP_MB=12
 "$VM" run "$SRC/test/vm/guest-ckpt.sh" "$NLBUILD" "${NLAYERFS_SAN:-0}" >"$T/log" 2>&1
 rc=$?
 N=0
