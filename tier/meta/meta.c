@@ -277,7 +277,8 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 	if (r == -ECANCELED) {
 		;	/* unmount: built at a later mount */
 	} else if (r == -EAGAIN) {
-		/* gave way to a hot build: again after it */
+		/* gave way to a hot build: again right after it, even in
+		 * a window, as it was under way (its walk still yields) */
 		pthread_mutex_lock(&s->lock);
 		s->l[i].want_build = s->l[i].fresh = true;
 		s->l[i].changed |= changed;
