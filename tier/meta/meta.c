@@ -101,7 +101,8 @@ static int add_ancestors(struct tier_meta_cover *c, const char *path)
 	return r;
 }
 
-/* The directories the traced starts walked: ancestors of traced files. */
+/* The directories the traced starts walked: ancestors of traced files,
+ * and the directories their lookups missed in the image. */
 static int hot_cover(struct tier_ctx *ctx, size_t i, struct tier_meta_cover *c)
 {
 	const char *id = ctx->layers[i].id;
@@ -115,6 +116,8 @@ static int hot_cover(struct tier_ctx *ctx, size_t i, struct tier_meta_cover *c)
 			r = add_ancestors(c, tier_entry_path(e));
 	}
 	pthread_rwlock_unlock(&ctx->lock);
+	if (!r)
+		r = tier_meta_missed_cover(ctx, i, c);
 	tier_meta_cover_sort(c);
 	return r;
 }
@@ -153,6 +156,49 @@ static int walk_pause(void *arg)
 	return tier_yield_to_starts(arg);
 }
 
+static bool window_open(struct tier_ctx *ctx)
+{
+	uint64_t end = atomic_load(&ctx->trace_end);
+
+	return end && tier_now_mono_ns() < end;
+}
+
+/* Lookups missed directories of layer @i that its image could hold. */
+static bool hot_due(struct tier_meta_state *s, size_t i)
+{
+	struct tier_meta_img *img = atomic_load(&s->l[i].img);
+
+	return s->l[i].hdd && atomic_load(&s->l[i].missed_new) &&
+	       !(img && (img->hdr->flags & TIER_META_F_FULL));
+}
+
+/* A start is over and missed in a layer with no image at all: the
+ * directories it looked into are built first (hot_build). */
+static bool hot_wanted(struct tier_ctx *ctx, size_t i)
+{
+	struct tier_meta_layer *ml = &ctx->meta->l[i];
+
+	return ml->hdd && !ml->gave_way && !atomic_load(&ml->img) && atomic_load(&ml->missed_new) &&
+	       !window_open(ctx);
+}
+
+/* The walk of a whole layer gives way to that: it reads a thousand
+ * directories to help every lookup later, the hot walk a few dozen to
+ * help the next start's now. The whole walk starts over after it. */
+static int full_walk_pause(void *arg)
+{
+	struct tier_ctx *ctx = arg;
+	int r = tier_yield_to_starts(ctx);
+
+	for (size_t i = 0; !r && i < ctx->meta->n; i++) {
+		if (hot_wanted(ctx, i)) {
+			ctx->meta->l[i].gave_way = true;	/* once: it must end */
+			r = -EAGAIN;
+		}
+	}
+	return r;
+}
+
 /* Room in the NVM budget for @len image bytes replacing @old bytes. The
  * whole-layer image takes free room only; a hot-first one may evict the
  * coldest promoted copies, as the start needs its walk more than them. */
@@ -175,7 +221,7 @@ static bool fits(struct tier_ctx *ctx, uint64_t len, uint64_t old, bool may_evic
 static int build_within_budget(struct tier_ctx *ctx, size_t i, uint64_t old,
 			       void **buf, size_t *len, bool *full)
 {
-	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel, .pause = walk_pause,
+	struct tier_meta_cover c = { .full = true, .stop = &ctx->cancel, .pause = full_walk_pause,
 				     .pause_arg = ctx };
 	const struct tier_layer *l = &ctx->layers[i];
 	int r = tier_meta_build_mem(l->dir, l->id, &c, buf, len);
@@ -187,6 +233,7 @@ static int build_within_budget(struct tier_ctx *ctx, size_t i, uint64_t old,
 	*buf = NULL;
 	*full = false;
 	c.full = false;
+	c.pause = walk_pause;
 	r = hot_cover(ctx, i, &c);
 	if (!r)
 		r = tier_meta_build_mem(l->dir, l->id, &c, buf, len);
@@ -229,6 +276,14 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 
 	if (r == -ECANCELED) {
 		;	/* unmount: built at a later mount */
+	} else if (r == -EAGAIN) {
+		/* gave way to a hot build: again right after it, even in
+		 * a window, as it was under way (its walk still yields) */
+		pthread_mutex_lock(&s->lock);
+		s->l[i].want_build = s->l[i].fresh = true;
+		s->l[i].changed |= changed;
+		pthread_mutex_unlock(&s->lock);
+		return;
 	} else if (r) {
 		tier_log(ctx, TELL, "layer %s: metadata image not built: %s", short_id(ctx, i), strerror(-r));
 	} else if (!buf) {
@@ -239,13 +294,51 @@ static void do_build(struct tier_ctx *ctx, size_t i, bool changed)
 			atomic_fetch_add(&s->rebuilds, 1);
 			tier_log(ctx, TELL, "layer %s changed; metadata image rebuilt", short_id(ctx, i));
 		}
-		(void)full;
+		if (full)
+			tier_meta_missed_clear(ctx, i);
 	}
 	free(buf);
 	pthread_mutex_lock(&s->lock);
 	if (img) {
 		install(ctx, i, img);
 		s->l[i].checked_ns = tier_now_mono_ns();
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The directories the last starts looked into, added to the image of
+ * layer @i (none yet, or a partial one) ahead of the whole layer. */
+static void do_hot_build(struct tier_ctx *ctx, size_t i)
+{
+	struct tier_meta_state *s = ctx->meta;
+	struct tier_meta_img *cur = atomic_load(&s->l[i].img), *img = NULL;
+	struct tier_meta_cover c = { 0 };
+	void *buf = NULL;
+	size_t len = 0;
+	int r = cur ? img_cover(cur, &c) : 0;
+
+	if (c.full) {
+		tier_meta_cover_free(&c);
+		return;
+	}
+	c.stop = &ctx->cancel;
+	c.pause = walk_pause;
+	c.pause_arg = ctx;
+	if (!r)
+		r = hot_cover(ctx, i, &c);
+	if (!r)
+		r = tier_meta_build_mem(ctx->layers[i].dir, ctx->layers[i].id, &c, &buf, &len);
+	tier_meta_cover_free(&c);
+	if (!r && fits(ctx, len, cur ? cur->len : 0, true) &&
+	    !write_and_open(ctx, i, buf, len, &img))
+		atomic_fetch_add(&s->builds, 1);
+	free(buf);
+	pthread_mutex_lock(&s->lock);
+	if (img && atomic_load(&s->l[i].img) == cur) {
+		install(ctx, i, img);
+		s->l[i].checked_ns = tier_now_mono_ns();
+	} else if (img) {
+		tier_meta_img_free(img);	/* replaced meanwhile */
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -325,10 +418,19 @@ static bool in_window(struct tier_ctx *ctx)
 }
 
 /* s->lock held: the next job, or -1. */
-static long next_job(struct tier_ctx *ctx, bool *verify, bool *changed)
+static long next_job(struct tier_ctx *ctx, bool *verify, bool *changed, bool *hot)
 {
 	struct tier_meta_state *s = ctx->meta;
+	bool window = in_window(ctx);
 
+	/* after the starts: what they looked into comes first (asked to
+	 * finish everything now, a whole build due anyway comes first) */
+	for (size_t i = 0; i < s->n; i++) {
+		if (hot_due(s, i) && (!window || (s->force && !s->l[i].want_build))) {
+			*hot = true;
+			return (long)i;
+		}
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		if (s->l[i].want_build && s->l[i].fresh) {
 			s->l[i].want_build = s->l[i].fresh = false;
@@ -338,7 +440,7 @@ static long next_job(struct tier_ctx *ctx, bool *verify, bool *changed)
 			return (long)i;
 		}
 	}
-	if (in_window(ctx) && !s->force)
+	if (window && !s->force)
 		return -1;
 	for (size_t i = 0; i < s->n; i++) {
 		if (s->l[i].want_build) {
@@ -366,14 +468,16 @@ static void *meta_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
-		bool verify = false, changed = false;
-		long i = next_job(ctx, &verify, &changed);
+		bool verify = false, changed = false, hot = false;
+		long i = next_job(ctx, &verify, &changed, &hot);
 		struct timespec ts;
 
 		if (i >= 0) {
 			s->busy++;
 			pthread_mutex_unlock(&s->lock);
-			if (verify)
+			if (hot)
+				do_hot_build(ctx, (size_t)i);
+			else if (verify)
 				do_verify(ctx, (size_t)i);
 			else
 				do_build(ctx, (size_t)i, changed);
@@ -446,6 +550,7 @@ int tier_meta_start(struct tier_ctx *ctx)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->miss_lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
 	s->n = tier_layer_count(ctx);
@@ -496,13 +601,16 @@ void tier_meta_stop(struct tier_ctx *ctx)
 	pthread_mutex_unlock(&s->lock);
 	if (s->thread_on)
 		pthread_join(s->thread, NULL);
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		install(ctx, i, NULL);
+		tier_meta_cover_free(&s->l[i].missed);
+	}
 	for (struct tier_meta_img *r = s->retired, *nx; r; r = nx) {
 		nx = r->next_retired;
 		tier_meta_img_free(r);
 	}
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->miss_lock);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	free(s->dir);
@@ -511,12 +619,12 @@ void tier_meta_stop(struct tier_ctx *ctx)
 	ctx->meta = NULL;
 }
 
-static bool pending(const struct tier_meta_state *s, bool verify)
+static bool pending(struct tier_meta_state *s, bool verify)
 {
 	if (s->busy)
 		return true;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->l[i].want_build || (verify && s->l[i].want_verify))
+		if (s->l[i].want_build || (verify && s->l[i].want_verify) || hot_due(s, i))
 			return true;
 	return false;
 }

@@ -136,10 +136,15 @@ struct tier_meta_layer {
 	uint64_t checked_ns;		/* last build or verification walk */
 	bool known;			/* looked at by start or layer_added */
 	bool changed;			/* the next build replaces a stale image */
+	/* directories lookups found uncovered (meta_missed.c, miss_lock) */
+	struct tier_meta_cover missed;
+	_Atomic bool missed_new;	/* one not in the image yet */
+	_Atomic bool gave_way;		/* a whole walk stopped for them */
 };
 
 struct tier_meta_state {
 	pthread_mutex_t lock;
+	pthread_mutex_t miss_lock;	/* the layers' missed sets */
 	pthread_cond_t wake, done;
 	pthread_t thread;
 	bool thread_on, stop;
@@ -156,6 +161,13 @@ struct tier_meta_state {
 /* meta.c */
 void tier_meta_drop_stale(struct tier_ctx *ctx, size_t layer, const struct tier_meta_img *img,
 			  const char *relpath);
+
+/* meta_missed.c */
+/* A lookup of @relpath in @layer was not answered by its image. */
+void tier_meta_note_miss(struct tier_ctx *ctx, int layer, const char *relpath, bool is_dir);
+/* Add the missed directories of @layer and their ancestors to @c. */
+int tier_meta_missed_cover(struct tier_ctx *ctx, size_t layer, struct tier_meta_cover *c);
+void tier_meta_missed_clear(struct tier_ctx *ctx, size_t layer);
 
 /* meta_build.c */
 int tier_meta_sig_of(const char *layer_dir, struct tier_meta_sig *sig);

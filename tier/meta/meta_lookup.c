@@ -39,11 +39,17 @@ static long entry_of(struct tier_ctx *ctx, int layer, const char *relpath,
 	struct tier_meta_img *img = img_of(ctx, layer, dev);
 	long e;
 
-	if (!img)
-		return ctx->meta ? counted(ctx, TIER_META_MISS) : TIER_META_MISS;
+	if (!ctx->meta)
+		return TIER_META_MISS;
+	if (!img) {
+		tier_meta_note_miss(ctx, layer, relpath, false);
+		return counted(ctx, TIER_META_MISS);
+	}
 	e = tier_meta_img_find(img, relpath);
-	if (e >= 0 && (img->ents[e].flags & TIER_META_E_FOREIGN))
-		e = TIER_META_MISS;
+	if (e == TIER_META_MISS)
+		tier_meta_note_miss(ctx, layer, relpath, false);
+	else if (e >= 0 && (img->ents[e].flags & TIER_META_E_FOREIGN))
+		e = TIER_META_MISS;	/* another file system: never imaged */
 	*imgp = img;
 	return counted(ctx, e);
 }
@@ -181,6 +187,7 @@ int tier_meta_readdir(struct tier_ctx *ctx, int layer, const char *relpath,
 		/* counted as a hit above; the listing itself is a miss */
 		atomic_fetch_sub_explicit(&ctx->meta->hits, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ctx->meta->misses, 1, memory_order_relaxed);
+		tier_meta_note_miss(ctx, layer, relpath, true);
 		return TIER_META_MISS;
 	}
 	d = &img->dirs[img->ents[e].dir];

@@ -584,6 +584,55 @@ static void test_hot_first_budget(void **state)
 	assert_int_equal(tier_meta_build(f->ctx, f->layer), 0);
 }
 
+/* A lookup the partial image cannot answer puts its directory into the
+ * next build, ahead of the whole layer: afterwards that directory is
+ * answered exactly, names missing from it are known not to exist, and
+ * directories nobody looked into stay uncovered. */
+static void test_missed_dirs_first(void **state)
+{
+	struct fx *f = *state;
+	struct tier_meta_status s;
+	struct stat st, real;
+	char p[PATH_MAX];
+	uint64_t full;
+
+	img_file(f, f->layer, p);
+	assert_int_equal(stat(p, &st), 0);
+	full = (uint64_t)st.st_size;
+	ctx_close(f);
+	unlink(p);
+	ctx_open(f, full / 2);		/* room for a partial image only */
+	assert_int_equal(tier_meta_wait(f->ctx, false, 30000), 0);
+	assert_int_equal(tier_meta_status(f->ctx, &s), 0);
+	assert_int_equal(s.partial, 1);
+	assert_int_equal(tier_meta_lstat(f->ctx, f->layer, "etc/passwd", &st), TIER_META_MISS);
+	assert_int_equal(tier_meta_readdir(f->ctx, f->layer, "run", acc_ent, NULL), TIER_META_MISS);
+
+	assert_int_equal(tier_meta_wait(f->ctx, false, 30000), 0);
+	assert_int_equal(tier_meta_status(f->ctx, &s), 0);
+	assert_int_equal(s.partial, 1);
+	assert_int_equal(tier_meta_lstat(f->ctx, f->layer, "etc/passwd", &st), 0);
+	at(f, "etc/passwd", p);
+	assert_int_equal(lstat(p, &real), 0);
+	same_stat("etc/passwd", &real, &st);
+	assert_int_equal(tier_meta_lstat(f->ctx, f->layer, "etc/nothing", &st), -ENOENT);
+	{
+		struct acc acc = { calloc(1, 1), 0 };
+		char *want;
+
+		at(f, "run", p);
+		want = real_listing(p);
+		assert_int_equal(tier_meta_readdir(f->ctx, f->layer, "run", acc_ent, &acc), 0);
+		assert_string_equal(acc.s, want);
+		free(acc.s);
+		free(want);
+	}
+	assert_int_equal(tier_meta_lstat(f->ctx, f->layer, "bin/ping", &st), TIER_META_MISS);
+	ctx_close(f);
+	ctx_open(f, 0);
+	assert_int_equal(tier_meta_build(f->ctx, f->layer), 0);
+}
+
 /* A walk asked to stop (the unmount) ends at once, with no image. */
 static void test_build_stops(void **state)
 {
@@ -611,6 +660,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_and_layer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_first_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missed_dirs_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_stops, setup, teardown),
 	};
 
