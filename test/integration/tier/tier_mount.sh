@@ -216,18 +216,18 @@ trace_start_stop() {
 # has none, and the tool says so.
 control_channel_private() {
 	local sock
-	[ -z "$(find "$MNT" -type s)" ] || return 1
+	[ -z "$(find "$MNT" -type s)" ] || { echo "a socket in the mount"; return 1; }
 	sock=$(find /run/nlayerfs -type s -newer "$T/hdd/l1/a" -perm 0600 | head -1)
 	[ -n "$sock" ] && [ "$(stat -c %a /run/nlayerfs)" = 700 ] || { ls -la /run/nlayerfs; return 1; }
 	mkdir -p "$T/plain"
-	"$NLAYERFS" nlayerfs "$T/plain" -o "lowerdir=$T/hdd/l1" || return 1
+	"$NLAYERFS" nlayerfs "$T/plain" -o "lowerdir=$T/hdd/l1" || { echo "plain mount"; return 1; }
 	# status of a mount without tiering: its keeper's part, and why no more
 	"$CTL" status "$T/plain" >"$T/out" 2>"$T/err"
 	fusermount3 -u "$T/plain"
 	grep -q "this nlayerfs mount has no tiering" "$T/err" || { cat "$T/err"; return 1; }
 	grep -q "server: *pid" "$T/out" || { cat "$T/out"; return 1; }
 	# commands about the tier are refused
-	if "$CTL" wait "$T/plain" 1 2>/dev/null; then return 1; fi
+	if "$CTL" wait "$T/plain" 1 2>/dev/null; then echo "wait on a plain mount"; return 1; fi
 }
 
 # status: a short summary for people by default, key/value lines with --raw
