@@ -311,8 +311,8 @@ tiered() {
 	eq "$(cat /proc/self/fd/3)" "$(printf 'data\nmore')" "read back" || rc=1
 	eq "$(stat -L -c %h /proc/self/fd/3)" 0 "nlink" || rc=1
 	exec 3<&-
-	wait_for test "$(find "$T/tw/work/orphans" -mindepth 1 | wc -l)" = 0 ||
-		{ echo "kept after close"; rc=1; }
+	ORPHANS=$T/tw/work/orphans gone_within ||
+		{ echo "kept after close: $(ls -A "$T/tw/work/orphans")"; "$CTL" status --raw "$m"; rc=1; }
 	nl_umount "$m"
 	return $rc
 }
