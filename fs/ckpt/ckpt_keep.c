@@ -22,25 +22,29 @@
 #include "fs/keeper/keeper.h"
 #include "fs/session.h"
 
-bool ckpt_fh_writes(struct ckpt_ctx *c, uint64_t fh)
+/* The table's entry of an open handle, or NULL. */
+static const struct nl_tab_handle *live_handle(struct ckpt_ctx *c, uint64_t fh)
 {
 	const struct nl_tab_handle *h;
 
 	if (!fh || fh >= NL_TAB_HANDLES)
-		return false;
+		return NULL;
 	h = &c->tab->handles[fh];
-	return atomic_load(&h->state) == NL_TAB_LIVE && h->kind == NL_TAB_FILE &&
-	       (h->flags & O_ACCMODE) != O_RDONLY;
+	return atomic_load(&h->state) == NL_TAB_LIVE ? h : NULL;
+}
+
+bool ckpt_fh_writes(struct ckpt_ctx *c, uint64_t fh)
+{
+	const struct nl_tab_handle *h = live_handle(c, fh);
+
+	return h && h->kind == NL_TAB_FILE && (h->flags & O_ACCMODE) != O_RDONLY;
 }
 
 bool ckpt_fh_live(struct ckpt_ctx *c, uint64_t fh, uint64_t ino)
 {
-	const struct nl_tab_handle *h;
+	const struct nl_tab_handle *h = live_handle(c, fh);
 
-	if (!fh || fh >= NL_TAB_HANDLES)
-		return false;
-	h = &c->tab->handles[fh];
-	return atomic_load(&h->state) == NL_TAB_LIVE && h->node == ino;
+	return h && h->node == ino;
 }
 
 /* Open files of the dead server are open files of this one. */

@@ -280,19 +280,10 @@ static void put_plain_status(struct host_keep *k, FILE *f)
 static void serve_keeper_client(struct host_keep *k, int fd)
 {
 	char line[64];
-	size_t n = 0;
-	ssize_t r;
-	FILE *out;
+	FILE *out = nl_keeper_command(fd, line, sizeof(line));
 
-	while (n < sizeof(line) - 1 && (r = read(fd, line + n, sizeof(line) - 1 - n)) > 0)
-		n += (size_t)r;
-	line[n] = 0;
-	line[strcspn(line, "\r\n")] = 0;
-	out = fdopen(fd, "w");
-	if (!out) {
-		close(fd);
+	if (!out)
 		return;
-	}
 	if (!strcmp(line, "status"))
 		put_plain_status(k, out);
 	else
@@ -303,23 +294,15 @@ static void serve_keeper_client(struct host_keep *k, int fd)
 
 static void keeper_listen(struct host_keep *k)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
-	if (k->ctl_fd >= 0 || nl_keeper_sock_path(k->mnt, sa.sun_path, sizeof(sa.sun_path)))
+	if (k->ctl_fd >= 0)
 		return;
-	mkdir("/run/nlayerfs", 0700);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = nl_keeper_listen(k->mnt);
 	if (fd < 0)
-		return;
-	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(sa.sun_path, 0600) ||
-	    listen(fd, 8)) {
-		syslog(LOG_WARNING, "%s: no control socket (status): %m", k->mnt);
-		close(fd);
-		return;
-	}
-	k->ctl_fd = fd;
+		syslog(LOG_WARNING, "%s: no control socket (status): %s", k->mnt, strerror(-fd));
+	else
+		k->ctl_fd = fd;
 }
 
 static void keeper_unlisten(struct host_keep *k)

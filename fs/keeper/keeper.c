@@ -120,12 +120,12 @@ int nl_keeper_prepare(struct nl_keeper *k, const char *mountpoint, char **argv, 
 
 /* ---- the keeper ---- */
 
-static int ctl_listen(struct nl_keeper *k)
+int nl_keeper_listen(const char *mnt)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
 
-	if (nl_keeper_sock_path(k->mnt, sa.sun_path, sizeof(sa.sun_path)))
+	if (nl_keeper_sock_path(mnt, sa.sun_path, sizeof(sa.sun_path)))
 		return -ENAMETOOLONG;
 	mkdir("/run/nlayerfs", 0700);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -139,8 +139,24 @@ static int ctl_listen(struct nl_keeper *k)
 		close(fd);
 		return r;
 	}
-	k->ctl_fd = fd;
-	return 0;
+	return fd;
+}
+
+FILE *nl_keeper_command(int fd, char *line, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+	FILE *out;
+
+	/* one short line, then the client shuts its side */
+	while (n < len - 1 && (r = read(fd, line + n, len - 1 - n)) > 0)
+		n += (size_t)r;
+	line[n] = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	out = fdopen(fd, "w");
+	if (!out)
+		close(fd);
+	return out;
 }
 
 int nl_keeper_adopt(struct nl_keeper *k, pid_t server, int tab_fd, int fuse_fd)
@@ -288,20 +304,10 @@ static void do_restart(struct nl_keeper *k, FILE *f)
 static void serve_client(struct nl_keeper *k, int fd)
 {
 	char line[64];
-	size_t n = 0;
-	ssize_t r;
-	FILE *out;
+	FILE *out = nl_keeper_command(fd, line, sizeof(line));
 
-	/* one short line, then the client shuts its side */
-	while (n < sizeof(line) - 1 && (r = read(fd, line + n, sizeof(line) - 1 - n)) > 0)
-		n += (size_t)r;
-	line[n] = 0;
-	line[strcspn(line, "\r\n")] = 0;
-	out = fdopen(fd, "w");
-	if (!out) {
-		close(fd);
+	if (!out)
 		return;
-	}
 	if (!strcmp(line, "status")) {
 		put_status(k, out);
 		fprintf(out, "ok\n");
@@ -395,9 +401,14 @@ int nl_keeper_run(struct nl_keeper *k)
 		nl_log(LOG_ERR, "%s: signalfd: %m", k->mnt);
 		return 1;
 	}
-	if (strncmp(k->mnt, "/dev/fd/", 8) && (r = ctl_listen(k)))
-		nl_log(LOG_WARNING, "%s: no control socket (restart, status): %s", k->mnt,
-		       strerror(-r));
+	if (strncmp(k->mnt, "/dev/fd/", 8)) {
+		r = nl_keeper_listen(k->mnt);
+		if (r < 0)
+			nl_log(LOG_WARNING, "%s: no control socket (restart, status): %s", k->mnt,
+			       strerror(-r));
+		else
+			k->ctl_fd = r;
+	}
 	k->started_ms = now_ms();
 	/* a server that died before the signal mask was set is reaped here */
 	while (k->server > 0 || !(k->stopping || nl_connection_gone(k->fuse_fd))) {

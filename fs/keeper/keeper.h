@@ -10,6 +10,7 @@
 #define NLAYERFS_FS_KEEPER_H
 
 #include <limits.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "fs/session.h"
@@ -112,6 +113,12 @@ void nl_unmount_if_mounted(const struct nl_takeover *t);
 
 /* /run/nlayerfs/<hash of the mountpoint>.keeper */
 int nl_keeper_sock_path(const char *mountpoint, char *buf, size_t len);
+/* The keeper's control socket of @mnt, listening (non-blocking, root
+ * only): its descriptor or a negative errno. */
+int nl_keeper_listen(const char *mnt);
+/* A client's one command line into @line; the stream for the answer, or
+ * NULL (@fd is closed then). */
+FILE *nl_keeper_command(int fd, char *line, size_t len);
 
 /* CLOCK_MONOTONIC in microseconds, for the stall figures. */
 uint64_t nl_now_us(void);

@@ -49,9 +49,10 @@ static bool kernel_resends(const struct nl_tab *tab)
 {
 	const struct fuse_init_in *in;
 
-	if (getenv(NL_KEEP_REQUESTS_ENV) || tab->head->init_len <
-	    sizeof(struct fuse_in_header) + 2 * sizeof(uint32_t))
-		return !getenv(NL_KEEP_REQUESTS_ENV);
+	if (getenv(NL_KEEP_REQUESTS_ENV))
+		return false;
+	if (tab->head->init_len < sizeof(struct fuse_in_header) + 2 * sizeof(uint32_t))
+		return true;
 	in = (const struct fuse_init_in *)(tab->head->init + sizeof(struct fuse_in_header));
 	return in->major > 7 || (in->major == 7 && in->minor >= 40);
 }
